@@ -1,0 +1,164 @@
+//! The vocabulary every module shares: which stream, which API version, which output format.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One of the three Events API streams. The string form is the endpoint name, which is also the
+/// token feature name, the `events` option value and the `event_type` metadata value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    SignInAttempts,
+    ItemUsages,
+    AuditEvents,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [Self::SignInAttempts, Self::ItemUsages, Self::AuditEvents];
+
+    /// Endpoint path segment and token feature name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SignInAttempts => "signinattempts",
+            Self::ItemUsages => "itemusages",
+            Self::AuditEvents => "auditevents",
+        }
+    }
+
+    /// The snake_case name used in ECS `event.dataset` (`1password.<dataset>`).
+    pub const fn dataset(self) -> &'static str {
+        match self {
+            Self::SignInAttempts => "signin_attempts",
+            Self::ItemUsages => "item_usages",
+            Self::AuditEvents => "audit_events",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for a value that names no known variant; the message lists the accepted values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not one of: {expected}")]
+pub struct UnknownVariant {
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl FromStr for EventType {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace(['_', '-'], "").as_str() {
+            "signinattempts" => Ok(Self::SignInAttempts),
+            "itemusages" => Ok(Self::ItemUsages),
+            "auditevents" => Ok(Self::AuditEvents),
+            _ => Err(UnknownVariant {
+                value: s.to_owned(),
+                expected: "signinattempts, itemusages, auditevents",
+            }),
+        }
+    }
+}
+
+/// Events API version of the event endpoints. v2 is a superset (MSP fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ApiVersion {
+    V1,
+    #[default]
+    V2,
+}
+
+impl ApiVersion {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V2 => "v2",
+        }
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ApiVersion {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v1" | "1" => Ok(Self::V1),
+            "v2" | "2" => Ok(Self::V2),
+            _ => Err(UnknownVariant {
+                value: s.to_owned(),
+                expected: "v1, v2",
+            }),
+        }
+    }
+}
+
+/// Shape of the records handed to the sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// Elastic Common Schema.
+    #[default]
+    Ecs,
+    /// Open Cybersecurity Schema Framework 1.x.
+    Ocsf,
+    /// The API item untouched, wrapped with its event type.
+    Raw,
+}
+
+impl Format {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ecs => "ecs",
+            Self::Ocsf => "ocsf",
+            Self::Raw => "raw",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ecs" => Ok(Self::Ecs),
+            "ocsf" => Ok(Self::Ocsf),
+            "raw" => Ok(Self::Raw),
+            _ => Err(UnknownVariant {
+                value: s.to_owned(),
+                expected: "ecs, ocsf, raw",
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_accept_common_spellings() {
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>().unwrap(), t);
+        }
+        assert_eq!("sign_in_attempts".parse::<EventType>().unwrap(), EventType::SignInAttempts);
+        assert_eq!("Audit-Events".parse::<EventType>().unwrap(), EventType::AuditEvents);
+        let err = "logins".parse::<EventType>().unwrap_err().to_string();
+        assert!(err.contains("logins") && err.contains("itemusages"), "{err}");
+        assert_eq!("V1".parse::<ApiVersion>().unwrap(), ApiVersion::V1);
+        assert!("v3".parse::<ApiVersion>().is_err());
+        assert_eq!("OCSF".parse::<Format>().unwrap(), Format::Ocsf);
+        assert!("cef".parse::<Format>().is_err());
+    }
+}

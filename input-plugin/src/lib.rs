@@ -1,0 +1,8 @@
+//! op-events: the 1Password Events API collector core, its Fluent Bit input plugin (the `ffi`
+//! module, built into `libop_events_input.so`) and the library behind the `op-events` binary.
+//!
+//! Data path: `stream` (one per event type) → `api` client → `normalize` + `encode` →
+//! bounded queue in `pipeline` → sink (Fluent Bit buffer or NDJSON lines) → ack →
+//! `checkpoint`. See `docs/architecture.md`.
+
+pub mod event;
