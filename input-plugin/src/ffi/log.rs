@@ -1,0 +1,142 @@
+//! Logs through Fluent Bit's own logger (`api->log_print`), so plugin messages land wherever
+//! Fluent Bit logs go, with its timestamps, and honour the instance's `log_level`.
+
+use std::ffi::{CString, c_char, c_int};
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
+
+/// `void log_print(int level, const char *file, int line, const char *fmt, ...)`.
+pub(super) type LogPrintFn = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, ...);
+
+/// Fluent Bit's numeric log levels (`flb_log.h`).
+pub(super) fn flb_level(level: Level) -> c_int {
+    match level {
+        Level::ERROR => 1,
+        Level::WARN => 2,
+        Level::INFO => 3,
+        Level::DEBUG => 4,
+        Level::TRACE => 5,
+    }
+}
+
+/// The most verbose level first, so the first enabled one is the instance's `log_level`.
+pub(super) const LEVELS_VERBOSE_FIRST: [Level; 5] =
+    [Level::TRACE, Level::DEBUG, Level::INFO, Level::WARN, Level::ERROR];
+
+/// One instance's way into Fluent Bit's log. Fluent Bit frees the API table and the instance
+/// after `FLBPluginExit`, so `close` makes later messages (from a thread that outlived the
+/// shutdown grace period) a no-op instead of a call into freed memory.
+pub(super) struct LogSink {
+    log_print: Option<LogPrintFn>,
+    prefix: String,
+    max_level: LevelFilter,
+    /// The exact token value, scrubbed from every line as a last line of defence.
+    secret: Option<String>,
+    open: RwLock<bool>,
+}
+
+impl LogSink {
+    pub(super) fn new(log_print: Option<LogPrintFn>, prefix: String, max_level: LevelFilter) -> Self {
+        Self { log_print, prefix, max_level, secret: None, open: RwLock::new(true) }
+    }
+
+    pub(super) fn with_secret(mut self, secret: Option<String>) -> Self {
+        self.secret = secret.filter(|s| !s.is_empty());
+        self
+    }
+
+    pub(super) fn enabled(&self, level: Level) -> bool {
+        self.max_level >= level
+    }
+
+    pub(super) fn write(&self, level: Level, message: &str) {
+        if !self.enabled(level) {
+            return;
+        }
+        let Some(log_print) = self.log_print else { return };
+        let mut line = format!("[{}] {message}", self.prefix);
+        if let Some(secret) = &self.secret
+            && line.contains(secret.as_str())
+        {
+            line = line.replace(secret.as_str(), "[redacted]");
+        }
+        let line = CString::new(line.replace('\0', "\\0")).unwrap_or_default();
+        let open = self.open.read().unwrap_or_else(|e| e.into_inner());
+        if !*open {
+            return;
+        }
+        // SAFETY: `log_print` comes from Fluent Bit's API table, which stays valid while the
+        // sink is open (checked above, under the lock that `close` takes). The format is "%s"
+        // with exactly one NUL-terminated string argument, as the C prototype expects.
+        unsafe { log_print(flb_level(level), std::ptr::null(), 0, c"%s".as_ptr(), line.as_ptr()) };
+    }
+
+    pub(super) fn close(&self) {
+        *self.open.write().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+}
+
+/// Forwards `tracing` events of the collector core to one instance's sink.
+struct FluentBitLayer(Arc<LogSink>);
+
+impl<S: Subscriber> Layer<S> for FluentBitLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let level = *event.metadata().level();
+        if !self.0.enabled(level) {
+            return;
+        }
+        let mut visitor = LineVisitor::default();
+        event.record(&mut visitor);
+        self.0.write(level, &visitor.finish());
+    }
+}
+
+/// Renders `message` first, then the other fields as `key=value`.
+#[derive(Default)]
+struct LineVisitor {
+    message: String,
+    fields: String,
+}
+
+impl LineVisitor {
+    fn finish(self) -> String {
+        if self.fields.is_empty() {
+            self.message
+        } else if self.message.is_empty() {
+            self.fields.trim_start().to_owned()
+        } else {
+            self.message + &self.fields
+        }
+    }
+}
+
+impl Visit for LineVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
+}
+
+/// The dispatch handed to `Collector::start`: everything the core logs for this instance goes
+/// to Fluent Bit, filtered by the instance's `log_level` before any formatting happens.
+pub(super) fn dispatch(sink: Arc<LogSink>) -> tracing::Dispatch {
+    let filter = sink.max_level;
+    let subscriber = tracing_subscriber::registry().with(filter).with(FluentBitLayer(sink));
+    tracing::Dispatch::new(subscriber)
+}
