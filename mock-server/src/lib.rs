@@ -1,1 +1,22 @@
-pub fn placeholder() {}
+//! A faithful, fast mock of the 1Password Events API (v1 and v2) for integration tests and CI.
+//!
+//! Start it in-process with [`MockServer::start`], or run the `op-events-mock` binary.
+
+mod accounts;
+mod admin;
+mod api;
+pub mod auth;
+mod clock;
+pub mod cursor;
+pub mod faults;
+pub mod generate;
+pub mod limits;
+mod server;
+mod state;
+pub mod store;
+
+pub use auth::{Region, TokenSpec};
+pub use faults::{Fault, FaultKind};
+pub use server::{MockConfig, MockServer, serve};
+pub use state::{RequestCount, Stats};
+pub use store::Kind;

@@ -1,1 +1,168 @@
-fn main() {}
+//! `op-events-mock`: serve the mock Events API, or mint tokens for it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use op_events_mock::{MockConfig, Region, TokenSpec, auth};
+
+/// A mock of the 1Password Events API (v1 + v2) for testing SIEM pipelines without an account.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (and the /_mock/ admin API) until SIGINT/SIGTERM.
+    Serve(Serve),
+    /// Print a signed token that `serve` with the same --key accepts.
+    Token(Token),
+}
+
+#[derive(Parser)]
+struct Serve {
+    /// Address to listen on (keep it on loopback unless you mean otherwise).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Generated events per type for each account (the default account is generated at start,
+    /// others on their first request).
+    #[arg(long, default_value_t = 1000)]
+    events: usize,
+    /// Generator seed: the same seed and account name always give the same dataset.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Generated timestamps spread over this many days before the clock's now.
+    #[arg(long, default_value_t = 90)]
+    span_days: u32,
+    /// Events older than this many days (on the mock clock) are never served.
+    #[arg(long, default_value_t = 120)]
+    retention_days: u32,
+    /// Region for requests whose Host is not an events host: us, ent, ca or eu.
+    #[arg(long, default_value = "us")]
+    region: Region,
+    /// Key signing tokens (HS256) and cursors. Without it, the documented development key is used.
+    #[arg(long, env = "OP_EVENTS_MOCK_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Start the virtual clock at this RFC 3339 time (it then runs at real speed).
+    #[arg(long)]
+    now: Option<jiff::Timestamp>,
+    /// Per-account requests per minute before 429 (0 = no limit).
+    #[arg(long, default_value_t = 600)]
+    rate_limit_per_minute: u32,
+    /// Per-account requests per hour before 429 (0 = no limit).
+    #[arg(long, default_value_t = 30_000)]
+    rate_limit_per_hour: u32,
+    /// Do not send Retry-After on 429 (the real API does not document one).
+    #[arg(long)]
+    no_retry_after: bool,
+    /// Answer 400 to request fields other than cursor/limit/start_time/end_time (the real API
+    /// ignores them).
+    #[arg(long)]
+    reject_unknown_fields: bool,
+    /// Load <kind>*.json files (envelopes or arrays, v2 shape) from DIR/responses/v2 (or DIR)
+    /// into the default account, after the generated events.
+    #[arg(long, value_name = "DIR")]
+    fixtures: Option<PathBuf>,
+    /// The account generated at start and fed the fixtures.
+    #[arg(long, default_value = "acme")]
+    account: String,
+    /// Serve /_mock/ to non-loopback peers too (otherwise they get 403).
+    #[arg(long)]
+    admin_allow_remote: bool,
+    /// Log filter (tracing syntax): info logs one line per request; warn keeps benchmarks quiet.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Parser)]
+struct Token {
+    /// Region whose events host becomes the audience: us, ent, ca or eu.
+    #[arg(long, default_value = "us")]
+    region: Region,
+    /// Comma-separated features: signinattempts, itemusages, auditevents.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "signinattempts,itemusages,auditevents"
+    )]
+    features: Vec<String>,
+    /// Account name; its uuid and dataset derive from it.
+    #[arg(long, default_value = "acme")]
+    account: String,
+    /// Signing key; must match the server's --key (default: the development key).
+    #[arg(long, env = "OP_EVENTS_MOCK_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Lifetime in days.
+    #[arg(long, default_value_t = 365)]
+    days: i64,
+    /// Issue time (RFC 3339), e.g. to match a server started with --now. Default: real now.
+    #[arg(long)]
+    issued_at: Option<jiff::Timestamp>,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Token(t) => {
+            let issued_at = t.issued_at.unwrap_or_else(jiff::Timestamp::now);
+            let spec = TokenSpec {
+                region: t.region,
+                features: t.features,
+                account: t.account,
+                issued_at,
+                expires_at: issued_at + jiff::SignedDuration::from_hours(24 * t.days),
+            };
+            println!(
+                "{}",
+                auth::mint(t.key.as_deref().unwrap_or(auth::DEV_KEY).as_bytes(), &spec)
+            );
+            Ok(())
+        }
+        Command::Serve(s) => serve(s),
+    }
+}
+
+fn serve(s: Serve) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&s.log)?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = MockConfig {
+        events_per_type: s.events,
+        seed: s.seed,
+        region: s.region,
+        key: s.key,
+        rate_limit_per_minute: s.rate_limit_per_minute,
+        rate_limit_per_hour: s.rate_limit_per_hour,
+        retry_after_header: !s.no_retry_after,
+        now: s.now,
+        fixtures_dir: s.fixtures,
+        admin_allow_remote: s.admin_allow_remote,
+        span_days: s.span_days,
+        retention_days: s.retention_days,
+        reject_unknown_fields: s.reject_unknown_fields,
+        default_account: s.account,
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let listener = tokio::net::TcpListener::bind(s.addr).await?;
+            op_events_mock::serve(listener, config, shutdown_signal()).await
+        })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

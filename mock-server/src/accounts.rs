@@ -1,0 +1,167 @@
+//! Per-account datasets, generated lazily from (seed, account name) on first use.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use crate::generate::Generator;
+use crate::store::{Kind, Log, StoreError};
+
+/// One account: a log and a generator per event type.
+pub struct Account {
+    logs: [RwLock<Log>; 3],
+    generators: [Mutex<Generator>; 3],
+}
+
+impl Account {
+    pub fn log(&self, kind: Kind) -> std::sync::RwLockReadGuard<'_, Log> {
+        self.logs[kind.index()].read().expect("log lock")
+    }
+
+    /// Appends events (v2 shape) in order; all or nothing.
+    pub fn append(&self, kind: Kind, events: &[Value]) -> Result<(), StoreError> {
+        let mut log = self.logs[kind.index()].write().expect("log lock");
+        Log::default().push_all(events)?;
+        log.push_all(events)
+    }
+
+    pub fn generate(&self, kind: Kind, n: usize, now: Timestamp, late: bool) {
+        let events = self.generators[kind.index()]
+            .lock()
+            .expect("generator lock")
+            .more(n, now, late);
+        self.append(kind, &events)
+            .expect("generated events are valid");
+    }
+}
+
+/// How new accounts are filled.
+pub struct Seeding {
+    pub seed: u64,
+    pub events_per_type: usize,
+    pub span: SignedDuration,
+    pub default_account: String,
+    pub fixtures_dir: Option<PathBuf>,
+}
+
+/// All accounts seen so far, keyed by account uuid.
+pub struct Accounts {
+    seeding: Seeding,
+    slots: Mutex<HashMap<String, Arc<OnceLock<Arc<Account>>>>>,
+}
+
+impl Accounts {
+    pub fn new(seeding: Seeding) -> Self {
+        Accounts {
+            seeding,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account, generating its dataset (with its generated timestamps before `now`) on first use.
+    pub fn get(&self, name: &str, uuid: &str, now: Timestamp) -> anyhow::Result<Arc<Account>> {
+        let slot = self
+            .slots
+            .lock()
+            .expect("accounts lock")
+            .entry(uuid.to_owned())
+            .or_default()
+            .clone();
+        if let Some(account) = slot.get() {
+            return Ok(account.clone());
+        }
+        let fixtures = if name == self.seeding.default_account {
+            self.fixtures()?
+        } else {
+            Vec::new()
+        };
+        Ok(slot
+            .get_or_init(|| Arc::new(self.create(name, now, fixtures)))
+            .clone())
+    }
+
+    /// Fails early on unreadable fixtures (the server checks them at start).
+    pub fn check_fixtures(&self) -> anyhow::Result<()> {
+        self.fixtures().map(drop)
+    }
+
+    fn create(&self, name: &str, now: Timestamp, fixtures: Vec<(Kind, Vec<Value>)>) -> Account {
+        let s = &self.seeding;
+        let built: Vec<(Log, Generator)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = Kind::ALL
+                .map(|kind| {
+                    scope.spawn(move || {
+                        let mut generator = Generator::new(s.seed, name, kind);
+                        let mut log = Log::default();
+                        for e in generator.initial(s.events_per_type, now, s.span) {
+                            log.push(&e).expect("generated events are valid");
+                        }
+                        (log, generator)
+                    })
+                })
+                .into();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("generator thread"))
+                .collect()
+        });
+        let mut built = built.into_iter();
+        let mut next = || built.next().expect("three kinds");
+        let (a, b, c) = (next(), next(), next());
+        let account = Account {
+            logs: [RwLock::new(a.0), RwLock::new(b.0), RwLock::new(c.0)],
+            generators: [Mutex::new(a.1), Mutex::new(b.1), Mutex::new(c.1)],
+        };
+        for (kind, events) in fixtures {
+            account
+                .append(kind, &events)
+                .expect("fixtures were validated");
+        }
+        account
+    }
+
+    /// Items of every `<kind>*.json` under `<dir>/responses/v2/` (or `<dir>` itself): an
+    /// envelope's `items` or a bare array.
+    fn fixtures(&self) -> anyhow::Result<Vec<(Kind, Vec<Value>)>> {
+        let Some(dir) = &self.seeding.fixtures_dir else {
+            return Ok(Vec::new());
+        };
+        let nested = dir.join("responses").join("v2");
+        let dir = if nested.is_dir() { nested } else { dir.clone() };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        paths.sort();
+        let mut out = Vec::new();
+        for path in paths {
+            let file = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let Some(kind) = Kind::ALL
+                .into_iter()
+                .find(|k| file.starts_with(k.name()) && file.ends_with(".json"))
+            else {
+                continue;
+            };
+            let value: Value = serde_json::from_slice(&std::fs::read(&path)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let items = match value {
+                Value::Array(items) => items,
+                Value::Object(mut m) => match m.remove("items") {
+                    Some(Value::Array(items)) => items,
+                    _ => anyhow::bail!("{}: no \"items\" array", path.display()),
+                },
+                _ => anyhow::bail!("{}: expected an array or an envelope", path.display()),
+            };
+            Log::default()
+                .push_all(&items)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            out.push((kind, items));
+        }
+        Ok(out)
+    }
+}

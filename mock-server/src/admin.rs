@@ -1,0 +1,273 @@
+//! `/_mock/` routes: append events, move the clock, inject faults, read stats, list events,
+//! mint tokens. Loopback peers only unless `--admin-allow-remote`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{self, Region, TokenSpec};
+use crate::faults::{Fault, FaultKind};
+use crate::state::MockState;
+use crate::store::Kind;
+
+pub fn routes(state: Arc<MockState>) -> Router<Arc<MockState>> {
+    Router::new()
+        .route("/_mock/stats", get(stats))
+        .route("/_mock/clock", get(clock).post(set_clock))
+        .route("/_mock/faults", post(inject))
+        .route("/_mock/tokens", post(token))
+        .route(
+            "/_mock/accounts/{account}/{kind}/events",
+            get(list).post(append),
+        )
+        .layer(middleware::from_fn_with_state(state, loopback_only))
+}
+
+fn fail(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({"status": status.as_u16(), "message": message.into()})),
+    )
+        .into_response()
+}
+
+async fn loopback_only(
+    State(s): State<Arc<MockState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !s.behaviour.admin_allow_remote && !peer.ip().is_loopback() {
+        return fail(
+            StatusCode::FORBIDDEN,
+            "the admin API is loopback-only (see --admin-allow-remote)",
+        );
+    }
+    next.run(request).await
+}
+
+async fn stats(State(s): State<Arc<MockState>>) -> Response {
+    axum::Json(s.counters.snapshot()).into_response()
+}
+
+async fn clock(State(s): State<Arc<MockState>>) -> Response {
+    axum::Json(json!({"now": s.clock.now().to_string()})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockChange {
+    now: Option<jiff::Timestamp>,
+    advance_seconds: Option<u64>,
+}
+
+async fn set_clock(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<ClockChange>(&body) {
+        Ok(ClockChange {
+            now: Some(now),
+            advance_seconds: None,
+        }) => s.clock.set(now),
+        Ok(ClockChange {
+            now: None,
+            advance_seconds: Some(secs),
+        }) => s.clock.advance(Duration::from_secs(secs)),
+        _ => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "expected {\"now\": RFC 3339} or {\"advance_seconds\": N}",
+            );
+        }
+    }
+    clock(State(s)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultRequest {
+    kind: String,
+    #[serde(default = "one")]
+    count: u32,
+    path: Option<String>,
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+async fn inject(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
+    let Ok(f) = serde_json::from_slice::<FaultRequest>(&body) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "expected {\"kind\", \"count\"?, \"path\"?, \"delay_ms\"?}",
+        );
+    };
+    let kind = match f.kind.as_str() {
+        "delay" => FaultKind::Delay(Duration::from_millis(f.delay_ms)),
+        "truncate" => FaultKind::Truncate,
+        "reset" => FaultKind::Reset,
+        "invalid_json" => FaultKind::InvalidJson,
+        code => match code.parse::<u16>() {
+            Ok(code) if StatusCode::from_u16(code).is_ok() && code >= 400 => {
+                FaultKind::Status(code)
+            }
+            _ => {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "kind: a status code >= 400, delay, truncate, reset or invalid_json",
+                );
+            }
+        },
+    };
+    s.faults.inject(Fault {
+        kind,
+        count: f.count,
+        path: f.path,
+    });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    account: Option<String>,
+    features: Option<Vec<String>>,
+    region: Option<String>,
+    expires_in_seconds: Option<i64>,
+}
+
+async fn token(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
+    let Ok(t) = serde_json::from_slice::<TokenRequest>(&body) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "expected {\"account\"?, \"features\"?, \"region\"?, \"expires_in_seconds\"?}",
+        );
+    };
+    let region = match t.region.as_deref().map(str::parse::<Region>) {
+        None => s.behaviour.region,
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return fail(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let now = s.clock.now();
+    let spec = TokenSpec {
+        region,
+        features: t
+            .features
+            .unwrap_or_else(|| Kind::ALL.iter().map(|k| k.name().to_owned()).collect()),
+        account: t.account.unwrap_or_else(|| "acme".into()),
+        issued_at: now,
+        expires_at: now
+            + jiff::SignedDuration::from_secs(t.expires_in_seconds.unwrap_or(365 * 86_400)),
+    };
+    axum::Json(json!({"token": auth::mint(&s.key, &spec), "account_uuid": auth::account_uuid(&spec.account)})).into_response()
+}
+
+fn account_kind(
+    s: &MockState,
+    account: &str,
+    kind: &str,
+) -> Result<(Arc<crate::accounts::Account>, Kind), Response> {
+    let kind =
+        Kind::parse(kind).ok_or_else(|| fail(StatusCode::NOT_FOUND, "unknown event type"))?;
+    let account = s
+        .accounts
+        .get(account, &auth::account_uuid(account), s.clock.now())
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((account, kind))
+}
+
+#[derive(Deserialize)]
+struct Generate {
+    generate: usize,
+    #[serde(default)]
+    late: bool,
+}
+
+async fn append(
+    State(s): State<Arc<MockState>>,
+    Path((account, kind)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (account, kind) = match account_kind(&s, &account, &kind) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let before = account.log(kind).len();
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => {
+            if let Err(e) = account.append(kind, &items) {
+                return fail(StatusCode::BAD_REQUEST, e.to_string());
+            }
+        }
+        Ok(v @ Value::Object(_)) => match serde_json::from_value::<Generate>(v) {
+            Ok(g) => account.generate(kind, g.generate, s.clock.now(), g.late),
+            Err(e) => return fail(StatusCode::BAD_REQUEST, e.to_string()),
+        },
+        _ => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "expected a JSON array of events or {\"generate\": N, \"late\": bool}",
+            );
+        }
+    }
+    let total = account.log(kind).len();
+    axum::Json(json!({"appended": total - before, "total": total})).into_response()
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    servable: bool,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn list(
+    State(s): State<Arc<MockState>>,
+    Path((account, kind)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let (account, kind) = match account_kind(&s, &account, &kind) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let ndjson = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("ndjson") => true,
+        Some(_) => return fail(StatusCode::BAD_REQUEST, "format: json or ndjson"),
+    };
+    let horizon = q.servable.then(|| s.horizon_ns());
+    let mut out = Vec::new();
+    if !ndjson {
+        out.push(b'[');
+    }
+    account.log(kind).raw(horizon, |json| {
+        if !ndjson && out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(json);
+        if ndjson {
+            out.push(b'\n');
+        }
+    });
+    if !ndjson {
+        out.push(b']');
+    }
+    let content_type = if ndjson {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    };
+    ([(header::CONTENT_TYPE, content_type)], out).into_response()
+}

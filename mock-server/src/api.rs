@@ -1,0 +1,313 @@
+//! The public routes (v1, v2, introspect) and their error bodies.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::accounts::Account;
+use crate::auth::{self, AuthError, Claims, Region};
+use crate::cursor::Cursor;
+use crate::state::MockState;
+use crate::store::{Kind, Window, parse_rfc3339};
+
+/// Header carrying the mock's reason for an error; bodies keep the real API's terse messages.
+pub const REASON_HEADER: &str = "x-op-events-mock-reason";
+const DEFAULT_LIMIT: u16 = 100;
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// Events served by a response, for the request log.
+#[derive(Clone, Copy)]
+pub struct Served(pub usize);
+
+pub fn routes() -> Router<Arc<MockState>> {
+    Router::new()
+        .route("/api/auth/introspect", get(introspect_v1))
+        .route("/api/v2/auth/introspect", get(introspect_v2))
+        .route("/api/{version}/{kind}", post(events))
+}
+
+/// The API version whose error shape a path uses.
+pub fn is_v1_path(path: &str) -> bool {
+    !path.starts_with("/api/v2/")
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized(String),
+    RateLimited { retry_after: u64 },
+    Status(StatusCode, String),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Unauthorized(e.to_string())
+    }
+}
+
+impl ApiError {
+    /// The documented body for this error in the v1 (`{"Error":{"Message"}}`) or v2
+    /// (`{"status","message"}`) shape.
+    pub fn response(self, v1: bool, retry_after_header: bool) -> Response {
+        let (status, reason, retry_after) = match self {
+            ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r, None),
+            ApiError::Unauthorized(r) => (StatusCode::UNAUTHORIZED, r, None),
+            ApiError::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate limit exceeded".to_owned(),
+                Some(retry_after),
+            ),
+            ApiError::Status(status, r) => (status, r, None),
+        };
+        let mut response = error_body(status, v1).into_response();
+        let headers = response.headers_mut();
+        if let Ok(reason) = HeaderValue::from_str(&reason) {
+            headers.insert(REASON_HEADER, reason);
+        }
+        if let (Some(secs), true) = (retry_after, retry_after_header) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+    }
+}
+
+/// Status and JSON error body.
+pub fn error_body(
+    status: StatusCode,
+    v1: bool,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+    let message = status.canonical_reason().unwrap_or("Error");
+    let body = if v1 {
+        json!({"Error": {"Message": message}})
+    } else {
+        json!({"status": status.as_u16(), "message": message})
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+}
+
+/// Checks token, region, feature and rate limit; every authenticated request counts.
+fn authenticate(
+    s: &MockState,
+    headers: &HeaderMap,
+    feature: Option<Kind>,
+) -> Result<(Claims, Arc<Account>), ApiError> {
+    let region = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(Region::from_host)
+        .unwrap_or(s.behaviour.region);
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::Missing)?;
+    let now = s.clock.now();
+    let claims = auth::verify(&s.key, token, now)?;
+    if !claims.audience.iter().any(|a| a == region.host()) {
+        return Err(AuthError::WrongRegion.into());
+    }
+    if let Some(kind) = feature
+        && !claims.features.iter().any(|f| f == kind.name())
+    {
+        return Err(AuthError::MissingFeature(kind.name().to_owned()).into());
+    }
+    s.limits
+        .admit(&claims.account_uuid, now.as_second())
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let account = s
+        .accounts
+        .get(&claims.account_name, &claims.account_uuid, now)
+        .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((claims, account))
+}
+
+async fn introspect_v1(State(s): State<Arc<MockState>>, headers: HeaderMap) -> Response {
+    match authenticate(&s, &headers, None) {
+        Ok((c, _)) => axum::Json(json!({
+            "UUID": c.integration_uuid, "IssuedAt": c.issued_at.to_string(), "Features": c.features,
+        }))
+        .into_response(),
+        Err(e) => e.response(true, s.behaviour.retry_after_header),
+    }
+}
+
+async fn introspect_v2(State(s): State<Arc<MockState>>, headers: HeaderMap) -> Response {
+    match authenticate(&s, &headers, None) {
+        Ok((c, _)) => axum::Json(json!({
+            "uuid": c.integration_uuid, "issued_at": c.issued_at.to_string(), "features": c.features,
+            "account_uuid": c.account_uuid,
+        }))
+        .into_response(),
+        Err(e) => e.response(false, s.behaviour.retry_after_header),
+    }
+}
+
+async fn events(
+    State(s): State<Arc<MockState>>,
+    Path((version, kind)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let v1 = match version.as_str() {
+        "v1" => true,
+        "v2" => false,
+        _ => return error_body(StatusCode::NOT_FOUND, true).into_response(),
+    };
+    let Some(kind) = Kind::parse(&kind) else {
+        return error_body(StatusCode::NOT_FOUND, v1).into_response();
+    };
+    match page(&s, v1, kind, &headers, &body) {
+        Ok(response) => response,
+        Err(e) => e.response(v1, s.behaviour.retry_after_header),
+    }
+}
+
+fn page(
+    s: &MockState,
+    v1: bool,
+    kind: Kind,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let (claims, account) = authenticate(s, headers, Some(kind))?;
+    let api_version = if v1 { 1 } else { 2 };
+    let cursor = match parse_request(
+        body,
+        s.behaviour.reject_unknown_fields,
+        s.clock.now().as_nanosecond(),
+    )? {
+        Request::Continue(text) => {
+            let c =
+                Cursor::decode(&s.key, &text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            if c.api_version != api_version
+                || c.kind != kind.index() as u8
+                || c.account_uuid != claims.account_uuid
+            {
+                return Err(ApiError::BadRequest(
+                    "cursor belongs to another account, event type or API version".into(),
+                ));
+            }
+            c
+        }
+        Request::Reset {
+            limit,
+            start_ns,
+            end_ns,
+        } => Cursor {
+            api_version,
+            kind: kind.index() as u8,
+            account_uuid: claims.account_uuid.clone(),
+            limit,
+            position: 0,
+            start_ns,
+            end_ns,
+        },
+    };
+    let window = Window {
+        start_ns: cursor.start_ns.max(s.horizon_ns()),
+        end_ns: cursor.end_ns,
+    };
+    let limit = usize::from(cursor.limit);
+    let log = account.log(kind);
+    let mut out = Vec::with_capacity(64 + limit.min(log.len()) * if v1 { 800 } else { 900 });
+    out.extend_from_slice(b"{\"items\":[");
+    let page = log.page(cursor.position, window, limit, v1, &mut out);
+    drop(log);
+    let next = Cursor {
+        position: page.next,
+        ..cursor
+    }
+    .encode(&s.key);
+    out.extend_from_slice(b"],\"cursor\":\"");
+    out.extend_from_slice(next.as_bytes());
+    out.extend_from_slice(if page.has_more {
+        b"\",\"has_more\":true}"
+    } else {
+        b"\",\"has_more\":false}"
+    });
+    s.counters.served(page.count);
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], out).into_response();
+    response.extensions_mut().insert(Served(page.count));
+    Ok(response)
+}
+
+enum Request {
+    Continue(String),
+    Reset {
+        limit: u16,
+        start_ns: i64,
+        end_ns: Option<i64>,
+    },
+}
+
+fn parse_request(body: &[u8], reject_unknown: bool, now_ns: i128) -> Result<Request, ApiError> {
+    let bad = |m: &str| ApiError::BadRequest(m.to_owned());
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(bad("the body must be a JSON object"));
+    };
+    const RESET: [&str; 3] = ["limit", "start_time", "end_time"];
+    if reject_unknown
+        && let Some(k) = map
+            .keys()
+            .find(|k| *k != "cursor" && !RESET.contains(&k.as_str()))
+    {
+        return Err(ApiError::BadRequest(format!("unknown field {k:?}")));
+    }
+    if let Some(cursor) = map.get("cursor") {
+        if RESET.iter().any(|k| map.contains_key(*k)) {
+            return Err(bad(
+                "cursor cannot be combined with limit, start_time or end_time",
+            ));
+        }
+        return cursor
+            .as_str()
+            .map(|c| Request::Continue(c.to_owned()))
+            .ok_or_else(|| bad("cursor must be a string"));
+    }
+    let limit = match map.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(v) => v
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (1.0..=1000.0).contains(f))
+            .map(|f| f as u16)
+            .ok_or_else(|| bad("limit must be an integer from 1 to 1000"))?,
+    };
+    let time = |key: &str| -> Result<Option<i64>, ApiError> {
+        match map.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_str().and_then(parse_rfc3339).map(Some).ok_or_else(|| {
+                ApiError::BadRequest(format!("{key} must be an RFC 3339 date-time string"))
+            }),
+        }
+    };
+    let end_ns = time("end_time")?;
+    let default_start = end_ns
+        .map_or(i64::try_from(now_ns).unwrap_or(i64::MAX), |e| e)
+        .saturating_sub(HOUR_NS);
+    let start_ns = time("start_time")?.unwrap_or(default_start);
+    if end_ns.is_some_and(|end| end < start_ns) {
+        return Err(bad("end_time is before start_time"));
+    }
+    Ok(Request::Reset {
+        limit,
+        start_ns,
+        end_ns,
+    })
+}

@@ -1,0 +1,292 @@
+//! Tokens: JWT-shaped (HS256 with the mock's key), regions, features, account uuids.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Key shared by `op-events-mock token` and `op-events-mock serve` when neither gets `--key`,
+/// so a minted token works against a plain server at once. Never use it outside tests.
+pub const DEV_KEY: &str = "op-events-mock-development-key";
+
+/// Claim naming the account by name (mock-only; real tokens carry only the uuid).
+const ACCOUNT_NAME_CLAIM: &str = "op-events-mock/account";
+
+/// The four documented regions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Region {
+    #[default]
+    Us,
+    Ent,
+    Ca,
+    Eu,
+}
+
+impl Region {
+    pub const ALL: [Region; 4] = [Region::Us, Region::Ent, Region::Ca, Region::Eu];
+
+    /// The region's events host, which is also the token audience.
+    pub fn host(self) -> &'static str {
+        match self {
+            Region::Us => "events.1password.com",
+            Region::Ent => "events.ent.1password.com",
+            Region::Ca => "events.1password.ca",
+            Region::Eu => "events.1password.eu",
+        }
+    }
+
+    /// The region a `Host` header names, ignoring any port.
+    pub fn from_host(host: &str) -> Option<Region> {
+        let name = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        Region::ALL
+            .into_iter()
+            .find(|r| r.host().eq_ignore_ascii_case(name))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown region {0:?} (expected us, ent, ca or eu)")]
+pub struct UnknownRegion(String);
+
+impl std::str::FromStr for Region {
+    type Err = UnknownRegion;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "us" => Ok(Region::Us),
+            "ent" => Ok(Region::Ent),
+            "ca" => Ok(Region::Ca),
+            "eu" => Ok(Region::Eu),
+            other => Err(UnknownRegion(other.to_owned())),
+        }
+    }
+}
+
+/// Everything a minted token says.
+#[derive(Clone, Debug)]
+pub struct TokenSpec {
+    pub region: Region,
+    pub features: Vec<String>,
+    pub account: String,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The verified claims of a presented token.
+#[derive(Clone, Debug)]
+pub struct Claims {
+    pub integration_uuid: String,
+    pub account_uuid: String,
+    pub account_name: String,
+    pub features: Vec<String>,
+    pub audience: Vec<String>,
+    pub issued_at: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("malformed token")]
+    Malformed,
+    #[error("bad token signature")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+    #[error("token is not valid for this region")]
+    WrongRegion,
+    #[error("token lacks the {0} feature")]
+    MissingFeature(String),
+}
+
+/// Deterministic account uuid: the first 130 bits of SHA-256("op-events-mock account:" + name)
+/// in RFC 4648 base32 (A–Z, 2–7), 26 characters, like real 1Password uuids.
+pub fn account_uuid(name: &str) -> String {
+    derived_uuid("account", name)
+}
+
+/// A 26-character uuid derived from a label and a name (same derivation as [`account_uuid`]).
+pub fn derived_uuid(label: &str, name: &str) -> String {
+    let digest = Sha256::digest(format!("op-events-mock {label}:{name}").as_bytes());
+    base32_26(&digest)
+}
+
+/// Renders the first 130 bits of `bytes` (at least 17 bytes) as 26 base32 characters.
+pub fn base32_26(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut acc: u128 = 0;
+    for b in &bytes[..16] {
+        acc = (acc << 8) | u128::from(*b);
+    }
+    let mut out = String::with_capacity(26);
+    for i in 0..25 {
+        out.push(ALPHABET[((acc >> (123 - 5 * i)) & 31) as usize] as char);
+    }
+    out.push(ALPHABET[((acc & 7) << 2 | u128::from(bytes[16] >> 6)) as usize] as char);
+    out
+}
+
+fn sign(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Mints an HS256 JWT for `spec`, signed with `key`.
+pub fn mint(key: &[u8], spec: &TokenSpec) -> String {
+    let header = json!({"alg": "HS256", "typ": "JWT", "kid": "op-events-mock"});
+    let jti = derived_uuid(
+        "token",
+        &format!(
+            "{}:{}:{}",
+            spec.account,
+            spec.issued_at,
+            spec.features.join(",")
+        ),
+    );
+    let claims = json!({
+        "aud": [spec.region.host()],
+        "sub": derived_uuid("integration", &spec.account),
+        "iss": "com.1password.b5",
+        "jti": jti,
+        "iat": spec.issued_at.as_second(),
+        "exp": spec.expires_at.as_second(),
+        "1password.com/fts": spec.features,
+        "1password.com/auuid": account_uuid(&spec.account),
+        ACCOUNT_NAME_CLAIM: spec.account,
+    });
+    let signing_input = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let signature = B64.encode(sign(key, signing_input.as_bytes()));
+    format!("{signing_input}.{signature}")
+}
+
+/// Verifies signature and expiry against the mock's clock; region and features are checked by
+/// the caller because their failure depends on the request.
+pub fn verify(key: &[u8], token: &str, now: Timestamp) -> Result<Claims, AuthError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::Malformed);
+    };
+    let signature = B64.decode(signature).map_err(|_| AuthError::Malformed)?;
+    let header: Value = B64
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or(AuthError::Malformed)?;
+    if header["alg"] != "HS256" {
+        return Err(AuthError::BadSignature);
+    }
+    let signing_input = &token[..token.len() - token.rsplit('.').next().map_or(0, |s| s.len() + 1)];
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(signing_input.as_bytes());
+    mac.verify_slice(&signature)
+        .map_err(|_| AuthError::BadSignature)?;
+    let claims: Value = B64
+        .decode(payload)
+        .ok()
+        .and_then(|p| serde_json::from_slice(&p).ok())
+        .ok_or(AuthError::Malformed)?;
+    let exp = claims["exp"].as_i64().ok_or(AuthError::Malformed)?;
+    if now.as_second() >= exp {
+        return Err(AuthError::Expired);
+    }
+    let strings = |v: &Value| -> Option<Vec<String>> {
+        v.as_array()?
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    let account_uuid = claims["1password.com/auuid"]
+        .as_str()
+        .ok_or(AuthError::Malformed)?;
+    Ok(Claims {
+        integration_uuid: claims["sub"].as_str().unwrap_or_default().to_owned(),
+        account_uuid: account_uuid.to_owned(),
+        account_name: claims[ACCOUNT_NAME_CLAIM]
+            .as_str()
+            .map_or_else(|| account_uuid.to_ascii_lowercase(), str::to_owned),
+        features: strings(&claims["1password.com/fts"]).ok_or(AuthError::Malformed)?,
+        audience: strings(&claims["aud"]).ok_or(AuthError::Malformed)?,
+        issued_at: Timestamp::from_second(claims["iat"].as_i64().ok_or(AuthError::Malformed)?)
+            .map_err(|_| AuthError::Malformed)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TokenSpec {
+        let now = Timestamp::now();
+        TokenSpec {
+            region: Region::Eu,
+            features: vec!["itemusages".into()],
+            account: "acme".into(),
+            issued_at: now,
+            expires_at: now + jiff::SignedDuration::from_hours(1),
+        }
+    }
+
+    #[test]
+    fn minted_tokens_verify_and_carry_claims() {
+        let token = mint(b"k", &spec());
+        let claims = verify(b"k", &token, Timestamp::now()).unwrap();
+        assert_eq!(claims.audience, ["events.1password.eu"]);
+        assert_eq!(claims.features, ["itemusages"]);
+        assert_eq!(claims.account_uuid, account_uuid("acme"));
+        assert_eq!(claims.account_name, "acme");
+    }
+
+    #[test]
+    fn wrong_key_garbage_and_expiry_are_rejected() {
+        let token = mint(b"k", &spec());
+        assert_eq!(
+            verify(b"other", &token, Timestamp::now()).unwrap_err(),
+            AuthError::BadSignature
+        );
+        assert_eq!(
+            verify(b"k", "abc", Timestamp::now()).unwrap_err(),
+            AuthError::Malformed
+        );
+        let later = Timestamp::now() + jiff::SignedDuration::from_hours(2);
+        assert_eq!(verify(b"k", &token, later).unwrap_err(), AuthError::Expired);
+    }
+
+    #[test]
+    fn account_uuids_look_real_and_are_stable() {
+        let id = account_uuid("acme");
+        assert_eq!(id.len(), 26);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+        );
+        assert_eq!(id, account_uuid("acme"));
+        assert_ne!(id, account_uuid("globex"));
+    }
+
+    #[test]
+    fn hosts_map_to_regions() {
+        assert_eq!(
+            Region::from_host("events.1password.ca:443"),
+            Some(Region::Ca)
+        );
+        assert_eq!(
+            Region::from_host("EVENTS.ENT.1PASSWORD.COM"),
+            Some(Region::Ent)
+        );
+        assert_eq!(Region::from_host("127.0.0.1:8080"), None);
+    }
+}

@@ -1,0 +1,373 @@
+//! `MockServer`: the handle tests use (own OS thread + runtime, drop to stop), the shared
+//! router, and the request log / fault middleware.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use crate::accounts::{Account, Accounts, Seeding};
+use crate::api::{self, Served};
+use crate::auth::{self, Region, TokenSpec};
+use crate::clock::Clock;
+use crate::faults::{Fault, FaultKind, Faults};
+use crate::limits::RateLimits;
+use crate::state::{Behaviour, Counters, MockState, Stats};
+use crate::store::Kind;
+
+/// Everything `op-events-mock serve` can be told.
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Generated events per type and account.
+    pub events_per_type: usize,
+    pub seed: u64,
+    /// Region for requests whose `Host` is not one of the four events hosts.
+    pub region: Region,
+    /// Signing key for tokens and cursors; `None` = [`auth::DEV_KEY`].
+    pub key: Option<String>,
+    /// Per-account requests per minute (0 = off).
+    pub rate_limit_per_minute: u32,
+    /// Per-account requests per hour (0 = off).
+    pub rate_limit_per_hour: u32,
+    /// Send `Retry-After` on 429 (the real API does not document it).
+    pub retry_after_header: bool,
+    /// Start the clock here instead of real time.
+    pub now: Option<Timestamp>,
+    /// Extra events for the default account (see README).
+    pub fixtures_dir: Option<PathBuf>,
+    /// Serve `/_mock/` to non-loopback peers too.
+    pub admin_allow_remote: bool,
+    /// Generated timestamps spread over this many days before now.
+    pub span_days: u32,
+    /// Events older than this many days are never served.
+    pub retention_days: u32,
+    /// 400 on request fields other than cursor/limit/start_time/end_time (the real API ignores them).
+    pub reject_unknown_fields: bool,
+    /// Account whose dataset is generated at start and receives fixtures.
+    pub default_account: String,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            events_per_type: 1000,
+            seed: 7,
+            region: Region::Us,
+            key: None,
+            rate_limit_per_minute: 600,
+            rate_limit_per_hour: 30_000,
+            retry_after_header: true,
+            now: None,
+            fixtures_dir: None,
+            admin_allow_remote: false,
+            span_days: 90,
+            retention_days: 120,
+            reject_unknown_fields: false,
+            default_account: "acme".into(),
+        }
+    }
+}
+
+/// Builds the shared state and generates the default account.
+fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
+    let clock = Clock::new(config.now);
+    let state = Arc::new(MockState {
+        key: config
+            .key
+            .unwrap_or_else(|| auth::DEV_KEY.to_owned())
+            .into_bytes(),
+        behaviour: Behaviour {
+            region: config.region,
+            retry_after_header: config.retry_after_header,
+            reject_unknown_fields: config.reject_unknown_fields,
+            admin_allow_remote: config.admin_allow_remote,
+            retention: SignedDuration::from_hours(24 * i64::from(config.retention_days)),
+        },
+        accounts: Accounts::new(Seeding {
+            seed: config.seed,
+            events_per_type: config.events_per_type,
+            span: SignedDuration::from_hours(24 * i64::from(config.span_days)),
+            default_account: config.default_account.clone(),
+            fixtures_dir: config.fixtures_dir,
+        }),
+        clock,
+        limits: RateLimits::new(config.rate_limit_per_minute, config.rate_limit_per_hour),
+        faults: Faults::default(),
+        counters: Counters::default(),
+    });
+    state.accounts.check_fixtures()?;
+    let account = &config.default_account;
+    state
+        .accounts
+        .get(account, &auth::account_uuid(account), state.clock.now())?;
+    Ok(state)
+}
+
+fn router(state: Arc<MockState>) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(crate::admin::routes(state.clone()))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Serves the mock on `listener` until `shutdown` completes (the binary's entry point).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: MockConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = build_state(config)?;
+    tracing::info!(addr = %listener.local_addr()?, "op-events-mock ready");
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}
+
+/// Applies injected faults to API paths, then logs and counts every request.
+async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let fault = if path.starts_with("/api/") {
+        s.faults.take(&path)
+    } else {
+        None
+    };
+    let v1 = api::is_v1_path(&path);
+    let response = match fault {
+        None => next.run(request).await,
+        Some(FaultKind::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            next.run(request).await
+        }
+        Some(FaultKind::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut r = api::error_body(status, v1).into_response();
+            if code == 429 && s.behaviour.retry_after_header {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            r
+        }
+        Some(FaultKind::InvalidJson) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"items\":[{\"uuid\":\"7YQ5 <html>oops",
+        )
+            .into_response(),
+        Some(FaultKind::Truncate) => truncate(next.run(request).await).await,
+        Some(FaultKind::Reset) => broken_body(Response::new(Body::empty()), bytes::Bytes::new()),
+    };
+    let status = response.status().as_u16();
+    let items = response.extensions().get::<Served>().map_or(0, |s| s.0);
+    s.counters.request(&path, status);
+    tracing::info!(%method, %path, status, items, latency_us = started.elapsed().as_micros() as u64, "request");
+    response
+}
+
+/// The response with full `Content-Length` but only half its body before the connection drops.
+async fn truncate(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut response = Response::from_parts(parts, Body::empty());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    broken_body(response, bytes.slice(..bytes.len() / 2))
+}
+
+/// Replaces the body with `prefix` followed by an I/O error, which makes hyper drop the connection.
+fn broken_body(mut response: Response, prefix: bytes::Bytes) -> Response {
+    let chunks: Vec<std::io::Result<bytes::Bytes>> = vec![
+        Ok(prefix),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected fault",
+        )),
+    ];
+    *response.body_mut() = Body::from_stream(futures_util::stream::iter(chunks));
+    response
+}
+
+/// A running mock on its own OS thread and tokio runtime; dropping it shuts the server down.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    default_region: Region,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Starts on 127.0.0.1 with an ephemeral port; ready to accept when it returns.
+    pub fn start(config: MockConfig) -> anyhow::Result<MockServer> {
+        MockServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+    }
+
+    pub fn start_on(addr: SocketAddr, config: MockConfig) -> anyhow::Result<MockServer> {
+        let default_region = config.region;
+        let state = build_state(config)?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = router(state.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("op-events-mock".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+                    let graceful = {
+                        let mut stop_rx = stop_rx.clone();
+                        async move {
+                            stop_rx.wait_for(|s| *s).await.ok();
+                        }
+                    };
+                    let server = axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(graceful);
+                    tokio::spawn(async move {
+                        rx.await.ok();
+                        stop_tx.send(true).ok();
+                    });
+                    // Keep-alive clients may hold connections open: give them a moment, then stop.
+                    tokio::select! {
+                        _ = server => {}
+                        _ = async {
+                            stop_rx.wait_for(|s| *s).await.ok();
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                        } => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })?;
+        Ok(MockServer {
+            addr,
+            state,
+            default_region,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A valid token for the default region, issued now (mock clock), expiring in a year.
+    pub fn token(&self, account: &str, features: &[&str]) -> String {
+        let now = self.now();
+        self.mint(&TokenSpec {
+            region: self.default_region,
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            account: account.to_owned(),
+            issued_at: now,
+            expires_at: now + SignedDuration::from_hours(24 * 365),
+        })
+    }
+
+    pub fn mint(&self, spec: &TokenSpec) -> String {
+        auth::mint(&self.state.key, spec)
+    }
+
+    pub fn account_uuid(&self, account: &str) -> String {
+        auth::account_uuid(account)
+    }
+
+    fn account(&self, account: &str, kind: &str) -> (Arc<Account>, Kind) {
+        let kind = Kind::parse(kind).unwrap_or_else(|| panic!("unknown event type {kind:?}"));
+        let account = self
+            .state
+            .accounts
+            .get(account, &auth::account_uuid(account), self.now())
+            .expect("account dataset");
+        (account, kind)
+    }
+
+    /// Ingests `items` (v2 shape) now, in order. Panics on an item without an RFC 3339 timestamp.
+    pub fn append(&self, account: &str, kind: &str, items: Vec<Value>) {
+        let (account, kind) = self.account(account, kind);
+        account
+            .append(kind, &items)
+            .expect("appended events need an RFC 3339 timestamp");
+    }
+
+    /// Ingests `n` new realistic events; `late` = timestamps minutes to hours before now.
+    pub fn generate(&self, account: &str, kind: &str, n: usize, late: bool) {
+        let (account, kind) = self.account(account, kind);
+        account.generate(kind, n, self.now(), late);
+    }
+
+    /// Every event held, in ingestion order, v2 shape.
+    pub fn events(&self, account: &str, kind: &str) -> Vec<Value> {
+        let (account, kind) = self.account(account, kind);
+        account.log(kind).events(None)
+    }
+
+    /// The events inside retention, in ingestion order, v2 shape.
+    pub fn servable_events(&self, account: &str, kind: &str) -> Vec<Value> {
+        let (account, kind) = self.account(account, kind);
+        account.log(kind).events(Some(self.state.horizon_ns()))
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state.faults.inject(fault);
+    }
+
+    pub fn set_now(&self, now: Timestamp) {
+        self.state.clock.set(now);
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.state.clock.advance(by);
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.state.clock.now()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.counters.snapshot()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            tx.send(()).ok();
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
+}

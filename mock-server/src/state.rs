@@ -1,0 +1,112 @@
+//! Everything the routes share: keys, clock, accounts, limits, faults and counters.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::accounts::Accounts;
+use crate::auth::Region;
+use crate::clock::Clock;
+use crate::faults::Faults;
+use crate::limits::RateLimits;
+
+/// Behaviour switches for undocumented corners of the real API.
+pub struct Behaviour {
+    pub region: Region,
+    pub retry_after_header: bool,
+    pub reject_unknown_fields: bool,
+    pub admin_allow_remote: bool,
+    pub retention: jiff::SignedDuration,
+}
+
+pub struct MockState {
+    pub key: Vec<u8>,
+    pub behaviour: Behaviour,
+    pub clock: Clock,
+    pub accounts: Accounts,
+    pub limits: RateLimits,
+    pub faults: Faults,
+    pub counters: Counters,
+}
+
+impl MockState {
+    /// Start of retention: events older than this are never served.
+    pub fn horizon_ns(&self) -> i64 {
+        let horizon = self.clock.now().as_nanosecond() - self.behaviour.retention.as_nanos();
+        i64::try_from(horizon).unwrap_or(i64::MIN)
+    }
+}
+
+/// Live request counters.
+#[derive(Default)]
+pub struct Counters {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    events_served: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+impl Counters {
+    pub fn request(&self, path: &str, status: u16) {
+        *self
+            .requests
+            .lock()
+            .expect("stats lock")
+            .entry((path.to_owned(), status))
+            .or_default() += 1;
+        if status == 429 {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn served(&self, events: usize) {
+        self.events_served
+            .fetch_add(events as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Stats {
+        Stats {
+            requests: self
+                .requests
+                .lock()
+                .expect("stats lock")
+                .iter()
+                .map(|((path, status), count)| RequestCount {
+                    path: path.clone(),
+                    status: *status,
+                    count: *count,
+                })
+                .collect(),
+            events_served: self.events_served.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Requests per path and status, plus totals.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    pub requests: Vec<RequestCount>,
+    pub events_served: u64,
+    /// Responses with status 429 (from rate limits or injected faults).
+    pub rate_limited: u64,
+}
+
+impl Stats {
+    /// How many requests to `path` got `status`.
+    pub fn count(&self, path: &str, status: u16) -> u64 {
+        self.requests
+            .iter()
+            .filter(|r| r.path == path && r.status == status)
+            .map(|r| r.count)
+            .sum()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RequestCount {
+    pub path: String,
+    pub status: u16,
+    pub count: u64,
+}
