@@ -46,6 +46,10 @@ const USER_OBJECTS: [&str; 5] = [
     "aux_details",
 ];
 const V2_USER: [&str; 2] = ["user_type", "user_account_uuid"];
+/// Audit actions that v1 does not know: such events are served on v2 only.
+const V2_ONLY_ACTIONS: [&str; 2] = ["expire", "unlink"];
+/// Header flag bit: the event has no v1 form.
+const V2_ONLY: u8 = 0x80;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,13 +64,21 @@ struct Entry {
     /// Largest timestamp among this and every earlier entry: lets a reset skip the prefix
     /// that cannot match even though late events make `ts` non-monotonic.
     max_ts: i64,
-    /// `[n: u8][n × (start: u32, end: u32)]` v1 cut spans, then the v2 JSON.
+    /// `[flags | n: u8][n × (start: u32, end: u32)]` v1 cut spans, then the v2 JSON.
     data: Box<[u8]>,
 }
 
 impl Entry {
+    fn cut_count(&self) -> usize {
+        usize::from(self.data[0] & !V2_ONLY)
+    }
+
+    fn in_v1(&self) -> bool {
+        self.data[0] & V2_ONLY == 0
+    }
+
     fn cuts(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let n = self.data[0] as usize;
+        let n = self.cut_count();
         (0..n).map(move |i| {
             let at = 1 + 8 * i;
             let word =
@@ -76,7 +88,7 @@ impl Entry {
     }
 
     fn json(&self) -> &[u8] {
-        &self.data[1 + 8 * self.data[0] as usize..]
+        &self.data[1 + 8 * self.cut_count()..]
     }
 
     fn write(&self, v1: bool, out: &mut Vec<u8>) {
@@ -139,7 +151,8 @@ impl Log {
         let mut cuts = Vec::new();
         write_event(event, &mut json, &mut cuts)?;
         let mut data = Vec::with_capacity(1 + 8 * cuts.len() + json.len());
-        data.push(u8::try_from(cuts.len()).expect("at most one cut per object"));
+        let v2_only = event.get("action").and_then(Value::as_str).is_some_and(|a| V2_ONLY_ACTIONS.contains(&a));
+        data.push(u8::try_from(cuts.len()).expect("at most one cut per object") | if v2_only { V2_ONLY } else { 0 });
         for (s, e) in &cuts {
             data.extend_from_slice(&u32::try_from(*s).expect("event < 4 GiB").to_le_bytes());
             data.extend_from_slice(&u32::try_from(*e).expect("event < 4 GiB").to_le_bytes());
@@ -173,7 +186,7 @@ impl Log {
         let mut count = 0;
         while i < self.entries.len() && count < limit {
             let e = &self.entries[i];
-            if window.contains(e.ts) {
+            if window.contains(e.ts) && (!v1 || e.in_v1()) {
                 if count > 0 {
                     out.push(b',');
                 }
@@ -182,7 +195,7 @@ impl Log {
             }
             i += 1;
         }
-        while i < self.entries.len() && !window.contains(self.entries[i].ts) {
+        while i < self.entries.len() && !(window.contains(self.entries[i].ts) && (!v1 || self.entries[i].in_v1())) {
             i += 1;
         }
         let len = self.entries.len();

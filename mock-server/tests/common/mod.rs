@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests: an HTTP client and the contract schema.
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod schema;
+
+use op_events_mock::{MockConfig, MockServer};
+use serde_json::Value;
+
+pub const ALL: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
+
+/// A plain-HTTP client (reqwest still wants a rustls provider installed to build one).
+pub fn client() -> reqwest::Client {
+    rustls::crypto::ring::default_provider().install_default().ok();
+    reqwest::Client::builder().build().expect("client")
+}
+
+pub fn start(config: MockConfig) -> MockServer {
+    MockServer::start(config).expect("mock starts")
+}
+
+/// A small mock with rate limits off, clock at real time.
+pub fn small(events: usize) -> MockServer {
+    start(MockConfig { events_per_type: events, rate_limit_per_minute: 0, rate_limit_per_hour: 0, ..MockConfig::default() })
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+pub async fn post(mock: &MockServer, path: &str, token: &str, body: &str) -> Reply {
+    let r = client()
+        .post(format!("{}{path}", mock.url()))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request");
+    reply(r).await
+}
+
+pub async fn get(mock: &MockServer, path: &str, token: &str) -> Reply {
+    let r = client().get(format!("{}{path}", mock.url())).bearer_auth(token).send().await.expect("request");
+    reply(r).await
+}
+
+async fn reply(r: reqwest::Response) -> Reply {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let bytes = r.bytes().await.expect("body");
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    Reply { status, headers, body }
+}
+
+/// Pages from `reset` until has_more is false; returns all items and the final cursor.
+pub async fn drain(mock: &MockServer, path: &str, token: &str, reset: &str) -> (Vec<Value>, String) {
+    let mut body = reset.to_owned();
+    let mut items = Vec::new();
+    loop {
+        let r = post(mock, path, token, &body).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        items.extend(r.body["items"].as_array().expect("items").iter().cloned());
+        let cursor = r.body["cursor"].as_str().expect("cursor").to_owned();
+        if !r.body["has_more"].as_bool().expect("has_more") {
+            return (items, cursor);
+        }
+        body = serde_json::json!({ "cursor": cursor }).to_string();
+    }
+}
+
+pub fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
