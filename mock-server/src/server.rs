@@ -192,16 +192,24 @@ async fn truncate(response: Response) -> Response {
     broken_body(response, bytes.slice(..bytes.len() / 2))
 }
 
-/// Replaces the body with `prefix` followed by an I/O error, which makes hyper drop the connection.
+/// Replaces the body with `prefix` followed by an I/O error, which makes hyper drop the
+/// connection. A non-empty prefix is flushed first, so the client sees headers and part of the body.
 fn broken_body(mut response: Response, prefix: bytes::Bytes) -> Response {
-    let chunks: Vec<std::io::Result<bytes::Bytes>> = vec![
-        Ok(prefix),
+    use futures_util::StreamExt as _;
+    let flush = if prefix.is_empty() {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(50)
+    };
+    let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(prefix) });
+    let fail = futures_util::stream::once(async move {
+        tokio::time::sleep(flush).await;
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
             "injected fault",
-        )),
-    ];
-    *response.body_mut() = Body::from_stream(futures_util::stream::iter(chunks));
+        ))
+    });
+    *response.body_mut() = Body::from_stream(head.chain(fail));
     response
 }
 
@@ -369,5 +377,34 @@ impl Drop for MockServer {
         if let Some(thread) = self.thread.take() {
             thread.join().ok();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::connect_info::MockConnectInfo;
+    use tower::ServiceExt as _;
+
+    async fn admin_status(peer: [u8; 4], admin_allow_remote: bool) -> StatusCode {
+        let config = MockConfig {
+            events_per_type: 1,
+            admin_allow_remote,
+            ..MockConfig::default()
+        };
+        let app = router(build_state(config).unwrap())
+            .layer(MockConnectInfo(SocketAddr::from((peer, 4000))));
+        let request = Request::get("/_mock/stats").body(Body::empty()).unwrap();
+        app.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn the_admin_api_is_loopback_only_unless_allowed() {
+        assert_eq!(
+            admin_status([10, 0, 0, 5], false).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(admin_status([10, 0, 0, 5], true).await, StatusCode::OK);
+        assert_eq!(admin_status([127, 0, 0, 1], false).await, StatusCode::OK);
     }
 }

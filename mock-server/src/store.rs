@@ -151,8 +151,14 @@ impl Log {
         let mut cuts = Vec::new();
         write_event(event, &mut json, &mut cuts)?;
         let mut data = Vec::with_capacity(1 + 8 * cuts.len() + json.len());
-        let v2_only = event.get("action").and_then(Value::as_str).is_some_and(|a| V2_ONLY_ACTIONS.contains(&a));
-        data.push(u8::try_from(cuts.len()).expect("at most one cut per object") | if v2_only { V2_ONLY } else { 0 });
+        let v2_only = event
+            .get("action")
+            .and_then(Value::as_str)
+            .is_some_and(|a| V2_ONLY_ACTIONS.contains(&a));
+        data.push(
+            u8::try_from(cuts.len()).expect("at most one cut per object")
+                | if v2_only { V2_ONLY } else { 0 },
+        );
         for (s, e) in &cuts {
             data.extend_from_slice(&u32::try_from(*s).expect("event < 4 GiB").to_le_bytes());
             data.extend_from_slice(&u32::try_from(*e).expect("event < 4 GiB").to_le_bytes());
@@ -195,7 +201,9 @@ impl Log {
             }
             i += 1;
         }
-        while i < self.entries.len() && !(window.contains(self.entries[i].ts) && (!v1 || self.entries[i].in_v1())) {
+        while i < self.entries.len()
+            && !(window.contains(self.entries[i].ts) && (!v1 || self.entries[i].in_v1()))
+        {
             i += 1;
         }
         let len = self.entries.len();

@@ -9,14 +9,22 @@ use op_events_mock::{Fault, FaultKind, MockConfig};
 use serde_json::Value;
 
 /// Undocumented enum values the mock README says it injects; nothing else may break an enum.
-const DELIBERATE_UNKNOWNS: [&str; 5] = ["device_failed", "passkey_bad", "autofill-passkey", "rotatekey", "passkeycred"];
+const DELIBERATE_UNKNOWNS: [&str; 5] = [
+    "device_failed",
+    "passkey_bad",
+    "autofill-passkey",
+    "rotatekey",
+    "passkeycred",
+];
 
 fn def_for(file: &str, version: &str) -> String {
     let stem = file.trim_end_matches(".json");
     let base = stem.split('-').next().unwrap();
     match base {
         "introspect" => format!("introspect_{version}"),
-        "signinattempts" => format!("signinattempt_response_{version}").replace("attempt_", "attempts_"),
+        "signinattempts" => {
+            format!("signinattempt_response_{version}").replace("attempt_", "attempts_")
+        }
         "itemusages" => format!("itemusages_response_{version}"),
         "auditevents" => format!("auditevents_response_{version}"),
         other => panic!("unmapped fixture {other}"),
@@ -41,11 +49,15 @@ fn every_fixture_matches_the_schema() {
         for entry in std::fs::read_dir(dir.join("responses").join(version)).unwrap() {
             let path = entry.unwrap().path();
             let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            schema.assert_valid(&def_for(path.file_name().unwrap().to_str().unwrap(), version), &doc);
+            schema.assert_valid(
+                &def_for(path.file_name().unwrap().to_str().unwrap(), version),
+                &doc,
+            );
             checked += 1;
         }
         for entry in std::fs::read_dir(dir.join("errors").join(version)).unwrap() {
-            let doc: Value = serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
+            let doc: Value =
+                serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
             schema.assert_valid(&format!("error_{version}"), &doc);
             checked += 1;
         }
@@ -53,7 +65,11 @@ fn every_fixture_matches_the_schema() {
     for entry in std::fs::read_dir(dir.join("requests")).unwrap() {
         let path = entry.unwrap().path();
         let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let def = if doc.get("cursor").is_some() { "cursor_request" } else { "reset_cursor" };
+        let def = if doc.get("cursor").is_some() {
+            "cursor_request"
+        } else {
+            "reset_cursor"
+        };
         schema.assert_valid(def, &doc);
         checked += 1;
     }
@@ -64,13 +80,21 @@ fn every_fixture_matches_the_schema() {
 fn the_schema_rejects_what_the_contract_forbids() {
     let schema = Schema::load();
     let dir = common::fixtures_dir();
-    let v2: Value = serde_json::from_slice(&std::fs::read(dir.join("responses/v2/auditevents.json")).unwrap()).unwrap();
-    assert!(!schema.check("auditevents_response_v1", &v2).is_empty(), "MSP fields must not pass as v1");
+    let v2: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("responses/v2/auditevents.json")).unwrap())
+            .unwrap();
+    assert!(
+        !schema.check("auditevents_response_v1", &v2).is_empty(),
+        "MSP fields must not pass as v1"
+    );
     let mut broken = v2.clone();
     broken["items"][0]["aux_id"] = Value::String("12".into());
     assert!(!schema.check("auditevents_response_v2", &broken).is_empty());
     let mut broken = v2;
-    broken["items"][0].as_object_mut().unwrap().remove("session");
+    broken["items"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("session");
     assert!(!schema.check("auditevents_response_v2", &broken).is_empty());
 }
 
@@ -79,7 +103,10 @@ fn check_page(schema: &Schema, def: &str, page: &Value) -> usize {
     let mut unknown = 0;
     for v in schema.check(def, page) {
         match v {
-            Violation::Enum { value: Value::String(s), .. } if DELIBERATE_UNKNOWNS.contains(&s.as_str()) => unknown += 1,
+            Violation::Enum {
+                value: Value::String(s),
+                ..
+            } if DELIBERATE_UNKNOWNS.contains(&s.as_str()) => unknown += 1,
             other => panic!("{def}: {other:?}"),
         }
     }
@@ -104,7 +131,9 @@ async fn every_generated_page_matches_the_schema() {
                 unknowns += check_page(&schema, &format!("{kind}_response_{version}"), &r.body);
                 for item in r.body["items"].as_array().unwrap() {
                     let ts = item["timestamp"].as_str().unwrap();
-                    precisions.insert(ts.find('.').map_or(0, |dot| ts[dot + 1..].bytes().take_while(u8::is_ascii_digit).count()));
+                    precisions.insert(ts.find('.').map_or(0, |dot| {
+                        ts[dot + 1..].bytes().take_while(u8::is_ascii_digit).count()
+                    }));
                     offsets += usize::from(!ts.ends_with('Z'));
                     seen += 1;
                 }
@@ -117,18 +146,26 @@ async fn every_generated_page_matches_the_schema() {
             let expected = mock
                 .events("acme", kind)
                 .iter()
-                .filter(|e| version == "v2" || !matches!(e["action"].as_str(), Some("expire" | "unlink")))
+                .filter(|e| {
+                    version == "v2" || !matches!(e["action"].as_str(), Some("expire" | "unlink"))
+                })
                 .count();
             assert!(expected > 2900, "{expected}");
             assert_eq!(seen, expected, "{path}");
         }
     }
     // ~0.5% of 18,000 served events carry an undocumented value in some enum field.
-    assert!((20..400).contains(&unknowns), "{unknowns} unknown enum values");
+    assert!(
+        (20..400).contains(&unknowns),
+        "{unknowns} unknown enum values"
+    );
     assert_eq!(precisions, [0, 3, 9].into(), "seconds, millis and nanos");
     assert!(offsets > 0, "some timestamps carry an offset");
 
-    for (path, def) in [("/api/auth/introspect", "introspect_v1"), ("/api/v2/auth/introspect", "introspect_v2")] {
+    for (path, def) in [
+        ("/api/auth/introspect", "introspect_v1"),
+        ("/api/v2/auth/introspect", "introspect_v2"),
+    ] {
         let r = get(&mock, path, &token).await;
         assert_eq!(r.status, 200);
         schema.assert_valid(def, &r.body);
@@ -137,14 +174,22 @@ async fn every_generated_page_matches_the_schema() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_body_matches_the_schema() {
-    let mock = common::start(MockConfig { events_per_type: 10, rate_limit_per_minute: 1, ..MockConfig::default() });
+    let mock = common::start(MockConfig {
+        events_per_type: 10,
+        rate_limit_per_minute: 1,
+        ..MockConfig::default()
+    });
     let schema = Schema::load();
     let token = mock.token("acme", &ALL);
     let other = mock.token("globex", &ALL);
     for version in ["v1", "v2"] {
         let def = format!("error_{version}");
         let path = format!("/api/{version}/itemusages");
-        let intro = if version == "v1" { "/api/auth/introspect".to_owned() } else { "/api/v2/auth/introspect".to_owned() };
+        let intro = if version == "v1" {
+            "/api/auth/introspect".to_owned()
+        } else {
+            "/api/v2/auth/introspect".to_owned()
+        };
         let mut statuses = Vec::new();
         let checks = [
             post(&mock, &path, "garbage", "{}").await,
@@ -158,7 +203,11 @@ async fn every_error_body_matches_the_schema() {
         let bad = post(&mock, &path, &token, "{\"limit\":0}").await; // uses the minute's one request
         let limited = post(&mock, &path, &token, "{}").await;
         let limited_intro = get(&mock, &intro, &token).await;
-        mock.inject(Fault { kind: FaultKind::Status(500), count: 1, path: Some(path.clone()) });
+        mock.inject(Fault {
+            kind: FaultKind::Status(500),
+            count: 1,
+            path: Some(path.clone()),
+        });
         let injected = post(&mock, &path, &other, "{}").await;
         for r in [bad, limited, limited_intro, injected] {
             statuses.push(r.status);

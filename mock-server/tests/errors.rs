@@ -21,7 +21,10 @@ fn v2_error(status: u16, message: &str) -> serde_json::Value {
 async fn bad_requests_get_400_with_the_documented_body() {
     let mock = common::small(10);
     let token = mock.token("acme", &ALL);
-    let cursor = post(&mock, "/api/v2/itemusages", &token, "{}").await.body["cursor"].as_str().unwrap().to_owned();
+    let cursor = post(&mock, "/api/v2/itemusages", &token, "{}").await.body["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let bodies = [
         "not json".to_owned(),
         "".to_owned(),
@@ -41,30 +44,61 @@ async fn bad_requests_get_400_with_the_documented_body() {
     ];
     for body in &bodies {
         let r = post(&mock, "/api/v1/itemusages", &token, body).await;
-        assert_eq!((r.status, &r.body), (400, &v1_error("Bad Request")), "v1 {body}");
+        assert_eq!(
+            (r.status, &r.body),
+            (400, &v1_error("Bad Request")),
+            "v1 {body}"
+        );
         assert!(r.headers.contains_key("x-op-events-mock-reason"));
         let r = post(&mock, "/api/v2/itemusages", &token, body).await;
-        assert_eq!((r.status, &r.body), (400, &v2_error(400, "Bad Request")), "v2 {body}");
+        assert_eq!(
+            (r.status, &r.body),
+            (400, &v2_error(400, "Bad Request")),
+            "v2 {body}"
+        );
     }
     // Boundaries and leniencies that are accepted.
-    for body in [r#"{"limit":1}"#, r#"{"limit":1000}"#, r#"{"limit":100.0}"#, r#"{"since":"2024-01-01"}"#,
-        r#"{"start_time":"2024-05-14T10:00:00Z","end_time":"2024-05-14T10:00:00Z"}"#] {
-        assert_eq!(post(&mock, "/api/v2/itemusages", &token, body).await.status, 200, "{body}");
+    for body in [
+        r#"{"limit":1}"#,
+        r#"{"limit":1000}"#,
+        r#"{"limit":100.0}"#,
+        r#"{"since":"2024-01-01"}"#,
+        r#"{"start_time":"2024-05-14T10:00:00Z","end_time":"2024-05-14T10:00:00Z"}"#,
+    ] {
+        assert_eq!(
+            post(&mock, "/api/v2/itemusages", &token, body).await.status,
+            200,
+            "{body}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_fields_are_rejected_only_when_asked() {
-    let mock = common::start(MockConfig { reject_unknown_fields: true, events_per_type: 5, ..MockConfig::default() });
+    let mock = common::start(MockConfig {
+        reject_unknown_fields: true,
+        events_per_type: 5,
+        ..MockConfig::default()
+    });
     let token = mock.token("acme", &ALL);
-    let r = post(&mock, "/api/v2/itemusages", &token, r#"{"limit":10,"since":"2024-01-01T00:00:00Z"}"#).await;
+    let r = post(
+        &mock,
+        "/api/v2/itemusages",
+        &token,
+        r#"{"limit":10,"since":"2024-01-01T00:00:00Z"}"#,
+    )
+    .await;
     assert_eq!(r.status, 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_get_401_with_the_documented_body() {
     let mock = common::small(10);
-    let other = common::start(MockConfig { key: Some("not the dev key".into()), events_per_type: 1, ..MockConfig::default() });
+    let other = common::start(MockConfig {
+        key: Some("not the dev key".into()),
+        events_per_type: 1,
+        ..MockConfig::default()
+    });
     let now = mock.now();
     let spec = |region, features: &[&str], exp: Timestamp| TokenSpec {
         region,
@@ -78,21 +112,56 @@ async fn bad_tokens_get_401_with_the_documented_body() {
     let cases = [
         ("missing", String::new()),
         ("garbled", "not-a-jwt".to_owned()),
-        ("bad base64", format!("{head}.%%%.{}", rest.rsplit('.').next().unwrap())),
+        (
+            "bad base64",
+            format!("{head}.%%%.{}", rest.rsplit('.').next().unwrap()),
+        ),
         ("other key", other.token("acme", &ALL)),
-        ("forged payload", format!("{head}.{}", rest.replacen('e', "f", 1))),
-        ("expired", mock.mint(&spec(Region::Us, &ALL, now - SignedDuration::from_secs(1)))),
-        ("wrong region", mock.mint(&spec(Region::Eu, &ALL, now + SignedDuration::from_hours(1)))),
-        ("missing feature", mock.mint(&spec(Region::Us, &["signinattempts", "auditevents"], now + SignedDuration::from_hours(1)))),
+        (
+            "forged payload",
+            format!("{head}.{}", rest.replacen('e', "f", 1)),
+        ),
+        (
+            "expired",
+            mock.mint(&spec(Region::Us, &ALL, now - SignedDuration::from_secs(1))),
+        ),
+        (
+            "wrong region",
+            mock.mint(&spec(Region::Eu, &ALL, now + SignedDuration::from_hours(1))),
+        ),
+        (
+            "missing feature",
+            mock.mint(&spec(
+                Region::Us,
+                &["signinattempts", "auditevents"],
+                now + SignedDuration::from_hours(1),
+            )),
+        ),
     ];
     for (what, token) in &cases {
         let r = post(&mock, "/api/v1/itemusages", token, "{}").await;
-        assert_eq!((r.status, &r.body), (401, &v1_error("Unauthorized")), "v1 {what}");
+        assert_eq!(
+            (r.status, &r.body),
+            (401, &v1_error("Unauthorized")),
+            "v1 {what}"
+        );
         let r = post(&mock, "/api/v2/itemusages", token, "{}").await;
-        assert_eq!((r.status, &r.body), (401, &v2_error(401, "Unauthorized")), "v2 {what}");
+        assert_eq!(
+            (r.status, &r.body),
+            (401, &v2_error(401, "Unauthorized")),
+            "v2 {what}"
+        );
         if *what != "missing feature" {
-            assert_eq!(get(&mock, "/api/auth/introspect", token).await.status, 401, "{what}");
-            assert_eq!(get(&mock, "/api/v2/auth/introspect", token).await.status, 401, "{what}");
+            assert_eq!(
+                get(&mock, "/api/auth/introspect", token).await.status,
+                401,
+                "{what}"
+            );
+            assert_eq!(
+                get(&mock, "/api/v2/auth/introspect", token).await.status,
+                401,
+                "{what}"
+            );
         }
     }
     // Introspection needs no particular feature.
@@ -114,54 +183,135 @@ async fn the_host_header_picks_the_region() {
     let send = |host: &'static str, token: String| {
         let url = format!("{}/api/v2/auditevents", mock.url());
         async move {
-            common::client().post(url).header("host", host).bearer_auth(token).body("{}").send().await.unwrap().status().as_u16()
+            common::client()
+                .post(url)
+                .header("host", host)
+                .bearer_auth(token)
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }
     };
     assert_eq!(send("events.1password.eu", eu.clone()).await, 200);
     assert_eq!(send("events.1password.com", eu.clone()).await, 401);
-    assert_eq!(send("127.0.0.1", eu).await, 401, "other hosts are the default region (us)");
-    assert_eq!(send("events.1password.com", mock.token("acme", &ALL)).await, 200);
-    assert_eq!(send("events.1password.ca:443", mock.token("acme", &ALL)).await, 401);
-    let ca = common::start(MockConfig { region: Region::Ca, events_per_type: 1, ..MockConfig::default() });
+    assert_eq!(
+        send("127.0.0.1", eu).await,
+        401,
+        "other hosts are the default region (us)"
+    );
+    assert_eq!(
+        send("events.1password.com", mock.token("acme", &ALL)).await,
+        200
+    );
+    assert_eq!(
+        send("events.1password.ca:443", mock.token("acme", &ALL)).await,
+        401
+    );
+    let ca = common::start(MockConfig {
+        region: Region::Ca,
+        events_per_type: 1,
+        ..MockConfig::default()
+    });
     let r = post(&ca, "/api/v2/auditevents", &ca.token("acme", &ALL), "{}").await;
-    assert_eq!(r.status, 200, "MockServer::token follows the default region");
+    assert_eq!(
+        r.status, 200,
+        "MockServer::token follows the default region"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_give_429_with_retry_after_per_account() {
     let start: Timestamp = "2026-01-15T12:00:10Z".parse().unwrap();
-    let mock = common::start(MockConfig { rate_limit_per_minute: 3, rate_limit_per_hour: 5, now: Some(start), events_per_type: 5, ..MockConfig::default() });
+    let mock = common::start(MockConfig {
+        rate_limit_per_minute: 3,
+        rate_limit_per_hour: 5,
+        now: Some(start),
+        events_per_type: 5,
+        ..MockConfig::default()
+    });
     let acme = mock.token("acme", &ALL);
     for _ in 0..2 {
-        assert_eq!(post(&mock, "/api/v2/signinattempts", &acme, "{}").await.status, 200);
+        assert_eq!(
+            post(&mock, "/api/v2/signinattempts", &acme, "{}")
+                .await
+                .status,
+            200
+        );
     }
-    assert_eq!(get(&mock, "/api/auth/introspect", &acme).await.status, 200, "introspect counts too");
+    assert_eq!(
+        get(&mock, "/api/auth/introspect", &acme).await.status,
+        200,
+        "introspect counts too"
+    );
     let r = post(&mock, "/api/v1/signinattempts", &acme, "{}").await;
     assert_eq!((r.status, &r.body), (429, &v1_error("Too Many Requests")));
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((49..=50).contains(&retry), "{retry} s to the minute's end");
     let r = get(&mock, "/api/v2/auth/introspect", &acme).await;
-    assert_eq!((r.status, &r.body), (429, &v2_error(429, "Too Many Requests")));
-    assert_eq!(post(&mock, "/api/v2/signinattempts", &mock.token("globex", &ALL), "{}").await.status, 200, "per account");
+    assert_eq!(
+        (r.status, &r.body),
+        (429, &v2_error(429, "Too Many Requests"))
+    );
+    assert_eq!(
+        post(
+            &mock,
+            "/api/v2/signinattempts",
+            &mock.token("globex", &ALL),
+            "{}"
+        )
+        .await
+        .status,
+        200,
+        "per account"
+    );
 
     mock.advance(Duration::from_secs(60));
-    assert_eq!(post(&mock, "/api/v2/signinattempts", &acme, "{}").await.status, 200);
-    assert_eq!(post(&mock, "/api/v2/signinattempts", &acme, "{}").await.status, 200);
+    assert_eq!(
+        post(&mock, "/api/v2/signinattempts", &acme, "{}")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        post(&mock, "/api/v2/signinattempts", &acme, "{}")
+            .await
+            .status,
+        200
+    );
     let r = post(&mock, "/api/v2/signinattempts", &acme, "{}").await;
     assert_eq!(r.status, 429, "hour budget of 5 spent");
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((3525..=3530).contains(&retry), "{retry} s to the hour's end");
+    assert!(
+        (3525..=3530).contains(&retry),
+        "{retry} s to the hour's end"
+    );
     mock.advance(Duration::from_secs(3600));
-    assert_eq!(post(&mock, "/api/v2/signinattempts", &acme, "{}").await.status, 200);
+    assert_eq!(
+        post(&mock, "/api/v2/signinattempts", &acme, "{}")
+            .await
+            .status,
+        200
+    );
     assert_eq!(mock.stats().rate_limited, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_can_be_turned_off_and_limits_off() {
-    let mock = common::start(MockConfig { rate_limit_per_minute: 1, retry_after_header: false, events_per_type: 5, ..MockConfig::default() });
+    let mock = common::start(MockConfig {
+        rate_limit_per_minute: 1,
+        retry_after_header: false,
+        events_per_type: 5,
+        ..MockConfig::default()
+    });
     let token = mock.token("acme", &ALL);
     mock.set_now("2026-01-15T12:00:00Z".parse().unwrap());
-    assert_eq!(post(&mock, "/api/v2/itemusages", &token, "{}").await.status, 200);
+    assert_eq!(
+        post(&mock, "/api/v2/itemusages", &token, "{}").await.status,
+        200
+    );
     let r = post(&mock, "/api/v2/itemusages", &token, "{}").await;
     assert_eq!(r.status, 429);
     assert!(!r.headers.contains_key("retry-after"));
@@ -169,6 +319,11 @@ async fn retry_after_can_be_turned_off_and_limits_off() {
     let unlimited = common::small(5);
     let token = unlimited.token("acme", &ALL);
     for _ in 0..700 {
-        assert_eq!(get(&unlimited, "/api/v2/auth/introspect", &token).await.status, 200);
+        assert_eq!(
+            get(&unlimited, "/api/v2/auth/introspect", &token)
+                .await
+                .status,
+            200
+        );
     }
 }

@@ -12,7 +12,10 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 fn uuids(items: &[Value]) -> Vec<String> {
-    items.iter().map(|e| e["uuid"].as_str().unwrap().to_owned()).collect()
+    items
+        .iter()
+        .map(|e| e["uuid"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn ts(e: &Value) -> Timestamp {
@@ -120,11 +123,34 @@ async fn foreign_cursors_are_rejected() {
     let reset = r#"{"limit":5,"start_time":"2020-01-01T00:00:00Z"}"#;
     let cursor = post(&mock, "/api/v2/itemusages", &acme, reset).await.body["cursor"].clone();
     let body = json!({ "cursor": cursor }).to_string();
-    assert_eq!(post(&mock, "/api/v2/itemusages", &acme, &body).await.status, 200);
-    assert_eq!(post(&mock, "/api/v2/itemusages", &globex, &body).await.status, 400, "other account");
-    assert_eq!(post(&mock, "/api/v2/auditevents", &acme, &body).await.status, 400, "other type");
-    assert_eq!(post(&mock, "/api/v1/itemusages", &acme, &body).await.status, 400, "other version");
-    let other_key = common::start(MockConfig { key: Some("another key".into()), events_per_type: 20, ..MockConfig::default() });
+    assert_eq!(
+        post(&mock, "/api/v2/itemusages", &acme, &body).await.status,
+        200
+    );
+    assert_eq!(
+        post(&mock, "/api/v2/itemusages", &globex, &body)
+            .await
+            .status,
+        400,
+        "other account"
+    );
+    assert_eq!(
+        post(&mock, "/api/v2/auditevents", &acme, &body)
+            .await
+            .status,
+        400,
+        "other type"
+    );
+    assert_eq!(
+        post(&mock, "/api/v1/itemusages", &acme, &body).await.status,
+        400,
+        "other version"
+    );
+    let other_key = common::start(MockConfig {
+        key: Some("another key".into()),
+        events_per_type: 20,
+        ..MockConfig::default()
+    });
     let token = other_key.token("acme", &ALL);
     let r = post(&other_key, "/api/v2/itemusages", &token, &body).await;
     assert_eq!(r.status, 400, "other key");
@@ -135,25 +161,45 @@ async fn polling_the_last_cursor_returns_only_new_events_including_late_ones() {
     let mock = common::small(30);
     let token = mock.token("acme", &ALL);
     let path = "/api/v2/itemusages";
-    let (first, cursor) = drain(&mock, path, &token, r#"{"limit":7,"start_time":"2020-01-01T00:00:00Z"}"#).await;
+    let (first, cursor) = drain(
+        &mock,
+        path,
+        &token,
+        r#"{"limit":7,"start_time":"2020-01-01T00:00:00Z"}"#,
+    )
+    .await;
     assert_eq!(first.len(), 30);
     let poll = json!({ "cursor": cursor }).to_string();
     let r = post(&mock, path, &token, &poll).await;
-    assert_eq!((r.body["items"].as_array().unwrap().len(), r.body["has_more"].clone()), (0, json!(false)));
-    assert!(r.body["cursor"].is_string(), "a cursor even on an empty page");
+    assert_eq!(
+        (
+            r.body["items"].as_array().unwrap().len(),
+            r.body["has_more"].clone()
+        ),
+        (0, json!(false))
+    );
+    assert!(
+        r.body["cursor"].is_string(),
+        "a cursor even on an empty page"
+    );
 
     mock.generate("acme", "itemusages", 3, false);
     mock.generate("acme", "itemusages", 2, true);
     let late = json!({"uuid": "LATEITEMUSAGE0000000000000", "timestamp": "2024-01-01T00:00:00Z", "used_version": 1,
         "vault_uuid": "V", "item_uuid": "I", "user": {"uuid": "U", "name": "N", "email": "e"}, "client": {}});
     let mut recent = late.clone();
-    recent["timestamp"] = (mock.now() - jiff::SignedDuration::from_hours(5)).to_string().into();
+    recent["timestamp"] = (mock.now() - jiff::SignedDuration::from_hours(5))
+        .to_string()
+        .into();
     mock.append("acme", "itemusages", vec![recent]);
     let (new, _) = drain(&mock, path, &token, &poll).await;
     let all = mock.events("acme", "itemusages");
     assert_eq!(uuids(&new), uuids(&all[30..]));
     assert_eq!(new.len(), 6);
-    assert!(ts(&new[3]) < ts(&new[2]), "late events carry older timestamps and still arrive");
+    assert!(
+        ts(&new[3]) < ts(&new[2]),
+        "late events carry older timestamps and still arrive"
+    );
     // An event older than retention is held but never served.
     mock.append("acme", "itemusages", vec![late]);
     assert_eq!(mock.events("acme", "itemusages").len(), 37);
@@ -164,14 +210,22 @@ async fn polling_the_last_cursor_returns_only_new_events_including_late_ones() {
 async fn retention_starts_old_windows_at_the_horizon_and_follows_the_clock() {
     let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
     let mock = common::start(MockConfig {
-        events_per_type: 300, span_days: 200, now: Some(now), rate_limit_per_minute: 0, rate_limit_per_hour: 0,
+        events_per_type: 300,
+        span_days: 200,
+        now: Some(now),
+        rate_limit_per_minute: 0,
+        rate_limit_per_hour: 0,
         ..MockConfig::default()
     });
     let token = mock.token("acme", &ALL);
     let path = "/api/v2/signinattempts";
     let reset = r#"{"limit":1000,"start_time":"2020-01-01T00:00:00Z"}"#;
     let servable = mock.servable_events("acme", "signinattempts");
-    assert!((160..200).contains(&servable.len()), "{} of 300 within 120 of 200 days", servable.len());
+    assert!(
+        (160..200).contains(&servable.len()),
+        "{} of 300 within 120 of 200 days",
+        servable.len()
+    );
     let horizon = mock.now() - jiff::SignedDuration::from_hours(24 * 120);
     assert!(servable.iter().all(|e| ts(e) >= horizon));
     let (items, _) = drain(&mock, path, &token, reset).await;
@@ -179,14 +233,34 @@ async fn retention_starts_old_windows_at_the_horizon_and_follows_the_clock() {
 
     mock.advance(Duration::from_secs(30 * 86_400));
     let (later, _) = drain(&mock, path, &token, reset).await;
-    assert_eq!(uuids(&later), uuids(&mock.servable_events("acme", "signinattempts")));
-    assert!(later.len() + 30 < items.len(), "{} then {}", items.len(), later.len());
+    assert_eq!(
+        uuids(&later),
+        uuids(&mock.servable_events("acme", "signinattempts"))
+    );
+    assert!(
+        later.len() + 30 < items.len(),
+        "{} then {}",
+        items.len(),
+        later.len()
+    );
 
     // An open cursor also stops serving what fell out of retention meanwhile.
-    let r = post(&mock, path, &token, r#"{"limit":1,"start_time":"2020-01-01T00:00:00Z"}"#).await;
+    let r = post(
+        &mock,
+        path,
+        &token,
+        r#"{"limit":1,"start_time":"2020-01-01T00:00:00Z"}"#,
+    )
+    .await;
     let first = r.body["items"][0].clone();
     mock.advance(Duration::from_secs(86_400));
-    let (rest, _) = drain(&mock, path, &token, &json!({"cursor": r.body["cursor"]}).to_string()).await;
+    let (rest, _) = drain(
+        &mock,
+        path,
+        &token,
+        &json!({"cursor": r.body["cursor"]}).to_string(),
+    )
+    .await;
     let min = rest.iter().map(ts).min().unwrap();
     assert!(min >= mock.now() - jiff::SignedDuration::from_hours(24 * 120));
     assert!(ts(&first) < min);
@@ -198,7 +272,11 @@ async fn a_reset_without_start_time_covers_the_last_hour() {
     let token = mock.token("acme", &ALL);
     mock.generate("acme", "auditevents", 4, false);
     let hour_ago = mock.now() - jiff::SignedDuration::from_hours(1);
-    let expected: Vec<Value> = mock.events("acme", "auditevents").into_iter().filter(|e| ts(e) >= hour_ago).collect();
+    let expected: Vec<Value> = mock
+        .events("acme", "auditevents")
+        .into_iter()
+        .filter(|e| ts(e) >= hour_ago)
+        .collect();
     assert!(expected.len() >= 4);
     let (items, _) = drain(&mock, "/api/v2/auditevents", &token, "{}").await;
     assert_eq!(uuids(&items), uuids(&expected));
@@ -218,10 +296,28 @@ async fn a_reset_without_start_time_covers_the_last_hour() {
 async fn the_default_limit_is_100_and_the_cursor_keeps_the_limit() {
     let mock = common::small(250);
     let token = mock.token("acme", &ALL);
-    let r = post(&mock, "/api/v1/signinattempts", &token, r#"{"start_time":"2020-01-01T00:00:00Z"}"#).await;
+    let r = post(
+        &mock,
+        "/api/v1/signinattempts",
+        &token,
+        r#"{"start_time":"2020-01-01T00:00:00Z"}"#,
+    )
+    .await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 100);
-    let r = post(&mock, "/api/v1/signinattempts", &token, r#"{"limit":7,"start_time":"2020-01-01T00:00:00Z"}"#).await;
-    let r = post(&mock, "/api/v1/signinattempts", &token, &json!({"cursor": r.body["cursor"]}).to_string()).await;
+    let r = post(
+        &mock,
+        "/api/v1/signinattempts",
+        &token,
+        r#"{"limit":7,"start_time":"2020-01-01T00:00:00Z"}"#,
+    )
+    .await;
+    let r = post(
+        &mock,
+        "/api/v1/signinattempts",
+        &token,
+        &json!({"cursor": r.body["cursor"]}).to_string(),
+    )
+    .await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 7);
     assert_eq!(r.body["has_more"], true);
 }

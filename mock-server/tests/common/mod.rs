@@ -10,7 +10,9 @@ pub const ALL: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
 
 /// A plain-HTTP client (reqwest still wants a rustls provider installed to build one).
 pub fn client() -> reqwest::Client {
-    rustls::crypto::ring::default_provider().install_default().ok();
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .ok();
     reqwest::Client::builder().build().expect("client")
 }
 
@@ -20,7 +22,12 @@ pub fn start(config: MockConfig) -> MockServer {
 
 /// A small mock with rate limits off, clock at real time.
 pub fn small(events: usize) -> MockServer {
-    start(MockConfig { events_per_type: events, rate_limit_per_minute: 0, rate_limit_per_hour: 0, ..MockConfig::default() })
+    start(MockConfig {
+        events_per_type: events,
+        rate_limit_per_minute: 0,
+        rate_limit_per_hour: 0,
+        ..MockConfig::default()
+    })
 }
 
 pub struct Reply {
@@ -42,7 +49,12 @@ pub async fn post(mock: &MockServer, path: &str, token: &str, body: &str) -> Rep
 }
 
 pub async fn get(mock: &MockServer, path: &str, token: &str) -> Reply {
-    let r = client().get(format!("{}{path}", mock.url())).bearer_auth(token).send().await.expect("request");
+    let r = client()
+        .get(format!("{}{path}", mock.url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
     reply(r).await
 }
 
@@ -50,13 +62,26 @@ async fn reply(r: reqwest::Response) -> Reply {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let bytes = r.bytes().await.expect("body");
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
-    Reply { status, headers, body }
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "status {status}: body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Pages from `reset` until has_more is false; returns all items and the final cursor.
-pub async fn drain(mock: &MockServer, path: &str, token: &str, reset: &str) -> (Vec<Value>, String) {
+pub async fn drain(
+    mock: &MockServer,
+    path: &str,
+    token: &str,
+    reset: &str,
+) -> (Vec<Value>, String) {
     let mut body = reset.to_owned();
     let mut items = Vec::new();
     loop {

@@ -1,0 +1,281 @@
+//! The `/_mock/` admin API and injected faults, over HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ALL, client, post};
+use op_events_mock::{Fault, FaultKind, MockServer};
+use serde_json::{Value, json};
+
+async fn admin(mock: &MockServer, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+    let url = format!("{}{path}", mock.url());
+    let req = match method {
+        "GET" => client().get(url),
+        _ => client()
+            .post(url)
+            .body(body.map(|b| b.to_string()).unwrap_or_default()),
+    };
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_appends_generates_and_lists_events() {
+    let mock = common::small(20);
+    let item = json!({"uuid": "ADMINAPPENDED0000000000000", "timestamp": mock.now().to_string(), "actor_uuid": "A",
+        "action": "create", "object_type": "item", "object_uuid": "O", "session": {}});
+    let (status, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/accounts/acme/auditevents/events",
+        Some(json!([item])),
+    )
+    .await;
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (200, json!({"appended": 1, "total": 21}))
+    );
+    let (status, _) = admin(
+        &mock,
+        "POST",
+        "/_mock/accounts/acme/auditevents/events",
+        Some(json!({"generate": 5, "late": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = admin(
+        &mock,
+        "POST",
+        "/_mock/accounts/acme/auditevents/events",
+        Some(json!([{"uuid": "no timestamp"}])),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let (status, body) = admin(
+        &mock,
+        "GET",
+        "/_mock/accounts/acme/auditevents/events",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let listed: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed, mock.events("acme", "auditevents"));
+    assert_eq!(listed.len(), 26);
+    assert_eq!(listed[20]["uuid"], "ADMINAPPENDED0000000000000");
+
+    let old = json!({"uuid": "OLD", "timestamp": "2020-01-01T00:00:00Z"});
+    mock.append("acme", "auditevents", vec![old]);
+    let (_, ndjson) = admin(
+        &mock,
+        "GET",
+        "/_mock/accounts/acme/auditevents/events?format=ndjson",
+        None,
+    )
+    .await;
+    assert_eq!(ndjson.lines().count(), 27);
+    let (_, servable) = admin(
+        &mock,
+        "GET",
+        "/_mock/accounts/acme/auditevents/events?servable=true&format=ndjson",
+        None,
+    )
+    .await;
+    assert_eq!(servable.lines().count(), 26);
+    assert!(
+        servable
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_moves_the_clock_and_mints_tokens() {
+    let mock = common::small(5);
+    let (status, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/clock",
+        Some(json!({"now": "2026-01-15T12:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/clock",
+        Some(json!({"advance_seconds": 3600})),
+    )
+    .await;
+    let now: jiff::Timestamp = serde_json::from_str::<Value>(&body).unwrap()["now"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expected: jiff::Timestamp = "2026-01-15T13:00:00Z".parse().unwrap();
+    assert!(now.duration_since(expected).as_secs() < 5);
+    assert_eq!(
+        admin(
+            &mock,
+            "POST",
+            "/_mock/clock",
+            Some(json!({"now": "tomorrow"}))
+        )
+        .await
+        .0,
+        400
+    );
+
+    let (_, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/tokens",
+        Some(json!({"account": "globex", "features": ["itemusages"]})),
+    )
+    .await;
+    let minted: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(minted["account_uuid"], mock.account_uuid("globex"));
+    let token = minted["token"].as_str().unwrap();
+    assert_eq!(
+        post(&mock, "/api/v2/itemusages", token, "{}").await.status,
+        200
+    );
+    assert_eq!(
+        post(&mock, "/api/v2/auditevents", token, "{}").await.status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_hit_the_next_requests_then_stop() {
+    let mock = common::small(50);
+    let token = mock.token("acme", &ALL);
+    let path = "/api/v2/auditevents";
+    let reset = r#"{"limit":50,"start_time":"2020-01-01T00:00:00Z"}"#;
+    let raw = |path: &'static str| {
+        let url = format!("{}{path}", mock.url());
+        let token = token.clone();
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(token)
+                .body(reset)
+                .send()
+                .await
+        }
+    };
+
+    for (kind, status) in [("503", 503), ("429", 429), ("500", 500)] {
+        let (s, _) = admin(
+            &mock,
+            "POST",
+            "/_mock/faults",
+            Some(json!({"kind": kind, "count": 2, "path": path})),
+        )
+        .await;
+        assert_eq!(s, 204);
+        assert_eq!(
+            post(&mock, "/api/v2/itemusages", &token, reset)
+                .await
+                .status,
+            200,
+            "other paths unaffected"
+        );
+        for _ in 0..2 {
+            let r = post(&mock, path, &token, reset).await;
+            assert_eq!(
+                (r.status, &r.body),
+                (
+                    status,
+                    &json!({"status": status, "message": r.body["message"]})
+                )
+            );
+            assert_eq!(r.headers.contains_key("retry-after"), status == 429);
+        }
+        assert_eq!(post(&mock, path, &token, reset).await.status, 200);
+    }
+
+    mock.inject(Fault {
+        kind: FaultKind::InvalidJson,
+        count: 1,
+        path: None,
+    });
+    let r = raw(path).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).is_err());
+
+    mock.inject(Fault {
+        kind: FaultKind::Truncate,
+        count: 1,
+        path: None,
+    });
+    let r = raw(path).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.bytes().await.is_err(),
+        "the body stops short of Content-Length"
+    );
+
+    mock.inject(Fault {
+        kind: FaultKind::Reset,
+        count: 1,
+        path: None,
+    });
+    let failed = match raw(path).await {
+        Err(_) => true,
+        Ok(r) => r.bytes().await.is_err(),
+    };
+    assert!(failed, "the connection drops");
+
+    mock.inject(Fault {
+        kind: FaultKind::Delay(Duration::from_millis(300)),
+        count: 1,
+        path: None,
+    });
+    let started = Instant::now();
+    assert_eq!(raw(path).await.unwrap().status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(post(&mock, path, &token, reset).await.status, 200);
+    assert_eq!(
+        admin(
+            &mock,
+            "POST",
+            "/_mock/faults",
+            Some(json!({"kind": "teapot"}))
+        )
+        .await
+        .0,
+        400
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_requests_by_path_and_status_and_events_served() {
+    let mock = common::small(30);
+    let token = mock.token("acme", &ALL);
+    post(
+        &mock,
+        "/api/v1/signinattempts",
+        &token,
+        r#"{"limit":20,"start_time":"2020-01-01T00:00:00Z"}"#,
+    )
+    .await;
+    post(&mock, "/api/v1/signinattempts", &token, r#"{"limit":0}"#).await;
+    post(&mock, "/api/v2/itemusages", "bad", "{}").await;
+    let stats = mock.stats();
+    assert_eq!(stats.count("/api/v1/signinattempts", 200), 1);
+    assert_eq!(stats.count("/api/v1/signinattempts", 400), 1);
+    assert_eq!(stats.count("/api/v2/itemusages", 401), 1);
+    assert_eq!(stats.events_served, 20);
+    let (_, body) = admin(&mock, "GET", "/_mock/stats", None).await;
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["events_served"], 20);
+    assert!(
+        json["requests"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"path": "/api/v2/itemusages", "status": 401, "count": 1}))
+    );
+}

@@ -1,0 +1,158 @@
+//! The binary: `token` output works against a plain `serve`, which stops cleanly on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_op-events-mock");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--events",
+            "50",
+            "--seed",
+            "3",
+            "--log",
+            "info",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "server exited early");
+    }
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--region",
+            "us",
+            "--features",
+            "signinattempts,itemusages",
+            "--account",
+            "acme",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.split('.').count(), 3);
+
+    let url = format!("http://127.0.0.1:{port}");
+    let send = |path: &str| {
+        common::client()
+            .post(format!("{url}{path}"))
+            .bearer_auth(&token)
+            .body(r#"{"limit":1000,"start_time":"2020-01-01T00:00:00Z"}"#)
+            .send()
+    };
+    let r = send("/api/v2/signinattempts").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        send("/api/v2/auditevents").await.unwrap().status(),
+        401,
+        "feature not granted"
+    );
+
+    let mut logged = String::new();
+    while !logged.contains("/api/v2/auditevents") {
+        line.clear();
+        log.read_line(&mut line).unwrap();
+        logged.push_str(&line);
+    }
+    assert!(
+        logged.contains("status=200") && logged.contains("items=50"),
+        "{logged}"
+    );
+    assert!(!logged.contains(&token), "the token is never logged");
+
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no clean shutdown"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn help_teaches_every_flag() {
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--addr",
+        "--events",
+        "--seed",
+        "--span-days",
+        "--retention-days",
+        "--region",
+        "--key",
+        "--now",
+        "--rate-limit-per-minute",
+        "--rate-limit-per-hour",
+        "--no-retry-after",
+        "--reject-unknown-fields",
+        "--fixtures",
+        "--account",
+        "--admin-allow-remote",
+        "--log",
+    ] {
+        assert!(help.contains(flag), "serve --help lacks {flag}");
+    }
+}
+
+#[test]
+fn fixtures_load_into_the_default_account() {
+    let mock = common::start(op_events_mock::MockConfig {
+        events_per_type: 0,
+        fixtures_dir: Some(common::fixtures_dir()),
+        now: Some("2024-05-15T00:00:00Z".parse().unwrap()),
+        ..op_events_mock::MockConfig::default()
+    });
+    let events = mock.events("acme", "itemusages");
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::fixtures_dir().join("responses/v2/itemusages.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&events, fixture["items"].as_array().unwrap());
+    assert_eq!(
+        mock.events("acme", "signinattempts").len(),
+        4,
+        "signinattempts*.json, the empty one included"
+    );
+    assert!(
+        op_events_mock::MockServer::start(op_events_mock::MockConfig {
+            fixtures_dir: Some("/nonexistent/fixtures".into()),
+            ..op_events_mock::MockConfig::default()
+        })
+        .is_err()
+    );
+}
