@@ -177,13 +177,13 @@ fn account_kind(
     s: &MockState,
     account: &str,
     kind: &str,
-) -> Result<(Arc<crate::accounts::Account>, Kind), Response> {
-    let kind =
-        Kind::parse(kind).ok_or_else(|| fail(StatusCode::NOT_FOUND, "unknown event type"))?;
+) -> Result<(Arc<crate::accounts::Account>, Kind), (StatusCode, String)> {
+    let kind = Kind::parse(kind)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, "unknown event type".to_owned()))?;
     let account = s
         .accounts
         .get(account, &auth::account_uuid(account), s.clock.now())
-        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok((account, kind))
 }
 
@@ -201,7 +201,7 @@ async fn append(
 ) -> Response {
     let (account, kind) = match account_kind(&s, &account, &kind) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err((status, message)) => return fail(status, message),
     };
     let before = account.log(kind).len();
     match serde_json::from_slice::<Value>(&body) {
@@ -240,7 +240,7 @@ async fn list(
 ) -> Response {
     let (account, kind) = match account_kind(&s, &account, &kind) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err((status, message)) => return fail(status, message),
     };
     let ndjson = match q.format.as_deref() {
         None | Some("json") => false,

@@ -91,7 +91,7 @@ mod tests {
                         *minutes.entry(now / 60).or_insert(0u32) += 1;
                         *hours.entry(now / 3600).or_insert(0u32) += 1;
                     }
-                    Err(retry) => prop_assert!(retry >= 1 && retry <= 3600),
+                    Err(retry) => prop_assert!((1..=3600).contains(&retry)),
                 }
             }
             prop_assert!(minutes.values().all(|n| *n <= per_minute));
