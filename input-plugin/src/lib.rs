@@ -5,4 +5,5 @@
 //! bounded queue in `pipeline` → sink (Fluent Bit buffer or NDJSON lines) → ack →
 //! `checkpoint`. See `docs/architecture.md`.
 
+pub mod config;
 pub mod event;

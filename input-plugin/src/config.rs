@@ -1,0 +1,490 @@
+//! Typed collector options with their defaults, built from snake_case key/value pairs (Fluent Bit
+//! properties, CLI flags and TOML all funnel through [`Config::from_pairs`]). Every error names the
+//! option and what to change; none ever contains the token.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::event::{ApiVersion, EventType, Format};
+
+/// The Events API keeps 120 days. A reset cursor just inside it is never rejected.
+pub const MAX_LOOKBACK: Duration = Duration::from_secs(119 * 86_400 + 23 * 3_600);
+
+/// 1Password's region hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    Us,
+    Ent,
+    Ca,
+    Eu,
+}
+
+impl Region {
+    pub const fn host(self) -> &'static str {
+        match self {
+            Self::Us => "events.1password.com",
+            Self::Ent => "events.ent.1password.com",
+            Self::Ca => "events.1password.ca",
+            Self::Eu => "events.1password.eu",
+        }
+    }
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Us => "us",
+            Self::Ent => "ent",
+            Self::Ca => "ca",
+            Self::Eu => "eu",
+        }
+    }
+    /// The region whose events host is `host`, if any.
+    pub fn from_host(host: &str) -> Option<Region> {
+        [Self::Us, Self::Ent, Self::Ca, Self::Eu]
+            .into_iter()
+            .find(|r| r.host().eq_ignore_ascii_case(host))
+    }
+}
+
+impl FromStr for Region {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "us" | "com" | "1password.com" => Ok(Self::Us),
+            "ent" | "ent.1password.com" => Ok(Self::Ent),
+            "ca" | "1password.ca" => Ok(Self::Ca),
+            "eu" | "1password.eu" => Ok(Self::Eu),
+            _ => Err(format!("`{s}` is not one of: us, ent, ca, eu")),
+        }
+    }
+}
+
+/// Where a stream without a saved cursor starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StartTime {
+    /// The whole retention window (what the official collectors do).
+    #[default]
+    Retention,
+    /// This long before start, clamped to [`MAX_LOOKBACK`].
+    Lookback(Duration),
+    /// An absolute time, clamped to [`MAX_LOOKBACK`] before now.
+    At(jiff::Timestamp),
+}
+
+impl StartTime {
+    /// The reset cursor's `start_time` for a run starting at `now`.
+    pub fn resolve(self, now: jiff::Timestamp) -> jiff::Timestamp {
+        let horizon = now - MAX_LOOKBACK;
+        match self {
+            Self::Retention => horizon,
+            Self::Lookback(d) => now - d.min(MAX_LOOKBACK),
+            Self::At(t) => t.max(horizon),
+        }
+    }
+}
+
+impl FromStr for StartTime {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() || s.eq_ignore_ascii_case("retention") || s.eq_ignore_ascii_case("all") {
+            return Ok(Self::Retention);
+        }
+        if let Ok(t) = s.parse::<jiff::Timestamp>() {
+            return Ok(Self::At(t));
+        }
+        parse_duration(s).map(Self::Lookback).map_err(|_| {
+            format!("`{s}` is neither RFC 3339 (2026-01-15T00:00:00Z) nor a lookback (7d, 12h, 30m)")
+        })
+    }
+}
+
+impl fmt::Display for StartTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Retention => f.write_str("retention"),
+            Self::Lookback(d) => write!(f, "{}s", d.as_secs()),
+            Self::At(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+/// Parses `500ms`, `10s`, `5m`, `12h`, `7d` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" | "sec" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        _ => return Err(format!("`{s}` is not a duration")),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        return Err(format!("`{s}` is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Every option. Fields are public so front ends and tests can tweak them after `from_pairs`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The bearer token itself (from an env var or a Fluent Bit `${ENV}` reference).
+    pub token: Option<SecretString>,
+    /// A file holding the token (trailing whitespace ignored); read at start.
+    pub token_file: Option<PathBuf>,
+    pub region: Option<Region>,
+    pub base_url: Option<Url>,
+    pub api_version: ApiVersion,
+    /// `None`: every feature the token has.
+    pub events: Option<Vec<EventType>>,
+    pub format: Format,
+    pub start_time: StartTime,
+    pub poll_interval: Duration,
+    pub state_dir: PathBuf,
+    pub limit: u16,
+    pub max_buffered_events: usize,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_per_hour: u32,
+    pub ca_file: Option<PathBuf>,
+    pub proxy: Option<Url>,
+    pub insecure_http: bool,
+    pub batch_max_records: usize,
+    pub batch_max_bytes: usize,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_response_bytes: usize,
+    /// First retry delay after a 5xx/network error; doubles up to `retry_max`.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// Wait after a 401 before trying again.
+    pub unauthorized_retry: Duration,
+}
+
+/// Every option name, so the plugin can query each through Fluent Bit.
+pub const KEYS: &[&str] = &[
+    "token",
+    "token_file",
+    "region",
+    "base_url",
+    "api_version",
+    "events",
+    "format",
+    "start_time",
+    "poll_interval",
+    "state_dir",
+    "limit",
+    "max_buffered_events",
+    "rate_limit_per_minute",
+    "rate_limit_per_hour",
+    "ca_file",
+    "proxy",
+    "insecure_http",
+    "batch_max_records",
+    "batch_max_bytes",
+    "connect_timeout",
+    "request_timeout",
+    "max_response_bytes",
+    "retry_initial",
+    "retry_max",
+    "unauthorized_retry",
+];
+
+/// A bad option: which one and what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown option `{key}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownKey {
+        key: String,
+        suggestion: Option<&'static str>,
+    },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            token: None,
+            token_file: None,
+            region: None,
+            base_url: None,
+            api_version: ApiVersion::V2,
+            events: None,
+            format: Format::Ecs,
+            start_time: StartTime::Retention,
+            poll_interval: Duration::from_secs(10),
+            state_dir: Config::default_state_dir(),
+            limit: 1000,
+            max_buffered_events: 10_000,
+            rate_limit_per_minute: 600,
+            rate_limit_per_hour: 30_000,
+            ca_file: None,
+            proxy: None,
+            insecure_http: false,
+            batch_max_records: 1000,
+            batch_max_bytes: 4 << 20,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_response_bytes: 64 << 20,
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            unauthorized_retry: Duration::from_secs(300),
+        }
+    }
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+fn parse_bool(key: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        _ => Err(invalid(key, format!("`{v}` is not a boolean (true or false)"))),
+    }
+}
+
+fn parse_num<T: FromStr>(key: &'static str, v: &str, what: &str) -> Result<T, ConfigError> {
+    v.trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| invalid(key, format!("`{v}` is not {what}")))
+}
+
+fn parse_dur(key: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    parse_duration(v)
+        .map_err(|_| invalid(key, format!("`{v}` is not a duration (examples: 10s, 1m)")))
+}
+
+fn parse_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
+    Url::parse(v.trim()).map_err(|e| {
+        invalid(
+            key,
+            format!("`{v}` is not a URL ({e}; example: https://events.1password.com)"),
+        )
+    })
+}
+
+/// Levenshtein distance, for did-you-mean suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+impl Config {
+    /// `$XDG_STATE_HOME/op-events`, else `$HOME/.local/state/op-events`, else `./op-events-state`.
+    pub fn default_state_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir).join("op-events");
+        }
+        if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(home).join(".local/state/op-events");
+        }
+        PathBuf::from("op-events-state")
+    }
+
+    /// Builds a config from snake_case keys (kebab-case and any case accepted); unset keys keep
+    /// their defaults. Empty values count as unset (Fluent Bit returns NULL for them anyway).
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut c = Config::default();
+        for (k, v) in pairs {
+            c.set(k.as_ref(), v.as_ref())?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Sets one option from its text form.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let norm = key.trim().to_ascii_lowercase().replace('-', "_");
+        let Some(&key) = KEYS.iter().find(|k| **k == norm) else {
+            let suggestion = KEYS
+                .iter()
+                .copied()
+                .map(|k| (distance(&norm, k), k))
+                .filter(|(d, k)| *d <= 3 || k.contains(norm.as_str()) && norm.len() >= 3)
+                .min()
+                .map(|(_, k)| k);
+            return Err(ConfigError::UnknownKey {
+                key: key.to_owned(),
+                suggestion,
+            });
+        };
+        let v = value.trim();
+        if v.is_empty() {
+            return Ok(());
+        }
+        match key {
+            "token" => self.token = Some(SecretString::from(v.to_owned())),
+            "token_file" => self.token_file = Some(PathBuf::from(v)),
+            "region" => self.region = Some(v.parse().map_err(|e| invalid("region", e))?),
+            "base_url" => self.base_url = Some(parse_url("base_url", v)?),
+            "api_version" => {
+                self.api_version = v.parse().map_err(|e| invalid("api_version", format!("{e}")))?
+            }
+            "events" => {
+                let list = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse::<EventType>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| invalid("events", format!("{e}")))?;
+                let mut list = list;
+                list.sort();
+                list.dedup();
+                self.events = if v.eq_ignore_ascii_case("all") || list.is_empty() {
+                    None
+                } else {
+                    Some(list)
+                };
+            }
+            "format" => self.format = v.parse().map_err(|e| invalid("format", format!("{e}")))?,
+            "start_time" => {
+                self.start_time = v.parse().map_err(|e| invalid("start_time", e))?;
+            }
+            "poll_interval" => self.poll_interval = parse_dur(key, v)?,
+            "state_dir" => self.state_dir = PathBuf::from(v),
+            "limit" => self.limit = parse_num(key, v, "a number from 1 to 1000")?,
+            "max_buffered_events" => {
+                self.max_buffered_events = parse_num(key, v, "a number of events")?
+            }
+            "rate_limit_per_minute" => {
+                self.rate_limit_per_minute = parse_num(key, v, "a number of requests (0 = off)")?
+            }
+            "rate_limit_per_hour" => {
+                self.rate_limit_per_hour = parse_num(key, v, "a number of requests (0 = off)")?
+            }
+            "ca_file" => self.ca_file = Some(PathBuf::from(v)),
+            "proxy" => self.proxy = Some(parse_url("proxy", v)?),
+            "insecure_http" => self.insecure_http = parse_bool(key, v)?,
+            "batch_max_records" => self.batch_max_records = parse_num(key, v, "a number")?,
+            "batch_max_bytes" => self.batch_max_bytes = parse_num(key, v, "a number of bytes")?,
+            "connect_timeout" => self.connect_timeout = parse_dur(key, v)?,
+            "request_timeout" => self.request_timeout = parse_dur(key, v)?,
+            "max_response_bytes" => {
+                self.max_response_bytes = parse_num(key, v, "a number of bytes")?
+            }
+            "retry_initial" => self.retry_initial = parse_dur(key, v)?,
+            "retry_max" => self.retry_max = parse_dur(key, v)?,
+            "unauthorized_retry" => self.unauthorized_retry = parse_dur(key, v)?,
+            _ => unreachable!("every KEYS entry is handled"),
+        }
+        Ok(())
+    }
+
+    /// Cross-field and range checks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=1000).contains(&self.limit) {
+            return Err(invalid(
+                "limit",
+                format!("{} is out of range (1 to 1000)", self.limit),
+            ));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(invalid("poll_interval", "must be more than 0 (example: 10s)"));
+        }
+        if self.max_buffered_events == 0 {
+            return Err(invalid("max_buffered_events", "must be at least 1"));
+        }
+        if self.batch_max_records == 0 || self.batch_max_bytes == 0 {
+            return Err(invalid("batch_max_records", "batch limits must be at least 1"));
+        }
+        if self.max_response_bytes < 1024 {
+            return Err(invalid("max_response_bytes", "must be at least 1024"));
+        }
+        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(invalid("request_timeout", "timeouts must be more than 0"));
+        }
+        if let Some(u) = &self.base_url
+            && !matches!(u.scheme(), "http" | "https")
+        {
+            return Err(invalid("base_url", "must be an http:// or https:// URL"));
+        }
+        if let Some(u) = &self.proxy
+            && !matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h")
+        {
+            return Err(invalid("proxy", "must be an http://, https:// or socks5:// URL"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn defaults_and_values() {
+        let c = Config::from_pairs([
+            ("poll-interval", "1m"),
+            ("events", "itemusages, auditevents"),
+            ("Region", "eu"),
+            ("start_time", "7d"),
+            ("token", "sekrit"),
+            ("limit", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.poll_interval, Duration::from_secs(60));
+        assert_eq!(
+            c.events,
+            Some(vec![EventType::ItemUsages, EventType::AuditEvents])
+        );
+        assert_eq!(c.region, Some(Region::Eu));
+        assert_eq!(c.limit, 1000);
+        assert_eq!(c.start_time, StartTime::Lookback(Duration::from_secs(7 * 86400)));
+        assert_eq!(c.token.as_ref().unwrap().expose_secret(), "sekrit");
+        assert!(!format!("{c:?}").contains("sekrit"));
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let e = Config::from_pairs([("poll_interval", "abc")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "poll_interval: `abc` is not a duration (examples: 10s, 1m)"
+        );
+        let e = Config::from_pairs([("pol_interval", "1s")]).unwrap_err();
+        assert!(e.to_string().contains("did you mean `poll_interval`"), "{e}");
+        let e = Config::from_pairs([("limit", "5000")]).unwrap_err();
+        assert!(e.to_string().starts_with("limit:"), "{e}");
+        assert!(Config::from_pairs([("events", "logins")]).is_err());
+    }
+
+    #[test]
+    fn start_time_is_clamped_to_retention() {
+        let now: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        let old: StartTime = "2020-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(old.resolve(now), now - MAX_LOOKBACK);
+        assert_eq!(StartTime::Retention.resolve(now), now - MAX_LOOKBACK);
+        let lb: StartTime = "12h".parse().unwrap();
+        assert_eq!(lb.resolve(now), now - Duration::from_secs(12 * 3600));
+    }
+}
