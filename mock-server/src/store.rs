@@ -140,10 +140,6 @@ impl Log {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Appends one event given in v2 shape.
     pub fn push(&mut self, event: &Value) -> Result<(), StoreError> {
         let ts = event_timestamp(event)?;
