@@ -181,15 +181,15 @@ pub fn verify(key: &[u8], token: &str, now: Timestamp) -> Result<Claims, AuthErr
         return Err(AuthError::Malformed);
     };
     let signature = B64.decode(signature).map_err(|_| AuthError::Malformed)?;
-    let header: Value = B64
+    let header_json: Value = B64
         .decode(header)
         .ok()
         .and_then(|h| serde_json::from_slice(&h).ok())
         .ok_or(AuthError::Malformed)?;
-    if header["alg"] != "HS256" {
+    if header_json["alg"] != "HS256" {
         return Err(AuthError::BadSignature);
     }
-    let signing_input = &token[..token.len() - token.rsplit('.').next().map_or(0, |s| s.len() + 1)];
+    let signing_input = &token[..header.len() + 1 + payload.len()];
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(signing_input.as_bytes());
     mac.verify_slice(&signature)
