@@ -129,10 +129,19 @@ fn authenticate(
     s.limits
         .admit(&claims.account_uuid, now.as_second())
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    let account = s
-        .accounts
-        .get(&claims.account_name, &claims.account_uuid, now)
-        .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let load = || {
+        s.accounts
+            .get(&claims.account_name, &claims.account_uuid, now)
+    };
+    // A new account's dataset is generated here: let other requests move on meanwhile.
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let account = if multi_thread {
+        tokio::task::block_in_place(load)
+    } else {
+        load()
+    }
+    .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok((claims, account))
 }
 

@@ -327,3 +327,39 @@ async fn retry_after_can_be_turned_off_and_limits_off() {
         );
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
+
+    /// Over HTTP, with the clock jumping around, no minute window admits more than its budget.
+    #[test]
+    fn no_minute_window_serves_more_than_its_budget(
+        budget in 1u32..6,
+        gaps in proptest::collection::vec(0u64..30, 1..40),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let mock = common::start(MockConfig {
+            rate_limit_per_minute: budget, rate_limit_per_hour: 0, events_per_type: 2,
+            now: Some("2026-01-15T12:00:00Z".parse().unwrap()), ..MockConfig::default()
+        });
+        let token = mock.token("acme", &ALL);
+        let mut served = std::collections::HashMap::<i64, u32>::new();
+        rt.block_on(async {
+            // Whole seconds set just before each request: the few real milliseconds that pass
+            // before the server reads its clock cannot cross a minute boundary.
+            let mut at: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+            for gap in gaps {
+                at += SignedDuration::from_secs(gap as i64);
+                mock.set_now(at);
+                let minute = at.as_second() / 60;
+                let r = post(&mock, "/api/v2/auditevents", &token, "{}").await;
+                proptest::prop_assert!(r.status == 200 || r.status == 429);
+                if r.status == 200 {
+                    *served.entry(minute).or_default() += 1;
+                }
+            }
+            Ok(())
+        })?;
+        proptest::prop_assert!(served.values().all(|n| *n <= budget), "{served:?}");
+    }
+}
