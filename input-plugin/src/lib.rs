@@ -5,5 +5,7 @@
 //! bounded queue in `pipeline` → sink (Fluent Bit buffer or NDJSON lines) → ack →
 //! `checkpoint`. See `docs/architecture.md`.
 
+pub mod api;
 pub mod config;
 pub mod event;
+pub mod token;

@@ -1,0 +1,452 @@
+//! The Events API over HTTP: base URL resolution, a rustls client (ring provider passed
+//! explicitly, never installed process-wide: we live inside Fluent Bit), introspection, one page
+//! per call with a size-capped body, tolerant envelope/error parsing and error classification.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use url::Url;
+
+use crate::config::Config;
+use crate::event::{ApiVersion, EventType};
+use crate::token::Token;
+
+const USER_AGENT: &str = concat!("op-events/", env!("CARGO_PKG_VERSION"));
+
+/// Why the client could not be built. Never contains the token.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "no Events API address: set `region` (us, ent, ca, eu) or `base_url`; the token names no events host"
+    )]
+    NoBaseUrl,
+    #[error(
+        "base_url {0}: plain http is only allowed to loopback addresses; use https, or set `insecure_http` to true if you really mean it"
+    )]
+    InsecureHttp(String),
+    #[error("ca_file {path}: {message}")]
+    CaFile { path: String, message: String },
+    #[error("proxy: {0}")]
+    Proxy(String),
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+/// The base URL: `base_url`, else `region`, else the token's `aud` host.
+pub fn resolve_base_url(config: &Config, token: &Token) -> Result<Url, SetupError> {
+    let url = if let Some(u) = &config.base_url {
+        u.clone()
+    } else if let Some(r) = config.region {
+        Url::parse(&format!("https://{}", r.host())).expect("region hosts are valid")
+    } else if let Some(host) = token.audience_host() {
+        Url::parse(&format!("https://{host}")).map_err(|_| SetupError::NoBaseUrl)?
+    } else {
+        return Err(SetupError::NoBaseUrl);
+    };
+    if url.scheme() == "http" && !config.insecure_http && !is_loopback(&url) {
+        return Err(SetupError::InsecureHttp(url.to_string()));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn tls_config(config: &Config) -> Result<rustls::ClientConfig, SetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &config.ca_file {
+        use rustls_pki_types::pem::PemObject as _;
+        let ca_err = |message: String| SetupError::CaFile {
+            path: path.display().to_string(),
+            message,
+        };
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| ca_err(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ca_err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_err("no PEM certificates found".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SetupError::Http(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// One reset or continuing request.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Reset {
+        limit: u16,
+        start_time: jiff::Timestamp,
+    },
+    Cursor(String),
+}
+
+impl Request {
+    fn body(&self) -> String {
+        match self {
+            Self::Reset { limit, start_time } => {
+                serde_json::json!({"limit": limit, "start_time": start_time.to_string()})
+                    .to_string()
+            }
+            Self::Cursor(c) => serde_json::json!({ "cursor": c }).to_string(),
+        }
+    }
+}
+
+/// An API page's body; parse it with [`RawPage::envelope`] (items borrow from it).
+pub struct RawPage {
+    body: Vec<u8>,
+}
+
+/// `{cursor, has_more, items}` with each item's raw JSON text.
+#[derive(Deserialize)]
+pub struct Envelope<'a> {
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub has_more: bool,
+    #[serde(borrow, default)]
+    pub items: Option<Vec<&'a RawValue>>,
+}
+
+impl RawPage {
+    pub fn envelope(&self) -> Result<Envelope<'_>, ApiError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::Body(format!("invalid response JSON: {e}")))
+    }
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+}
+
+/// What introspection tells us.
+#[derive(Debug, Clone, Default)]
+pub struct Introspection {
+    pub features: Vec<String>,
+    pub account_uuid: Option<String>,
+    pub integration_uuid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IntrospectV2 {
+    #[serde(default)]
+    features: Vec<String>,
+    #[serde(default)]
+    account_uuid: Option<String>,
+    #[serde(default)]
+    uuid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IntrospectV1 {
+    #[serde(default, rename = "Features")]
+    features: Vec<String>,
+    #[serde(default, rename = "UUID")]
+    uuid: Option<String>,
+}
+
+/// A failed request, classified by what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("HTTP {status}: {message}")]
+    Status {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("network: {0}")]
+    Network(String),
+    #[error("bad response body: {0}")]
+    Body(String),
+    #[error("response larger than max_response_bytes ({0} bytes); lower `limit`")]
+    TooLarge(usize),
+}
+
+/// What to do about an [`ApiError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// 429: wait for the budget window.
+    RateLimited,
+    /// 400: the request (cursor) was rejected.
+    Rejected,
+    /// 401/403: the token cannot read this.
+    Unauthorized,
+    /// 5xx, network, truncated/invalid body: back off and retry the same request.
+    Retry,
+}
+
+impl ApiError {
+    pub fn action(&self) -> Action {
+        match self {
+            Self::Status { status: 429, .. } => Action::RateLimited,
+            Self::Status { status: 401 | 403, .. } => Action::Unauthorized,
+            Self::Status {
+                status: 400 | 404 | 422,
+                ..
+            } => Action::Rejected,
+            _ => Action::Retry,
+        }
+    }
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Both error body shapes: `{"Error":{"Message":…}}` (v1) and `{"status":…,"message":…}` (v2).
+fn error_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct V1 {
+        #[serde(rename = "Error")]
+        error: V1Inner,
+    }
+    #[derive(Deserialize)]
+    struct V1Inner {
+        #[serde(rename = "Message")]
+        message: String,
+    }
+    #[derive(Deserialize)]
+    struct V2 {
+        message: String,
+    }
+    serde_json::from_slice::<V1>(body)
+        .map(|v| v.error.message)
+        .or_else(|_| serde_json::from_slice::<V2>(body).map(|v| v.message))
+        .ok()
+}
+
+fn network(e: reqwest::Error) -> ApiError {
+    // reqwest errors carry the URL, never headers: safe to show.
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    ApiError::Network(msg)
+}
+
+/// The HTTP client for one account.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Token,
+    version: ApiVersion,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base.as_str()).finish()
+    }
+}
+
+impl Client {
+    pub fn new(config: &Config, token: Token) -> Result<Client, SetupError> {
+        let base = resolve_base_url(config, &token)?;
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config(config)?)
+            .user_agent(USER_AGENT)
+            .gzip(true)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout);
+        if let Some(p) = &config.proxy {
+            builder = builder
+                .proxy(reqwest::Proxy::all(p.as_str()).map_err(|e| SetupError::Proxy(e.to_string()))?);
+        }
+        let http = builder.build().map_err(|e| SetupError::Http(e.to_string()))?;
+        Ok(Client {
+            http,
+            base,
+            token,
+            version: config.api_version,
+            max_bytes: config.max_response_bytes,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    pub fn host(&self) -> String {
+        self.base.host_str().unwrap_or_default().to_owned()
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut u = self.base.clone();
+        let prefix = u.path().trim_end_matches('/').to_owned();
+        u.set_path(&format!("{prefix}{path}"));
+        u
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
+        let mut resp = req
+            .bearer_auth(self.token.secret().expose_secret())
+            .send()
+            .await
+            .map_err(network)?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(1 << 20) as usize);
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.max_bytes {
+                        return Err(ApiError::TooLarge(self.max_bytes));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if status.is_success() => return Err(network(e)),
+                Err(_) => break,
+            }
+        }
+        if status != StatusCode::OK {
+            let message = error_message(&body).unwrap_or_else(|| {
+                status.canonical_reason().unwrap_or("no error message").to_owned()
+            });
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                message,
+                retry_after,
+            });
+        }
+        Ok(body)
+    }
+
+    /// One page of `kind`.
+    pub async fn fetch(&self, kind: EventType, request: &Request) -> Result<RawPage, ApiError> {
+        let url = self.url(&format!("/api/{}/{}", self.version, kind.as_str()));
+        let req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(request.body());
+        Ok(RawPage {
+            body: self.send(req).await?,
+        })
+    }
+
+    /// Validates the token and learns its features and account: v2, falling back to v1 on 404.
+    pub async fn introspect(&self) -> Result<Introspection, ApiError> {
+        match self.send(self.http.get(self.url("/api/v2/auth/introspect"))).await {
+            Ok(body) => {
+                let v: IntrospectV2 = serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::Body(format!("invalid introspect JSON: {e}")))?;
+                Ok(Introspection {
+                    features: v.features,
+                    account_uuid: v.account_uuid,
+                    integration_uuid: v.uuid,
+                })
+            }
+            Err(ApiError::Status { status: 404, .. }) => {
+                let body = self.send(self.http.get(self.url("/api/auth/introspect"))).await?;
+                let v: IntrospectV1 = serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::Body(format!("invalid introspect JSON: {e}")))?;
+                Ok(Introspection {
+                    features: v.features,
+                    account_uuid: None,
+                    integration_uuid: v.uuid,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    #[test]
+    fn error_shapes_and_actions() {
+        assert_eq!(
+            error_message(br#"{"Error":{"Message":"Bad Request"}}"#).as_deref(),
+            Some("Bad Request")
+        );
+        assert_eq!(
+            error_message(br#"{"status":401,"message":"Unauthorized"}"#).as_deref(),
+            Some("Unauthorized")
+        );
+        assert_eq!(error_message(b""), None);
+        let e = ApiError::Status {
+            status: 503,
+            message: String::new(),
+            retry_after: None,
+        };
+        assert_eq!(e.action(), Action::Retry);
+    }
+
+    #[test]
+    fn envelope_tolerates_missing_and_extra_fields() {
+        let p = RawPage {
+            body: br#"{"cursor":"c","has_more":true,"items":[{"uuid":"a","new":1}],"x":2}"#.to_vec(),
+        };
+        let e = p.envelope().unwrap();
+        assert_eq!(e.items.unwrap()[0].get(), r#"{"uuid":"a","new":1}"#);
+        assert!(e.has_more);
+        let p = RawPage {
+            body: br#"{"cursor":"c"}"#.to_vec(),
+        };
+        assert!(p.envelope().unwrap().items.is_none());
+    }
+
+    #[test]
+    fn base_url_order_and_http_rule() {
+        let token = Token::new(SecretString::from("opaque")).unwrap();
+        let mut c = Config::default();
+        assert!(matches!(resolve_base_url(&c, &token), Err(SetupError::NoBaseUrl)));
+        c.region = Some(crate::config::Region::Ca);
+        assert_eq!(
+            resolve_base_url(&c, &token).unwrap().as_str(),
+            "https://events.1password.ca/"
+        );
+        c.base_url = Some("http://127.0.0.1:9/".parse().unwrap());
+        assert!(resolve_base_url(&c, &token).is_ok());
+        c.base_url = Some("http://example.com/".parse().unwrap());
+        assert!(matches!(
+            resolve_base_url(&c, &token),
+            Err(SetupError::InsecureHttp(_))
+        ));
+        c.insecure_http = true;
+        assert!(resolve_base_url(&c, &token).is_ok());
+    }
+}

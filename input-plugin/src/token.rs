@@ -1,0 +1,188 @@
+//! The bearer token as a secret, and its claims read WITHOUT verifying the signature (the server
+//! verifies; we only use them for routing and for explaining a 401).
+
+use std::path::Path;
+
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::event::EventType;
+
+/// The token. `Debug` never shows it.
+#[derive(Clone)]
+pub struct Token {
+    secret: SecretString,
+    claims: Claims,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token").field("claims", &self.claims).finish()
+    }
+}
+
+/// The claims we use. All optional: old or foreign tokens may lack any of them.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Claims {
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    #[serde(default, rename = "1password.com/fts")]
+    pub features: Vec<String>,
+    #[serde(default, rename = "1password.com/auuid")]
+    pub account_uuid: Option<String>,
+    #[serde(default)]
+    pub exp: Option<i64>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Aud {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Aud>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Aud::One(s)) => vec![s],
+        Some(Aud::Many(v)) => v,
+    })
+}
+
+/// Why a token could not be used. Never contains the token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(
+        "no token: set OP_EVENTS_TOKEN, or the `token_file` option to a file holding the Events API bearer token"
+    )]
+    Missing,
+    #[error("token_file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the token is empty")]
+    Empty,
+    #[error("the token contains whitespace or control characters inside it; copy it again")]
+    Malformed,
+}
+
+impl Token {
+    /// Wraps a token string; claims are best effort (a non-JWT token has none).
+    pub fn new(secret: SecretString) -> Result<Token, TokenError> {
+        let raw = secret.expose_secret().trim();
+        if raw.is_empty() {
+            return Err(TokenError::Empty);
+        }
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(TokenError::Malformed);
+        }
+        let claims = decode_claims(raw).unwrap_or_default();
+        Ok(Token {
+            secret: SecretString::from(raw.to_owned()),
+            claims,
+        })
+    }
+
+    /// Reads a token file (trailing newline ignored).
+    pub fn from_file(path: &Path) -> Result<Token, TokenError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Token::new(SecretString::from(text))
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.secret
+    }
+
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// `aud[0]` when it looks like a host (very old tokens carry `com.1password.streamingservice`).
+    pub fn audience_host(&self) -> Option<&str> {
+        let aud = self.claims.aud.first()?;
+        (aud.contains('.') && !aud.starts_with("com.") && !aud.contains('/')).then_some(aud)
+    }
+
+    /// Features named in the token, if it names any.
+    pub fn features(&self) -> Vec<EventType> {
+        self.claims
+            .features
+            .iter()
+            .filter_map(|f| f.parse().ok())
+            .collect()
+    }
+
+    /// The most likely reason for a 401 on `kind` against `host`, from the claims.
+    pub fn explain_unauthorized(&self, kind: Option<EventType>, host: &str) -> String {
+        if let Some(exp) = self.claims.exp
+            && let Ok(t) = jiff::Timestamp::from_second(exp)
+            && t <= jiff::Timestamp::now()
+        {
+            return format!("the token expired at {t}; create a new token in 1Password (Integrations → Events Reporting)");
+        }
+        if let Some(kind) = kind
+            && !self.claims.features.is_empty()
+            && !self.features().contains(&kind)
+        {
+            return format!(
+                "the token lacks the `{kind}` feature (it has: {}); remove `{kind}` from `events` or issue a token with it",
+                self.claims.features.join(", ")
+            );
+        }
+        if let Some(aud) = self.audience_host()
+            && !aud.eq_ignore_ascii_case(host)
+        {
+            return format!(
+                "the token is for {aud} but requests go to {host}; fix `region`/`base_url` or leave them unset"
+            );
+        }
+        "the token was rejected (revoked, or for another account/region); check it in 1Password".into()
+    }
+}
+
+fn decode_claims(raw: &str) -> Option<Claims> {
+    let payload = raw.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> SecretString {
+        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        SecretString::from(format!(
+            "{}.{}.sig",
+            e.encode(r#"{"alg":"ES256"}"#),
+            e.encode(claims)
+        ))
+    }
+
+    #[test]
+    fn reads_claims_without_verifying() {
+        let t = Token::new(jwt(
+            r#"{"aud":["events.1password.eu"],"1password.com/fts":["itemusages"],"exp":1}"#,
+        ))
+        .unwrap();
+        assert_eq!(t.audience_host(), Some("events.1password.eu"));
+        assert_eq!(t.features(), vec![EventType::ItemUsages]);
+        assert!(t.explain_unauthorized(None, "x").contains("expired"));
+        assert!(!format!("{t:?}").contains("sig"));
+        let old = Token::new(jwt(r#"{"aud":"com.1password.streamingservice"}"#)).unwrap();
+        assert_eq!(old.audience_host(), None);
+        let t = Token::new(jwt(r#"{"1password.com/fts":["itemusages"]}"#)).unwrap();
+        assert!(
+            t.explain_unauthorized(Some(EventType::AuditEvents), "h")
+                .contains("lacks the `auditevents`")
+        );
+        assert!(Token::new(SecretString::from("opaque")).is_ok());
+        assert!(Token::new(SecretString::from("  ")).is_err());
+    }
+}
