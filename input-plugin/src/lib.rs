@@ -6,6 +6,8 @@
 //! `checkpoint`. See `docs/architecture.md`.
 
 pub mod api;
+pub mod budget;
+pub mod checkpoint;
 pub mod config;
 pub mod event;
 pub mod token;

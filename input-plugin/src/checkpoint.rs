@@ -1,0 +1,225 @@
+//! State files: one per (account, API version, event type) in `state_dir`, holding the cursor,
+//! the newest delivered event time and a window of recently delivered uuids (dedupe after a crash
+//! or a cursor reset). Written atomically: temp file in the same directory (mode 0600), fsync,
+//! rename, fsync the directory. Never holds the token.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{ApiVersion, EventType};
+
+/// How many recent uuids a state file remembers.
+pub const RECENT_UUIDS: usize = 2000;
+const FORMAT_VERSION: u32 = 1;
+
+/// A stream's position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The cursor to continue from; `None` = start from a reset cursor.
+    pub cursor: Option<String>,
+    /// Newest event time delivered; a rejected cursor restarts here.
+    pub last_timestamp: Option<jiff::Timestamp>,
+    /// Last [`RECENT_UUIDS`] delivered uuids, oldest first.
+    pub recent_uuids: VecDeque<String>,
+}
+
+impl State {
+    /// Records delivered uuids, keeping the window bounded.
+    pub fn remember<I: IntoIterator<Item = String>>(&mut self, uuids: I) {
+        self.recent_uuids.extend(uuids);
+        let excess = self.recent_uuids.len().saturating_sub(RECENT_UUIDS);
+        self.recent_uuids.drain(..excess);
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    format: u32,
+    account_uuid: String,
+    api_version: String,
+    event_type: String,
+    updated_at: jiff::Timestamp,
+    #[serde(flatten)]
+    state: State,
+}
+
+/// A state file problem: names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(
+        "state_dir {path}: {source} (create it, fix its permissions, or set `state_dir` elsewhere)"
+    )]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "state file {path} cannot be read: {message}. Fix its permissions, or delete it to start that stream again from start_time"
+    )]
+    Unreadable { path: String, message: String },
+    #[error("state file {path} could not be written: {source} (the previous file is intact)")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Identifies one state file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub account: String,
+    pub version: ApiVersion,
+    pub kind: EventType,
+}
+
+impl Key {
+    fn file_name(&self) -> String {
+        let account: String = self
+            .account
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("state-{account}-{}-{}.json", self.version, self.kind)
+    }
+}
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+fn is_state_file(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("state-") && n.ends_with(".json"))
+}
+
+impl Store {
+    /// Creates the directory (0700) if needed and checks every state file in it is readable, so a
+    /// broken file fails the start instead of silently restarting a stream.
+    pub fn open(dir: &Path) -> Result<Store, CheckpointError> {
+        let dir_err = |source| CheckpointError::Dir {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir).map_err(dir_err)?;
+        let store = Store {
+            dir: dir.to_path_buf(),
+        };
+        for entry in std::fs::read_dir(dir).map_err(dir_err)? {
+            let path = entry.map_err(dir_err)?.path();
+            if is_state_file(&path) {
+                store.read(&path)?;
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self, key: &Key) -> PathBuf {
+        self.dir.join(key.file_name())
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<File>, CheckpointError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(CheckpointError::Unreadable {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let file: File =
+            serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Unreadable {
+                path: path.display().to_string(),
+                message: format!("not a valid op-events state file ({e})"),
+            })?;
+        if file.format != FORMAT_VERSION {
+            return Err(CheckpointError::Unreadable {
+                path: path.display().to_string(),
+                message: format!("unknown state format {}", file.format),
+            });
+        }
+        Ok(Some(file))
+    }
+
+    /// The saved state, or `None` if this stream never checkpointed.
+    pub fn load(&self, key: &Key) -> Result<Option<State>, CheckpointError> {
+        Ok(self.read(&self.path(key))?.map(|f| f.state))
+    }
+
+    /// Atomically replaces the state file.
+    pub fn save(&self, key: &Key, state: &State) -> Result<(), CheckpointError> {
+        let path = self.path(key);
+        let werr = |source| CheckpointError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = File {
+            format: FORMAT_VERSION,
+            account_uuid: key.account.clone(),
+            api_version: key.version.to_string(),
+            event_type: key.kind.to_string(),
+            updated_at: jiff::Timestamp::now(),
+            state: state.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| werr(std::io::Error::other(e)))?;
+        // NamedTempFile creates the file with mode 0600.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&self.dir)
+            .map_err(werr)?;
+        tmp.write_all(&json).map_err(werr)?;
+        tmp.as_file().sync_all().map_err(werr)?;
+        tmp.persist(&path).map_err(|e| werr(e.error))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(werr)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_mode_and_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Key {
+            account: "ACME/1".into(),
+            version: ApiVersion::V2,
+            kind: EventType::ItemUsages,
+        };
+        assert_eq!(store.load(&key).unwrap(), None);
+        let mut s = State {
+            cursor: Some("c".into()),
+            last_timestamp: Some("2026-01-01T00:00:00Z".parse().unwrap()),
+            ..State::default()
+        };
+        s.remember((0..RECENT_UUIDS + 5).map(|i| i.to_string()));
+        assert_eq!(s.recent_uuids.len(), RECENT_UUIDS);
+        assert_eq!(s.recent_uuids[0], "5");
+        store.save(&key, &s).unwrap();
+        assert_eq!(store.load(&key).unwrap(), Some(s));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path(&key)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(store.path(&key), b"{garbage").unwrap();
+        let e = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("delete it") && e.contains("state-ACME_1-v2-itemusages.json"), "{e}");
+    }
+}
