@@ -202,7 +202,9 @@ impl ApiError {
     pub fn action(&self) -> Action {
         match self {
             Self::Status { status: 429, .. } => Action::RateLimited,
-            Self::Status { status: 401 | 403, .. } => Action::Unauthorized,
+            Self::Status {
+                status: 401 | 403, ..
+            } => Action::Unauthorized,
             Self::Status {
                 status: 400 | 404 | 422,
                 ..
@@ -264,7 +266,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base.as_str()).finish()
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish()
     }
 }
 
@@ -278,10 +282,13 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout);
         if let Some(p) = &config.proxy {
-            builder = builder
-                .proxy(reqwest::Proxy::all(p.as_str()).map_err(|e| SetupError::Proxy(e.to_string()))?);
+            builder = builder.proxy(
+                reqwest::Proxy::all(p.as_str()).map_err(|e| SetupError::Proxy(e.to_string()))?,
+            );
         }
-        let http = builder.build().map_err(|e| SetupError::Http(e.to_string()))?;
+        let http = builder
+            .build()
+            .map_err(|e| SetupError::Http(e.to_string()))?;
         Ok(Client {
             http,
             base,
@@ -340,7 +347,10 @@ impl Client {
         }
         if status != StatusCode::OK {
             let message = error_message(&body).unwrap_or_else(|| {
-                status.canonical_reason().unwrap_or("no error message").to_owned()
+                status
+                    .canonical_reason()
+                    .unwrap_or("no error message")
+                    .to_owned()
             });
             return Err(ApiError::Status {
                 status: status.as_u16(),
@@ -366,7 +376,10 @@ impl Client {
 
     /// Validates the token and learns its features and account: v2, falling back to v1 on 404.
     pub async fn introspect(&self) -> Result<Introspection, ApiError> {
-        match self.send(self.http.get(self.url("/api/v2/auth/introspect"))).await {
+        match self
+            .send(self.http.get(self.url("/api/v2/auth/introspect")))
+            .await
+        {
             Ok(body) => {
                 let v: IntrospectV2 = serde_json::from_slice(&body)
                     .map_err(|e| ApiError::Body(format!("invalid introspect JSON: {e}")))?;
@@ -377,7 +390,9 @@ impl Client {
                 })
             }
             Err(ApiError::Status { status: 404, .. }) => {
-                let body = self.send(self.http.get(self.url("/api/auth/introspect"))).await?;
+                let body = self
+                    .send(self.http.get(self.url("/api/auth/introspect")))
+                    .await?;
                 let v: IntrospectV1 = serde_json::from_slice(&body)
                     .map_err(|e| ApiError::Body(format!("invalid introspect JSON: {e}")))?;
                 Ok(Introspection {
@@ -418,7 +433,8 @@ mod tests {
     #[test]
     fn envelope_tolerates_missing_and_extra_fields() {
         let p = RawPage {
-            body: br#"{"cursor":"c","has_more":true,"items":[{"uuid":"a","new":1}],"x":2}"#.to_vec(),
+            body: br#"{"cursor":"c","has_more":true,"items":[{"uuid":"a","new":1}],"x":2}"#
+                .to_vec(),
         };
         let e = p.envelope().unwrap();
         assert_eq!(e.items.unwrap()[0].get(), r#"{"uuid":"a","new":1}"#);
@@ -433,7 +449,10 @@ mod tests {
     fn base_url_order_and_http_rule() {
         let token = Token::new(SecretString::from("opaque")).unwrap();
         let mut c = Config::default();
-        assert!(matches!(resolve_base_url(&c, &token), Err(SetupError::NoBaseUrl)));
+        assert!(matches!(
+            resolve_base_url(&c, &token),
+            Err(SetupError::NoBaseUrl)
+        ));
         c.region = Some(crate::config::Region::Ca);
         assert_eq!(
             resolve_base_url(&c, &token).unwrap().as_str(),

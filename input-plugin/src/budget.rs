@@ -122,12 +122,24 @@ mod tests {
             }
         }
         for (i, t) in admitted.iter().enumerate() {
-            let in_min = admitted[i..].iter().filter(|u| u.duration_since(*t) < MINUTE).count();
-            let in_hour = admitted[i..].iter().filter(|u| u.duration_since(*t) < HOUR).count();
+            let in_min = admitted[i..]
+                .iter()
+                .filter(|u| u.duration_since(*t) < MINUTE)
+                .count();
+            let in_hour = admitted[i..]
+                .iter()
+                .filter(|u| u.duration_since(*t) < HOUR)
+                .count();
             assert!(in_min <= 10 && in_hour <= 25, "{i}: {in_min} {in_hour}");
         }
         // the pacer keeps the allowance busy: 25 in the first hour window
-        assert_eq!(admitted.iter().filter(|u| u.duration_since(t0) < HOUR).count(), 25);
+        assert_eq!(
+            admitted
+                .iter()
+                .filter(|u| u.duration_since(t0) < HOUR)
+                .count(),
+            25
+        );
     }
 
     #[test]

@@ -215,11 +215,17 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(store.path(&key)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(store.path(&key))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::write(store.path(&key), b"{garbage").unwrap();
         let e = Store::open(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("delete it") && e.contains("state-ACME_1-v2-itemusages.json"), "{e}");
+        assert!(
+            e.contains("delete it") && e.contains("state-ACME_1-v2-itemusages.json"),
+            "{e}"
+        );
     }
 }

@@ -97,7 +97,9 @@ impl FromStr for StartTime {
             return Ok(Self::At(t));
         }
         parse_duration(s).map(Self::Lookback).map_err(|_| {
-            format!("`{s}` is neither RFC 3339 (2026-01-15T00:00:00Z) nor a lookback (7d, 12h, 30m)")
+            format!(
+                "`{s}` is neither RFC 3339 (2026-01-15T00:00:00Z) nor a lookback (7d, 12h, 30m)"
+            )
         })
     }
 }
@@ -115,9 +117,13 @@ impl fmt::Display for StartTime {
 /// Parses `500ms`, `10s`, `5m`, `12h`, `7d` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration"))?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "" | "s" | "sec" => n,
@@ -251,7 +257,10 @@ fn parse_bool(key: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "on" | "yes" | "1" => Ok(true),
         "false" | "off" | "no" | "0" => Ok(false),
-        _ => Err(invalid(key, format!("`{v}` is not a boolean (true or false)"))),
+        _ => Err(invalid(
+            key,
+            format!("`{v}` is not a boolean (true or false)"),
+        )),
     }
 }
 
@@ -346,7 +355,9 @@ impl Config {
             "region" => self.region = Some(v.parse().map_err(|e| invalid("region", e))?),
             "base_url" => self.base_url = Some(parse_url("base_url", v)?),
             "api_version" => {
-                self.api_version = v.parse().map_err(|e| invalid("api_version", format!("{e}")))?
+                self.api_version = v
+                    .parse()
+                    .map_err(|e| invalid("api_version", format!("{e}")))?
             }
             "events" => {
                 let list = v
@@ -408,13 +419,19 @@ impl Config {
             ));
         }
         if self.poll_interval.is_zero() {
-            return Err(invalid("poll_interval", "must be more than 0 (example: 10s)"));
+            return Err(invalid(
+                "poll_interval",
+                "must be more than 0 (example: 10s)",
+            ));
         }
         if self.max_buffered_events == 0 {
             return Err(invalid("max_buffered_events", "must be at least 1"));
         }
         if self.batch_max_records == 0 || self.batch_max_bytes == 0 {
-            return Err(invalid("batch_max_records", "batch limits must be at least 1"));
+            return Err(invalid(
+                "batch_max_records",
+                "batch limits must be at least 1",
+            ));
         }
         if self.max_response_bytes < 1024 {
             return Err(invalid("max_response_bytes", "must be at least 1024"));
@@ -430,7 +447,10 @@ impl Config {
         if let Some(u) = &self.proxy
             && !matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h")
         {
-            return Err(invalid("proxy", "must be an http://, https:// or socks5:// URL"));
+            return Err(invalid(
+                "proxy",
+                "must be an http://, https:// or socks5:// URL",
+            ));
         }
         Ok(())
     }
@@ -459,7 +479,10 @@ mod tests {
         );
         assert_eq!(c.region, Some(Region::Eu));
         assert_eq!(c.limit, 1000);
-        assert_eq!(c.start_time, StartTime::Lookback(Duration::from_secs(7 * 86400)));
+        assert_eq!(
+            c.start_time,
+            StartTime::Lookback(Duration::from_secs(7 * 86400))
+        );
         assert_eq!(c.token.as_ref().unwrap().expose_secret(), "sekrit");
         assert!(!format!("{c:?}").contains("sekrit"));
     }
@@ -472,7 +495,10 @@ mod tests {
             "poll_interval: `abc` is not a duration (examples: 10s, 1m)"
         );
         let e = Config::from_pairs([("pol_interval", "1s")]).unwrap_err();
-        assert!(e.to_string().contains("did you mean `poll_interval`"), "{e}");
+        assert!(
+            e.to_string().contains("did you mean `poll_interval`"),
+            "{e}"
+        );
         let e = Config::from_pairs([("limit", "5000")]).unwrap_err();
         assert!(e.to_string().starts_with("limit:"), "{e}");
         assert!(Config::from_pairs([("events", "logins")]).is_err());

@@ -18,7 +18,9 @@ pub struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("claims", &self.claims).finish()
+        f.debug_struct("Token")
+            .field("claims", &self.claims)
+            .finish()
     }
 }
 
@@ -122,7 +124,9 @@ impl Token {
             && let Ok(t) = jiff::Timestamp::from_second(exp)
             && t <= jiff::Timestamp::now()
         {
-            return format!("the token expired at {t}; create a new token in 1Password (Integrations → Events Reporting)");
+            return format!(
+                "the token expired at {t}; create a new token in 1Password (Integrations → Events Reporting)"
+            );
         }
         if let Some(kind) = kind
             && !self.claims.features.is_empty()
@@ -140,7 +144,8 @@ impl Token {
                 "the token is for {aud} but requests go to {host}; fix `region`/`base_url` or leave them unset"
             );
         }
-        "the token was rejected (revoked, or for another account/region); check it in 1Password".into()
+        "the token was rejected (revoked, or for another account/region); check it in 1Password"
+            .into()
     }
 }
 

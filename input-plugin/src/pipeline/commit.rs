@@ -1,0 +1,122 @@
+//! Acked pages → per-stream committed state → state files. Acks may arrive out of order (the
+//! sink confirms batches independently), so pages are applied strictly in fetch order per stream.
+//! Writes happen off the sink's thread (a runtime task), and a failed write keeps the stream dirty
+//! so the next ack retries it; the previous file stays intact.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::queue::PageMeta;
+use crate::checkpoint::{Key, State, Store};
+
+struct Slot {
+    key: Key,
+    state: State,
+    next_seq: u64,
+    pending: BTreeMap<u64, PageMeta>,
+    dirty: bool,
+}
+
+/// Committed positions of every stream.
+pub struct Committer {
+    store: Store,
+    slots: Mutex<Vec<Slot>>,
+    /// Serializes writers so an older snapshot never lands after a newer one.
+    write: Mutex<()>,
+    wake: Notify,
+}
+
+impl Committer {
+    pub fn new(store: Store) -> Committer {
+        Committer {
+            store,
+            slots: Mutex::new(Vec::new()),
+            write: Mutex::new(()),
+            wake: Notify::new(),
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a stream; returns its index (pages carry it).
+    pub fn add(&self, key: Key, state: State) -> usize {
+        let mut slots = self.slots();
+        slots.push(Slot {
+            key,
+            state,
+            next_seq: 0,
+            pending: BTreeMap::new(),
+            dirty: false,
+        });
+        slots.len() - 1
+    }
+
+    /// Applies delivered pages; never blocks on I/O.
+    pub fn apply(&self, metas: Vec<PageMeta>) {
+        if metas.is_empty() {
+            return;
+        }
+        let mut slots = self.slots();
+        for meta in metas {
+            let Some(slot) = slots.get_mut(meta.stream) else {
+                continue;
+            };
+            slot.pending.insert(meta.seq, meta);
+            while let Some(meta) = slot.pending.remove(&slot.next_seq) {
+                slot.next_seq += 1;
+                slot.state.cursor = Some(meta.cursor);
+                if meta.last_timestamp > slot.state.last_timestamp {
+                    slot.state.last_timestamp = meta.last_timestamp;
+                }
+                slot.state.remember(meta.uuids);
+                slot.dirty = true;
+            }
+        }
+        drop(slots);
+        self.wake.notify_one();
+    }
+
+    /// Writes every dirty stream now (blocking I/O).
+    pub fn flush(&self) {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let dirty: Vec<(usize, Key, State)> = self
+            .slots()
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, s)| s.dirty)
+            .map(|(i, s)| {
+                s.dirty = false;
+                (i, s.key.clone(), s.state.clone())
+            })
+            .collect();
+        for (i, key, state) in dirty {
+            match self.store.save(&key, &state) {
+                Ok(()) => tracing::debug!(stream = %key.kind, "checkpoint written"),
+                Err(e) => {
+                    tracing::error!("{e}; retrying on the next delivery");
+                    if let Some(s) = self.slots().get_mut(i) {
+                        s.dirty = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The background writer: flushes after acks until the runtime stops.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            let me = Arc::clone(&self);
+            if tokio::task::spawn_blocking(move || me.flush())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}

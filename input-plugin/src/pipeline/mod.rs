@@ -1,0 +1,373 @@
+//! `Collector`: what both front ends (Fluent Bit's `ffi`, the `op-events` CLI) drive. It owns a
+//! private tokio runtime (so several collectors coexist in one process), the streams, the bounded
+//! queue and the checkpoint writer. The sink side (`try_take`, `take_timeout`, `ack`) is plain
+//! synchronous code that never waits on async tasks.
+
+mod commit;
+pub mod queue;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tracing::{error, info, warn};
+
+pub use queue::{AckToken, Batch, BatchLimits};
+
+use crate::api::{Action, Client, Introspection, SetupError};
+use crate::budget::Budget;
+use crate::checkpoint::{CheckpointError, Key, Store};
+use crate::config::{Config, ConfigError};
+use crate::encode::{EncodeContext, Encoder, Target};
+use crate::event::EventType;
+use crate::stream::{Control, Settings, Status, Stream, jitter};
+use crate::token::{Token, TokenError};
+use commit::Committer;
+use queue::{Queue, Taken};
+
+/// Why a collector could not start. Never contains the token.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    State(#[from] CheckpointError),
+    #[error("cannot start the collector's threads: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// One stream's progress, for `--once`, progress lines and health checks.
+#[derive(Debug, Clone)]
+pub struct StreamProgress {
+    pub kind: EventType,
+    pub status: Status,
+}
+
+struct Shared {
+    queue: Arc<Queue>,
+    committer: Arc<Committer>,
+    control: Arc<Control>,
+    /// Why introspection keeps failing, if it does.
+    launch_failure: Mutex<Option<String>>,
+    statuses: Mutex<Vec<(EventType, Arc<Mutex<Status>>)>>,
+    /// Set once introspection picked the streams.
+    started: std::sync::atomic::AtomicBool,
+}
+
+/// The running collector.
+pub struct Collector {
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector").finish_non_exhaustive()
+    }
+}
+
+/// Reads the token from `config.token` or `config.token_file`.
+pub fn load_token(config: &Config) -> Result<Token, TokenError> {
+    match (&config.token, &config.token_file) {
+        (Some(t), _) => Token::new(SecretString::from(
+            secrecy::ExposeSecret::expose_secret(t).to_owned(),
+        )),
+        (None, Some(path)) => Token::from_file(path),
+        (None, None) => Err(TokenError::Missing),
+    }
+}
+
+impl Collector {
+    /// Validates, opens the state directory, spawns the runtime. Quick: network problems are
+    /// retried (and logged) in the background, never returned here.
+    pub fn start(
+        config: Config,
+        target: Target,
+        logs: Option<tracing::Dispatch>,
+    ) -> Result<Collector, StartError> {
+        let _guard = logs.as_ref().map(tracing::dispatcher::set_default);
+        config.validate()?;
+        let token = load_token(&config)?;
+        let client = Client::new(&config, token)?;
+        let store = Store::open(&config.state_dir)?;
+        let thread_logs = logs.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(2)
+            .thread_name("op-events")
+            .enable_all()
+            .on_thread_start(move || {
+                if let Some(d) = &thread_logs {
+                    // The guard lives as long as the thread: leak it on purpose.
+                    std::mem::forget(tracing::dispatcher::set_default(d));
+                }
+            })
+            .build()
+            .map_err(StartError::Runtime)?;
+        let shared = Arc::new(Shared {
+            queue: Arc::new(Queue::new(config.max_buffered_events)),
+            committer: Arc::new(Committer::new(store.clone())),
+            control: Arc::new(Control::default()),
+            launch_failure: Mutex::new(None),
+            statuses: Mutex::new(Vec::new()),
+            started: false.into(),
+        });
+        info!(base_url = %client.base_url(), api_version = %config.api_version, "starting");
+        runtime.spawn(Arc::clone(&shared.committer).run());
+        runtime.spawn(launch(Arc::clone(&shared), config, target, client, store));
+        Ok(Collector {
+            shared,
+            runtime: Some(runtime),
+        })
+    }
+
+    fn take(&self, limits: BatchLimits, timeout: Option<Duration>) -> Option<Batch> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match self.shared.queue.take(limits, left)? {
+                Taken::Batch(b) => return Some(b),
+                // Pages without events (idle polls) only move cursors: commit them at once.
+                Taken::Empty(metas) => self.shared.committer.apply(metas),
+            }
+            if left.is_some_and(|l| l.is_zero()) {
+                return None;
+            }
+        }
+    }
+
+    /// Never blocks: whole pages, at least one if any has events, up to `limits`.
+    pub fn try_take(&self, limits: BatchLimits) -> Option<Batch> {
+        self.take(limits, None)
+    }
+
+    /// Waits up to `timeout` for a batch.
+    pub fn take_timeout(&self, limits: BatchLimits, timeout: Duration) -> Option<Batch> {
+        self.take(limits, Some(timeout))
+    }
+
+    /// The batch is safe with the sink: its pages' cursors may be checkpointed.
+    pub fn ack(&self, token: AckToken) {
+        let metas = self.shared.queue.acked(token);
+        self.shared.committer.apply(metas);
+    }
+
+    /// Streams stop fetching (a request in flight still completes and is queued).
+    pub fn pause(&self) {
+        self.shared.control.set_paused(true);
+    }
+
+    pub fn resume(&self) {
+        self.shared.control.set_paused(false);
+    }
+
+    /// Every stream saw `has_more=false` and every taken batch was acked.
+    pub fn is_caught_up(&self) -> bool {
+        self.shared
+            .started
+            .load(std::sync::atomic::Ordering::Acquire)
+            && self.progress().iter().all(|p| p.status.caught_up)
+            && self.shared.queue.is_drained()
+    }
+
+    /// Per-stream counters and failures.
+    pub fn progress(&self) -> Vec<StreamProgress> {
+        let statuses = self
+            .shared
+            .statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        statuses
+            .iter()
+            .map(|(kind, s)| StreamProgress {
+                kind: *kind,
+                status: s.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            })
+            .collect()
+    }
+
+    /// A condition that needs a person (token rejected, request refused), if any.
+    pub fn failure(&self) -> Option<String> {
+        let launch = self
+            .shared
+            .launch_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        launch.or_else(|| self.progress().into_iter().find_map(|p| p.status.failure))
+    }
+
+    /// Events fetched but not yet taken by the sink.
+    pub fn buffered_events(&self) -> usize {
+        self.shared.queue.buffered_events()
+    }
+
+    /// Stops the streams, writes acked checkpoints, joins the threads within `grace`. Batches
+    /// taken but not acked are not checkpointed: they are fetched again next time.
+    pub fn shutdown(mut self, grace: Duration) {
+        self.stop(grace);
+    }
+
+    fn stop(&mut self, grace: Duration) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        let start = Instant::now();
+        self.shared.control.stop();
+        self.shared.committer.flush();
+        runtime.shutdown_timeout(grace.saturating_sub(start.elapsed()));
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(2));
+    }
+}
+
+/// Introspects (retrying), picks the streams, loads their state and spawns them.
+async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Client, store: Store) {
+    // Introspection counts against the account's limits too.
+    let budget = Arc::new(Budget::new(
+        config.rate_limit_per_minute,
+        config.rate_limit_per_hour,
+    ));
+    let mut attempt = 0u32;
+    let intro: Introspection = loop {
+        tokio::select! {
+            () = budget.acquire() => {}
+            () = shared.control.stopped() => return,
+        }
+        match client.introspect().await {
+            Ok(i) => break i,
+            Err(e) => {
+                attempt += 1;
+                let wait = if e.action() == Action::Unauthorized {
+                    let why = client.token().explain_unauthorized(None, &client.host());
+                    let msg = format!("token rejected by {}: {why}", client.host());
+                    error!(
+                        "{msg}; retrying in {}s",
+                        config.unauthorized_retry.as_secs()
+                    );
+                    *shared
+                        .launch_failure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(msg);
+                    config.unauthorized_retry
+                } else {
+                    let cap = config
+                        .retry_initial
+                        .saturating_mul(1 << attempt.min(16))
+                        .min(config.retry_max);
+                    warn!(
+                        "introspection failed: {e}; retrying in {:.1}s",
+                        cap.as_secs_f64()
+                    );
+                    cap / 2 + jitter(cap / 2)
+                };
+                if !shared.control.sleep(wait).await {
+                    return;
+                }
+            }
+        }
+    };
+    let account = intro
+        .account_uuid
+        .clone()
+        .or_else(|| client.token().claims().account_uuid.clone())
+        .or(intro.integration_uuid.clone())
+        .unwrap_or_else(|| "default".into());
+    let granted: Vec<EventType> = intro
+        .features
+        .iter()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let kinds = match &config.events {
+        Some(list) => {
+            for k in list.iter().filter(|k| !granted.contains(k)) {
+                warn!(stream = %k, "the token does not list the `{k}` feature; requests will likely fail with 401");
+            }
+            list.clone()
+        }
+        None => EventType::ALL
+            .into_iter()
+            .filter(|k| granted.contains(k))
+            .collect(),
+    };
+    if kinds.is_empty() {
+        error!(
+            "the token grants none of signinattempts, itemusages, auditevents; nothing to collect"
+        );
+    }
+    info!(account = %account, streams = ?kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(), "token accepted");
+    let encoder = Arc::new(Encoder::new(
+        config.format,
+        target,
+        EncodeContext {
+            account_uuid: account.clone(),
+            api_version: config.api_version,
+        },
+    ));
+    let settings = Settings {
+        limit: config.limit,
+        poll_interval: config.poll_interval,
+        start_time: config.start_time,
+        retry_initial: config.retry_initial,
+        retry_max: config.retry_max,
+        unauthorized_retry: config.unauthorized_retry,
+    };
+    let mut statuses = Vec::new();
+    let mut streams = Vec::new();
+    for kind in kinds {
+        let key = Key {
+            account: account.clone(),
+            version: config.api_version,
+            kind,
+        };
+        let state = match store.load(&key) {
+            Ok(s) => s.unwrap_or_default(),
+            Err(e) => {
+                error!(stream = %kind, "{e}; this stream is not started");
+                continue;
+            }
+        };
+        match &state.cursor {
+            Some(_) => info!(stream = %kind, "resuming from the saved cursor"),
+            None => {
+                info!(stream = %kind, start_time = %config.start_time.resolve(jiff::Timestamp::now()), "first run: starting from a reset cursor")
+            }
+        }
+        let index = shared.committer.add(key, state.clone());
+        let status = Arc::new(Mutex::new(Status::default()));
+        statuses.push((kind, Arc::clone(&status)));
+        streams.push((
+            Stream {
+                index,
+                kind,
+                client: client.clone(),
+                budget: Arc::clone(&budget),
+                encoder: Arc::clone(&encoder),
+                queue: Arc::clone(&shared.queue),
+                control: Arc::clone(&shared.control),
+                status,
+                settings: settings.clone(),
+            },
+            state,
+        ));
+    }
+    *shared
+        .launch_failure
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = None;
+    *shared.statuses.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
+    shared
+        .started
+        .store(true, std::sync::atomic::Ordering::Release);
+    for (stream, state) in streams {
+        tokio::spawn(stream.run(state));
+    }
+}

@@ -1,0 +1,322 @@
+//! One event type's loop: reset cursor (first run) → drain while `has_more` → poll every
+//! `poll_interval` with the saved cursor. Retries keep the same request; a rejected continuing
+//! cursor restarts from a reset cursor at the newest delivered event time, and the uuid window
+//! drops what that re-reads.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{debug, error, warn};
+
+use crate::api::{Action, ApiError, Client, RawPage, Request};
+use crate::budget::Budget;
+use crate::checkpoint::{RECENT_UUIDS, State};
+use crate::config::StartTime;
+use crate::encode::Encoder;
+use crate::event::EventType;
+use crate::pipeline::queue::{Page, PageMeta, Queue, Reservation};
+
+/// Pause and shutdown signals shared by every task of a collector.
+#[derive(Debug)]
+pub struct Control {
+    paused: watch::Sender<bool>,
+    stopping: watch::Sender<bool>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            paused: watch::Sender::new(false),
+            stopping: watch::Sender::new(false),
+        }
+    }
+}
+
+impl Control {
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+    /// Resolves once shutdown starts.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+    async fn unpaused(&self) {
+        let mut rx = self.paused.subscribe();
+        let _ = rx.wait_for(|p| !*p).await;
+    }
+    /// Sleeps `d`, or less if shutdown starts; `false` when stopping.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(d) => true,
+            () = self.stopped() => false,
+        }
+    }
+}
+
+/// A random duration in `[0, max)`, for jitter.
+pub fn jitter(max: Duration) -> Duration {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    max.mul_f64((h.finish() >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// What a stream reports to the collector (progress, `is_caught_up`, failures).
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub events: u64,
+    pub duplicates: u64,
+    pub caught_up: bool,
+    pub last_timestamp: Option<jiff::Timestamp>,
+    /// A condition that needs a person (401, rejected reset); cleared by the next success.
+    pub failure: Option<String>,
+}
+
+/// Stream settings from `Config`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub limit: u16,
+    pub poll_interval: Duration,
+    pub start_time: StartTime,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub unauthorized_retry: Duration,
+}
+
+/// Everything one stream task uses.
+pub struct Stream {
+    pub index: usize,
+    pub kind: EventType,
+    pub client: Client,
+    pub budget: Arc<Budget>,
+    pub encoder: Arc<Encoder>,
+    pub queue: Arc<Queue>,
+    pub control: Arc<Control>,
+    pub status: Arc<Mutex<Status>>,
+    pub settings: Settings,
+}
+
+/// The fetch-side position: ahead of the committed one by whatever is queued or in the sink.
+struct Position {
+    cursor: Option<String>,
+    /// Where the next reset cursor starts (first run, or after a rejected cursor).
+    reset_from: Option<jiff::Timestamp>,
+    last_timestamp: Option<jiff::Timestamp>,
+    recent: VecDeque<String>,
+    seen: HashSet<String>,
+    seq: u64,
+}
+
+impl Position {
+    fn remember(&mut self, uuid: String) -> bool {
+        if !self.seen.insert(uuid.clone()) {
+            return false;
+        }
+        self.recent.push_back(uuid);
+        if self.recent.len() > RECENT_UUIDS
+            && let Some(old) = self.recent.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        true
+    }
+}
+
+impl Stream {
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Runs until shutdown.
+    pub async fn run(self, state: State) {
+        let seen = state.recent_uuids.iter().cloned().collect();
+        let mut pos = Position {
+            cursor: state.cursor,
+            reset_from: None,
+            last_timestamp: state.last_timestamp,
+            recent: state.recent_uuids,
+            seen,
+            seq: 0,
+        };
+        self.update(|s| s.last_timestamp = pos.last_timestamp);
+        let mut failures = 0u32;
+        loop {
+            let ready = async {
+                self.control.unpaused().await;
+                let room = self.queue.reserve(self.settings.limit.into()).await;
+                self.budget.acquire().await;
+                room
+            };
+            let room = tokio::select! {
+                room = ready => room,
+                () = self.control.stopped() => return,
+            };
+            let request = match &pos.cursor {
+                Some(c) => Request::Cursor(c.clone()),
+                None => Request::Reset {
+                    limit: self.settings.limit,
+                    start_time: pos.reset_from.unwrap_or_else(|| {
+                        self.settings.start_time.resolve(jiff::Timestamp::now())
+                    }),
+                },
+            };
+            let result = tokio::select! {
+                r = self.client.fetch(self.kind, &request) => r,
+                () = self.control.stopped() => return,
+            };
+            let outcome = result.and_then(|raw| self.deliver(&raw, &mut pos, room));
+            let wait = match outcome {
+                Ok(has_more) => {
+                    failures = 0;
+                    self.update(|s| {
+                        s.caught_up = !has_more;
+                        s.failure = None;
+                    });
+                    if has_more {
+                        continue;
+                    }
+                    self.settings.poll_interval
+                }
+                Err(e) => self.handle_error(e, &mut pos, &mut failures),
+            };
+            if !self.control.sleep(wait).await {
+                return;
+            }
+        }
+    }
+
+    /// Encodes a page, drops re-read uuids, queues it; returns `has_more`.
+    fn deliver(
+        &self,
+        raw: &RawPage,
+        pos: &mut Position,
+        room: Reservation<'_>,
+    ) -> Result<bool, ApiError> {
+        let envelope = raw.envelope()?;
+        let cursor = envelope
+            .cursor
+            .ok_or_else(|| ApiError::Body("response has no cursor".into()))?;
+        let items = envelope.items.unwrap_or_default();
+        let mut data = Vec::with_capacity(raw.len() + raw.len() / 4);
+        let (mut records, mut duplicates) = (0usize, 0u64);
+        let mut uuids = Vec::with_capacity(items.len());
+        let mut newest = pos.last_timestamp;
+        for item in items {
+            let before = data.len();
+            match self.encoder.encode(self.kind, item.get(), &mut data) {
+                Ok(meta) => {
+                    if let Some(uuid) = meta.uuid {
+                        if !pos.remember(uuid.clone()) {
+                            data.truncate(before);
+                            duplicates += 1;
+                            continue;
+                        }
+                        uuids.push(uuid);
+                    }
+                    if meta.timestamp > newest {
+                        newest = meta.timestamp;
+                    }
+                    records += 1;
+                }
+                Err(e) => {
+                    warn!(stream = %self.kind, "skipping an item that cannot be normalized: {e}")
+                }
+            }
+        }
+        if duplicates > 0 {
+            debug!(stream = %self.kind, duplicates, "dropped events already delivered");
+        }
+        pos.cursor = Some(cursor.clone());
+        pos.reset_from = None;
+        pos.last_timestamp = newest;
+        let seq = pos.seq;
+        pos.seq += 1;
+        room.push(Page {
+            data,
+            records,
+            meta: PageMeta {
+                stream: self.index,
+                seq,
+                cursor,
+                last_timestamp: newest,
+                uuids,
+            },
+        });
+        self.update(|s| {
+            s.events += records as u64;
+            s.duplicates += duplicates;
+            s.last_timestamp = newest;
+        });
+        Ok(envelope.has_more)
+    }
+
+    /// Logs the error and says how long to wait before the next request.
+    fn handle_error(&self, e: ApiError, pos: &mut Position, failures: &mut u32) -> Duration {
+        let kind = self.kind;
+        match e.action() {
+            Action::RateLimited => {
+                // Without Retry-After, wait for the next minute window (the server's windows
+                // are fixed) plus jitter so several collectors don't return together.
+                let wait = e.retry_after().unwrap_or_else(|| {
+                    let into = jiff::Timestamp::now().as_millisecond().rem_euclid(60_000);
+                    Duration::from_millis((60_000 - into) as u64)
+                }) + jitter(Duration::from_secs(2));
+                warn!(stream = %kind, "rate limited by the server (HTTP 429); every stream waits {:.1}s", wait.as_secs_f64());
+                self.budget.block_for(wait);
+                Duration::ZERO
+            }
+            Action::Retry => {
+                *failures += 1;
+                let exp = self
+                    .settings
+                    .retry_initial
+                    .saturating_mul(1 << (*failures - 1).min(16));
+                let cap = exp.min(self.settings.retry_max);
+                let wait = cap / 2 + jitter(cap / 2);
+                warn!(stream = %kind, attempt = *failures, "{e}; retrying the same request in {:.1}s", wait.as_secs_f64());
+                wait
+            }
+            Action::Rejected if pos.cursor.is_some() => {
+                // The saved cursor is no longer accepted (expired, or from another key): start
+                // over from the newest event we delivered; the uuid window drops the overlap.
+                let from = pos
+                    .last_timestamp
+                    .unwrap_or_else(|| self.settings.start_time.resolve(jiff::Timestamp::now()));
+                warn!(stream = %kind, "the saved cursor was rejected ({e}); restarting from a reset cursor at {from}, dropping duplicates by uuid");
+                pos.cursor = None;
+                pos.reset_from = Some(from);
+                Duration::ZERO
+            }
+            Action::Rejected => {
+                let msg = format!(
+                    "{kind}: the API rejected the reset request ({e}); check `start_time` and `limit`"
+                );
+                error!(stream = %kind, "{msg}; retrying in {}s", self.settings.unauthorized_retry.as_secs());
+                self.update(|s| s.failure = Some(msg));
+                self.settings.unauthorized_retry
+            }
+            Action::Unauthorized => {
+                let why = self
+                    .client
+                    .token()
+                    .explain_unauthorized(Some(kind), &self.client.host());
+                let msg = format!("{kind}: {e}: {why}");
+                error!(stream = %kind, "{msg}; retrying in {}s", self.settings.unauthorized_retry.as_secs());
+                self.update(|s| s.failure = Some(msg));
+                self.settings.unauthorized_retry
+            }
+        }
+    }
+}
