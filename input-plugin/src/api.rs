@@ -369,9 +369,16 @@ impl Client {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(request.body());
-        Ok(RawPage {
-            body: self.send(req).await?,
-        })
+        let body = self.send(req).await?;
+        // A stray non-UTF-8 byte in one item must not fail the whole page (serde_json rejects
+        // it): replace invalid sequences with U+FFFD, which never touches JSON structure.
+        let body = match String::from_utf8(body) {
+            Ok(s) => s.into_bytes(),
+            Err(e) => String::from_utf8_lossy(e.as_bytes())
+                .into_owned()
+                .into_bytes(),
+        };
+        Ok(RawPage { body })
     }
 
     /// Validates the token and learns its features and account: v2, falling back to v1 on 404.
