@@ -1,0 +1,447 @@
+//! Hostile and broken servers: a throwaway HTTP/1.1 server on 127.0.0.1 answers with scripted
+//! bytes (the mock only serves valid data). Every case ends in a clear error within the timeout,
+//! memory stays bounded by `max_response_bytes`, the client keeps working afterwards, and a hung
+//! stream does not hold up the others. The envelope parser is property-tested over arbitrary
+//! bodies and never panics.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use op_events_input::api::{Action, ApiError, Client, Request};
+use op_events_input::config::Config;
+use op_events_input::event::EventType;
+use op_events_input::token::Token;
+use proptest::prelude::*;
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the server does with one request.
+#[derive(Clone)]
+enum Script {
+    /// A complete response.
+    Reply(u16, Vec<u8>),
+    /// `Content-Length` of `len`, then that many bytes of JSON-ish filler, slowly if `pace`.
+    Big { len: usize },
+    /// Chunked body that never ends.
+    Endless,
+    /// 200 headers, then one byte per 50 ms forever (under the size cap).
+    Drip,
+    /// Reads the request and never answers.
+    Silent,
+}
+
+/// Serves `script(path)` for every request. The closure sees the request path.
+async fn serve<F>(script: F) -> String
+where
+    F: Fn(&str) -> Script + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let script = Arc::new(script);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let script = script.clone();
+            tokio::spawn(async move { connection(s, &*script).await });
+        }
+    });
+    url
+}
+
+async fn connection(mut s: TcpStream, script: &(dyn Fn(&str) -> Script + Send + Sync)) {
+    loop {
+        let Some(path) = read_request(&mut s).await else {
+            return;
+        };
+        let ok = match script(&path) {
+            Script::Reply(status, body) => {
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                s.write_all(head.as_bytes()).await.is_ok() && s.write_all(&body).await.is_ok()
+            }
+            Script::Big { len } => {
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b' '; 64 << 10];
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if s.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+                true
+            }
+            Script::Endless => {
+                let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 16 << 10, " ".repeat(16 << 10));
+                while s.write_all(chunk.as_bytes()).await.is_ok() {}
+                return;
+            }
+            Script::Drip => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-length: 100000000\r\n\r\n{";
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if s.write_all(b" ").await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Script::Silent => {
+                let mut sink = [0u8; 1024];
+                while let Ok(n) = s.read(&mut sink).await {
+                    if n == 0 {
+                        return;
+                    }
+                }
+                return;
+            }
+        };
+        if !ok {
+            return;
+        }
+    }
+}
+
+/// Reads one request (head + `content-length` body); returns its path.
+async fn read_request(s: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < end + len {
+        let n = s.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    head.split_whitespace().nth(1).map(str::to_owned)
+}
+
+fn client(url: &str, timeout: Duration, max_bytes: usize) -> Client {
+    let mut c = Config::default();
+    c.base_url = Some(url.parse().unwrap());
+    c.connect_timeout = timeout;
+    c.request_timeout = timeout;
+    c.max_response_bytes = max_bytes;
+    Client::new(&c, Token::new(SecretString::from("hostile-token")).unwrap()).unwrap()
+}
+
+fn reset() -> Request {
+    Request::Reset {
+        limit: 100,
+        start_time: "2026-01-01T00:00:00Z".parse().unwrap(),
+    }
+}
+
+const GOOD: &str = r#"{"cursor":"c2","has_more":false,"items":[{"uuid":"A"}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_endless_bodies_stop_at_the_cap() {
+    let calls = Arc::new(Mutex::new(0u32));
+    let c2 = calls.clone();
+    let url = serve(move |_| {
+        let mut n = c2.lock().unwrap();
+        *n += 1;
+        match *n {
+            1 => Script::Big { len: 8 << 20 },
+            2 => Script::Endless,
+            _ => Script::Reply(200, GOOD.into()),
+        }
+    })
+    .await;
+    let client = client(&url, Duration::from_secs(10), 256 << 10);
+    for _ in 0..2 {
+        let started = Instant::now();
+        let e = client
+            .fetch(EventType::ItemUsages, &reset())
+            .await
+            .err()
+            .expect("over the cap");
+        assert!(matches!(e, ApiError::TooLarge(n) if n == 256 << 10), "{e}");
+        assert_eq!(e.action(), Action::Retry);
+        assert!(e.to_string().contains("max_response_bytes"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    // The same client retries and gets the page.
+    let page = client.fetch(EventType::ItemUsages, &reset()).await.unwrap();
+    assert_eq!(page.envelope().unwrap().items.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_dripping_servers_time_out_and_others_continue() {
+    let url = serve(|path| {
+        if path.ends_with("signinattempts") {
+            Script::Silent
+        } else if path.ends_with("itemusages") {
+            Script::Drip
+        } else {
+            Script::Reply(200, GOOD.into())
+        }
+    })
+    .await;
+    let timeout = Duration::from_millis(800);
+    let client = client(&url, timeout, 1 << 20);
+    let started = Instant::now();
+    let timed = |kind| {
+        let client = client.clone();
+        async move {
+            let t = Instant::now();
+            let r = client.fetch(kind, &reset()).await;
+            (r.err(), t.elapsed())
+        }
+    };
+    let (silent, drip, good) = tokio::join!(
+        timed(EventType::SignInAttempts),
+        timed(EventType::ItemUsages),
+        async {
+            let t = Instant::now();
+            let page = client
+                .fetch(EventType::AuditEvents, &reset())
+                .await
+                .unwrap();
+            (page.envelope().unwrap().items.unwrap().len(), t.elapsed())
+        }
+    );
+    // The healthy stream is not held up by the hung ones.
+    assert_eq!(good.0, 1);
+    assert!(good.1 < timeout, "healthy request took {:?}", good.1);
+    for (e, took) in [silent, drip] {
+        let e = e.expect("a hung response must fail");
+        assert!(matches!(e, ApiError::Network(_)), "{e}");
+        assert_eq!(e.action(), Action::Retry);
+        assert!(
+            e.to_string().to_lowercase().contains("timed out") || e.to_string().contains("timeout"),
+            "{e}"
+        );
+        assert!(took >= timeout && took < timeout * 3, "{took:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn error_statuses_and_garbage_are_classified() {
+    let cases: Vec<(u16, &[u8], Action)> = vec![
+        (500, b"<html>oops</html>", Action::Retry),
+        (502, b"", Action::Retry),
+        (
+            503,
+            br#"{"status":503,"message":"Service Unavailable"}"#,
+            Action::Retry,
+        ),
+        (
+            429,
+            br#"{"Error":{"Message":"Too Many Requests"}}"#,
+            Action::RateLimited,
+        ),
+        (
+            400,
+            br#"{"status":400,"message":"Bad Request"}"#,
+            Action::Rejected,
+        ),
+        (401, b"\xff\xfe not json", Action::Unauthorized),
+    ];
+    let shared = Arc::new(Mutex::new(Vec::<(u16, Vec<u8>)>::new()));
+    let s2 = shared.clone();
+    let url = serve(move |_| {
+        let (st, body) = s2.lock().unwrap().remove(0);
+        Script::Reply(st, body)
+    })
+    .await;
+    let client = client(&url, Duration::from_secs(5), 1 << 20);
+    for (status, body, action) in cases {
+        shared.lock().unwrap().push((status, body.to_vec()));
+        let e = client
+            .fetch(EventType::AuditEvents, &reset())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.action(), action, "{status}: {e}");
+        assert!(e.to_string().starts_with(&format!("HTTP {status}")), "{e}");
+    }
+    // 200 with a body that is not an envelope: a clear error, not a panic.
+    for body in [
+        &b"not json"[..],
+        b"",
+        b"[1,2]",
+        br#"{"items":{"a":1}}"#,
+        br#"{"items":[1,"#,
+    ] {
+        shared.lock().unwrap().push((200, body.to_vec()));
+        let page = client
+            .fetch(EventType::AuditEvents, &reset())
+            .await
+            .unwrap();
+        let e = page.envelope().err().expect("not an envelope");
+        assert!(e.to_string().contains("invalid response JSON"), "{e}");
+    }
+}
+
+/// One item with bytes that are not UTF-8 must not cost the rest of the page.
+#[tokio::test]
+async fn invalid_utf8_in_one_item_keeps_the_others() {
+    let body = b"{\"cursor\":\"c\",\"has_more\":false,\"items\":[{\"uuid\":\"A\"},{\"uuid\":\"B\",\"name\":\"\xff\xfe\"},{\"uuid\":\"C\"}]}".to_vec();
+    let url = serve(move |_| Script::Reply(200, body.clone())).await;
+    let client = client(&url, Duration::from_secs(5), 1 << 20);
+    let page = client.fetch(EventType::ItemUsages, &reset()).await.unwrap();
+    let env = page
+        .envelope()
+        .expect("one bad item must not fail the page");
+    let items = env.items.unwrap();
+    assert_eq!(items.len(), 3);
+    assert!(items[0].get().contains("\"A\"") && items[2].get().contains("\"C\""));
+}
+
+#[test]
+fn deep_nesting_and_huge_strings_in_items_are_bounded() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let deep = format!(
+        r#"{{"cursor":"c","items":[{{"uuid":"A","x":{}1{}}},{{"uuid":"B"}}]}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let huge = format!(
+        r#"{{"cursor":"c","items":[{{"uuid":"A","x":"{}"}},{{"uuid":"B"}}]}}"#,
+        "x".repeat(4 << 20)
+    );
+    rt.block_on(async {
+        let bodies = Arc::new(Mutex::new(vec![deep.into_bytes(), huge.into_bytes()]));
+        let url = serve(move |_| Script::Reply(200, bodies.lock().unwrap().remove(0))).await;
+        let client = client(&url, Duration::from_secs(10), 8 << 20);
+        for _ in 0..2 {
+            let page = client.fetch(EventType::ItemUsages, &reset()).await.unwrap();
+            // Either both items or a clear error: never a stack overflow or a panic.
+            match page.envelope() {
+                Ok(e) => assert_eq!(e.items.unwrap().len(), 2),
+                Err(e) => assert!(e.to_string().contains("invalid response JSON"), "{e}"),
+            }
+        }
+    });
+}
+
+/// Arbitrary JSON, shaped like an envelope some of the time.
+fn json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        ".{0,40}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(6, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    "[a-z_]{1,10}",
+                    Just("uuid".to_owned()),
+                    Just("items".to_owned())
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn envelope() -> impl Strategy<Value = Vec<u8>> {
+    use serde_json::{Value, json};
+    prop_oneof![
+        json().prop_map(|v| v.to_string().into_bytes()),
+        (
+            prop::option::of(json()),
+            prop::option::of(json()),
+            prop::option::of(prop::collection::vec(json(), 0..10))
+        )
+            .prop_map(|(cursor, has_more, items)| {
+                let mut m = serde_json::Map::new();
+                if let Some(c) = cursor {
+                    m.insert("cursor".into(), c);
+                }
+                if let Some(h) = has_more {
+                    m.insert("has_more".into(), h);
+                }
+                if let Some(i) = items {
+                    m.insert("items".into(), Value::Array(i));
+                }
+                Value::Object(m).to_string().into_bytes()
+            }),
+        prop::collection::vec(any::<u8>(), 0..200),
+        prop::collection::vec(json(), 0..10).prop_map(|items| {
+            json!({"cursor": "c", "has_more": true, "items": items})
+                .to_string()
+                .into_bytes()
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Any 200 body: `envelope()` answers Ok or a clear error; a well-formed envelope yields every
+    /// item, each re-parseable as JSON.
+    #[test]
+    fn envelope_parser_never_panics(body in envelope()) {
+        thread_local! {
+            static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all().build().unwrap();
+            static SERVER: (String, Arc<Mutex<Vec<u8>>>) = {
+                let slot = Arc::new(Mutex::new(Vec::new()));
+                let s2 = slot.clone();
+                let url = RT.with(|rt| rt.block_on(serve(move |_| Script::Reply(200, s2.lock().unwrap().clone()))));
+                (url, slot)
+            };
+        }
+        let (url, slot) = SERVER.with(|s| s.clone());
+        *slot.lock().unwrap() = body.clone();
+        let client = client(&url, Duration::from_secs(5), 1 << 20);
+        RT.with(|rt| rt.block_on(async {
+            let page = client.fetch(EventType::SignInAttempts, &reset()).await.unwrap();
+            let expected = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            match page.envelope() {
+                Ok(env) => {
+                    let items = env.items.unwrap_or_default();
+                    let want = expected
+                        .as_ref()
+                        .and_then(|v| v.get("items"))
+                        .and_then(|i| i.as_array())
+                        .map_or(0, Vec::len);
+                    prop_assert_eq!(items.len(), want);
+                    for item in items {
+                        prop_assert!(serde_json::from_str::<serde_json::Value>(item.get()).is_ok());
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().contains("invalid response JSON"), "{}", e),
+            }
+            Ok(())
+        }))?;
+    }
+}
