@@ -1,0 +1,521 @@
+//! `op-events run | check | demo`: flags and TOML → `Config`, the NDJSON sink loop (write, flush,
+//! then ack), signals, progress on a terminal.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::api::{Client, Request};
+use crate::config::{Config, ConfigError, KEYS, Region};
+use crate::encode::Target;
+use crate::event::EventType;
+use crate::pipeline::{BatchLimits, Collector, load_token};
+
+const ENV_TOKEN: &str = "OP_EVENTS_TOKEN";
+
+const AFTER_HELP: &str = "\
+The token (an Events Reporting bearer token from 1Password) comes from --token-file FILE, the
+`token_file` key of --config, or the OP_EVENTS_TOKEN environment variable. It is never taken on the
+command line, so it can't leak through `ps` or shell history.
+
+Examples:
+  op-events demo                                  # everything local, nothing to configure
+  OP_EVENTS_TOKEN=$(cat token) op-events check    # does the token work, which streams?
+  op-events run --token-file /etc/op-events/token --state-dir /var/lib/op-events
+  op-events run --config /etc/op-events.toml --once >> events.ndjson
+
+See docs/configuration.md for every option and docs/vector.md for Vector.";
+
+/// Moves 1Password Events API data (sign-in attempts, item usages, audit events) to stdout as
+/// NDJSON, one event a line, resuming exactly where it stopped.
+#[derive(Debug, Parser)]
+#[command(name = "op-events", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Log level on stderr: error, warn, info, debug, trace (RUST_LOG-style filters work too).
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect continuously (or until caught up with --once), NDJSON to stdout.
+    #[command(after_help = AFTER_HELP)]
+    Run(RunArgs),
+    /// Check the token: region, account, features, and one request per stream (no state touched).
+    Check(Options),
+    /// Run against an embedded mock with generated data: see what the output looks like.
+    Demo(DemoArgs),
+}
+
+/// Options shared by `run` and `check`. Names match the Fluent Bit plugin keys (kebab-case here).
+#[derive(Debug, Args, Default)]
+pub struct Options {
+    /// TOML file whose keys are the option names in snake_case (e.g. `poll_interval = "30s"`);
+    /// flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// File holding the bearer token [default: the OP_EVENTS_TOKEN environment variable].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// us, ent, ca or eu [default: the token's audience].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Events API address, overriding region (https; http only to loopback or with --insecure-http).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Comma-separated: signinattempts,itemusages,auditevents [default: the token's features].
+    #[arg(long, value_name = "LIST")]
+    pub events: Option<String>,
+    /// Record shape: ecs, ocsf or raw [default: ecs].
+    #[arg(long)]
+    pub format: Option<String>,
+    /// First run only: RFC 3339 time or a lookback like 7d, 12h [default: the whole 120-day retention].
+    #[arg(long, value_name = "TIME")]
+    pub start_time: Option<String>,
+    /// Where cursors are saved [default: $XDG_STATE_HOME/op-events or ~/.local/state/op-events].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Events endpoints: v1 or v2 [default: v2].
+    #[arg(long, value_name = "VERSION")]
+    pub api_version: Option<String>,
+    /// Wait between polls once caught up [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+    /// Requests per minute for this account, all streams together [default: 600; 0 = off].
+    #[arg(long, value_name = "N")]
+    pub rate_limit_per_minute: Option<String>,
+    /// Requests per hour for this account [default: 30000; 0 = off].
+    #[arg(long, value_name = "N")]
+    pub rate_limit_per_hour: Option<String>,
+    /// Events per API page, 1-1000 [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub limit: Option<String>,
+    /// Events fetched ahead of the output before fetching pauses [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_buffered_events: Option<String>,
+    /// Extra PEM CA certificates to trust (besides the bundled Mozilla roots).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// HTTP(S) proxy URL.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Allow plain http to a non-loopback base URL (testing only).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Any other option as KEY=VALUE (see docs/configuration.md), e.g. --set request_timeout=30s.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub options: Options,
+    /// Drain every stream until caught up, save the checkpoints, exit 0 (for cron).
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Generated events per type.
+    #[arg(long, default_value_t = 200)]
+    pub events: usize,
+    /// Keep generating new events and keep streaming them (Ctrl-C to stop).
+    #[arg(long)]
+    pub follow: bool,
+    /// Record shape: ecs, ocsf or raw.
+    #[arg(long, default_value = "ecs")]
+    pub format: String,
+}
+
+/// An error for `main`: message and exit code (2 = usage, 1 = runtime).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+    fn runtime(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Failure {
+        Failure::usage(e)
+    }
+}
+
+impl Options {
+    /// TOML first, then flags, then the token from the environment if none is configured.
+    pub fn to_config(&self) -> Result<Config, Failure> {
+        let mut config = Config::default();
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+            for (key, value) in table {
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Array(a) => a
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                config
+                    .set(&key, &value)
+                    .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+            }
+        }
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let flags = [
+            ("token_file", path(&self.token_file)),
+            ("region", self.region.clone()),
+            ("base_url", self.base_url.clone()),
+            ("events", self.events.clone()),
+            ("format", self.format.clone()),
+            ("start_time", self.start_time.clone()),
+            ("state_dir", path(&self.state_dir)),
+            ("api_version", self.api_version.clone()),
+            ("poll_interval", self.poll_interval.clone()),
+            ("rate_limit_per_minute", self.rate_limit_per_minute.clone()),
+            ("rate_limit_per_hour", self.rate_limit_per_hour.clone()),
+            ("limit", self.limit.clone()),
+            ("max_buffered_events", self.max_buffered_events.clone()),
+            ("ca_file", path(&self.ca_file)),
+            ("proxy", self.proxy.clone()),
+            ("insecure_http", self.insecure_http.then(|| "true".to_owned())),
+        ];
+        for (key, value) in flags {
+            if let Some(v) = value {
+                config.set(key, &v).map_err(flag_error)?;
+            }
+        }
+        for pair in &self.set {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                Failure::usage(format!("--set {pair}: expected KEY=VALUE (keys: {})", KEYS.join(", ")))
+            })?;
+            if k.trim() == "token" {
+                return Err(Failure::usage(format!(
+                    "--set token: the token is never taken on the command line; use --token-file or {ENV_TOKEN}"
+                )));
+            }
+            config.set(k, v)?;
+        }
+        if config.token.is_none()
+            && config.token_file.is_none()
+            && let Ok(t) = std::env::var(ENV_TOKEN)
+            && !t.trim().is_empty()
+        {
+            config.token = Some(t.into());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Flag errors use the flag's spelling.
+fn flag_error(e: ConfigError) -> Failure {
+    match e {
+        ConfigError::Invalid { key, message } => {
+            Failure::usage(format!("--{}: {message}", key.replace('_', "-")))
+        }
+        other => Failure::usage(other),
+    }
+}
+
+/// Installs the stderr logger.
+pub fn init_logging(format: &str, level: &str) {
+    // The demo's embedded mock logs every request at info: keep it quiet unless asked.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("op_events_mock=warn,{level}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
+}
+
+/// Sets the returned flag on SIGINT or SIGTERM.
+fn stop_signal() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    std::thread::Builder::new()
+        .name("op-events-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                let term = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    () = term => {}
+                }
+            });
+            set.store(true, Ordering::SeqCst);
+        })
+        .ok();
+    flag
+}
+
+/// Progress on stderr (only when it is a terminal).
+struct Progress {
+    enabled: bool,
+    started: Instant,
+    last: Instant,
+    delivered: u64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            last: Instant::now(),
+            delivered: 0,
+        }
+    }
+
+    fn tick(&mut self, c: &Collector, records: usize) {
+        self.delivered += records as u64;
+        if !self.enabled || self.last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last = Instant::now();
+        let rate = self.delivered as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        let now = jiff::Timestamp::now();
+        let streams: Vec<String> = c
+            .progress()
+            .iter()
+            .map(|p| {
+                let state = if p.status.caught_up {
+                    "caught up".to_owned()
+                } else {
+                    match p.status.last_timestamp {
+                        Some(t) => format!("{}h behind", (now - t).get_hours()),
+                        None => "starting".to_owned(),
+                    }
+                };
+                format!("{} {} ({state})", p.kind, p.status.events)
+            })
+            .collect();
+        eprintln!(
+            "op-events: {} events, {rate:.0}/s; {}; {} buffered",
+            self.delivered,
+            streams.join(", "),
+            c.buffered_events()
+        );
+    }
+}
+
+/// How a sink loop ended.
+enum End {
+    CaughtUp,
+    Signal,
+    Closed,
+}
+
+/// Takes batches, writes them to stdout, flushes, then acks. Ends on `once` + caught up, a
+/// signal, or a closed stdout (then the unwritten batch is not acked).
+fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Result<End, Failure> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut progress = Progress::new();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(End::Signal);
+        }
+        if once {
+            if c.is_caught_up() {
+                return Ok(End::CaughtUp);
+            }
+            if let Some(f) = c.failure() {
+                return Err(Failure::runtime(f));
+            }
+        }
+        let Some(batch) = c.take_timeout(limits, Duration::from_millis(200)) else {
+            continue;
+        };
+        match out.write_all(&batch.data).and_then(|()| out.flush()) {
+            Ok(()) => {
+                progress.tick(c, batch.records);
+                c.ack(batch.ack);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(End::Closed),
+            Err(e) => return Err(Failure::runtime(format!("writing to stdout: {e}"))),
+        }
+    }
+}
+
+fn collect(config: Config, once: bool) -> Result<(), Failure> {
+    let limits = BatchLimits {
+        max_records: config.batch_max_records,
+        max_bytes: config.batch_max_bytes,
+    };
+    let stop = stop_signal();
+    let collector =
+        Collector::start(config, Target::Ndjson, None).map_err(Failure::runtime)?;
+    let end = pump(&collector, once, &stop, limits);
+    collector.shutdown(Duration::from_secs(5));
+    match end? {
+        End::CaughtUp => tracing::info!("caught up; checkpoints saved"),
+        End::Signal => tracing::info!("stopped by signal; checkpoints saved"),
+        End::Closed => tracing::info!("stdout closed; stopping"),
+    }
+    Ok(())
+}
+
+/// `op-events run`.
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    let config = args.options.to_config()?;
+    collect(config, args.once)
+}
+
+/// `op-events check`: prints what the token can do; touches no state.
+pub fn check(options: Options) -> Result<(), Failure> {
+    let config = options.to_config()?;
+    let token = load_token(&config).map_err(Failure::usage)?;
+    let client = Client::new(&config, token).map_err(Failure::usage)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::runtime)?;
+    let host = client.host();
+    let region = Region::from_host(&host).map_or("custom", Region::as_str);
+    println!("endpoint:  {} (region {region})", client.base_url());
+    let intro = rt.block_on(client.introspect()).map_err(|e| {
+        let why = client.token().explain_unauthorized(None, &host);
+        Failure::runtime(format!("introspection failed: {e} ({why})"))
+    })?;
+    let account = intro
+        .account_uuid
+        .or_else(|| client.token().claims().account_uuid.clone())
+        .unwrap_or_else(|| "unknown".into());
+    println!("account:   {account}");
+    println!("features:  {}", intro.features.join(", "));
+    let kinds = config.events.clone().unwrap_or_else(|| EventType::ALL.to_vec());
+    let mut failed = false;
+    for kind in kinds {
+        let request = Request::Reset {
+            limit: 1,
+            start_time: jiff::Timestamp::now() - Duration::from_secs(3600),
+        };
+        match rt.block_on(client.fetch(kind, &request)).and_then(|p| p.envelope().map(|_| ())) {
+            Ok(()) => println!("{kind:<15} ok"),
+            Err(e) => {
+                failed = true;
+                let why = if e.action() == crate::api::Action::Unauthorized {
+                    format!(" ({})", client.token().explain_unauthorized(Some(kind), &host))
+                } else {
+                    String::new()
+                };
+                println!("{kind:<15} FAILED: {e}{why}");
+            }
+        }
+    }
+    if failed {
+        return Err(Failure::runtime("some streams do not work (see above)"));
+    }
+    Ok(())
+}
+
+/// `op-events demo`: an in-process mock with generated data, a temporary state directory.
+pub fn demo(args: DemoArgs) -> Result<(), Failure> {
+    let mock = op_events_mock::MockServer::start(op_events_mock::MockConfig {
+        events_per_type: args.events,
+        rate_limit_per_minute: 0,
+        rate_limit_per_hour: 0,
+        ..op_events_mock::MockConfig::default()
+    })
+    .map_err(|e| Failure::runtime(format!("demo mock: {e}")))?;
+    let kinds: Vec<&str> = EventType::ALL.iter().map(|k| k.as_str()).collect();
+    let token = mock.token("acme", &kinds);
+    let state = tempfile::tempdir().map_err(Failure::runtime)?;
+    let mut config = Config::from_pairs([
+        ("base_url", mock.url().as_str()),
+        ("format", args.format.as_str()),
+        ("state_dir", &state.path().display().to_string()),
+        ("poll_interval", "1s"),
+    ])
+    .map_err(flag_error)?;
+    config.token = Some(token.into());
+    tracing::info!(url = %mock.url(), "demo: embedded mock with {} events per type", args.events);
+    let mock = Arc::new(mock);
+    if args.follow {
+        let mock = Arc::clone(&mock);
+        std::thread::spawn(move || {
+            let mut i = 0usize;
+            loop {
+                std::thread::sleep(Duration::from_millis(700));
+                i += 1;
+                mock.generate("acme", kinds[i % 3], 1 + i % 3, i % 7 == 0);
+            }
+        });
+    }
+    collect(config, !args.follow)
+}
+
+/// Parses arguments and runs; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    init_logging(&cli.log_format, &cli.log_level);
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Check(o) => check(o),
+        Command::Demo(a) => demo(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("op-events: error: {}", f.message);
+            f.code
+        }
+    }
+}
