@@ -427,17 +427,26 @@ impl Config {
         if self.max_buffered_events == 0 {
             return Err(invalid("max_buffered_events", "must be at least 1"));
         }
-        if self.batch_max_records == 0 || self.batch_max_bytes == 0 {
-            return Err(invalid(
-                "batch_max_records",
-                "batch limits must be at least 1",
-            ));
+        if self.batch_max_records == 0 {
+            return Err(invalid("batch_max_records", "must be at least 1"));
+        }
+        if self.batch_max_bytes == 0 {
+            return Err(invalid("batch_max_bytes", "must be at least 1"));
         }
         if self.max_response_bytes < 1024 {
             return Err(invalid("max_response_bytes", "must be at least 1024"));
         }
-        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(invalid("request_timeout", "timeouts must be more than 0"));
+        if self.request_timeout.is_zero() {
+            return Err(invalid(
+                "request_timeout",
+                "must be more than 0 (example: 60s)",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(invalid(
+                "connect_timeout",
+                "must be more than 0 (example: 10s)",
+            ));
         }
         if let Some(u) = &self.base_url
             && !matches!(u.scheme(), "http" | "https")
