@@ -7,6 +7,9 @@
 //! absorbs clock-rate skew and jitter in network latency (two requests sent exactly 60 s apart
 //! could otherwise arrive 59.9 s apart); it costs under 2 % of the allowance. A 429 (another
 //! collector on the same account) blocks every stream until the server's window resets.
+//!
+//! On top, requests are spaced (a GCRA with a burst of 1/20 of the minute allowance), so a backlog
+//! is drained at a steady `N / 61 s` instead of N at once followed by a minute of silence.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -27,6 +30,8 @@ struct Pacer {
     per_hour: usize,
     sent: VecDeque<Instant>,
     blocked_until: Option<Instant>,
+    /// GCRA theoretical arrival time of the next request.
+    tat: Option<Instant>,
 }
 
 impl Pacer {
@@ -37,6 +42,12 @@ impl Pacer {
                 return Err(t);
             }
             self.blocked_until = None;
+        }
+        if self.per_minute > 0
+            && let Some(tat) = self.tat
+            && tat > now + self.burst_tolerance()
+        {
+            return Err(tat - self.burst_tolerance());
         }
         let keep = if self.per_hour > 0 { HOUR } else { MINUTE };
         while self
@@ -63,7 +74,18 @@ impl Pacer {
         if self.per_minute > 0 || self.per_hour > 0 {
             self.sent.push_back(now);
         }
+        if self.per_minute > 0 {
+            self.tat = Some(self.tat.map_or(now, |t| t.max(now)) + self.interval());
+        }
         Ok(())
+    }
+
+    fn interval(&self) -> Duration {
+        MINUTE / self.per_minute as u32
+    }
+
+    fn burst_tolerance(&self) -> Duration {
+        self.interval() * (self.per_minute / 20).saturating_sub(1) as u32
     }
 }
 
@@ -75,6 +97,7 @@ impl Budget {
                 per_hour: per_hour as usize,
                 sent: VecDeque::new(),
                 blocked_until: None,
+                tat: None,
             }),
         }
     }
@@ -140,6 +163,23 @@ mod tests {
                 .count(),
             25
         );
+    }
+
+    #[test]
+    fn spreads_requests_at_the_allowed_rate() {
+        let mut p = Budget::new(600, 0).inner.into_inner().unwrap();
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut n = 0;
+        while now < t0 + Duration::from_secs(183) {
+            match p.admit(now) {
+                Ok(()) => n += 1,
+                Err(at) => now = at,
+            }
+        }
+        // a burst of 30, then one every 61 s / 600, never over 600 in any window: the whole
+        // allowance is used
+        assert!((1795..=1800).contains(&n), "{n}");
     }
 
     #[test]
