@@ -13,7 +13,7 @@ use crate::api::{Client, Request};
 use crate::config::{Config, ConfigError, KEYS, Region};
 use crate::encode::Target;
 use crate::event::EventType;
-use crate::pipeline::{BatchLimits, Collector, load_token};
+use crate::pipeline::{BatchLimits, Collector, StartError, load_token};
 
 const ENV_TOKEN: &str = "OP_EVENTS_TOKEN";
 
@@ -181,7 +181,11 @@ impl Options {
                     toml::Value::String(s) => s,
                     toml::Value::Array(a) => a
                         .iter()
-                        .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string())
+                        })
                         .collect::<Vec<_>>()
                         .join(","),
                     other => other.to_string(),
@@ -208,7 +212,10 @@ impl Options {
             ("max_buffered_events", self.max_buffered_events.clone()),
             ("ca_file", path(&self.ca_file)),
             ("proxy", self.proxy.clone()),
-            ("insecure_http", self.insecure_http.then(|| "true".to_owned())),
+            (
+                "insecure_http",
+                self.insecure_http.then(|| "true".to_owned()),
+            ),
         ];
         for (key, value) in flags {
             if let Some(v) = value {
@@ -217,7 +224,10 @@ impl Options {
         }
         for pair in &self.set {
             let (k, v) = pair.split_once('=').ok_or_else(|| {
-                Failure::usage(format!("--set {pair}: expected KEY=VALUE (keys: {})", KEYS.join(", ")))
+                Failure::usage(format!(
+                    "--set {pair}: expected KEY=VALUE (keys: {})",
+                    KEYS.join(", ")
+                ))
             })?;
             if k.trim() == "token" {
                 return Err(Failure::usage(format!(
@@ -260,7 +270,9 @@ pub fn init_logging(format: &str, level: &str) {
     let _ = if format == "json" {
         builder.json().try_init()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
 }
 
@@ -394,8 +406,10 @@ fn collect(config: Config, once: bool) -> Result<(), Failure> {
         max_bytes: config.batch_max_bytes,
     };
     let stop = stop_signal();
-    let collector =
-        Collector::start(config, Target::Ndjson, None).map_err(Failure::runtime)?;
+    let collector = Collector::start(config, Target::Ndjson, None).map_err(|e| match e {
+        StartError::Config(_) | StartError::Token(_) | StartError::Setup(_) => Failure::usage(e),
+        StartError::State(_) | StartError::Runtime(_) => Failure::runtime(e),
+    })?;
     let end = pump(&collector, once, &stop, limits);
     collector.shutdown(Duration::from_secs(5));
     match end? {
@@ -434,23 +448,32 @@ pub fn check(options: Options) -> Result<(), Failure> {
         .unwrap_or_else(|| "unknown".into());
     println!("account:   {account}");
     println!("features:  {}", intro.features.join(", "));
-    let kinds = config.events.clone().unwrap_or_else(|| EventType::ALL.to_vec());
+    let kinds = config
+        .events
+        .clone()
+        .unwrap_or_else(|| EventType::ALL.to_vec());
     let mut failed = false;
     for kind in kinds {
         let request = Request::Reset {
             limit: 1,
             start_time: jiff::Timestamp::now() - Duration::from_secs(3600),
         };
-        match rt.block_on(client.fetch(kind, &request)).and_then(|p| p.envelope().map(|_| ())) {
-            Ok(()) => println!("{kind:<15} ok"),
+        match rt
+            .block_on(client.fetch(kind, &request))
+            .and_then(|p| p.envelope().map(|_| ()))
+        {
+            Ok(()) => println!("{:<15} ok", kind.as_str()),
             Err(e) => {
                 failed = true;
                 let why = if e.action() == crate::api::Action::Unauthorized {
-                    format!(" ({})", client.token().explain_unauthorized(Some(kind), &host))
+                    format!(
+                        " ({})",
+                        client.token().explain_unauthorized(Some(kind), &host)
+                    )
                 } else {
                     String::new()
                 };
-                println!("{kind:<15} FAILED: {e}{why}");
+                println!("{:<15} FAILED: {e}{why}", kind.as_str());
             }
         }
     }
