@@ -512,7 +512,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
             loop {
                 std::thread::sleep(Duration::from_millis(700));
                 i += 1;
-                mock.generate("acme", kinds[i % 3], 1 + i % 3, i % 7 == 0);
+                mock.generate("acme", kinds[i % 3], 1 + i % 3, i.is_multiple_of(7));
             }
         });
     }

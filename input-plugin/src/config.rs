@@ -132,7 +132,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => n * 86_400.0,
         _ => return Err(format!("`{s}` is not a duration")),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("`{s}` is not a duration"));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -209,6 +209,7 @@ impl Stream {
             .cursor
             .ok_or_else(|| ApiError::Body("response has no cursor".into()))?;
         let items = envelope.items.unwrap_or_default();
+        let items_len = items.len();
         let mut data = Vec::with_capacity(raw.len() + raw.len() / 4);
         let (mut records, mut duplicates) = (0usize, 0u64);
         let mut uuids = Vec::with_capacity(items.len());
@@ -238,6 +239,9 @@ impl Stream {
         if duplicates > 0 {
             debug!(stream = %self.kind, duplicates, "dropped events already delivered");
         }
+        // `has_more` with no items and the same cursor again would page forever: treat it as
+        // caught up and poll later.
+        let stuck = items_len == 0 && pos.cursor.as_deref() == Some(cursor.as_str());
         pos.cursor = Some(cursor.clone());
         pos.reset_from = None;
         pos.last_timestamp = newest;
@@ -259,7 +263,7 @@ impl Stream {
             s.duplicates += duplicates;
             s.last_timestamp = newest;
         });
-        Ok(envelope.has_more)
+        Ok(envelope.has_more && !stuck)
     }
 
     /// Logs the error and says how long to wait before the next request.
