@@ -24,12 +24,12 @@ impl EventType {
         }
     }
 
-    /// The snake_case name used in ECS `event.dataset` (`1password.<dataset>`).
-    pub const fn dataset(self) -> &'static str {
+    /// ECS `event.dataset`, as the Elastic integration names it.
+    pub const fn dataset_name(self) -> &'static str {
         match self {
-            Self::SignInAttempts => "signin_attempts",
-            Self::ItemUsages => "item_usages",
-            Self::AuditEvents => "audit_events",
+            Self::SignInAttempts => "1password.signin_attempts",
+            Self::ItemUsages => "1password.item_usages",
+            Self::AuditEvents => "1password.audit_events",
         }
     }
 }
@@ -51,7 +51,12 @@ pub struct UnknownVariant {
 impl FromStr for EventType {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace(['_', '-'], "").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['_', '-'], "")
+            .as_str()
+        {
             "signinattempts" => Ok(Self::SignInAttempts),
             "itemusages" => Ok(Self::ItemUsages),
             "auditevents" => Ok(Self::AuditEvents),
@@ -152,10 +157,19 @@ mod tests {
         for t in EventType::ALL {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), t);
         }
-        assert_eq!("sign_in_attempts".parse::<EventType>().unwrap(), EventType::SignInAttempts);
-        assert_eq!("Audit-Events".parse::<EventType>().unwrap(), EventType::AuditEvents);
+        assert_eq!(
+            "sign_in_attempts".parse::<EventType>().unwrap(),
+            EventType::SignInAttempts
+        );
+        assert_eq!(
+            "Audit-Events".parse::<EventType>().unwrap(),
+            EventType::AuditEvents
+        );
         let err = "logins".parse::<EventType>().unwrap_err().to_string();
-        assert!(err.contains("logins") && err.contains("itemusages"), "{err}");
+        assert!(
+            err.contains("logins") && err.contains("itemusages"),
+            "{err}"
+        );
         assert_eq!("V1".parse::<ApiVersion>().unwrap(), ApiVersion::V1);
         assert!("v3".parse::<ApiVersion>().is_err());
         assert_eq!("OCSF".parse::<Format>().unwrap(), Format::Ocsf);

@@ -8,6 +8,12 @@
 pub mod api;
 pub mod budget;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
+pub mod encode;
 pub mod event;
+pub mod ffi;
+pub mod normalize;
+pub mod pipeline;
+pub mod stream;
 pub mod token;
