@@ -229,7 +229,8 @@ impl Options {
                     KEYS.join(", ")
                 ))
             })?;
-            if k.trim() == "token" {
+            // Same normalization as Config::set: `Token`, `TOKEN` and ` token` are the token too.
+            if k.trim().to_ascii_lowercase().replace('-', "_") == "token" {
                 return Err(Failure::usage(format!(
                     "--set token: the token is never taken on the command line; use --token-file or {ENV_TOKEN}"
                 )));
