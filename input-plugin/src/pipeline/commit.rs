@@ -120,3 +120,40 @@ impl Committer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ApiVersion, EventType};
+
+    fn meta(seq: u64) -> PageMeta {
+        PageMeta {
+            stream: 0,
+            seq,
+            cursor: format!("c{seq}"),
+            last_timestamp: None,
+            uuids: vec![format!("u{seq}")],
+        }
+    }
+
+    #[test]
+    fn out_of_order_acks_commit_in_fetch_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = Committer::new(store.clone());
+        let key = Key {
+            account: "A".into(),
+            version: ApiVersion::V2,
+            kind: EventType::AuditEvents,
+        };
+        c.add(key.clone(), State::default());
+        c.apply(vec![meta(1)]);
+        c.flush();
+        assert_eq!(store.load(&key).unwrap(), None, "page 0 not acked yet");
+        c.apply(vec![meta(0)]);
+        c.flush();
+        let s = store.load(&key).unwrap().unwrap();
+        assert_eq!(s.cursor.as_deref(), Some("c1"));
+        assert_eq!(s.recent_uuids, ["u0", "u1"]);
+    }
+}

@@ -1,0 +1,192 @@
+//! The `op-events` binary end to end against the mock.
+
+use std::process::{Command, Stdio};
+
+use op_events_mock::{MockConfig, MockServer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_op-events");
+
+fn mock() -> MockServer {
+    MockServer::start(MockConfig {
+        events_per_type: 120,
+        ..MockConfig::default()
+    })
+    .unwrap()
+}
+
+fn op_events(token: Option<&str>) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_remove("OP_EVENTS_TOKEN");
+    if let Some(t) = token {
+        c.env("OP_EVENTS_TOKEN", t);
+    }
+    c
+}
+
+#[test]
+fn run_once_drains_then_resumes_with_nothing_new() {
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let run = || {
+        op_events(Some(&token))
+            .args([
+                "run",
+                "--once",
+                "--format",
+                "raw",
+                "--limit",
+                "50",
+                "--base-url",
+            ])
+            .arg(mock.url())
+            .arg("--state-dir")
+            .arg(state.path())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 360);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(token.rsplit('.').next().unwrap()));
+    let again = run();
+    assert!(again.status.success());
+    assert!(again.stdout.is_empty(), "re-delivered after checkpoint");
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 3);
+}
+
+#[test]
+fn check_reports_account_features_and_streams() {
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "auditevents"]);
+    let out = op_events(Some(&token))
+        .args(["check", "--base-url"])
+        .arg(mock.url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&mock.account_uuid("acme")), "{stdout}");
+    assert!(stdout.contains("signinattempts  ok"), "{stdout}");
+    assert!(stdout.contains("itemusages      FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("lacks the `itemusages` feature"),
+        "{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn demo_streams_events_with_nothing_configured() {
+    let out = op_events(None)
+        .args(["demo", "--events", "20"])
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(n, 60);
+}
+
+#[test]
+fn closed_stdout_exits_cleanly() {
+    let mut child = op_events(None)
+        .args(["demo", "--events", "3000", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4096];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn bad_flags_and_missing_token_are_usage_errors() {
+    for (args, needle) in [
+        (
+            vec!["run", "--poll-interval", "abc"],
+            "--poll-interval: `abc` is not a duration",
+        ),
+        (vec!["run", "--bogus"], "--bogus"),
+        (
+            vec!["run", "--set", "pol_interval=1s"],
+            "did you mean `poll_interval`",
+        ),
+        (
+            vec!["run", "--set", "token=x"],
+            "never taken on the command line",
+        ),
+        (
+            vec!["run", "--base-url", "http://example.com"],
+            "insecure_http",
+        ),
+    ] {
+        let out = op_events(Some("a.b.c")).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    let out = op_events(None)
+        .args(["check", "--region", "eu"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OP_EVENTS_TOKEN"));
+    let help = op_events(None).args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("OP_EVENTS_TOKEN") && help.contains("--rate-limit-per-minute"));
+}
+
+#[test]
+fn sigterm_checkpoints_and_exits_zero() {
+    let state = tempfile::tempdir().unwrap();
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let mut child = op_events(Some(&token))
+        .args(["run", "--limit", "10", "--base-url"])
+        .arg(mock.url())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1024];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let delivered = first.len() + rest.len();
+    assert!(delivered > 0);
+    let saved = std::fs::read_dir(state.path()).unwrap().count();
+    assert_eq!(saved, 1, "checkpoint written on SIGTERM");
+}

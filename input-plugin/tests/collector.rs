@@ -1,0 +1,404 @@
+//! The collector core against the real mock over loopback, through the library API.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use op_events_input::config::Config;
+use op_events_input::encode::Target;
+use op_events_input::pipeline::{BatchLimits, Collector};
+use op_events_mock::{Fault, FaultKind, MockConfig, MockServer};
+use secrecy::SecretString;
+
+const ALL: &[&str] = &["signinattempts", "itemusages", "auditevents"];
+const LIMITS: BatchLimits = BatchLimits {
+    max_records: 120,
+    max_bytes: 1 << 20,
+};
+
+fn mock(events: usize) -> MockServer {
+    MockServer::start(MockConfig {
+        events_per_type: events,
+        seed: 7,
+        ..MockConfig::default()
+    })
+    .unwrap()
+}
+
+fn config(mock: &MockServer, token: &str, state: &std::path::Path) -> Config {
+    let mut c = Config::from_pairs([
+        ("base_url", mock.url().as_str()),
+        ("limit", "50"),
+        ("poll_interval", "200ms"),
+        ("retry_initial", "20ms"),
+        ("retry_max", "200ms"),
+        ("unauthorized_retry", "300ms"),
+        ("format", "raw"),
+    ])
+    .unwrap();
+    c.token = Some(SecretString::from(token.to_owned()));
+    c.state_dir = state.to_path_buf();
+    c
+}
+
+/// The event's own uuid: the shallowest `uuid` key (nested user uuids are deeper).
+fn uuid_of(line: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+    let mut level = vec![&v];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for v in level {
+            if let Some(o) = v.as_object() {
+                if let Some(u) = o.get("uuid").and_then(|u| u.as_str()) {
+                    return u.to_owned();
+                }
+                next.extend(o.values());
+            }
+        }
+        level = next;
+    }
+    panic!("no uuid in {}", String::from_utf8_lossy(line));
+}
+
+fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    data.split(|b| *b == b'\n').filter(|l| !l.is_empty())
+}
+
+/// Takes and acks batches until caught up (or `max_batches`), returning delivered uuids.
+fn drain(c: &Collector, max_batches: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    let mut batches = 0;
+    while batches < max_batches && !c.is_caught_up() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out; progress {:?}",
+            c.progress()
+        );
+        if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
+            assert_eq!(lines(&b.data).count(), b.records);
+            out.extend(lines(&b.data).map(uuid_of));
+            c.ack(b.ack);
+            batches += 1;
+        }
+    }
+    out
+}
+
+fn servable(mock: &MockServer, kinds: &[&str]) -> Vec<String> {
+    kinds
+        .iter()
+        .flat_map(|k| mock.servable_events("acme", k))
+        .map(|e| e["uuid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn assert_exactly_once(delivered: &[String], expected: &[String]) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for u in delivered {
+        *counts.entry(u).or_default() += 1;
+    }
+    let dups: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "duplicates: {dups:?}");
+    let want: HashSet<&str> = expected.iter().map(String::as_str).collect();
+    let got: HashSet<&str> = counts.keys().copied().collect();
+    assert_eq!(got.len(), delivered.len());
+    let missing: Vec<_> = want.difference(&got).collect();
+    assert!(
+        missing.is_empty(),
+        "{} missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+    assert_eq!(got.len(), want.len());
+}
+
+#[test]
+fn exactly_once_across_restarts_and_late_arrivals() {
+    let mock = mock(300);
+    let token = mock.token("acme", ALL);
+    let state = tempfile::tempdir().unwrap();
+    let mut delivered = Vec::new();
+    let mut rounds = 0;
+    // Stop at pseudo-random points: after 1, 3, 2, 5, … batches.
+    loop {
+        rounds += 1;
+        let c =
+            Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+        delivered.extend(drain(&c, 1 + (rounds * 7) % 5));
+        let done = c.is_caught_up();
+        c.shutdown(Duration::from_secs(2));
+        if done {
+            break;
+        }
+        assert!(rounds < 100);
+    }
+    assert!(rounds > 3, "stopped only {rounds} times");
+    // Late item usages (old timestamps, ingested now) and new events of every kind.
+    mock.generate("acme", "itemusages", 40, true);
+    mock.generate("acme", "auditevents", 10, false);
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    delivered.extend(drain(&c, usize::MAX));
+    // A stop with a batch taken but never acked: it comes again next time.
+    mock.generate("acme", "signinattempts", 30, false);
+    std::thread::sleep(Duration::from_millis(400));
+    let b = c
+        .take_timeout(LIMITS, Duration::from_secs(5))
+        .expect("new events");
+    c.shutdown(Duration::from_secs(2));
+    let unacked: HashSet<String> = lines(&b.data).map(uuid_of).collect();
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    let again = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    assert!(
+        unacked.iter().all(|u| again.contains(u)),
+        "unacked events were lost"
+    );
+    delivered.extend(again);
+    assert_exactly_once(&delivered, &servable(&mock, ALL));
+    assert_eq!(mock.stats().rate_limited, 0);
+}
+
+#[test]
+fn every_fault_kind_is_survived_without_loss() {
+    let mock = mock(200);
+    let token = mock.token("acme", ALL);
+    let state = tempfile::tempdir().unwrap();
+    for kind in [
+        FaultKind::Status(500),
+        FaultKind::Status(503),
+        FaultKind::Truncate,
+        FaultKind::Reset,
+        FaultKind::InvalidJson,
+        FaultKind::Delay(Duration::from_millis(300)),
+        FaultKind::Status(429),
+    ] {
+        mock.inject(Fault {
+            kind,
+            count: 2,
+            path: None,
+        });
+    }
+    let mut c = config(&mock, &token, state.path());
+    c.request_timeout = Duration::from_secs(5);
+    let c = Collector::start(c, Target::Ndjson, None).unwrap();
+    let delivered = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    assert_exactly_once(&delivered, &servable(&mock, ALL));
+}
+
+#[test]
+fn request_timeout_and_429_storm_recover() {
+    let mock = mock(100);
+    let token = mock.token("acme", &["auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    mock.inject(Fault {
+        kind: FaultKind::Delay(Duration::from_secs(3)),
+        count: 1,
+        path: Some("/api/v2/auditevents".into()),
+    });
+    mock.inject(Fault {
+        kind: FaultKind::Status(429),
+        count: 3,
+        path: None,
+    });
+    let mut c = config(&mock, &token, state.path());
+    c.request_timeout = Duration::from_millis(500);
+    let c = Collector::start(c, Target::Ndjson, None).unwrap();
+    let delivered = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    assert_exactly_once(&delivered, &servable(&mock, &["auditevents"]));
+    assert_eq!(mock.stats().rate_limited, 3);
+}
+
+#[test]
+fn budget_shared_by_streams_never_causes_a_429() {
+    let mock = mock(400);
+    let token = mock.token("acme", ALL);
+    let state = tempfile::tempdir().unwrap();
+    let mut c = config(&mock, &token, state.path());
+    c.limit = 10;
+    let c = Collector::start(c, Target::Ndjson, None).unwrap();
+    // 600/min shared by introspection and three streams with 120 pages of backlog: a burst of
+    // 30, then one request every 61 s / 600 ≈ 102 ms; never a 429.
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut got = 0;
+    while let Some(b) = c.try_take(LIMITS) {
+        got += b.records;
+        c.ack(b.ack);
+    }
+    c.shutdown(Duration::from_secs(2));
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = mock.stats();
+    let requests: u64 = stats.requests.iter().map(|r| r.count).sum();
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    let most = 30.0 + elapsed * 600.0 / 61.0 + 1.0;
+    assert!(
+        (requests as f64) <= most && requests >= 50,
+        "{requests} requests in {elapsed:.1}s"
+    );
+    assert!(got >= 400, "{got}");
+}
+
+#[test]
+fn unauthorized_stream_is_explained_others_flow() {
+    let mock = mock(50);
+    let token = mock.token("acme", &["signinattempts"]);
+    let state = tempfile::tempdir().unwrap();
+    let mut c = config(&mock, &token, state.path());
+    c.events = Some(vec![
+        "signinattempts".parse().unwrap(),
+        "auditevents".parse().unwrap(),
+    ]);
+    let c = Collector::start(c, Target::Ndjson, None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while c.failure().is_none() || got.len() < 50 {
+        assert!(Instant::now() < deadline, "{:?}", c.progress());
+        if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
+            got.extend(lines(&b.data).map(uuid_of));
+            c.ack(b.ack);
+        }
+    }
+    let failure = c.failure().unwrap();
+    assert!(
+        failure.contains("lacks the `auditevents` feature"),
+        "{failure}"
+    );
+    assert!(!c.is_caught_up());
+    // Slow retry, never a spin: a handful of 401s in a second.
+    std::thread::sleep(Duration::from_secs(1));
+    c.shutdown(Duration::from_secs(2));
+    let s = mock.stats();
+    assert!(s.count("/api/v2/auditevents", 401) <= 5, "{s:?}");
+    assert_exactly_once(&got, &servable(&mock, &["signinattempts"]));
+}
+
+#[test]
+fn rejected_cursor_restarts_from_last_event_without_duplicates() {
+    let mock = mock(200);
+    let token = mock.token("acme", &["itemusages"]);
+    let state = tempfile::tempdir().unwrap();
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    let first = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    // Garble the saved cursor: the API answers 400.
+    let file = std::fs::read_dir(state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("itemusages"))
+        .unwrap();
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    saved["cursor"] = "garbled".into();
+    std::fs::write(&file, serde_json::to_vec(&saved).unwrap()).unwrap();
+    mock.generate("acme", "itemusages", 20, false);
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    let second = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    assert!(mock.stats().count("/api/v2/itemusages", 400) >= 1);
+    let mut all = first;
+    all.extend(second);
+    assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
+}
+
+#[test]
+fn unreadable_state_fails_start_and_names_the_file() {
+    let mock = mock(10);
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("state-X-v2-auditevents.json"), "{").unwrap();
+    let e = Collector::start(config(&mock, "t", state.path()), Target::Ndjson, None).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("state-X-v2-auditevents.json") && msg.contains("delete it"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn backpressure_stops_fetching_and_pause_holds() {
+    let mock = mock(1000);
+    let token = mock.token("acme", ALL);
+    let state = tempfile::tempdir().unwrap();
+    let mut c = config(&mock, &token, state.path());
+    c.max_buffered_events = 100;
+    let c = Collector::start(c, Target::Ndjson, None).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(c.buffered_events() <= 100, "{}", c.buffered_events());
+    let served = mock.stats().events_served;
+    assert!(served <= 250, "{served}");
+    c.pause();
+    while let Some(b) = c.try_take(LIMITS) {
+        c.ack(b.ack);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let paused_at = mock.stats().events_served;
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(mock.stats().events_served <= paused_at + 150);
+    c.resume();
+    let rest = drain(&c, usize::MAX);
+    assert!(!rest.is_empty());
+    c.shutdown(Duration::from_secs(2));
+}
+
+/// Captures every log line at TRACE.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_token_is_never_logged() {
+    let mock = mock(60);
+    let token = mock.token("acme", &["itemusages"]);
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let state = tempfile::tempdir().unwrap();
+    mock.inject(Fault {
+        kind: FaultKind::Status(500),
+        count: 1,
+        path: None,
+    });
+    let mut c = config(&mock, &token, state.path());
+    c.events = Some(vec![
+        "itemusages".parse().unwrap(),
+        "auditevents".parse().unwrap(),
+    ]);
+    let c = Collector::start(c, Target::Ndjson, Some(dispatch.clone())).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.failure().is_none() {
+        assert!(Instant::now() < deadline);
+        if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
+            c.ack(b.ack);
+        }
+    }
+    c.shutdown(Duration::from_secs(2));
+    let bad = Config::from_pairs([("token", token.as_str()), ("limit", "0")]).unwrap_err();
+    tracing::dispatcher::with_default(&dispatch, || tracing::error!("{bad}"));
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.lines().count() > 5, "{logs}");
+    let signature = token.rsplit('.').next().unwrap();
+    for line in logs.lines() {
+        assert!(!line.contains(signature), "token in log line: {line}");
+    }
+    for f in std::fs::read_dir(state.path()).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        assert!(!text.contains(signature));
+    }
+    let _ = std::io::stderr().flush();
+}
