@@ -25,8 +25,13 @@ pub(super) fn flb_level(level: Level) -> c_int {
 }
 
 /// The most verbose level first, so the first enabled one is the instance's `log_level`.
-pub(super) const LEVELS_VERBOSE_FIRST: [Level; 5] =
-    [Level::TRACE, Level::DEBUG, Level::INFO, Level::WARN, Level::ERROR];
+pub(super) const LEVELS_VERBOSE_FIRST: [Level; 5] = [
+    Level::TRACE,
+    Level::DEBUG,
+    Level::INFO,
+    Level::WARN,
+    Level::ERROR,
+];
 
 /// One instance's way into Fluent Bit's log. Fluent Bit frees the API table and the instance
 /// after `FLBPluginExit`, so `close` makes later messages (from a thread that outlived the
@@ -41,8 +46,18 @@ pub(super) struct LogSink {
 }
 
 impl LogSink {
-    pub(super) fn new(log_print: Option<LogPrintFn>, prefix: String, max_level: LevelFilter) -> Self {
-        Self { log_print, prefix, max_level, secret: None, open: RwLock::new(true) }
+    pub(super) fn new(
+        log_print: Option<LogPrintFn>,
+        prefix: String,
+        max_level: LevelFilter,
+    ) -> Self {
+        Self {
+            log_print,
+            prefix,
+            max_level,
+            secret: None,
+            open: RwLock::new(true),
+        }
     }
 
     pub(super) fn with_secret(mut self, secret: Option<String>) -> Self {
@@ -58,7 +73,9 @@ impl LogSink {
         if !self.enabled(level) {
             return;
         }
-        let Some(log_print) = self.log_print else { return };
+        let Some(log_print) = self.log_print else {
+            return;
+        };
         let mut line = format!("[{}] {message}", self.prefix);
         if let Some(secret) = &self.secret
             && line.contains(secret.as_str())
@@ -73,7 +90,15 @@ impl LogSink {
         // SAFETY: `log_print` comes from Fluent Bit's API table, which stays valid while the
         // sink is open (checked above, under the lock that `close` takes). The format is "%s"
         // with exactly one NUL-terminated string argument, as the C prototype expects.
-        unsafe { log_print(flb_level(level), std::ptr::null(), 0, c"%s".as_ptr(), line.as_ptr()) };
+        unsafe {
+            log_print(
+                flb_level(level),
+                std::ptr::null(),
+                0,
+                c"%s".as_ptr(),
+                line.as_ptr(),
+            )
+        };
     }
 
     pub(super) fn close(&self) {
@@ -137,6 +162,8 @@ impl Visit for LineVisitor {
 /// to Fluent Bit, filtered by the instance's `log_level` before any formatting happens.
 pub(super) fn dispatch(sink: Arc<LogSink>) -> tracing::Dispatch {
     let filter = sink.max_level;
-    let subscriber = tracing_subscriber::registry().with(filter).with(FluentBitLayer(sink));
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(FluentBitLayer(sink));
     tracing::Dispatch::new(subscriber)
 }

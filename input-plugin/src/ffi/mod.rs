@@ -113,11 +113,14 @@ pub unsafe extern "C" fn FLBPluginRegister(def: *mut ProxyDef) -> c_int {
             (*def).name = name;
             (*def).description = description;
         }
-        REGISTRATIONS.lock().unwrap_or_else(|e| e.into_inner()).push(Registration {
-            def: def as usize,
-            name: name as usize,
-            description: description as usize,
-        });
+        REGISTRATIONS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Registration {
+                def: def as usize,
+                name: name as usize,
+                description: description as usize,
+            });
         0
     })
 }
@@ -131,7 +134,9 @@ pub unsafe extern "C" fn FLBPluginRegister(def: *mut ProxyDef) -> c_int {
 pub unsafe extern "C" fn FLBPluginUnregister(def: *mut ProxyDef) {
     boundary!((), {
         let mut registrations = REGISTRATIONS.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(at) = registrations.iter().position(|r| r.def == def as usize) else { return };
+        let Some(at) = registrations.iter().position(|r| r.def == def as usize) else {
+            return;
+        };
         let registration = registrations.swap_remove(at);
         for string in [registration.name, registration.description] {
             // SAFETY: the pointer came from `CString::into_raw` in Register and was removed from
@@ -156,7 +161,12 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut InputPlugin) -> c_int {
         }
         // SAFETY: non-null, and Fluent Bit keeps the struct alive and unchanged while it waits
         // for this instance's Init to return (instance inits are serialized, §2.2, §3).
-        let InputPlugin { api, i_ins, context, .. } = unsafe { &*plugin };
+        let InputPlugin {
+            api,
+            i_ins,
+            context,
+            ..
+        } = unsafe { &*plugin };
         let (api, i_ins, context) = (*api, *i_ins, *context);
         if api.is_null() || i_ins.is_null() || context.is_null() {
             return FLB_ERROR;
@@ -164,7 +174,9 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut InputPlugin) -> c_int {
         // SAFETY: non-null; Fluent Bit's API table lives as long as its configuration, which
         // outlives every instance of it.
         let api = unsafe { &*api };
-        let Some(get_property) = api.input_get_property else { return FLB_ERROR };
+        let Some(get_property) = api.input_get_property else {
+            return FLB_ERROR;
+        };
         let read = |key: &str| read_property(get_property, i_ins, key);
 
         let (id, slot) = registry().reserve();
@@ -192,7 +204,9 @@ fn read_property(
     i_ins: *mut c_void,
     key: &str,
 ) -> Result<Option<String>, String> {
-    let Ok(c_key) = CString::new(key) else { return Ok(None) };
+    let Ok(c_key) = CString::new(key) else {
+        return Ok(None);
+    };
     // SAFETY: `get` is Fluent Bit's `input_get_property`, called with a NUL-terminated key and
     // the instance handle of the Init in progress.
     let value = unsafe { get(c_key.as_ptr(), i_ins) };
@@ -210,7 +224,9 @@ fn read_property(
 
 /// The instance's `log_level` as a filter: the most verbose level Fluent Bit says it logs.
 fn instance_log_level(api: &FlbApi, i_ins: *mut c_void) -> LevelFilter {
-    let Some(check) = api.input_log_check else { return LevelFilter::INFO };
+    let Some(check) = api.input_log_check else {
+        return LevelFilter::INFO;
+    };
     log::LEVELS_VERBOSE_FIRST
         .into_iter()
         .find(|level| {
@@ -266,10 +282,13 @@ const ALIASES: &[(&str, &str)] = &[
 
 /// Each probe: a spelling Fluent Bit would accept silently, and the option it was meant for.
 fn misspellings() -> impl Iterator<Item = (String, &'static str)> {
-    let variants = config::KEYS.iter().filter(|k| k.contains('_')).flat_map(|key| {
-        // Keys match case-insensitively, so `tokenFile` is `tokenfile`.
-        [(key.replace('_', "-"), *key), (key.replace('_', ""), *key)]
-    });
+    let variants = config::KEYS
+        .iter()
+        .filter(|k| k.contains('_'))
+        .flat_map(|key| {
+            // Keys match case-insensitively, so `tokenFile` is `tokenfile`.
+            [(key.replace('_', "-"), *key), (key.replace('_', ""), *key)]
+        });
     ALIASES
         .iter()
         .map(|(alias, key)| ((*alias).to_owned(), *key))
@@ -303,27 +322,41 @@ fn init_instance(
     // offset 8 is readable: `remote_context` (still NULL) on >= 4.1, `proxy` (non-NULL) before.
     let legacy = !unsafe { slot_ptr.read() }.is_null();
     if legacy && registry().has_running_legacy() {
-        return Err("Fluent Bit before 4.1 can run only one onepassword input per process; \
+        return Err(
+            "Fluent Bit before 4.1 can run only one onepassword input per process; \
              upgrade to Fluent Bit 4.1 or later to collect from several accounts"
-            .to_owned());
+                .to_owned(),
+        );
     }
 
-    let limits =
-        BatchLimits { max_records: config.batch_max_records, max_bytes: config.batch_max_bytes };
+    let limits = BatchLimits {
+        max_records: config.batch_max_records,
+        max_bytes: config.batch_max_bytes,
+    };
     let collector = Collector::start(config, Target::Msgpack, Some(log::dispatch(sink.clone())))
         .map_err(|e| format!("cannot start: {e}"))?;
-    let instance = Arc::new(Instance::new(id, slot, legacy, sink.clone(), limits, collector));
+    let instance = Arc::new(Instance::new(
+        id,
+        slot,
+        legacy,
+        sink.clone(),
+        limits,
+        collector,
+    ));
     if !legacy {
         // SAFETY: on >= 4.1 offset 8 is `remote_context`, ours to set (read NULL above); Fluent
         // Bit passes it back to the *Ctx callbacks. It is an id, never dereferenced.
         unsafe { slot_ptr.write(id as *mut c_void) };
     }
     registry().add(instance);
-    sink.write(Level::INFO, if legacy {
-        "started (Fluent Bit < 4.1: single-instance mode)"
-    } else {
-        "started"
-    });
+    sink.write(
+        Level::INFO,
+        if legacy {
+            "started (Fluent Bit < 4.1: single-instance mode)"
+        } else {
+            "started"
+        },
+    );
     Ok(())
 }
 
@@ -342,7 +375,12 @@ fn ensure_state_dir(dir: &std::path::Path) -> Result<(), String> {
 
 /// Hands whole encoded pages to Fluent Bit in one malloc'd buffer, without blocking. Nothing
 /// while paused (see `registry`): `*len = 0`.
-fn collect(instance: Option<Arc<Instance>>, paused: bool, data: *mut *mut c_void, len: *mut usize) -> c_int {
+fn collect(
+    instance: Option<Arc<Instance>>,
+    paused: bool,
+    data: *mut *mut c_void,
+    len: *mut usize,
+) -> c_int {
     if data.is_null() || len.is_null() {
         return COLLECT_FAILED;
     }
@@ -351,11 +389,15 @@ fn collect(instance: Option<Arc<Instance>>, paused: bool, data: *mut *mut c_void
         data.write(std::ptr::null_mut());
         len.write(0);
     }
-    let Some(instance) = instance else { return FLB_OK };
+    let Some(instance) = instance else {
+        return FLB_OK;
+    };
     if paused {
         return FLB_OK;
     }
-    let Some(batch) = instance.take() else { return FLB_OK };
+    let Some(batch) = instance.take() else {
+        return FLB_OK;
+    };
     if batch.data.is_empty() {
         instance.ack(batch.ack);
         return FLB_OK;
@@ -363,7 +405,10 @@ fn collect(instance: Option<Arc<Instance>>, paused: bool, data: *mut *mut c_void
     // SAFETY: plain allocation; the result is checked for NULL before use.
     let buffer = unsafe { libc::malloc(batch.data.len()) }.cast::<u8>();
     if buffer.is_null() {
-        instance.log.write(Level::WARN, "out of memory for a batch; offering it again next time");
+        instance.log.write(
+            Level::WARN,
+            "out of memory for a batch; offering it again next time",
+        );
         instance.hold(batch);
         return COLLECT_FAILED;
     }
@@ -431,8 +476,13 @@ pub unsafe extern "C" fn FLBPluginInputCallback(data: *mut *mut c_void, len: *mu
 /// # Safety
 /// `data` is NULL or a buffer returned by collect, not yet cleaned up.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn FLBPluginInputCleanupCallbackCtx(remote_ctx: *mut c_void, data: *mut c_void) -> c_int {
-    boundary!(FLB_ERROR, { cleanup(registry().find(remote_ctx as usize), data) })
+pub unsafe extern "C" fn FLBPluginInputCleanupCallbackCtx(
+    remote_ctx: *mut c_void,
+    data: *mut c_void,
+) -> c_int {
+    boundary!(FLB_ERROR, {
+        cleanup(registry().find(remote_ctx as usize), data)
+    })
 }
 
 /// Cleanup before 4.1: the single instance.

@@ -110,7 +110,11 @@ impl Instance {
 
     fn set_paused(&self, paused: bool) {
         if let Some(collector) = &self.state().collector {
-            if paused { collector.pause() } else { collector.resume() }
+            if paused {
+                collector.pause()
+            } else {
+                collector.resume()
+            }
         }
     }
 
@@ -135,8 +139,11 @@ pub(super) struct Registry {
     next_id: usize,
 }
 
-static REGISTRY: Mutex<Registry> =
-    Mutex::new(Registry { instances: Vec::new(), pause_depth: 0, next_id: 1 });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    instances: Vec::new(),
+    pause_depth: 0,
+    next_id: 1,
+});
 
 pub(super) fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
@@ -148,13 +155,17 @@ impl Registry {
     pub(super) fn reserve(&mut self) -> (usize, usize) {
         let id = self.next_id;
         self.next_id += 1;
-        let slot = (0..).find(|n| self.instances.iter().all(|i| i.slot != *n)).unwrap_or(0);
+        let slot = (0..)
+            .find(|n| self.instances.iter().all(|i| i.slot != *n))
+            .unwrap_or(0);
         (id, slot)
     }
 
     /// A second instance on a pre-4.1 Fluent Bit would have no context of its own.
     pub(super) fn has_running_legacy(&self) -> bool {
-        self.instances.iter().any(|i| i.legacy && !i.state().exiting)
+        self.instances
+            .iter()
+            .any(|i| i.legacy && !i.state().exiting)
     }
 
     pub(super) fn add(&mut self, instance: Arc<Instance>) {
@@ -174,7 +185,11 @@ impl Registry {
         self.instances
             .iter()
             .find(|i| i.legacy)
-            .or(if self.instances.len() == 1 { self.instances.first() } else { None })
+            .or(if self.instances.len() == 1 {
+                self.instances.first()
+            } else {
+                None
+            })
             .cloned()
     }
 
@@ -210,7 +225,10 @@ impl Registry {
     pub(super) fn begin_exit(&mut self) -> Option<Arc<Instance>> {
         let here = std::thread::current().id();
         let candidates = || self.instances.iter().filter(|i| !i.state().exiting);
-        let chosen = candidates().find(|i| i.thread == here).or_else(|| candidates().next()).cloned()?;
+        let chosen = candidates()
+            .find(|i| i.thread == here)
+            .or_else(|| candidates().next())
+            .cloned()?;
         chosen.state().exiting = true;
         self.clamp();
         Some(chosen)
@@ -226,7 +244,11 @@ impl Registry {
             .position(|i| i.thread == here && exiting(i))
             .or_else(|| self.instances.iter().position(|i| i.thread == here))
             .or_else(|| self.instances.iter().position(exiting))
-            .or(if self.instances.is_empty() { None } else { Some(0) })?;
+            .or(if self.instances.is_empty() {
+                None
+            } else {
+                Some(0)
+            })?;
         let instance = self.instances.remove(at);
         self.clamp();
         Some(instance)

@@ -1,0 +1,233 @@
+//! Registration, NULL arguments and every way Init can fail, through the dlopen'ed library.
+
+mod harness;
+
+use std::ffi::c_void;
+use std::sync::Mutex;
+
+use harness::{ERROR, FluentBit, Layout};
+
+type Props<'a> = Vec<(&'a str, &'a [u8])>;
+
+/// Log lines are captured process-wide: the tests that count them run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+#[test]
+fn registers_onepassword_writing_only_the_first_five_fields() {
+    let fb = FluentBit::load(Layout::V41);
+    let old = fb.register();
+    assert_eq!(old.name(), "onepassword");
+    let description = old.description();
+    assert!(
+        description.contains("1Password") && description != "onepassword",
+        "{description}"
+    );
+    let (kind, proxy, flags, event_type, config_map) = old.header();
+    assert_eq!((kind, proxy, flags), (1, 11, 0));
+    assert_eq!(event_type, 0, "event_type (5.0+) must not be written");
+    assert!(
+        config_map.is_null(),
+        "config_map (5.1.1+) must not be written"
+    );
+
+    // Hot reload: the new def is registered before the old one is unregistered.
+    let new = fb.register();
+    fb.unregister(&old);
+    assert_eq!(new.name(), "onepassword");
+    assert_eq!(new.description(), description);
+    fb.unregister(&new);
+}
+
+#[test]
+fn null_and_unknown_arguments_are_harmless() {
+    let fb = FluentBit::load(Layout::V41);
+    // SAFETY: the plugin must check every pointer it is given; NULL is the point here.
+    unsafe {
+        assert_eq!((fb.sym.register)(std::ptr::null_mut()), 0);
+        (fb.sym.unregister)(std::ptr::null_mut());
+        assert_eq!(fb.init_raw_null(), 0);
+        let (mut data, mut len): (*mut c_void, usize) = (std::ptr::null_mut(), 7);
+        assert_eq!(
+            harness::collect_ctx_raw(&fb, 1, std::ptr::null_mut(), &mut len),
+            -1
+        );
+        assert_eq!(
+            harness::collect_ctx_raw(&fb, 1, &mut data, std::ptr::null_mut()),
+            -1
+        );
+        // An id no instance has: nothing to hand over.
+        assert_eq!(
+            harness::collect_ctx_raw(&fb, 0xdead, &mut data, &mut len),
+            1
+        );
+        assert_eq!((data, len), (std::ptr::null_mut(), 0));
+        assert_eq!((fb.sym.collect)(&mut data, &mut len), 1);
+        assert_eq!(len, 0);
+        (fb.sym.cleanup_ctx)(std::ptr::null_mut(), std::ptr::null_mut());
+        (fb.sym.cleanup)(std::ptr::null_mut());
+        // Lifecycle calls without any instance.
+        (fb.sym.pause)();
+        (fb.sym.resume)();
+        (fb.sym.pre_exit)(0);
+        assert_eq!((fb.sym.exit)(), 1);
+    }
+}
+
+/// Runs Init with `props` and returns its code and the lines it logged.
+fn init(fb: &std::sync::Arc<FluentBit>, props: &[(&str, &[u8])]) -> (i32, Vec<(i32, String)>) {
+    let before = harness::all_logs().len();
+    let (instance, code) = fb.start(props, harness::INFO);
+    if code == 1 {
+        instance.exit();
+    } else {
+        drop(instance);
+    }
+    (code, harness::all_logs()[before..].to_vec())
+}
+
+#[test]
+fn init_fails_with_one_line_naming_the_key() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mock =
+        op_events_mock::MockServer::start(op_events_mock::MockConfig::default()).expect("mock");
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let url = mock.url();
+    let base: Vec<(&str, &[u8])> = vec![
+        ("token", token.as_bytes()),
+        ("base_url", url.as_bytes()),
+        ("insecure_http", b"on"),
+        ("state_dir", state_dir.as_bytes()),
+    ];
+    let fb = FluentBit::load(Layout::V41);
+    let with = |extra: &[(&'static str, &'static [u8])]| {
+        let mut props = base.clone();
+        for (k, v) in extra {
+            props.retain(|(key, _)| key != k);
+            props.push((k, v));
+        }
+        props
+    };
+    let cases: Vec<(Props<'_>, &[&str])> = vec![
+        (
+            with(&[("interval", b"5")]),
+            &["`interval`", "`poll_interval`"],
+        ),
+        (
+            with(&[("interval_sec", b"5")]),
+            &["`interval_sec`", "`poll_interval`"],
+        ),
+        (
+            with(&[("token-file", b"/tmp/t")]),
+            &["`token-file`", "`token_file`"],
+        ),
+        (with(&[("tokenFile", b"/tmp/t")]), &["`token_file`"]),
+        (with(&[("api_token", b"x")]), &["`api_token`", "`token`"]),
+        (
+            with(&[("endpoint", b"http://127.0.0.1:1")]),
+            &["`endpoint`", "`base_url`"],
+        ),
+        (
+            with(&[("events_types", b"auditevents")]),
+            &["`events_types`", "`events`"],
+        ),
+        (
+            with(&[("statedir", b"/tmp")]),
+            &["`statedir`", "`state_dir`"],
+        ),
+        (with(&[("poll_interval", b"soon")]), &["poll_interval"]),
+        (with(&[("limit", b"many")]), &["limit"]),
+        (with(&[("events", b"logins")]), &["events", "logins"]),
+        (with(&[("format", b"cef")]), &["format", "cef"]),
+        (
+            with(&[("base_url", b"\xffhttp://x")]),
+            &["`base_url`", "UTF-8"],
+        ),
+        (
+            with(&[("state_dir", b"/proc/op-events-cannot-exist/state")]),
+            &["state_dir"],
+        ),
+        (
+            base.iter()
+                .filter(|(k, _)| *k != "token")
+                .cloned()
+                .collect(),
+            &["token"],
+        ),
+    ];
+    for (props, needles) in cases {
+        let (code, lines) = init(&fb, &props);
+        let shown: Vec<_> = props
+            .iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(v)))
+            .collect();
+        assert_eq!(code, 0, "Init must fail for {shown:?}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "exactly one log line for {shown:?}: {lines:#?}"
+        );
+        let (level, line) = &lines[0];
+        println!("{line}");
+        assert_eq!(*level, ERROR, "{line}");
+        assert!(line.starts_with("[onepassword.0] "), "{line}");
+        for needle in needles {
+            assert!(line.contains(needle), "{line:?} should mention {needle}");
+        }
+        assert!(!line.contains(&token), "the token leaked into {line:?}");
+    }
+    assert!(harness::all_logs().iter().all(|(_, l)| !l.contains(&token)));
+}
+
+#[test]
+fn pre_4_1_runs_one_instance_and_refuses_a_second() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mock =
+        op_events_mock::MockServer::start(op_events_mock::MockConfig::default()).expect("mock");
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("new").join("state");
+    let state_str = state_dir.to_str().unwrap().to_owned();
+    let url = mock.url();
+    let props: Vec<(&str, &[u8])> = vec![
+        ("token", token.as_bytes()),
+        ("base_url", url.as_bytes()),
+        ("insecure_http", b"true"),
+        ("state_dir", state_str.as_bytes()),
+    ];
+    let fb = FluentBit::load(Layout::Legacy);
+    let def = fb.register();
+    let (first, code) = fb.start(&props, harness::INFO);
+    assert_eq!(code, 1, "{:#?}", harness::all_logs());
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&state_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "a missing state_dir is created private");
+
+    let before = harness::all_logs().len();
+    let (second, code) = fb.start(&props, harness::INFO);
+    assert_eq!(
+        code, 0,
+        "a second instance on Fluent Bit < 4.1 must be refused"
+    );
+    drop(second);
+    let lines = harness::all_logs()[before..].to_vec();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].1.contains("4.1"), "{lines:?}");
+
+    // The single instance works through the non-Ctx callbacks.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut events = 0;
+    while events == 0 && std::time::Instant::now() < deadline {
+        if let Some(buffer) = first.collect() {
+            events += harness::events::decode(&buffer).len();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(events > 0, "no events through FLBPluginInputCallback");
+    first.pause();
+    first.pause();
+    first.pre_exit(false);
+    assert_eq!(first.exit(), 1);
+    fb.unregister(&def);
+}
