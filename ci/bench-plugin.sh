@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Benchmark the Fluent Bit plugin under the dlopen harness (release build): plugin CPU per event
+# from HTTP response to Fluent Bit buffer (60,000 events from the in-process mock, ECS), and the
+# collect callback's latency with a full queue. Prints the figures. Not a pass/fail test.
+#
+#   ci/bench-plugin.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo bench --quiet -p op-events --bench plugin 2>&1 | grep -E "^(plugin|collect)"

@@ -1,0 +1,109 @@
+//! Hot reload in the order Fluent Bit 5.1.1 uses (ABI doc §10): Register(new def) → old
+//! instance: Pause, Pause, PreExit(1), Exit → Unregister(old def) → Init(new). The new
+//! registration keeps valid strings, the new instance starts unpaused from the old one's
+//! checkpoints, and across both every event arrives exactly once.
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::events::{self, Expected};
+use harness::{FluentBit, Layout};
+use op_events_mock::{MockConfig, MockServer};
+
+const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
+
+#[test]
+fn hot_reload_continues_from_the_checkpoints() {
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 300,
+        seed: 11,
+        rate_limit_per_minute: 0,
+        rate_limit_per_hour: 0,
+        ..Default::default()
+    })
+    .expect("mock");
+    let url = mock.url();
+    let token = mock.token("acme", &KINDS);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let props: Vec<(&str, &[u8])> = vec![
+        ("token", token.as_bytes()),
+        ("base_url", url.as_bytes()),
+        ("insecure_http", b"on"),
+        ("state_dir", state_dir.as_bytes()),
+        ("format", b"raw"),
+        // Small pages and batches, so the reload happens with data still queued.
+        ("limit", b"20"),
+        ("rate_limit_per_minute", b"0"),
+    ];
+    let total = KINDS.len() * 300;
+    let fb = FluentBit::load(Layout::V41);
+    let old_def = fb.register();
+    let (old, code) = fb.start(&props, harness::INFO);
+    assert_eq!(code, 1, "{:#?}", harness::all_logs());
+
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < total / 3 {
+        assert!(Instant::now() < deadline, "no progress before reload");
+        if let Some(buffer) = old.collect() {
+            got.extend(events::decode(&buffer));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let new_def = fb.register();
+    old.pause();
+    old.pause();
+    old.pre_exit(true);
+    assert_eq!(old.exit(), 1);
+    fb.unregister(&old_def);
+    assert_eq!(
+        new_def.name(),
+        "onepassword",
+        "the new def's strings survive the old Unregister"
+    );
+    let (new, code) = fb.start(&props, harness::INFO);
+    assert_eq!(code, 1, "{:#?}", harness::all_logs());
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < total {
+        assert!(
+            Instant::now() < deadline,
+            "the reloaded instance stalled at {} of {total}",
+            got.len()
+        );
+        if let Some(buffer) = new.collect() {
+            got.extend(events::decode(&buffer));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..10 {
+        if let Some(buffer) = new.collect() {
+            got.extend(events::decode(&buffer));
+        }
+    }
+    let uuid = mock.account_uuid("acme");
+    let items: Vec<_> = KINDS
+        .iter()
+        .map(|k| mock.servable_events("acme", k))
+        .collect();
+    let expected: Vec<_> = KINDS
+        .iter()
+        .zip(&items)
+        .map(|(kind, items)| Expected {
+            account_uuid: &uuid,
+            event_type: kind,
+            items,
+        })
+        .collect();
+    events::assert_delivered(&got, &expected, true);
+
+    new.pause();
+    new.pause();
+    new.pre_exit(false);
+    assert_eq!(new.exit(), 1);
+    fb.unregister(&new_def);
+}
