@@ -73,6 +73,9 @@ pub fn jitter(max: Duration) -> Duration {
     max.mul_f64((h.finish() >> 11) as f64 / (1u64 << 53) as f64)
 }
 
+/// Consecutive transient errors after which `failure()` reports the stream (retries go on).
+pub const PERSISTENT_FAILURES: u32 = 6;
+
 /// What a stream reports to the collector (progress, `is_caught_up`, failures).
 #[derive(Debug, Clone, Default)]
 pub struct Status {
@@ -290,6 +293,10 @@ impl Stream {
                 let cap = exp.min(self.settings.retry_max);
                 let wait = cap / 2 + jitter(cap / 2);
                 warn!(stream = %kind, attempt = *failures, "{e}; retrying the same request in {:.1}s", wait.as_secs_f64());
+                if *failures >= PERSISTENT_FAILURES {
+                    let msg = format!("{kind}: {} attempts in a row failed, last: {e}", *failures);
+                    self.update(|s| s.failure = Some(msg));
+                }
                 wait
             }
             Action::Rejected if pos.cursor.is_some() => {

@@ -190,3 +190,19 @@ fn sigterm_checkpoints_and_exits_zero() {
     let saved = std::fs::read_dir(state.path()).unwrap().count();
     assert_eq!(saved, 1, "checkpoint written on SIGTERM");
 }
+
+#[test]
+fn run_once_gives_up_on_an_unreachable_api() {
+    let state = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9 of loopback: connection refused on every attempt.
+    let out = op_events(Some("a.b.c"))
+        .args(["run", "--once", "--base-url", "http://127.0.0.1:9"])
+        .args(["--set", "retry_initial=10ms", "--set", "retry_max=20ms"])
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("introspection attempts failed"), "{stderr}");
+}

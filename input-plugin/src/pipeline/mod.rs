@@ -20,7 +20,7 @@ use crate::checkpoint::{CheckpointError, Key, Store};
 use crate::config::{Config, ConfigError};
 use crate::encode::{EncodeContext, Encoder, Target};
 use crate::event::EventType;
-use crate::stream::{Control, Settings, Status, Stream, jitter};
+use crate::stream::{Control, PERSISTENT_FAILURES, Settings, Status, Stream, jitter};
 use crate::token::{Token, TokenError};
 use commit::Committer;
 use queue::{Queue, Taken};
@@ -267,6 +267,14 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
                         "introspection failed: {e}; retrying in {:.1}s",
                         cap.as_secs_f64()
                     );
+                    if attempt >= PERSISTENT_FAILURES {
+                        *shared
+                            .launch_failure
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                            "{attempt} introspection attempts failed, last: {e}"
+                        ));
+                    }
                     cap / 2 + jitter(cap / 2)
                 };
                 if !shared.control.sleep(wait).await {
