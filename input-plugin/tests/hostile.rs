@@ -145,11 +145,13 @@ async fn read_request(s: &mut TcpStream) -> Option<String> {
 }
 
 fn client(url: &str, timeout: Duration, max_bytes: usize) -> Client {
-    let mut c = Config::default();
-    c.base_url = Some(url.parse().unwrap());
-    c.connect_timeout = timeout;
-    c.request_timeout = timeout;
-    c.max_response_bytes = max_bytes;
+    let c = Config {
+        base_url: Some(url.parse().unwrap()),
+        connect_timeout: timeout,
+        request_timeout: timeout,
+        max_response_bytes: max_bytes,
+        ..Config::default()
+    };
     Client::new(&c, Token::new(SecretString::from("hostile-token")).unwrap()).unwrap()
 }
 

@@ -182,9 +182,11 @@ fn errors_and_debug_output_never_show_the_token() {
     std::fs::write(&file, b"x").unwrap();
     let mut shown = Vec::new();
     let base = |extra: &[(&str, &str)]| {
-        let mut c = Config::default();
-        c.token = Some(SecretString::from(token.to_owned()));
-        c.state_dir = dir.path().join("s");
+        let mut c = Config {
+            token: Some(SecretString::from(token.to_owned())),
+            state_dir: dir.path().join("s"),
+            ..Config::default()
+        };
         for (k, v) in extra {
             c.set(k, v).unwrap();
         }

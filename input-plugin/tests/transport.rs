@@ -84,11 +84,12 @@ async fn tls_server(config: rustls::ServerConfig) -> u16 {
 }
 
 fn config(base_url: &str) -> Config {
-    let mut c = Config::default();
-    c.base_url = Some(base_url.parse().unwrap());
-    c.connect_timeout = Duration::from_secs(5);
-    c.request_timeout = Duration::from_secs(5);
-    c
+    Config {
+        base_url: Some(base_url.parse().unwrap()),
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        ..Config::default()
+    }
 }
 
 fn token() -> Token {
