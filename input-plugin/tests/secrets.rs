@@ -63,8 +63,14 @@ fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Collectors in this binary run one at a time: with another collector (no log dispatch) running
+/// in the same process, some of this one's WARN lines were intermittently missing from its
+/// dispatch (see docs/reliability.md, "open issues").
+static SERIAL: Mutex<()> = Mutex::new(());
+
 #[test]
 fn collector_run_leaks_nothing_at_trace() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mock = MockServer::start(MockConfig {
         events_per_type: 300,
         ..MockConfig::default()
@@ -153,7 +159,15 @@ fn collector_run_leaks_nothing_at_trace() {
             .collect();
         panic!("no 401 line: {warn:#?}");
     }
-    assert!(logs.contains("503"), "no 5xx line");
+    assert!(
+        logs.contains("503"),
+        "no 5xx line: {:?} {}",
+        mock.stats().requests,
+        logs.lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert_clean("logs at TRACE", &logs, &token);
 
     for p in panics.lock().unwrap().iter() {
@@ -176,6 +190,7 @@ fn collector_run_leaks_nothing_at_trace() {
 
 #[test]
 fn errors_and_debug_output_never_show_the_token() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let token = "eyJhbGciOiJFUzI1NiJ9.eyJhdWQiOlsiZXZlbnRzLjFwYXNzd29yZC5jb20iXX0.c2lnbmF0dXJlLXNlY3JldC12YWx1ZQ";
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
