@@ -98,7 +98,7 @@ fn real_fluent_bit_delivers_every_event_of_two_accounts() {
         "file=events.jsonl",
     ])
     .args(["-p", &format!("path={}", out_dir.display())])
-    .args(["-f", "1", "-v"])
+    .args(["-f", "1"])
     .stdin(Stdio::null())
     .stdout(std::fs::File::create(work.path().join("stdout.log")).unwrap())
     .stderr(std::fs::File::create(work.path().join("stderr.log")).unwrap());
