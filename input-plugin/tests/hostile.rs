@@ -447,3 +447,117 @@ proptest! {
         }))?;
     }
 }
+
+/// End to end: a page mixing usable items with items of the wrong type, missing or wrong fields,
+/// deep nesting and invalid UTF-8. The collector reports and skips what it cannot use, delivers
+/// the rest of the page, checkpoints past it and does not get stuck.
+#[test]
+fn collector_delivers_the_rest_of_a_hostile_page() {
+    use op_events_input::encode::Target;
+    use op_events_input::pipeline::{BatchLimits, Collector};
+
+    let mut page = br#"{"cursor":"c1","has_more":false,"items":[
+        {"uuid":"GOOD-A","timestamp":"2026-01-01T00:00:00Z","used_version":1},
+        42, "text", null, [], [1,2],
+        {"uuid":"GOOD-B","timestamp":"not a time"},
+        {"uuid":7,"timestamp":12},
+        {"uuid":"DEEP","timestamp":"2026-01-01T00:00:01Z","x":"#
+        .to_vec();
+    page.extend_from_slice("[".repeat(5000).as_bytes());
+    page.extend_from_slice("]".repeat(5000).as_bytes());
+    page.extend_from_slice(b"},{\"uuid\":\"UTF8\",\"user\":{\"name\":\"\xff\xfe\"}},");
+    page.extend_from_slice(br#"{"uuid":"GOOD-C","timestamp":"2026-01-01T00:00:02Z"}]}"#);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let first = Arc::new(Mutex::new(true));
+    let url = rt.block_on(serve(move |path| {
+        if path.contains("introspect") {
+            return Script::Reply(
+                200,
+                br#"{"uuid":"I","issued_at":"2026-01-01T00:00:00Z","features":["itemusages"],"account_uuid":"ACCT"}"#.to_vec(),
+            );
+        }
+        let mut first = first.lock().unwrap();
+        if std::mem::take(&mut *first) {
+            Script::Reply(200, page.clone())
+        } else {
+            Script::Reply(200, br#"{"cursor":"c1","has_more":false,"items":[]}"#.to_vec())
+        }
+    }));
+    let state = tempfile::tempdir().unwrap();
+    let mut config = Config::from_pairs([
+        ("base_url", url.as_str()),
+        ("state_dir", state.path().to_str().unwrap()),
+        ("events", "itemusages"),
+        ("format", "raw"),
+        ("poll_interval", "100ms"),
+    ])
+    .unwrap();
+    config.token = Some(SecretString::from("hostile.page.token"));
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let writer = logs.clone();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish(),
+    );
+    let collector = Collector::start(config, Target::Ndjson, Some(dispatch)).unwrap();
+    let limits = BatchLimits {
+        max_records: 100,
+        max_bytes: 1 << 20,
+    };
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !collector.is_caught_up() && Instant::now() < deadline {
+        if let Some(b) = collector.take_timeout(limits, Duration::from_millis(50)) {
+            out.extend_from_slice(&b.data);
+            collector.ack(b.ack);
+        }
+    }
+    assert!(
+        collector.is_caught_up(),
+        "the stream got stuck on a hostile page"
+    );
+    collector.shutdown(Duration::from_secs(5));
+    let uuids: Vec<String> = out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(l).expect("every line is JSON");
+            v["event"]["uuid"].to_string()
+        })
+        .collect();
+    for want in ["GOOD-A", "GOOD-B", "GOOD-C", "UTF8"] {
+        assert!(
+            uuids.iter().any(|u| u.contains(want)),
+            "{want} missing from {uuids:?}"
+        );
+    }
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    // The five non-objects were reported, one line each; so was the 5000-deep item if the
+    // normalizer refused it (its depth limit) rather than delivering it.
+    let deep_delivered = uuids.iter().any(|u| u.contains("DEEP"));
+    let skipped = logs.lines().filter(|l| l.contains("skipping")).count();
+    assert_eq!(
+        skipped,
+        5 + usize::from(!deep_delivered),
+        "{uuids:?}\n{logs}"
+    );
+    // The cursor after the page was checkpointed: nothing would be fetched twice.
+    let saved: Vec<_> = std::fs::read_dir(state.path()).unwrap().collect();
+    assert_eq!(saved.len(), 1);
+    let file = std::fs::read_to_string(saved[0].as_ref().unwrap().path()).unwrap();
+    assert!(file.contains("\"c1\""), "{file}");
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
