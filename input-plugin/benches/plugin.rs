@@ -10,10 +10,8 @@ mod harness;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout};
-use op_events_mock::{MockConfig, MockServer};
-
-const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
 const PER_TYPE: usize = 20_000;
 
 fn tasks() -> Vec<u64> {
@@ -60,26 +58,16 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 fn main() {
-    let mock = MockServer::start(MockConfig {
-        events_per_type: PER_TYPE,
-        seed: 5,
-        rate_limit_per_minute: 0,
-        rate_limit_per_hour: 0,
-        ..Default::default()
-    })
-    .expect("mock");
-    let url = mock.url();
+    let mock = source::mock(PER_TYPE, 5);
     let token = mock.token("acme", &KINDS);
     let state = tempfile::tempdir().unwrap();
-    let state_dir = state.path().to_str().unwrap().to_owned();
-    let props: Vec<(&str, &[u8])> = vec![
-        ("token", token.as_bytes()),
-        ("base_url", url.as_bytes()),
-        ("insecure_http", b"on"),
-        ("state_dir", state_dir.as_bytes()),
-        ("format", b"ecs"),
-        ("limit", b"1000"),
-    ];
+    let props = source::props(
+        &mock,
+        &token,
+        state.path(),
+        &[("format", "ecs"), ("limit", "1000")],
+    );
+    let props = borrow(&props);
     let before: HashSet<u64> = tasks().into_iter().collect();
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();

@@ -5,10 +5,8 @@ mod harness;
 
 use std::time::Duration;
 
+use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout};
-use op_events_mock::{MockConfig, MockServer};
-
-const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
 const CYCLES: usize = 100_000;
 
 fn rss_bytes() -> usize {
@@ -20,28 +18,21 @@ fn rss_bytes() -> usize {
 
 #[test]
 fn memory_is_flat_over_100k_collect_cycles() {
-    let mock = MockServer::start(MockConfig {
-        events_per_type: 5000,
-        seed: 3,
-        rate_limit_per_minute: 0,
-        rate_limit_per_hour: 0,
-        ..Default::default()
-    })
-    .expect("mock");
-    let url = mock.url();
+    let mock = source::mock(5000, 3);
     let token = mock.token("acme", &KINDS);
     let state = tempfile::tempdir().unwrap();
-    let state_dir = state.path().to_str().unwrap().to_owned();
-    let props: Vec<(&str, &[u8])> = vec![
-        ("token", token.as_bytes()),
-        ("base_url", url.as_bytes()),
-        ("insecure_http", b"on"),
-        ("state_dir", state_dir.as_bytes()),
-        ("limit", b"50"),
-        ("batch_max_records", b"50"),
-        ("rate_limit_per_minute", b"0"),
-        ("rate_limit_per_hour", b"0"),
-    ];
+    let props = source::props(
+        &mock,
+        &token,
+        state.path(),
+        &[
+            ("limit", "50"),
+            ("batch_max_records", "50"),
+            ("rate_limit_per_minute", "0"),
+            ("rate_limit_per_hour", "0"),
+        ],
+    );
+    let props = borrow(&props);
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
     let (instance, code) = fb.start(&props, harness::INFO);

@@ -8,10 +8,9 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::events::{self, Expected};
+use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout};
-use op_events_mock::{MockConfig, MockServer};
-
-const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
+use op_events_mock::MockServer;
 
 struct Account {
     name: &'static str,
@@ -19,35 +18,18 @@ struct Account {
     state: tempfile::TempDir,
 }
 
-fn props<'a>(url: &'a str, account: &'a Account, format: &'a str) -> Vec<(&'a str, Vec<u8>)> {
-    vec![
-        ("token", account.token.clone().into_bytes()),
-        ("base_url", url.as_bytes().to_vec()),
-        ("insecure_http", b"on".to_vec()),
-        (
-            "state_dir",
-            account.state.path().to_str().unwrap().as_bytes().to_vec(),
-        ),
-        ("format", format.as_bytes().to_vec()),
-        ("poll_interval", b"1s".to_vec()),
-    ]
-}
-
-fn borrow<'a>(props: &'a [(&'a str, Vec<u8>)]) -> Vec<(&'a str, &'a [u8])> {
-    props.iter().map(|(k, v)| (*k, v.as_slice())).collect()
+fn props(mock: &MockServer, account: &Account, format: &str) -> Vec<(&'static str, Vec<u8>)> {
+    source::props(
+        mock,
+        &account.token,
+        account.state.path(),
+        &[("format", format), ("poll_interval", "1s")],
+    )
 }
 
 #[test]
 fn two_accounts_deliver_everything_once_through_pause_and_shutdown() {
-    let mock = MockServer::start(MockConfig {
-        events_per_type: 300,
-        seed: 7,
-        rate_limit_per_minute: 0,
-        rate_limit_per_hour: 0,
-        ..Default::default()
-    })
-    .expect("mock");
-    let url = mock.url();
+    let mock = source::mock(300, 7);
     let accounts: Vec<Account> = ["acme", "globex"]
         .into_iter()
         .map(|name| Account {
@@ -62,7 +44,7 @@ fn two_accounts_deliver_everything_once_through_pause_and_shutdown() {
     let props: Vec<_> = accounts
         .iter()
         .zip(formats)
-        .map(|(a, f)| props(&url, a, f))
+        .map(|(a, f)| props(&mock, a, f))
         .collect();
     let (a, code_a) = fb.start(&borrow(&props[0]), harness::DEBUG);
     assert_eq!(code_a, 1, "{:#?}", harness::all_logs());

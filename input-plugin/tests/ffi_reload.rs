@@ -8,35 +8,26 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::events::{self, Expected};
+use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout};
-use op_events_mock::{MockConfig, MockServer};
-
-const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
 
 #[test]
 fn hot_reload_continues_from_the_checkpoints() {
-    let mock = MockServer::start(MockConfig {
-        events_per_type: 300,
-        seed: 11,
-        rate_limit_per_minute: 0,
-        rate_limit_per_hour: 0,
-        ..Default::default()
-    })
-    .expect("mock");
-    let url = mock.url();
+    let mock = source::mock(300, 11);
     let token = mock.token("acme", &KINDS);
     let state = tempfile::tempdir().unwrap();
-    let state_dir = state.path().to_str().unwrap().to_owned();
-    let props: Vec<(&str, &[u8])> = vec![
-        ("token", token.as_bytes()),
-        ("base_url", url.as_bytes()),
-        ("insecure_http", b"on"),
-        ("state_dir", state_dir.as_bytes()),
-        ("format", b"raw"),
-        // Small pages and batches, so the reload happens with data still queued.
-        ("limit", b"20"),
-        ("rate_limit_per_minute", b"0"),
-    ];
+    // Small pages, so the reload happens with data still queued.
+    let props = source::props(
+        &mock,
+        &token,
+        state.path(),
+        &[
+            ("format", "raw"),
+            ("limit", "20"),
+            ("rate_limit_per_minute", "0"),
+        ],
+    );
+    let props = borrow(&props);
     let total = KINDS.len() * 300;
     let fb = FluentBit::load(Layout::V41);
     let old_def = fb.register();

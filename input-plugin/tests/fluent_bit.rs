@@ -10,9 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use op_events_mock::{MockConfig, MockServer};
-
-const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
+use harness::source::{self, KINDS};
 
 fn fluent_bit() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("FLUENT_BIT") {
@@ -53,14 +51,7 @@ fn real_fluent_bit_delivers_every_event_of_two_accounts() {
     );
 
     let library = harness::library_path();
-    let mock = MockServer::start(MockConfig {
-        events_per_type: 300,
-        seed: 7,
-        rate_limit_per_minute: 0,
-        rate_limit_per_hour: 0,
-        ..Default::default()
-    })
-    .expect("mock");
+    let mock = source::mock(300, 7);
     let url = mock.url();
     let work = tempfile::tempdir().unwrap();
     let out_dir = work.path().join("out");

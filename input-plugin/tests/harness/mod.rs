@@ -564,3 +564,4 @@ pub unsafe fn collect_ctx_raw(
 }
 
 pub mod events;
+pub mod source;

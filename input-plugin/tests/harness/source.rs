@@ -1,0 +1,45 @@
+//! The Events API side of a harness test: a mock with rate limits off (these tests measure
+//! delivery, not pacing) and the properties that point an instance at it.
+
+use std::path::Path;
+
+use op_events_mock::{MockConfig, MockServer};
+
+pub const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
+
+pub fn mock(events_per_type: usize, seed: u64) -> MockServer {
+    MockServer::start(MockConfig {
+        events_per_type,
+        seed,
+        rate_limit_per_minute: 0,
+        rate_limit_per_hour: 0,
+        ..Default::default()
+    })
+    .expect("mock starts")
+}
+
+/// Properties for an instance reading from `mock` with `token` and its state in `state_dir`,
+/// followed by `extra`.
+pub fn props(
+    mock: &MockServer,
+    token: &str,
+    state_dir: &Path,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, Vec<u8>)> {
+    let mut props = vec![
+        ("token", token.as_bytes().to_vec()),
+        ("base_url", mock.url().into_bytes()),
+        ("insecure_http", b"on".to_vec()),
+        (
+            "state_dir",
+            state_dir.to_str().expect("UTF-8 path").as_bytes().to_vec(),
+        ),
+    ];
+    props.extend(extra.iter().map(|(k, v)| (*k, v.as_bytes().to_vec())));
+    props
+}
+
+/// The borrowed form `FluentBit::start` takes.
+pub fn borrow<'a>(props: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'a str, &'a [u8])> {
+    props.iter().map(|(k, v)| (*k, v.as_slice())).collect()
+}
