@@ -153,7 +153,7 @@ fn init_fails_with_one_line_naming_the_key() {
                 .filter(|(k, _)| *k != "token")
                 .cloned()
                 .collect(),
-            &["token"],
+            &["no token", "`token` option", "`token_file`"],
         ),
     ];
     for (props, needles) in cases {
