@@ -171,23 +171,25 @@ pub struct Symbols {
     pub exit: ExitFn,
 }
 
-/// Where cargo put the cdylib: beside the test binary's `deps/` directory.
+/// The cdylib cargo built for this very test run. It lands in `deps/`, beside the test binary;
+/// the copy in `target/<profile>/` is only refreshed when the library itself is a requested
+/// target, so loading that one would test stale code.
 pub fn library_path() -> PathBuf {
+    const NAME: &str = "libop_events_input.so";
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let path = profile_dir.join("libop_events_input.so");
-    if !path.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "op-events", "--lib"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p op-events --lib failed");
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let fresh = deps.join(NAME);
+    if fresh.exists() {
+        return fresh;
     }
-    assert!(path.exists(), "{} was not built", path.display());
-    path
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-p", "op-events", "--lib"])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p op-events --lib failed");
+    let built = deps.parent().expect("target/<profile>").join(NAME);
+    assert!(built.exists(), "{} was not built", built.display());
+    built
 }
 
 static LOADS: AtomicUsize = AtomicUsize::new(0);
