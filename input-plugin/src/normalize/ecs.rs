@@ -13,10 +13,13 @@ pub fn normalize<'a>(kind: EventType, item: Item<'a>, time: Timestamp) -> Map<'a
         fields: mut it,
         timestamp,
     } = item;
-    if timestamp.is_some() {
-        // Valid: it becomes @timestamp. An invalid one stays under onepassword.timestamp.
-        it.take("timestamp");
-    }
+    // A valid timestamp becomes @timestamp (its own text when already UTC, which saves
+    // formatting); an invalid one stays under onepassword.timestamp.
+    let original = timestamp.and_then(|_| it.take_str("timestamp"));
+    let at = match original {
+        Some(text) if text.ends_with('Z') => Value::Str(text),
+        _ => rfc3339(time),
+    };
     let mut out = Map::with_capacity(10);
     let mut event = Map::with_capacity(10);
     let mut op = Map::with_capacity(16);
@@ -24,12 +27,12 @@ pub fn normalize<'a>(kind: EventType, item: Item<'a>, time: Timestamp) -> Map<'a
     let mut source = Map::new();
     let mut host = Map::new();
 
-    out.put("@timestamp", rfc3339(time));
+    out.put("@timestamp", at);
     event.put("kind", Value::from("event"));
     event.put("module", Value::from("1password"));
     event.put("dataset", Value::from(kind.dataset_name()));
-    if let Some(uuid) = it.get_str("uuid") {
-        event.put("id", Value::from(uuid.to_owned()));
+    if let Some(Value::Str(uuid)) = it.get("uuid") {
+        event.put("id", Value::Str(uuid.clone()));
     }
 
     let user_key = match kind {
