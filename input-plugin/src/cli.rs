@@ -369,7 +369,8 @@ enum End {
     Closed,
 }
 
-/// Takes batches, writes them to stdout, flushes, then acks. Ends on `once` + caught up, a
+/// Takes batches, writes them to stdout, flushes, then acks durably (a crash re-delivers at most
+/// the batch in hand). Ends on `once` + caught up, a
 /// signal, or a closed stdout (then the unwritten batch is not acked).
 fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Result<End, Failure> {
     let stdout = std::io::stdout();
@@ -393,7 +394,7 @@ fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Re
         match out.write_all(&batch.data).and_then(|()| out.flush()) {
             Ok(()) => {
                 progress.tick(c, batch.records);
-                c.ack(batch.ack);
+                c.ack_durable(batch.ack);
             }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(End::Closed),
             Err(e) => return Err(Failure::runtime(format!("writing to stdout: {e}"))),

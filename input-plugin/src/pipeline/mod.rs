@@ -150,10 +150,20 @@ impl Collector {
         self.take(limits, Some(timeout))
     }
 
-    /// The batch is safe with the sink: its pages' cursors may be checkpointed.
+    /// The batch is safe with the sink: its pages' cursors may be checkpointed. Never blocks;
+    /// the state files are written in the background, so a crash can re-deliver every batch
+    /// acked since the last write landed.
     pub fn ack(&self, token: AckToken) {
         let metas = self.shared.queue.acked(token);
         self.shared.committer.apply(metas);
+    }
+
+    /// Like [`ack`](Self::ack), but the checkpoints are on disk when it returns, so a crash
+    /// re-delivers at most the batch in hand. For sinks that may block between batches (the
+    /// CLI); Fluent Bit's thread uses `ack`.
+    pub fn ack_durable(&self, token: AckToken) {
+        self.ack(token);
+        self.shared.committer.flush();
     }
 
     /// Streams stop fetching (a request in flight still completes and is queued).
