@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::api::{Client, Request};
+use crate::api::{Action, Client, Request};
 use crate::config::{Config, ConfigError, KEYS, Region};
 use crate::encode::Target;
 use crate::event::EventType;
@@ -441,8 +441,12 @@ pub fn check(options: Options) -> Result<(), Failure> {
     let region = Region::from_host(&host).map_or("custom", Region::as_str);
     println!("endpoint:  {} (region {region})", client.base_url());
     let intro = rt.block_on(client.introspect()).map_err(|e| {
-        let why = client.token().explain_unauthorized(None, &host);
-        Failure::runtime(format!("introspection failed: {e} ({why})"))
+        if e.action() == Action::Unauthorized {
+            let why = client.token().explain_unauthorized(None, &host);
+            Failure::runtime(format!("introspection failed: {e} ({why})"))
+        } else {
+            Failure::runtime(format!("introspection failed: {e}"))
+        }
     })?;
     let account = intro
         .account_uuid

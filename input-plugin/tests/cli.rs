@@ -154,6 +154,21 @@ fn bad_flags_and_missing_token_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("OP_EVENTS_TOKEN"));
+    // An unreachable API is a network problem, not a token problem.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = op_events(Some("a.b.c"))
+        .args(["check", "--base-url", &format!("http://{closed}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("network") && !stderr.contains("token"),
+        "{stderr}"
+    );
     let help = op_events(None).args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("OP_EVENTS_TOKEN") && help.contains("--rate-limit-per-minute"));
