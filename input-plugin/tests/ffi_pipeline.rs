@@ -7,7 +7,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::events::{self, Expected};
+use harness::events;
 use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout};
 use op_events_mock::MockServer;
@@ -88,21 +88,7 @@ fn two_accounts_deliver_everything_once_through_pause_and_shutdown() {
     assert!(paused_once);
 
     for (account, (got, format)) in accounts.iter().zip(got.iter().zip(formats)) {
-        let uuid = mock.account_uuid(account.name);
-        let items: Vec<_> = KINDS
-            .iter()
-            .map(|k| mock.servable_events(account.name, k))
-            .collect();
-        let expected: Vec<_> = KINDS
-            .iter()
-            .zip(&items)
-            .map(|(kind, items)| Expected {
-                account_uuid: &uuid,
-                event_type: kind,
-                items,
-            })
-            .collect();
-        events::assert_delivered(got, &expected, format == "raw");
+        source::assert_account_delivered(&mock, account.name, got, format == "raw");
     }
     // Log lines carry the instance, honour each instance's level, never the token.
     let logs = harness::all_logs();

@@ -7,7 +7,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::events::{self, Expected};
+use harness::events;
 use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout};
 
@@ -76,21 +76,7 @@ fn hot_reload_continues_from_the_checkpoints() {
             got.extend(events::decode(&buffer));
         }
     }
-    let uuid = mock.account_uuid("acme");
-    let items: Vec<_> = KINDS
-        .iter()
-        .map(|k| mock.servable_events("acme", k))
-        .collect();
-    let expected: Vec<_> = KINDS
-        .iter()
-        .zip(&items)
-        .map(|(kind, items)| Expected {
-            account_uuid: &uuid,
-            event_type: kind,
-            items,
-        })
-        .collect();
-    events::assert_delivered(&got, &expected, true);
+    source::assert_account_delivered(&mock, "acme", &got, true);
 
     new.pause();
     new.pause();

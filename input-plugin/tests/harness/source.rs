@@ -5,6 +5,8 @@ use std::path::Path;
 
 use op_events_mock::{MockConfig, MockServer};
 
+use super::events::{Event, Expected, assert_delivered};
+
 pub const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
 
 pub fn mock(events_per_type: usize, seed: u64) -> MockServer {
@@ -42,4 +44,24 @@ pub fn props(
 /// The borrowed form `FluentBit::start` takes.
 pub fn borrow<'a>(props: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'a str, &'a [u8])> {
     props.iter().map(|(k, v)| (*k, v.as_slice())).collect()
+}
+
+/// Asserts `got` holds every servable event of `account`, exactly once, with its time,
+/// metadata and (with `all_fields`) every value.
+pub fn assert_account_delivered(mock: &MockServer, account: &str, got: &[Event], all_fields: bool) {
+    let uuid = mock.account_uuid(account);
+    let items: Vec<_> = KINDS
+        .iter()
+        .map(|k| mock.servable_events(account, k))
+        .collect();
+    let expected: Vec<_> = KINDS
+        .iter()
+        .zip(&items)
+        .map(|(kind, items)| Expected {
+            account_uuid: &uuid,
+            event_type: kind,
+            items,
+        })
+        .collect();
+    assert_delivered(got, &expected, all_fields);
 }
