@@ -347,8 +347,12 @@ impl Drop for Def {
     }
 }
 
+/// Where a host puts a buffer before cleanup (Fluent Bit's append).
+pub type Append = Box<dyn FnMut(&[u8]) + Send>;
+
 enum Command {
     Collect,
+    CollectWith(Append),
     Ticks(usize),
     Pause,
     Resume,
@@ -394,6 +398,16 @@ impl Instance {
     pub fn collect_timed(&self) -> (Option<Vec<u8>>, u64) {
         match self.call(Command::Collect) {
             Reply::Data(data, nanos) => (data, nanos),
+            _ => unreachable!(),
+        }
+    }
+
+    /// One tick whose buffer goes to `append` before cleanup acks it, as Fluent Bit appends to
+    /// its chunk: what `append` has stored is delivered, whenever the process dies. Returns
+    /// whether a buffer was handed over.
+    pub fn collect_with(&self, append: Append) -> bool {
+        match self.call(Command::CollectWith(append)) {
+            Reply::Data(data, _) => data.is_some(),
             _ => unreachable!(),
         }
     }
@@ -473,6 +487,10 @@ fn instance_thread(
             Command::Collect => {
                 let (data, nanos) = tick(&fb, remote, &mut |b| b.to_vec());
                 Reply::Data(data, nanos)
+            }
+            Command::CollectWith(mut append) => {
+                let (stored, nanos) = tick(&fb, remote, &mut |b| append(b));
+                Reply::Data(stored.map(|()| Vec::new()), nanos)
             }
             Command::Ticks(n) => {
                 let mut ticks = Ticks {
