@@ -1,6 +1,7 @@
 //! The plugin crashes: a host process loads the real `.so` through the harness, appends every
 //! buffer to a file before cleanup (as Fluent Bit appends to its chunk), and is SIGKILLed at
-//! random moments while the mock keeps receiving new and late events. At the end every servable
+//! random moments while the mock keeps receiving new and late events and injects faults (5xx,
+//! 429, truncated bodies, resets, invalid JSON). At the end every servable
 //! event is in the file, duplicates are counted and bounded, and the state files are valid JSON.
 //! The host is this test binary run again with `CHAOS_HOST` set.
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use harness::source::{self, KINDS};
 use harness::{FluentBit, Layout};
+use op_events_mock::{Fault, FaultKind};
 
 const KILLS: usize = 20;
 const BATCH: usize = 40;
@@ -44,6 +46,9 @@ fn chaos_host() {
         ("poll_interval", b"200ms"),
         ("rate_limit_per_minute", b"0"),
         ("rate_limit_per_hour", b"0"),
+        ("request_timeout", b"2s"),
+        ("retry_initial", b"50ms"),
+        ("retry_max", b"300ms"),
     ];
     let fb = FluentBit::load(Layout::V41);
     let _def = fb.register();
@@ -154,8 +159,21 @@ fn sigkilled_plugin_host_loses_nothing() {
     let mut seen = 0;
     for round in 0..KILLS {
         let mut child = host(&mock.url(), &token, &state, &out, false);
-        // New and late events keep arriving while the host runs.
+        // New and late events keep arriving, and the API misbehaves, while the host runs.
         mock.generate("acme", KINDS[round % 3], 30, round % 2 == 0);
+        let kind = match next(6) {
+            0 => FaultKind::Status(503),
+            1 => FaultKind::Status(500),
+            2 => FaultKind::Status(429),
+            3 => FaultKind::Truncate,
+            4 => FaultKind::Reset,
+            _ => FaultKind::InvalidJson,
+        };
+        mock.inject(Fault {
+            kind,
+            count: 1 + next(2),
+            path: None,
+        });
         std::thread::sleep(Duration::from_millis(u64::from(150 + next(600))));
         child.kill().unwrap(); // SIGKILL: no PreExit, no Exit, no final checkpoint
         child.wait().unwrap();
