@@ -391,7 +391,8 @@ fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Re
         let Some(batch) = c.take_timeout(limits, Duration::from_millis(200)) else {
             continue;
         };
-        match out.write_all(&batch.data).and_then(|()| out.flush()) {
+        let written = batch.parts().try_for_each(|part| out.write_all(part));
+        match written.and_then(|()| out.flush()) {
             Ok(()) => {
                 progress.tick(c, batch.records);
                 c.ack_durable(batch.ack);

@@ -77,8 +77,8 @@ fn drain(c: &Collector, max_batches: usize) -> Vec<String> {
             c.progress()
         );
         if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
-            assert_eq!(lines(&b.data).count(), b.records);
-            out.extend(lines(&b.data).map(uuid_of));
+            assert_eq!(lines(&b.to_vec()).count(), b.records);
+            out.extend(lines(&b.to_vec()).map(uuid_of));
             c.ack(b.ack);
             batches += 1;
         }
@@ -147,7 +147,7 @@ fn exactly_once_across_restarts_and_late_arrivals() {
         .take_timeout(LIMITS, Duration::from_secs(5))
         .expect("new events");
     c.shutdown(Duration::from_secs(2));
-    let unacked: HashSet<String> = lines(&b.data).map(uuid_of).collect();
+    let unacked: HashSet<String> = lines(&b.to_vec()).map(uuid_of).collect();
     let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
     let again = drain(&c, usize::MAX);
     c.shutdown(Duration::from_secs(2));
@@ -258,7 +258,7 @@ fn unauthorized_stream_is_explained_others_flow() {
     while c.failure().is_none() || got.len() < 50 {
         assert!(Instant::now() < deadline, "{:?}", c.progress());
         if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
-            got.extend(lines(&b.data).map(uuid_of));
+            got.extend(lines(&b.to_vec()).map(uuid_of));
             c.ack(b.ack);
         }
     }

@@ -510,7 +510,7 @@ fn collector_delivers_the_rest_of_a_hostile_page() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !collector.is_caught_up() && Instant::now() < deadline {
         if let Some(b) = collector.take_timeout(limits, Duration::from_millis(50)) {
-            out.extend_from_slice(&b.data);
+            out.extend_from_slice(&b.to_vec());
             collector.ack(b.ack);
         }
     }

@@ -132,7 +132,7 @@ fn collector_run_leaks_nothing_at_trace() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !collector.is_caught_up() && Instant::now() < deadline {
         if let Some(batch) = collector.take_timeout(limits, Duration::from_millis(100)) {
-            delivered.extend_from_slice(&batch.data);
+            delivered.extend_from_slice(&batch.to_vec());
             collector.ack(batch.ack);
         }
     }

@@ -398,12 +398,13 @@ fn collect(
     let Some(batch) = instance.take() else {
         return FLB_OK;
     };
-    if batch.data.is_empty() {
+    let size = batch.len();
+    if size == 0 {
         instance.ack(batch.ack);
         return FLB_OK;
     }
     // SAFETY: plain allocation; the result is checked for NULL before use.
-    let buffer = unsafe { libc::malloc(batch.data.len()) }.cast::<u8>();
+    let buffer = unsafe { libc::malloc(size) }.cast::<u8>();
     if buffer.is_null() {
         instance.log.write(
             Level::WARN,
@@ -412,13 +413,18 @@ fn collect(
         instance.hold(batch);
         return COLLECT_FAILED;
     }
-    // SAFETY: `buffer` has room for `batch.data.len()` bytes and can't overlap the Vec.
-    unsafe { std::ptr::copy_nonoverlapping(batch.data.as_ptr(), buffer, batch.data.len()) };
+    let mut at = 0;
+    for part in batch.parts() {
+        // SAFETY: the parts add up to `size`, the room `buffer` has, so `at + part.len()` stays
+        // inside it; a fresh allocation can't overlap the batch's own buffers.
+        unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), buffer.add(at), part.len()) };
+        at += part.len();
+    }
     instance.hand_over(buffer as usize, batch.ack);
     // SAFETY: the out-pointers were checked above; Fluent Bit owns the buffer until cleanup.
     unsafe {
         data.write(buffer.cast());
-        len.write(batch.data.len());
+        len.write(size);
     }
     FLB_OK
 }

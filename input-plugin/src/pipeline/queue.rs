@@ -37,13 +37,36 @@ pub struct BatchLimits {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct AckToken(u64);
 
-/// Whole pages, concatenated. Fields are public so a front end can move `data` out and keep
-/// `ack` until the bytes are safe.
+/// Whole pages taken together. A front end copies or writes the bytes, then keeps `ack` until
+/// they are safe.
 #[derive(Debug)]
 pub struct Batch {
-    pub data: Vec<u8>,
+    /// The pages' encoded bytes, in order. Kept apart so each sink copies them once, into its
+    /// own buffer or stream, instead of the queue concatenating them first.
+    parts: Vec<Vec<u8>>,
     pub records: usize,
     pub ack: AckToken,
+}
+
+impl Batch {
+    /// Total encoded bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.iter().all(Vec::is_empty)
+    }
+
+    /// The bytes, page by page; concatenated they are the batch.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        self.parts.iter().map(Vec::as_slice)
+    }
+
+    /// The whole batch in one buffer (a copy).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.parts.concat()
+    }
 }
 
 #[derive(Default)]
@@ -158,7 +181,7 @@ impl Queue {
             }
         }
         let mut metas = Vec::new();
-        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut parts = Vec::new();
         let (mut records, mut bytes) = (0usize, 0usize);
         while let Some(front) = inner.pages.front() {
             let fits = records + front.records <= limits.max_records
@@ -184,13 +207,8 @@ impl Queue {
             let id = inner.next_batch;
             inner.next_batch += 1;
             inner.outstanding.insert(id, metas);
-            let data = if parts.len() == 1 {
-                parts.pop().expect("one part")
-            } else {
-                parts.concat()
-            };
             Taken::Batch(Batch {
-                data,
+                parts,
                 records,
                 ack: AckToken(id),
             })
@@ -261,7 +279,8 @@ mod tests {
         let Some(Taken::Batch(b)) = q.take(limits, None) else {
             panic!()
         };
-        assert_eq!((b.records, b.data.len()), (8, 8));
+        assert_eq!((b.records, b.len()), (8, 8));
+        assert_eq!(b.to_vec(), vec![b'x'; 8]);
         assert!(!q.is_drained());
         assert_eq!(q.acked(b.ack).len(), 3);
         let tiny = BatchLimits {
