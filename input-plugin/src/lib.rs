@@ -13,6 +13,7 @@ pub mod config;
 pub mod encode;
 pub mod event;
 pub mod ffi;
+pub mod json;
 pub mod normalize;
 pub mod pipeline;
 pub mod stream;

@@ -2,14 +2,17 @@
 //! either as a Fluent Bit msgpack event or as one NDJSON line.
 
 mod msgpack;
+mod ndjson;
+pub mod writer;
 
 use jiff::Timestamp;
 
 use crate::event::{ApiVersion, EventType, Format};
+use crate::json::Tape;
 use crate::normalize::{self, Item};
+use writer::Writer;
 
 pub use crate::normalize::NormalizeError;
-
 /// What the sink reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -48,22 +51,32 @@ impl Encoder {
         }
     }
 
-    /// Appends exactly one encoded event for `item` (the raw JSON of one element of `items`),
-    /// or nothing on error. An item without a valid `timestamp` is still delivered, stamped
-    /// with the collection time: losing evidence is worse than an approximate time.
+    /// Appends exactly one encoded event for `item` (the JSON text of one element of `items`),
+    /// or nothing on error.
     pub fn encode(
         &self,
         kind: EventType,
         item: &str,
         out: &mut Vec<u8>,
     ) -> Result<ItemMeta, NormalizeError> {
-        let item = Item::parse(item)?;
+        self.encode_parsed(kind, &mut Tape::parse(item)?, out)
+    }
+
+    /// [`Encoder::encode`] for an item already on a tape (how pages are encoded). An item
+    /// without a valid `timestamp` is still delivered, stamped with the collection time: losing
+    /// evidence is worse than an approximate time.
+    pub fn encode_parsed(
+        &self,
+        kind: EventType,
+        tape: &mut Tape,
+        out: &mut Vec<u8>,
+    ) -> Result<ItemMeta, NormalizeError> {
+        let mut item = Item::new(tape)?;
         let meta = ItemMeta {
-            uuid: item.uuid().map(str::to_owned),
+            uuid: item.uuid().map(|s| s.decoded().into_owned()),
             timestamp: item.timestamp,
         };
         let time = item.timestamp.unwrap_or_else(Timestamp::now);
-        let body = normalize::normalize(self.format, kind, item, time);
         match self.target {
             Target::Msgpack => {
                 let metadata = [
@@ -72,14 +85,15 @@ impl Encoder {
                     ("api_version", self.ctx.api_version.as_str()),
                     ("source", "1password"),
                 ];
-                msgpack::write_event(out, time, &metadata, &body);
+                msgpack::event_header(out, time, &metadata);
+                let mut w = Writer::<msgpack::Msgpack>::new(out);
+                normalize::write(self.format, kind, &mut item, time, &mut w);
+                w.finish();
             }
             Target::Ndjson => {
-                let start = out.len();
-                if let Err(e) = serde_json::to_writer(&mut *out, &body) {
-                    out.truncate(start);
-                    return Err(e.into());
-                }
+                let mut w = Writer::<ndjson::Json>::new(out);
+                normalize::write(self.format, kind, &mut item, time, &mut w);
+                w.finish();
                 out.push(b'\n');
             }
         }

@@ -1,9 +1,10 @@
-//! Fluent Bit's event framing in msgpack: `[[EventTime, metadata], body]`. Written by hand into
-//! a `Vec<u8>` (which cannot fail), so the hot path has no error branches.
+//! msgpack, and Fluent Bit's event framing in it: `[[EventTime, metadata], body]`. Written by
+//! hand into a `Vec<u8>` (which cannot fail), so the hot path has no error branches.
 
 use jiff::Timestamp;
 
-use crate::normalize::value::{Map, Value};
+use super::writer::Syntax;
+use crate::json::Str;
 
 /// EventTime: ext type 0, 8 bytes = u32 seconds + u32 nanoseconds, big-endian. Seconds are
 /// in `0..u32::MAX - 1` (checked by the timestamp parser), which keeps Fluent Bit's group
@@ -16,7 +17,8 @@ pub fn event_time(out: &mut Vec<u8>, ts: Timestamp) {
     out.extend_from_slice(&nanos.to_be_bytes());
 }
 
-pub fn write_event(out: &mut Vec<u8>, ts: Timestamp, metadata: &[(&str, &str)], body: &Map) {
+/// The event's header: `[[EventTime, metadata], ` (the body follows).
+pub fn event_header(out: &mut Vec<u8>, ts: Timestamp, metadata: &[(&str, &str)]) {
     out.extend_from_slice(&[0x92, 0x92]);
     event_time(out, ts);
     map_len(out, metadata.len());
@@ -24,47 +26,117 @@ pub fn write_event(out: &mut Vec<u8>, ts: Timestamp, metadata: &[(&str, &str)], 
         str(out, k);
         str(out, v);
     }
-    map(out, body);
 }
 
-fn map(out: &mut Vec<u8>, m: &Map) {
-    map_len(out, m.0.len());
-    for (k, v) in &m.0 {
-        str(out, k);
-        value(out, v);
+pub enum Msgpack {}
+
+impl Syntax for Msgpack {
+    fn open_map(out: &mut Vec<u8>) {
+        out.push(0x80);
     }
-}
 
-fn value(out: &mut Vec<u8>, v: &Value) {
-    match v {
-        Value::Null => out.push(0xc0),
-        Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
-        Value::Int(i) if *i >= 0 => uint(out, i.unsigned_abs()),
-        Value::Int(i) => int(out, *i),
-        Value::UInt(u) => uint(out, *u),
-        Value::Float(f) => {
-            out.push(0xcb);
-            out.extend_from_slice(&f.to_bits().to_be_bytes());
+    /// The placeholder is a one-byte fixmap; a map of more than 15 members (rare: only
+    /// leftovers get that big) moves its members to make room for the longer header.
+    fn close_map(out: &mut Vec<u8>, header_at: usize, count: usize) {
+        if count <= 15 {
+            out[header_at] = 0x80 | count as u8;
+            return;
         }
-        Value::Str(s) => str(out, s),
-        Value::Array(items) => {
-            match items.len() {
-                n @ 0..=15 => out.push(0x90 | n as u8),
-                n @ 16..=0xffff => {
-                    out.push(0xdc);
-                    out.extend_from_slice(&(n as u16).to_be_bytes());
-                }
-                n => {
-                    out.push(0xdd);
-                    out.extend_from_slice(&(n as u32).to_be_bytes());
-                }
+        let mut header = Vec::with_capacity(5);
+        map_len(&mut header, count);
+        out.splice(header_at..=header_at, header);
+    }
+
+    fn map_header(out: &mut Vec<u8>, len: usize) {
+        map_len(out, len);
+    }
+
+    fn map_end(_: &mut Vec<u8>) {}
+
+    fn array_header(out: &mut Vec<u8>, len: usize) {
+        match len {
+            0..=15 => out.push(0x90 | len as u8),
+            16..=0xffff => {
+                out.push(0xdc);
+                out.extend_from_slice(&(len as u16).to_be_bytes());
             }
-            items.iter().for_each(|i| value(out, i));
+            _ => {
+                out.push(0xdd);
+                out.extend_from_slice(&(len as u32).to_be_bytes());
+            }
         }
-        Value::Object(m) => map(out, m),
+    }
+
+    fn array_end(_: &mut Vec<u8>) {}
+
+    fn separator(_: &mut Vec<u8>) {}
+
+    fn key(out: &mut Vec<u8>, name: &str) {
+        str(out, name);
+    }
+
+    fn input_key(out: &mut Vec<u8>, name: Str) {
+        Self::input_str(out, name);
+    }
+
+    fn str(out: &mut Vec<u8>, s: &str) {
+        str(out, s);
+    }
+
+    fn str_parts(out: &mut Vec<u8>, parts: &[&str]) {
+        str_len(out, parts.iter().map(|p| p.len()).sum());
+        for p in parts {
+            out.extend_from_slice(p.as_bytes());
+        }
+    }
+
+    fn input_str(out: &mut Vec<u8>, s: Str) {
+        if !s.is_escaped() {
+            return str(out, s.raw());
+        }
+        str_len(out, s.decoded_len());
+        let mut buf = [0u8; 4];
+        for c in s.chars() {
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+
+    fn int(out: &mut Vec<u8>, v: i64) {
+        if v >= 0 {
+            uint(out, v.unsigned_abs());
+        } else {
+            int(out, v);
+        }
+    }
+
+    /// Integers that fit stay integers; others become f64, as serde_json reads them (so both
+    /// targets carry the same value, `-0` included).
+    fn num(out: &mut Vec<u8>, text: &str) {
+        if !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+            if let Ok(u) = text.parse::<u64>() {
+                return uint(out, u);
+            }
+            if let Ok(i) = text.parse::<i64>()
+                && i != 0
+            {
+                return int(out, i);
+            }
+        }
+        let f = text.parse::<f64>().unwrap_or(0.0);
+        out.push(0xcb);
+        out.extend_from_slice(&f.to_bits().to_be_bytes());
+    }
+
+    fn bool(out: &mut Vec<u8>, v: bool) {
+        out.push(if v { 0xc3 } else { 0xc2 });
+    }
+
+    fn null(out: &mut Vec<u8>) {
+        out.push(0xc0);
     }
 }
 
+#[inline]
 fn map_len(out: &mut Vec<u8>, n: usize) {
     match n {
         0..=15 => out.push(0x80 | n as u8),
@@ -79,8 +151,14 @@ fn map_len(out: &mut Vec<u8>, n: usize) {
     }
 }
 
+#[inline]
 fn str(out: &mut Vec<u8>, s: &str) {
-    let n = s.len();
+    str_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[inline]
+fn str_len(out: &mut Vec<u8>, n: usize) {
     match n {
         0..=31 => out.push(0xa0 | n as u8),
         32..=0xff => out.extend_from_slice(&[0xd9, n as u8]),
@@ -93,9 +171,9 @@ fn str(out: &mut Vec<u8>, s: &str) {
             out.extend_from_slice(&(n as u32).to_be_bytes());
         }
     }
-    out.extend_from_slice(s.as_bytes());
 }
 
+#[inline]
 fn uint(out: &mut Vec<u8>, u: u64) {
     match u {
         0..=0x7f => out.push(u as u8),
@@ -115,6 +193,7 @@ fn uint(out: &mut Vec<u8>, u: u64) {
     }
 }
 
+#[inline]
 fn int(out: &mut Vec<u8>, i: i64) {
     match i {
         -32..=-1 => out.push(i as u8),

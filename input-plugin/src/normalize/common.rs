@@ -1,98 +1,125 @@
-//! Pieces both schemas share: timestamps as text, users, clients, locations.
+//! Pieces both schemas share: users, clients, locations, and the related-values lists.
 
-use std::borrow::Cow;
-
-use jiff::Timestamp;
-
-use super::value::{Map, Value};
+use super::item::Item;
+use crate::json::Str;
 
 /// `success` and `firewall_reported_success` are successes; every other category, including
 /// ones 1Password adds later, is a failure (the rule Elastic, Splunk and matano use).
-pub fn signin_succeeded(category: &str) -> bool {
-    matches!(category, "success" | "firewall_reported_success")
-}
-
-pub fn rfc3339(ts: Timestamp) -> Value<'static> {
-    Value::Str(Cow::Owned(ts.to_string()))
+pub fn signin_succeeded(category: Str) -> bool {
+    category.eq_str("success") || category.eq_str("firewall_reported_success")
 }
 
 /// The API sometimes sends an ISO 3166 code ("CA") and sometimes a name ("Canada").
-pub fn is_iso_country(s: &str) -> bool {
-    s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())
+pub fn is_iso_country(s: Str) -> bool {
+    s.raw().len() == 2 && s.raw().bytes().all(|b| b.is_ascii_uppercase())
 }
 
-/// Values for `related.*`: deduplicated, in first-seen order.
+/// Distinct non-empty strings in first-seen order, on the stack (an item yields at most a
+/// handful of related users and addresses).
+pub struct Distinct<'a, const N: usize> {
+    items: [Str<'a>; N],
+    len: usize,
+}
+
+impl<'a, const N: usize> Default for Distinct<'a, N> {
+    fn default() -> Self {
+        Self {
+            items: [Str::default(); N],
+            len: 0,
+        }
+    }
+}
+
+impl<'a, const N: usize> Distinct<'a, N> {
+    pub fn add(&mut self, v: Option<Str<'a>>) {
+        let Some(v) = v else { return };
+        if v.is_empty() || self.len == N || self.as_slice().iter().any(|s| s.same(&v)) {
+            return;
+        }
+        self.items[self.len] = v;
+        self.len += 1;
+    }
+
+    pub fn as_slice(&self) -> &[Str<'a>] {
+        &self.items[..self.len]
+    }
+}
+
+/// Values for `related.*`.
 #[derive(Default)]
 pub struct Related<'a> {
-    pub users: Vec<Cow<'a, str>>,
-    pub ips: Vec<Cow<'a, str>>,
-}
-
-impl<'a> Related<'a> {
-    pub fn user(&mut self, v: Cow<'a, str>) {
-        if !v.is_empty() && !self.users.contains(&v) {
-            self.users.push(v);
-        }
-    }
-
-    pub fn ip(&mut self, v: Cow<'a, str>) {
-        if !v.is_empty() && !self.ips.contains(&v) {
-            self.ips.push(v);
-        }
-    }
-}
-
-pub fn strings<'a>(items: Vec<Cow<'a, str>>) -> Option<Value<'a>> {
-    (!items.is_empty()).then(|| Value::Array(items.into_iter().map(Value::Str).collect()))
+    pub users: Distinct<'a, 6>,
+    pub ips: Distinct<'a, 4>,
 }
 
 /// The identity part of a User object; the rest (v2 `user_type`, `user_account_uuid`, new
-/// fields) stays in the map for the caller's leftovers.
+/// fields) stays for the leftovers.
+#[derive(Default)]
 pub struct User<'a> {
-    pub uuid: Option<Cow<'a, str>>,
-    pub name: Option<Cow<'a, str>>,
-    pub email: Option<Cow<'a, str>>,
-    pub rest: Map<'a>,
+    pub uuid: Option<Str<'a>>,
+    pub name: Option<Str<'a>>,
+    pub email: Option<Str<'a>>,
 }
 
 impl<'a> User<'a> {
-    pub fn take(mut map: Map<'a>, related: &mut Related<'a>) -> Self {
-        let user = Self {
-            uuid: map.take_str("uuid"),
-            name: map.take_str("name"),
-            email: map.take_str("email"),
-            rest: Map::new(),
+    pub fn take(item: &mut Item<'_, 'a>, obj: usize, key: &str, related: &mut Related<'a>) -> Self {
+        let Some(at) = item.open(obj, key) else {
+            return Self::default();
         };
-        for v in [&user.uuid, &user.email, &user.name].into_iter().flatten() {
-            related.user(v.clone());
+        let user = Self {
+            uuid: item.take_str(at, "uuid"),
+            name: item.take_str(at, "name"),
+            email: item.take_str(at, "email"),
+        };
+        for v in [user.uuid, user.email, user.name] {
+            related.users.add(v);
         }
-        Self { rest: map, ..user }
+        user
     }
 }
 
-/// Geo fields of a Location object, leaving anything unknown in `rest`.
+/// Address and OS of a Client object.
+#[derive(Default)]
+pub struct Client<'a> {
+    pub ip: Option<Str<'a>>,
+    pub os_name: Option<Str<'a>>,
+    pub os_version: Option<Str<'a>>,
+}
+
+impl<'a> Client<'a> {
+    pub fn take(item: &mut Item<'_, 'a>) -> Self {
+        let Some(at) = item.open(super::item::ROOT, "client") else {
+            return Self::default();
+        };
+        Self {
+            ip: item.take_str(at, "ip_address"),
+            os_name: item.take_str(at, "os_name"),
+            os_version: item.take_str(at, "os_version"),
+        }
+    }
+}
+
+/// Geo fields of a Location object.
+#[derive(Default)]
 pub struct Location<'a> {
-    pub country: Option<Cow<'a, str>>,
-    pub region: Option<Cow<'a, str>>,
-    pub city: Option<Cow<'a, str>>,
-    pub lat: Option<Value<'a>>,
-    pub lon: Option<Value<'a>>,
-    pub rest: Map<'a>,
+    pub country: Option<Str<'a>>,
+    pub region: Option<Str<'a>>,
+    pub city: Option<Str<'a>>,
+    pub lat: Option<&'a str>,
+    pub lon: Option<&'a str>,
 }
 
 impl<'a> Location<'a> {
-    pub fn take(mut map: Map<'a>) -> Self {
-        let number = |m: &mut Map<'a>, k| match m.get(k) {
-            Some(Value::Float(_) | Value::Int(_) | Value::UInt(_)) => m.take(k),
-            _ => None,
+    pub fn take(item: &mut Item<'_, 'a>) -> Self {
+        let Some(at) = item.open(super::item::ROOT, "location") else {
+            return Self::default();
         };
         Self {
-            country: map.take_str("country"),
-            region: map.take_str("region"),
-            city: map.take_str("city"),
-            lat: number(&mut map, "latitude"),
-            lon: number(&mut map, "longitude"),
-            rest: map,
+            country: item.take_str(at, "country"),
+            region: item.take_str(at, "region"),
+            city: item.take_str(at, "city"),
+            lat: item.take_num(at, "latitude"),
+            lon: item.take_num(at, "longitude"),
         }
     }
 }

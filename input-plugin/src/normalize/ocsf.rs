@@ -4,10 +4,11 @@
 
 use jiff::Timestamp;
 
-use super::Item;
-use super::common::{Location, Related, User, signin_succeeded};
-use super::value::{Map, Value};
+use super::common::{Client, Location, Related, User, signin_succeeded};
+use super::item::{Item, ROOT};
+use crate::encode::writer::{Syntax, Writer};
 use crate::event::EventType;
+use crate::json::Str;
 
 pub const OCSF_VERSION: &str = "1.3.0";
 
@@ -112,187 +113,263 @@ fn audit_class(object_type: &str, action: &str) -> Class {
     }
 }
 
-fn user_value<'a>(u: User<'a>, unmapped: &mut Map<'a>, key: &'static str) -> Map<'a> {
-    let mut user = Map::with_capacity(4);
-    user.put("uid", u.uuid.map(Value::Str));
-    user.put("name", u.name.map(Value::Str));
-    user.put("email_addr", u.email.map(Value::Str));
-    unmapped.put_map(key, u.rest);
-    user
+/// `{uid, name, email_addr}` of a User object.
+fn user_fields<S: Syntax>(w: &mut Writer<S>, u: &User) {
+    w.field("uid", u.uuid);
+    w.field("name", u.name);
+    w.field("email_addr", u.email);
 }
 
-fn location_value<'a>(loc: Map<'a>, unmapped: &mut Map<'a>) -> Map<'a> {
-    let loc = Location::take(loc);
-    let mut out = Map::with_capacity(5);
-    out.put("country", loc.country.map(Value::Str));
-    out.put("region", loc.region.map(Value::Str));
-    out.put("city", loc.city.map(Value::Str));
-    out.put("lat", loc.lat);
-    out.put("long", loc.lon);
-    unmapped.put_map("location", loc.rest);
-    out
+/// What each event type maps, taken from the item before anything is written.
+enum Parts<'a> {
+    SignIn {
+        category: Option<Str<'a>>,
+        ty: Option<Str<'a>>,
+        session: Option<Str<'a>>,
+        user: User<'a>,
+    },
+    ItemUsage {
+        action: Option<Str<'a>>,
+        user: User<'a>,
+        item_uuid: Option<Str<'a>>,
+        vault_uuid: Option<Str<'a>>,
+        used_version: Option<usize>,
+    },
+    Audit {
+        user: User<'a>,
+        actor_type: Option<Str<'a>>,
+        session_uuid: Option<Str<'a>>,
+        login_time: Option<Str<'a>>,
+        device: Option<Str<'a>>,
+        object_uuid: Option<Str<'a>>,
+        object_type: Option<Str<'a>>,
+        object: User<'a>,
+    },
 }
 
-pub fn normalize<'a>(kind: EventType, item: Item<'a>, time: Timestamp) -> Map<'a> {
-    let Item {
-        fields: mut it,
-        timestamp,
-    } = item;
-    let original_time = if timestamp.is_some() {
-        it.take_str("timestamp")
-    } else {
-        None
-    };
-    let mut out = Map::with_capacity(20);
-    let mut unmapped = Map::with_capacity(12);
+pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &mut Writer<S>) {
+    let original_time = item
+        .timestamp
+        .and_then(|_| item.take_str(ROOT, "timestamp"));
+    let uuid = item.take_str(ROOT, "uuid");
+    // OCSF has no related lists; users are still taken the same way as in ECS.
     let mut related = Related::default();
-    let mut src = Map::new();
-    let mut actor = Map::new();
-    let mut extra = Map::new();
-
-    let uuid = it.take_str("uuid");
-    let class = match kind {
+    let mut src_ip = None;
+    let (class, parts) = match kind {
         EventType::SignInAttempts => {
-            let category = it.take_str("category");
-            let ty = it.take_str("type");
-            let ok = category.as_deref().is_some_and(signin_succeeded);
-            let is_mfa = ty.as_deref().is_some_and(|t| {
-                t.starts_with("mfa_")
-                    || ["totp_", "duo_", "u2f_", "code_"]
-                        .iter()
-                        .any(|p| t.starts_with(p))
-            });
-            extra.put("status_id", Value::Int(if ok { 1 } else { 2 }));
-            extra.put(
-                "status",
-                Value::from(if ok { "Success" } else { "Failure" }),
-            );
-            extra.put("status_code", category.map(Value::Str));
-            extra.put("status_detail", ty.map(Value::Str));
-            extra.put("is_mfa", Value::Bool(is_mfa));
-            let mut service = Map::with_capacity(1);
-            service.put("name", Value::from("1Password"));
-            extra.put_map("service", service);
-            if let Some(session) = it.take_str("session_uuid") {
-                let mut s = Map::with_capacity(1);
-                s.put("uid", Value::Str(session));
-                extra.put_map("session", s);
-            }
-            if let Some(u) = it.take_object("target_user") {
-                let u = User::take(u, &mut related);
-                extra.put_map("user", user_value(u, &mut unmapped, "target_user"));
-            }
-            class(3002, "Authentication", IAM, (1, "Logon"))
+            let category = item.take_str(ROOT, "category");
+            let ty = item.take_str(ROOT, "type");
+            let session = item.take_str(ROOT, "session_uuid");
+            let user = User::take(item, ROOT, "target_user", &mut related);
+            let class = class(3002, "Authentication", IAM, (1, "Logon"));
+            (
+                class,
+                Parts::SignIn {
+                    category,
+                    ty,
+                    session,
+                    user,
+                },
+            )
         }
         EventType::ItemUsages => {
-            let action = it.take_str("action");
-            let act = item_usage_activity(action.as_deref());
-            if let Some(u) = it.take_object("user") {
-                let u = User::take(u, &mut related);
-                actor.put_map("user", user_value(u, &mut unmapped, "user"));
-            }
-            let mut resource = Map::with_capacity(3);
-            resource.put("uid", it.take_str("item_uuid").map(Value::Str));
-            resource.put("type", Value::from("item"));
-            let mut data = Map::new();
-            data.put("vault_uuid", it.take_str("vault_uuid").map(Value::Str));
-            data.put("used_version", it.take("used_version"));
-            data.put("action", action.map(Value::Str));
-            resource.put_map("data", data);
-            extra.put("web_resources", Value::Array(vec![Value::Object(resource)]));
-            class(6001, "Web Resources Activity", APPLICATION, act)
+            let action = item.take_str(ROOT, "action");
+            let act = item_usage_activity(action.as_ref().map(Str::decoded).as_deref());
+            let user = User::take(item, ROOT, "user", &mut related);
+            let item_uuid = item.take_str(ROOT, "item_uuid");
+            let vault_uuid = item.take_str(ROOT, "vault_uuid");
+            let used_version = item.take(ROOT, "used_version");
+            let class = class(6001, "Web Resources Activity", APPLICATION, act);
+            (
+                class,
+                Parts::ItemUsage {
+                    action,
+                    user,
+                    item_uuid,
+                    vault_uuid,
+                    used_version,
+                },
+            )
         }
         EventType::AuditEvents => {
-            let action = it.take_str("action");
-            let object_type = it.take_str("object_type");
-            let c = audit_class(
-                object_type.as_deref().unwrap_or(""),
-                action.as_deref().unwrap_or(""),
+            // `action` is also kept in `unmapped`, in the API's own words: it is not taken.
+            let action = item.get_str(ROOT, "action");
+            let object_type = item.take_str(ROOT, "object_type");
+            let class = audit_class(
+                &object_type.map(|s| s.decoded()).unwrap_or_default(),
+                &action.map(|s| s.decoded()).unwrap_or_default(),
             );
-            let mut user = Map::new();
-            if let Some(u) = it.take_object("actor_details") {
-                let u = User::take(u, &mut related);
-                user = user_value(u, &mut unmapped, "actor_details");
+            let mut user = User::take(item, ROOT, "actor_details", &mut related);
+            if user.uuid.is_none() {
+                user.uuid = item.take_str(ROOT, "actor_uuid");
             }
-            if let Some(id) = it.take_str("actor_uuid") {
-                if user.get("uid").is_none() {
-                    user.put("uid", Value::Str(id));
-                } else {
-                    unmapped.put("actor_uuid", Value::Str(id));
-                }
+            let actor_type = item.take_str(ROOT, "actor_type");
+            let (mut session_uuid, mut login_time, mut device) = (None, None, None);
+            if let Some(at) = item.open(ROOT, "session") {
+                session_uuid = item.take_str(at, "uuid");
+                login_time = item.take_str(at, "login_time");
+                src_ip = item.take_str(at, "ip");
+                device = item.take_str(at, "device_uuid");
             }
-            user.put("type", it.take_str("actor_type").map(Value::Str));
-            actor.put_map("user", user);
-            if let Some(mut s) = it.take_object("session") {
-                let mut session = Map::with_capacity(3);
-                session.put("uid", s.take_str("uuid").map(Value::Str));
-                session.put("created_time_dt", s.take_str("login_time").map(Value::Str));
-                if let Some(ip) = s.take_str("ip") {
-                    src.put("ip", Value::Str(ip));
-                }
-                if let Some(device) = s.take_str("device_uuid") {
-                    let mut d = Map::with_capacity(1);
-                    d.put("uid", Value::Str(device));
-                    extra.put_map("device", d);
-                }
-                actor.put_map("session", session);
-                unmapped.put_map("session", s);
-            }
-            let mut entity = Map::with_capacity(3);
-            entity.put("uid", it.take_str("object_uuid").map(Value::Str));
-            entity.put("type", object_type.map(Value::Str));
-            if let Some(details) = it.take_object("object_details") {
-                let u = User::take(details, &mut related);
-                entity.put_map("data", user_value(u, &mut unmapped, "object_details"));
-            }
-            extra.put_map("entity", entity);
-            unmapped.put("action", action.map(Value::Str));
-            c
+            let object_uuid = item.take_str(ROOT, "object_uuid");
+            let object = User::take(item, ROOT, "object_details", &mut related);
+            let parts = Parts::Audit {
+                user,
+                actor_type,
+                session_uuid,
+                login_time,
+                device,
+                object_uuid,
+                object_type,
+                object,
+            };
+            (class, parts)
         }
     };
+    let client = Client::take(item);
+    let location = Location::take(item);
 
-    if let Some(mut client) = it.take_object("client") {
-        if let Some(ip) = client.take_str("ip_address") {
-            src.put("ip", Value::Str(ip));
+    w.int_field("class_uid", class.uid);
+    w.static_field("class_name", class.name);
+    w.int_field("category_uid", class.category_uid);
+    w.static_field("category_name", class.category_name);
+    w.int_field("activity_id", class.activity_id);
+    w.static_field("activity_name", class.activity_name);
+    w.int_field("type_uid", class.uid * 100 + class.activity_id);
+    w.key("type_name");
+    w.str_parts(&[class.name, ": ", class.activity_name]);
+    w.int_field("severity_id", 1);
+    w.static_field("severity", "Informational");
+    w.int_field("time", time.as_millisecond());
+    w.map("metadata");
+    w.static_field("version", OCSF_VERSION);
+    w.field("uid", uuid);
+    w.map("product");
+    w.static_field("name", "1Password Events API");
+    w.static_field("vendor_name", "1Password");
+    w.close_map();
+    w.static_field("log_name", kind.as_str());
+    w.field("original_time", original_time);
+    w.close_map();
+
+    match &parts {
+        Parts::SignIn {
+            category,
+            ty,
+            session,
+            user,
+        } => {
+            let ok = category.is_some_and(signin_succeeded);
+            let is_mfa = ty.is_some_and(|t| {
+                ["mfa_", "totp_", "duo_", "u2f_", "code_"]
+                    .iter()
+                    .any(|p| t.decoded().starts_with(p))
+            });
+            w.int_field("status_id", if ok { 1 } else { 2 });
+            w.static_field("status", if ok { "Success" } else { "Failure" });
+            w.field("status_code", *category);
+            w.field("status_detail", *ty);
+            w.key("is_mfa");
+            w.bool(is_mfa);
+            w.map("service");
+            w.static_field("name", "1Password");
+            w.close_map();
+            w.map("session");
+            w.field("uid", *session);
+            w.close_map();
+            w.map("user");
+            user_fields(w, user);
+            w.close_map();
         }
-        let mut os = Map::new();
-        os.put("name", client.take_str("os_name").map(Value::Str));
-        os.put("version", client.take_str("os_version").map(Value::Str));
-        src.put_map("os", os);
-        unmapped.put_map("client", client);
-    }
-    if let Some(loc) = it.take_object("location") {
-        src.put_map("location", location_value(loc, &mut unmapped));
+        Parts::ItemUsage {
+            action,
+            item_uuid,
+            vault_uuid,
+            used_version,
+            ..
+        } => {
+            w.open_single_map_array("web_resources");
+            w.field("uid", *item_uuid);
+            w.static_field("type", "item");
+            w.map("data");
+            w.field("vault_uuid", *vault_uuid);
+            if let Some(at) = *used_version {
+                w.key("used_version");
+                w.copy(item.tape(), at);
+            }
+            w.field("action", *action);
+            w.close_map();
+            w.close_single_map_array();
+        }
+        Parts::Audit {
+            device,
+            object_uuid,
+            object_type,
+            object,
+            ..
+        } => {
+            w.map("device");
+            w.field("uid", *device);
+            w.close_map();
+            w.map("entity");
+            w.field("uid", *object_uuid);
+            w.field("type", *object_type);
+            w.map("data");
+            user_fields(w, object);
+            w.close_map();
+            w.close_map();
+        }
     }
 
-    out.put("class_uid", Value::Int(class.uid));
-    out.put("class_name", Value::from(class.name));
-    out.put("category_uid", Value::Int(class.category_uid));
-    out.put("category_name", Value::from(class.category_name));
-    out.put("activity_id", Value::Int(class.activity_id));
-    out.put("activity_name", Value::from(class.activity_name));
-    out.put("type_uid", Value::Int(class.uid * 100 + class.activity_id));
-    out.put(
-        "type_name",
-        Value::from(format!("{}: {}", class.name, class.activity_name)),
-    );
-    out.put("severity_id", Value::Int(1));
-    out.put("severity", Value::from("Informational"));
-    out.put("time", Value::Int(time.as_millisecond()));
-    let mut metadata = Map::with_capacity(5);
-    metadata.put("version", Value::from(OCSF_VERSION));
-    metadata.put("uid", uuid.map(Value::Str));
-    let mut product = Map::with_capacity(2);
-    product.put("name", Value::from("1Password Events API"));
-    product.put("vendor_name", Value::from("1Password"));
-    metadata.put_map("product", product);
-    metadata.put("log_name", Value::from(kind.as_str()));
-    metadata.put("original_time", original_time.map(Value::Str));
-    out.put_map("metadata", metadata);
-    extra.drain_into(&mut out);
-    out.put_map("actor", actor);
-    out.put_map("src_endpoint", src);
-    it.drain_into(&mut unmapped);
-    out.put_map("unmapped", unmapped);
-    out
+    w.map("actor");
+    match &parts {
+        Parts::SignIn { .. } => {}
+        Parts::ItemUsage { user, .. } => {
+            w.map("user");
+            user_fields(w, user);
+            w.close_map();
+        }
+        Parts::Audit {
+            user,
+            actor_type,
+            session_uuid,
+            login_time,
+            ..
+        } => {
+            w.map("user");
+            user_fields(w, user);
+            w.field("type", *actor_type);
+            w.close_map();
+            w.map("session");
+            w.field("uid", *session_uuid);
+            w.field("created_time_dt", *login_time);
+            w.close_map();
+        }
+    }
+    w.close_map();
+
+    w.map("src_endpoint");
+    w.field("ip", src_ip.or(client.ip));
+    w.map("os");
+    w.field("name", client.os_name);
+    w.field("version", client.os_version);
+    w.close_map();
+    w.map("location");
+    w.field("country", location.country);
+    w.field("region", location.region);
+    w.field("city", location.city);
+    if let Some(lat) = location.lat {
+        w.key("lat");
+        w.num(lat);
+    }
+    if let Some(lon) = location.lon {
+        w.key("long");
+        w.num(lon);
+    }
+    w.close_map();
+    w.close_map();
+
+    w.map("unmapped");
+    w.leftovers(item.tape(), ROOT);
+    w.close_map();
 }

@@ -1,0 +1,155 @@
+//! JSON syntax for NDJSON lines. Strings and numbers from the item are copied as the API wrote
+//! them (the parser checked them, and raw control characters, the only thing that could break
+//! a line, are not valid JSON); only our own strings are escaped.
+
+use super::writer::Syntax;
+use crate::json::Str;
+
+pub enum Json {}
+
+impl Syntax for Json {
+    fn open_map(out: &mut Vec<u8>) {
+        out.push(b'{');
+    }
+
+    fn close_map(out: &mut Vec<u8>, _: usize, _: usize) {
+        out.push(b'}');
+    }
+
+    fn map_header(out: &mut Vec<u8>, _: usize) {
+        out.push(b'{');
+    }
+
+    fn map_end(out: &mut Vec<u8>) {
+        out.push(b'}');
+    }
+
+    fn array_header(out: &mut Vec<u8>, _: usize) {
+        out.push(b'[');
+    }
+
+    fn array_end(out: &mut Vec<u8>) {
+        out.push(b']');
+    }
+
+    fn separator(out: &mut Vec<u8>) {
+        out.push(b',');
+    }
+
+    fn key(out: &mut Vec<u8>, name: &str) {
+        Self::str(out, name);
+        out.push(b':');
+    }
+
+    fn input_key(out: &mut Vec<u8>, name: Str) {
+        Self::input_str(out, name);
+        out.push(b':');
+    }
+
+    fn str(out: &mut Vec<u8>, s: &str) {
+        Self::str_parts(out, &[s]);
+    }
+
+    fn str_parts(out: &mut Vec<u8>, parts: &[&str]) {
+        out.push(b'"');
+        for s in parts {
+            if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+                escape(out, s);
+            } else {
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+        out.push(b'"');
+    }
+
+    fn input_str(out: &mut Vec<u8>, s: Str) {
+        out.push(b'"');
+        out.extend_from_slice(s.raw().as_bytes());
+        out.push(b'"');
+    }
+
+    fn int(out: &mut Vec<u8>, v: i64) {
+        out.extend_from_slice(itoa(v).as_bytes());
+    }
+
+    fn num(out: &mut Vec<u8>, text: &str) {
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    fn bool(out: &mut Vec<u8>, v: bool) {
+        out.extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    fn null(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn escape(out: &mut Vec<u8>, s: &str) {
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if u32::from(c) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes())
+            }
+            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+}
+
+/// Decimal text of `v` without allocating.
+fn itoa(v: i64) -> Digits {
+    let mut d = Digits {
+        buf: [0; 20],
+        start: 20,
+    };
+    let mut n = v.unsigned_abs();
+    loop {
+        d.start -= 1;
+        d.buf[d.start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        d.start -= 1;
+        d.buf[d.start] = b'-';
+    }
+    d
+}
+
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_strings_are_escaped_and_integers_printed() {
+        let mut out = Vec::new();
+        Json::str(&mut out, "a\"b\\c\n\u{1}é");
+        assert_eq!(
+            serde_json::from_slice::<String>(&out).unwrap(),
+            "a\"b\\c\n\u{1}é"
+        );
+        for v in [0, 7, -7, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            Json::int(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+    }
+}

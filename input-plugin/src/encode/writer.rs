@@ -1,0 +1,277 @@
+//! Writes a record straight into the sink's bytes, in msgpack or JSON, with no tree in between.
+//! Normalizers open maps whose size they don't know yet (a map ends up holding only the
+//! fields an item has); the writer counts members, fixes the header at the end, and drops a
+//! map that stayed empty together with its key.
+
+use std::marker::PhantomData;
+
+use crate::json::{Mark, Node, Str, Tape};
+
+/// The byte syntax of one target.
+pub trait Syntax {
+    /// Starts a map whose member count is patched in by [`Syntax::close_map`].
+    fn open_map(out: &mut Vec<u8>);
+    fn close_map(out: &mut Vec<u8>, header_at: usize, count: usize);
+    fn map_header(out: &mut Vec<u8>, len: usize);
+    fn map_end(out: &mut Vec<u8>);
+    fn array_header(out: &mut Vec<u8>, len: usize);
+    fn array_end(out: &mut Vec<u8>);
+    /// Between two members or elements.
+    fn separator(out: &mut Vec<u8>);
+    /// A member name that is ours (plain ASCII).
+    fn key(out: &mut Vec<u8>, name: &str);
+    fn input_key(out: &mut Vec<u8>, name: Str);
+    fn str(out: &mut Vec<u8>, s: &str);
+    /// One string made of several pieces of our own text.
+    fn str_parts(out: &mut Vec<u8>, parts: &[&str]);
+    fn input_str(out: &mut Vec<u8>, s: Str);
+    fn int(out: &mut Vec<u8>, v: i64);
+    /// A number as the API wrote it (checked by the parser).
+    fn num(out: &mut Vec<u8>, text: &str);
+    fn bool(out: &mut Vec<u8>, v: bool);
+    fn null(out: &mut Vec<u8>);
+}
+
+#[derive(Clone, Copy, Default)]
+struct Frame {
+    /// Where this map's key (and its separator) starts, to drop both when the map is empty.
+    key_at: usize,
+    header_at: usize,
+    count: usize,
+}
+
+/// Deepest nesting of maps and arrays a normalizer writes (input subtrees are copied
+/// separately and may be deeper).
+const MAX_FRAMES: usize = 8;
+
+pub struct Writer<'o, S> {
+    out: &'o mut Vec<u8>,
+    frames: [Frame; MAX_FRAMES],
+    depth: usize,
+    key_at: usize,
+    syntax: PhantomData<S>,
+}
+
+impl<'o, S: Syntax> Writer<'o, S> {
+    /// Opens the record's root map at the end of `out`.
+    pub fn new(out: &'o mut Vec<u8>) -> Self {
+        let mut w = Self {
+            key_at: out.len(),
+            out,
+            frames: [Frame::default(); MAX_FRAMES],
+            depth: 0,
+            syntax: PhantomData,
+        };
+        w.open(true);
+        w
+    }
+
+    /// Closes the root map.
+    pub fn finish(self) {
+        let frame = self.frames[0];
+        S::close_map(self.out, frame.header_at, frame.count);
+    }
+
+    fn entry(&mut self) {
+        let top = &mut self.frames[self.depth];
+        self.key_at = self.out.len();
+        if top.count > 0 {
+            S::separator(self.out);
+        }
+        top.count += 1;
+    }
+
+    pub fn key(&mut self, name: &str) {
+        self.entry();
+        S::key(self.out, name);
+    }
+
+    pub fn input_key(&mut self, name: Str) {
+        self.entry();
+        S::input_key(self.out, name);
+    }
+
+    fn open(&mut self, root: bool) {
+        if !root {
+            self.depth += 1;
+        }
+        self.frames[self.depth] = Frame {
+            key_at: self.key_at,
+            header_at: self.out.len(),
+            count: 0,
+        };
+        S::open_map(self.out);
+    }
+
+    /// Opens a map as the value of the key just written.
+    pub fn open_map(&mut self) {
+        self.open(false);
+    }
+
+    /// Closes the innermost map; an empty one disappears with its key.
+    pub fn close_map(&mut self) {
+        let frame = self.frames[self.depth];
+        self.depth -= 1;
+        if frame.count == 0 {
+            self.out.truncate(frame.key_at);
+            self.frames[self.depth].count -= 1;
+        } else {
+            S::close_map(self.out, frame.header_at, frame.count);
+        }
+    }
+
+    /// Opens a map member `name` (dropped again if nothing is written into it).
+    pub fn map(&mut self, name: &str) {
+        self.key(name);
+        self.open_map();
+    }
+
+    pub fn str(&mut self, s: &str) {
+        S::str(self.out, s);
+    }
+
+    pub fn str_parts(&mut self, parts: &[&str]) {
+        S::str_parts(self.out, parts);
+    }
+
+    pub fn input_str(&mut self, s: Str) {
+        S::input_str(self.out, s);
+    }
+
+    pub fn int(&mut self, v: i64) {
+        S::int(self.out, v);
+    }
+
+    pub fn bool(&mut self, v: bool) {
+        S::bool(self.out, v);
+    }
+
+    pub fn num(&mut self, text: &str) {
+        S::num(self.out, text);
+    }
+
+    /// `name: s` when there is a value.
+    pub fn field(&mut self, name: &str, s: Option<Str>) {
+        if let Some(s) = s {
+            self.key(name);
+            self.input_str(s);
+        }
+    }
+
+    pub fn static_field(&mut self, name: &str, s: &str) {
+        self.key(name);
+        self.str(s);
+    }
+
+    pub fn int_field(&mut self, name: &str, v: i64) {
+        self.key(name);
+        self.int(v);
+    }
+
+    /// An array of our own strings.
+    pub fn strs(&mut self, name: &str, items: &[&str]) {
+        self.key(name);
+        S::array_header(self.out, items.len());
+        for (i, s) in items.iter().enumerate() {
+            if i > 0 {
+                S::separator(self.out);
+            }
+            S::str(self.out, s);
+        }
+        S::array_end(self.out);
+    }
+
+    /// An array of strings from the item, omitted when empty.
+    pub fn input_strs(&mut self, name: &str, items: &[Str]) {
+        if items.is_empty() {
+            return;
+        }
+        self.key(name);
+        S::array_header(self.out, items.len());
+        for (i, s) in items.iter().enumerate() {
+            if i > 0 {
+                S::separator(self.out);
+            }
+            S::input_str(self.out, *s);
+        }
+        S::array_end(self.out);
+    }
+
+    /// A one-element array holding a map; the caller writes the map's members and closes it.
+    pub fn open_single_map_array(&mut self, name: &str) {
+        self.key(name);
+        S::array_header(self.out, 1);
+        self.open_map();
+    }
+
+    pub fn close_single_map_array(&mut self) {
+        let frame = self.frames[self.depth];
+        self.depth -= 1;
+        S::close_map(self.out, frame.header_at, frame.count);
+        S::array_end(self.out);
+    }
+
+    /// Copies the value at `at` as it is (nulls and all).
+    pub fn copy(&mut self, tape: &Tape, at: usize) {
+        copy::<S>(self.out, tape, at);
+    }
+
+    /// The members of the object at `obj` that no normalizer took: fresh ones as they are,
+    /// opened ones as maps of their own leftovers. Nulls at these levels are dropped (the API
+    /// uses null for "absent").
+    pub fn leftovers(&mut self, tape: &Tape, obj: usize) {
+        for (key, name, mark) in tape.members(obj) {
+            match mark {
+                Mark::Taken | Mark::Shadowed => {}
+                Mark::Opened => {
+                    self.input_key(name);
+                    self.open_map();
+                    self.leftovers(tape, key + 1);
+                    self.close_map();
+                }
+                Mark::Fresh => {
+                    if tape.node(key + 1) != Node::Null {
+                        self.input_key(name);
+                        self.copy(tape, key + 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Returns the index after the copied value.
+fn copy<S: Syntax>(out: &mut Vec<u8>, tape: &Tape, at: usize) -> usize {
+    match tape.node(at) {
+        Node::Null => S::null(out),
+        Node::Bool(b) => S::bool(out, b),
+        Node::Num(text) => S::num(out, text),
+        Node::Str(s) => S::input_str(out, s),
+        Node::Array { len, end } => {
+            S::array_header(out, len as usize);
+            let mut i = at + 1;
+            while i < end as usize {
+                if i > at + 1 {
+                    S::separator(out);
+                }
+                i = copy::<S>(out, tape, i);
+            }
+            S::array_end(out);
+            return end as usize;
+        }
+        Node::Object { len, end } => {
+            S::map_header(out, len as usize);
+            for (n, (key, name, _)) in tape.members(at).enumerate() {
+                if n > 0 {
+                    S::separator(out);
+                }
+                S::input_key(out, name);
+                copy::<S>(out, tape, key + 1);
+            }
+            S::map_end(out);
+            return end as usize;
+        }
+        Node::Key { .. } => {}
+    }
+    at + 1
+}

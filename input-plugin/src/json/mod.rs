@@ -1,0 +1,142 @@
+//! The page parser. API pages are parsed once, item by item, into a flat tape of nodes that
+//! borrow from the page text; the tape is reused for every item, so the hot path allocates
+//! nothing. Normalizers mark the members they map on the tape and write the rest as they are
+//! (see `normalize::item`).
+
+mod parse;
+mod text;
+
+pub use parse::{Envelope, JsonError, parse_page};
+pub use text::Str;
+
+/// One JSON token. Containers record their member count and where they end, so a reader can
+/// skip a whole subtree in one step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Node<'a> {
+    Null,
+    Bool(bool),
+    /// A number's text, checked against the JSON grammar and within f64 range.
+    Num(&'a str),
+    Str(Str<'a>),
+    /// `len` elements; the node after the last one is at `end`.
+    Array {
+        len: u32,
+        end: u32,
+    },
+    /// `len` live members (see [`Key`](Node::Key)); the node after the last one is at `end`.
+    Object {
+        len: u32,
+        end: u32,
+    },
+    /// A member name, followed by its value.
+    Key {
+        name: Str<'a>,
+        mark: Mark,
+    },
+}
+
+/// What a normalizer did with a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// Not looked at: written as it is with the leftovers.
+    Fresh,
+    /// Mapped to a record field: not written again.
+    Taken,
+    /// An object some of whose members were taken: its other members are the leftovers.
+    Opened,
+    /// The same name appears again later in the object, and the last one wins (as with
+    /// serde_json): this member does not exist.
+    Shadowed,
+}
+
+/// The nodes of one parsed item (the item's root is node 0).
+#[derive(Debug, Default)]
+pub struct Tape<'a> {
+    nodes: Vec<Node<'a>>,
+}
+
+impl<'a> Tape<'a> {
+    /// Parses `text` as one complete JSON value.
+    pub fn parse(text: &'a str) -> Result<Self, JsonError> {
+        let mut tape = Tape::default();
+        parse::parse_value(text, &mut tape.nodes)?;
+        Ok(tape)
+    }
+
+    /// An empty tape that reuses `spare`'s allocation (which may have held another page).
+    pub fn reuse(spare: Tape<'_>) -> Self {
+        let mut nodes = spare.nodes;
+        nodes.clear();
+        // In-place collect: same layout, so the allocation is kept.
+        Self {
+            nodes: nodes.into_iter().map(|_| unreachable!()).collect(),
+        }
+    }
+
+    pub fn node(&self, at: usize) -> Node<'a> {
+        self.nodes[at]
+    }
+
+    /// The index just past the value at `at`.
+    pub fn skip(&self, at: usize) -> usize {
+        match self.nodes[at] {
+            Node::Array { end, .. } | Node::Object { end, .. } => end as usize,
+            _ => at + 1,
+        }
+    }
+
+    /// The members of the object at `obj` that exist, as (key index, name, mark); the value
+    /// follows its key.
+    pub fn members(&self, obj: usize) -> Members<'_, 'a> {
+        let end = match self.nodes[obj] {
+            Node::Object { end, .. } => end as usize,
+            _ => obj + 1,
+        };
+        Members {
+            tape: self,
+            at: obj + 1,
+            end,
+        }
+    }
+
+    /// The key index of member `name` of the object at `obj`.
+    #[inline]
+    pub fn find(&self, obj: usize, name: &str) -> Option<usize> {
+        self.members(obj)
+            .find(|(_, key, _)| key.eq_str(name))
+            .map(|(at, _, _)| at)
+    }
+
+    pub fn set_mark(&mut self, key: usize, mark: Mark) {
+        if let Node::Key { mark: m, .. } = &mut self.nodes[key] {
+            *m = mark;
+        }
+    }
+
+    pub(crate) fn nodes_mut(&mut self) -> &mut Vec<Node<'a>> {
+        &mut self.nodes
+    }
+}
+
+pub struct Members<'t, 'a> {
+    tape: &'t Tape<'a>,
+    at: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for Members<'_, 'a> {
+    type Item = (usize, Str<'a>, Mark);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.at < self.end {
+            let key = self.at;
+            self.at = self.tape.skip(key + 1);
+            if let Node::Key { name, mark } = self.tape.nodes[key]
+                && mark != Mark::Shadowed
+            {
+                return Some((key, name, mark));
+            }
+        }
+        None
+    }
+}

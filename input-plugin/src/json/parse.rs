@@ -1,0 +1,566 @@
+//! A strict JSON parser (RFC 8259: no trailing commas, no comments, escapes and numbers
+//! checked) that appends nodes to a tape. Objects and arrays nest at most [`MAX_DEPTH`] deep,
+//! as with serde_json, so hostile nesting costs an error, not the stack.
+
+use super::text::{Str, escape_len, find_special};
+use super::{Mark, Node, Tape};
+
+pub const MAX_DEPTH: u32 = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid JSON at byte {at}: {what}")]
+pub struct JsonError {
+    pub at: usize,
+    pub what: &'static str,
+}
+
+/// A page's envelope. Items were handed to the caller while parsing.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Envelope {
+    pub cursor: Option<String>,
+    pub has_more: bool,
+    /// Elements of `items`, whatever their type.
+    pub items: usize,
+}
+
+/// Parses `text` as exactly one JSON value onto `nodes`.
+pub(super) fn parse_value<'a>(text: &'a str, nodes: &mut Vec<Node<'a>>) -> Result<(), JsonError> {
+    let mut p = Parser::new(text);
+    p.value(nodes, 0)?;
+    p.end()
+}
+
+/// Parses an Events API page `{"cursor", "has_more", "items": [...]}`, calling `on_item` with
+/// each item alone on `tape` (root at node 0) as soon as it is parsed. Unknown envelope members
+/// are checked and ignored. On error the caller must discard whatever `on_item` produced: the
+/// page as a whole is invalid.
+pub fn parse_page<'a>(
+    text: &'a str,
+    tape: &mut Tape<'a>,
+    mut on_item: impl FnMut(&mut Tape<'a>),
+) -> Result<Envelope, JsonError> {
+    let mut p = Parser::new(text);
+    let mut env = Envelope::default();
+    let (mut cursor, mut has_more, mut items) = (false, false, false);
+    p.ws();
+    p.expect(b'{', "expected the page object")?;
+    p.ws();
+    if p.peek() == Some(b'}') {
+        p.pos += 1;
+        return p.end().map(|()| env);
+    }
+    loop {
+        p.ws();
+        let name = p.key()?.decoded();
+        let seen = match &*name {
+            "cursor" => Some(&mut cursor),
+            "has_more" => Some(&mut has_more),
+            "items" => Some(&mut items),
+            _ => None,
+        };
+        if let Some(seen) = seen
+            && std::mem::replace(seen, true)
+        {
+            return Err(p.err("envelope member appears twice"));
+        }
+        p.ws();
+        match &*name {
+            "cursor" => {
+                env.cursor = match p.peek() {
+                    Some(b'n') => p.literal(b"null").map(|()| None)?,
+                    Some(b'"') => Some(p.string()?.decoded().into_owned()),
+                    _ => return Err(p.err("`cursor` is not a string")),
+                }
+            }
+            "has_more" => {
+                env.has_more = match p.peek() {
+                    Some(b't') => p.literal(b"true").map(|()| true)?,
+                    Some(b'f') => p.literal(b"false").map(|()| false)?,
+                    _ => return Err(p.err("`has_more` is not a boolean")),
+                }
+            }
+            "items" if p.peek() == Some(b'n') => p.literal(b"null")?,
+            "items" => {
+                p.expect(b'[', "`items` is not an array")?;
+                p.ws();
+                if p.peek() == Some(b']') {
+                    p.pos += 1;
+                } else {
+                    loop {
+                        tape.nodes_mut().clear();
+                        p.value(tape.nodes_mut(), 1)?;
+                        env.items += 1;
+                        on_item(tape);
+                        p.ws();
+                        match p.next_byte() {
+                            Some(b',') => continue,
+                            Some(b']') => break,
+                            _ => return Err(p.err("expected `,` or `]` in `items`")),
+                        }
+                    }
+                }
+            }
+            _ => {
+                let mut scratch = Vec::new();
+                p.value(&mut scratch, 1)?;
+            }
+        }
+        p.ws();
+        match p.next_byte() {
+            Some(b',') => continue,
+            Some(b'}') => break,
+            _ => return Err(p.err("expected `,` or `}` in the page object")),
+        }
+    }
+    p.end().map(|()| env)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    #[cold]
+    fn err(&self, what: &'static str) -> JsonError {
+        JsonError { at: self.pos, what }
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    #[inline(always)]
+    fn next_byte(&mut self) -> Option<u8> {
+        let b = self.peek();
+        self.pos += 1;
+        b
+    }
+
+    #[inline(always)]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), JsonError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(what))
+        }
+    }
+
+    /// Only whitespace may follow the value.
+    fn end(&mut self) -> Result<(), JsonError> {
+        self.ws();
+        if self.pos < self.bytes.len() {
+            return Err(self.err("trailing characters after the value"));
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), JsonError> {
+        self.ws();
+        let node = match self.peek() {
+            Some(b'{') => return self.object(out, depth),
+            Some(b'[') => return self.array(out, depth),
+            Some(b'"') => Node::Str(self.string()?),
+            Some(b't') => self.literal(b"true").map(|()| Node::Bool(true))?,
+            Some(b'f') => self.literal(b"false").map(|()| Node::Bool(false))?,
+            Some(b'n') => self.literal(b"null").map(|()| Node::Null)?,
+            Some(b'-' | b'0'..=b'9') => self.number()?,
+            Some(_) => return Err(self.err("expected a value")),
+            None => return Err(self.err("unexpected end of input")),
+        };
+        out.push(node);
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), JsonError> {
+        if self.bytes[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.err("expected true, false or null"))
+        }
+    }
+
+    fn enter(&self, depth: u32) -> Result<u32, JsonError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.err("nested too deeply"));
+        }
+        Ok(depth + 1)
+    }
+
+    fn array(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), JsonError> {
+        let depth = self.enter(depth)?;
+        self.pos += 1;
+        let at = out.len();
+        out.push(Node::Null);
+        let mut len = 0u32;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.value(out, depth)?;
+                len += 1;
+                self.ws();
+                match self.next_byte() {
+                    Some(b',') => continue,
+                    Some(b']') => break,
+                    _ => return Err(self.err("expected `,` or `]`")),
+                }
+            }
+        }
+        out[at] = Node::Array {
+            len,
+            end: end_index(out)?,
+        };
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn key(&mut self) -> Result<Str<'a>, JsonError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.err("expected a member name"));
+        }
+        let name = self.string()?;
+        self.ws();
+        self.expect(b':', "expected `:` after a member name")?;
+        self.ws();
+        Ok(name)
+    }
+
+    fn object(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), JsonError> {
+        let depth = self.enter(depth)?;
+        self.pos += 1;
+        let at = out.len();
+        out.push(Node::Null);
+        let mut len = 0u32;
+        // A cheap filter for repeated names: a bit per (length, first, last byte); only a hit,
+        // or an escaped name, costs a scan of the members so far.
+        let (mut seen, mut escapes) = (0u64, false);
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.ws();
+                let name = self.key()?;
+                let bit = name_bit(name.raw().as_bytes());
+                escapes |= name.is_escaped();
+                if (seen & bit != 0 || escapes) && shadow(out, at, &name) {
+                    len -= 1;
+                }
+                seen |= bit;
+                out.push(Node::Key {
+                    name,
+                    mark: Mark::Fresh,
+                });
+                // Most values are strings: no need for the general dispatch.
+                if self.peek() == Some(b'"') {
+                    let s = self.string()?;
+                    out.push(Node::Str(s));
+                } else {
+                    self.value(out, depth)?;
+                }
+                len += 1;
+                self.ws();
+                match self.next_byte() {
+                    Some(b',') => continue,
+                    Some(b'}') => break,
+                    _ => return Err(self.err("expected `,` or `}`")),
+                }
+            }
+        }
+        out[at] = Node::Object {
+            len,
+            end: end_index(out)?,
+        };
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn string(&mut self) -> Result<Str<'a>, JsonError> {
+        let start = self.pos + 1;
+        let mut at = start;
+        let mut escaped = false;
+        loop {
+            at = find_special(self.bytes, at);
+            match self.bytes.get(at) {
+                Some(b'"') => {
+                    self.pos = at + 1;
+                    return Ok(Str::new(&self.text[start..at], escaped));
+                }
+                Some(b'\\') => {
+                    let len = escape_len(self.bytes, at + 1).ok_or_else(|| {
+                        self.pos = at;
+                        self.err("invalid escape in a string")
+                    })?;
+                    escaped = true;
+                    at += 1 + len;
+                }
+                Some(_) => {
+                    self.pos = at;
+                    return Err(self.err("control character in a string"));
+                }
+                None => {
+                    self.pos = at;
+                    return Err(self.err("unterminated string"));
+                }
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<Node<'a>, JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int_digits = match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                1
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.err("invalid number")),
+        };
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.err("invalid number"));
+            }
+        }
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            exponent = true;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.err("invalid number"));
+            }
+        }
+        let text = &self.text[start..self.pos];
+        // Only an exponent or a very long integer part can leave f64's range.
+        if (exponent || int_digits > 300) && !text.parse::<f64>().is_ok_and(f64::is_finite) {
+            self.pos = start;
+            return Err(self.err("number out of range"));
+        }
+        Ok(Node::Num(text))
+    }
+}
+
+fn name_bit(raw: &[u8]) -> u64 {
+    let first = usize::from(raw.first().copied().unwrap_or(0));
+    let last = usize::from(raw.last().copied().unwrap_or(0));
+    1 << ((raw.len() + first * 7 + last * 13) & 63)
+}
+
+/// Marks an earlier member of the object being built at `obj` named `name` as shadowed;
+/// returns whether there was one.
+fn shadow(out: &mut [Node], obj: usize, name: &Str) -> bool {
+    let mut at = obj + 1;
+    while at < out.len() {
+        let value = at + 1;
+        let next = match out[value] {
+            Node::Array { end, .. } | Node::Object { end, .. } => end as usize,
+            _ => value + 1,
+        };
+        if let Node::Key { name: prev, mark } = &mut out[at]
+            && *mark != Mark::Shadowed
+            && prev.same(name)
+        {
+            *mark = Mark::Shadowed;
+            return true;
+        }
+        at = next;
+    }
+    false
+}
+
+fn end_index(out: &[Node]) -> Result<u32, JsonError> {
+    u32::try_from(out.len()).map_err(|_| JsonError {
+        at: 0,
+        what: "too many values",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Back to serde_json, through the tape's own navigation.
+    fn to_value(tape: &Tape, at: usize) -> Value {
+        match tape.node(at) {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(b),
+            Node::Num(n) => serde_json::from_str(n).unwrap(),
+            Node::Str(s) => Value::String(s.decoded().into_owned()),
+            Node::Array { .. } => {
+                let mut out = Vec::new();
+                let mut i = at + 1;
+                while i < tape.skip(at) {
+                    out.push(to_value(tape, i));
+                    i = tape.skip(i);
+                }
+                Value::Array(out)
+            }
+            Node::Object { len, .. } => {
+                let map: serde_json::Map<_, _> = tape
+                    .members(at)
+                    .map(|(k, name, _)| (name.decoded().into_owned(), to_value(tape, k + 1)))
+                    .collect();
+                assert_eq!(map.len(), len as usize);
+                Value::Object(map)
+            }
+            Node::Key { .. } => panic!("a key is not a value"),
+        }
+    }
+
+    fn same_as_serde(text: &str) {
+        let ours = Tape::parse(text).map(|t| to_value(&t, 0));
+        let theirs = serde_json::from_str::<Value>(text);
+        match (&ours, &theirs) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{text:?}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{text:?}: ours {ours:?}, serde_json {theirs:?}"),
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_edge_cases() {
+        for text in [
+            "{}",
+            "[]",
+            " {\"a\" : [1, -2, 3.5e2, true, false, null, \"x\"] } ",
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":1,"b":{"c":[]},"a":{"d":3}}"#,
+            r#"{"\u0061":1,"a":2}"#,
+            r#""\ud83d\ude00\n\"""#,
+            "-0",
+            "1e400",
+            "12345678901234567890123",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "tru",
+            "nul",
+            "\"\t\"",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "[1] 2",
+            "",
+            "{\"a\" 1}",
+            "{1:2}",
+        ] {
+            same_as_serde(text);
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert_eq!(Tape::parse(&deep).unwrap_err().what, "nested too deeply");
+        let ok = "[".repeat(100) + &"]".repeat(100);
+        assert!(Tape::parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn pages_hand_over_each_item_and_check_the_envelope() {
+        let text = r#"{"extra":{"x":[1]},"items":[{"uuid":"a"},7,{"uuid":"b"}],"has_more":true,"cursor":"c\u0031"}"#;
+        let mut tape = Tape::default();
+        let mut seen = Vec::new();
+        let env = parse_page(text, &mut tape, |t| seen.push(to_value(t, 0))).unwrap();
+        assert_eq!(
+            env,
+            Envelope {
+                cursor: Some("c1".into()),
+                has_more: true,
+                items: 3
+            }
+        );
+        assert_eq!(
+            seen,
+            [
+                serde_json::json!({"uuid":"a"}),
+                7.into(),
+                serde_json::json!({"uuid":"b"})
+            ]
+        );
+        for bad in [
+            r#"{"cursor":1}"#,
+            r#"{"has_more":"yes"}"#,
+            r#"{"items":{}}"#,
+            r#"{"items":[1,}"#,
+            r#"{"cursor":"a","cursor":"b"}"#,
+            r#"{"items":[]"#,
+            "[]",
+        ] {
+            assert!(parse_page(bad, &mut tape, |_| {}).is_err(), "{bad}");
+        }
+        let empty = parse_page(r#"{"cursor":null,"items":null}"#, &mut tape, |_| {}).unwrap();
+        assert_eq!(empty, Envelope::default());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_parses_exactly_when_serde_json_does(text in "[\\[\\]{}\",:0-9a-z.eE+\\\\ -]{0,40}") {
+            same_as_serde(&text);
+        }
+
+        #[test]
+        fn arbitrary_values_round_trip(v in any_json()) {
+            let text = v.to_string();
+            let tape = Tape::parse(&text).unwrap();
+            prop_assert_eq!(to_value(&tape, 0), v);
+        }
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}

@@ -1,0 +1,241 @@
+//! One parsed item as normalizers see it: typed lookups that mark what they map on the tape, so
+//! that whatever is left (unknown fields, wrong types, fields the API adds later) is written
+//! with the leftovers and never lost. JSON `null` counts as absent everywhere.
+
+use jiff::Timestamp;
+
+use crate::json::{Mark, Node, Str, Tape};
+
+/// Node index of the item's root object.
+pub const ROOT: usize = 0;
+
+/// Why an item could not become a record. The caller reports it and skips the item; the rest of
+/// the page is still delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizeError {
+    #[error(transparent)]
+    Json(#[from] crate::json::JsonError),
+    #[error("item is a JSON {0}, not an object")]
+    NotAnObject(&'static str),
+}
+
+pub struct Item<'t, 'a> {
+    tape: &'t mut Tape<'a>,
+    /// Root members by name, built once: normalizers look up some 25 names per item.
+    index: Option<Index>,
+    /// The item's own `timestamp`, when it is present and valid RFC 3339.
+    pub timestamp: Option<Timestamp>,
+}
+
+impl<'t, 'a> Item<'t, 'a> {
+    pub fn new(tape: &'t mut Tape<'a>) -> Result<Self, NormalizeError> {
+        let kind = match tape.node(ROOT) {
+            Node::Object { .. } => None,
+            Node::Null => Some("null"),
+            Node::Bool(_) => Some("boolean"),
+            Node::Num(_) => Some("number"),
+            Node::Str(_) => Some("string"),
+            Node::Array { .. } | Node::Key { .. } => Some("array"),
+        };
+        if let Some(kind) = kind {
+            return Err(NormalizeError::NotAnObject(kind));
+        }
+        let mut item = Self {
+            index: Index::build(tape),
+            tape,
+            timestamp: None,
+        };
+        item.timestamp = item
+            .get_str(ROOT, "timestamp")
+            .and_then(|s| parse_timestamp(&s.decoded()));
+        Ok(item)
+    }
+
+    pub fn tape(&self) -> &Tape<'a> {
+        self.tape
+    }
+
+    pub fn uuid(&self) -> Option<Str<'a>> {
+        self.get_str(ROOT, "uuid")
+    }
+
+    /// Key index and value of member `name` of the object at `obj`, unless absent or null.
+    #[inline]
+    fn lookup(&self, obj: usize, name: &str) -> Option<(usize, Node<'a>)> {
+        let key = match &self.index {
+            Some(index) if obj == ROOT => index.find(self.tape, name)?,
+            _ => self.tape.find(obj, name)?,
+        };
+        match self.tape.node(key + 1) {
+            Node::Null => None,
+            value => Some((key, value)),
+        }
+    }
+
+    pub fn get_str(&self, obj: usize, name: &str) -> Option<Str<'a>> {
+        match self.lookup(obj, name)? {
+            (_, Node::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Takes a string member; a member of another type stays for the leftovers.
+    pub fn take_str(&mut self, obj: usize, name: &str) -> Option<Str<'a>> {
+        match self.lookup(obj, name)? {
+            (key, Node::Str(s)) => {
+                self.tape.set_mark(key, Mark::Taken);
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes a number member, as its JSON text.
+    pub fn take_num(&mut self, obj: usize, name: &str) -> Option<&'a str> {
+        match self.lookup(obj, name)? {
+            (key, Node::Num(n)) => {
+                self.tape.set_mark(key, Mark::Taken);
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes a member of any type; returns its value's node index.
+    pub fn take(&mut self, obj: usize, name: &str) -> Option<usize> {
+        let (key, _) = self.lookup(obj, name)?;
+        self.tape.set_mark(key, Mark::Taken);
+        Some(key + 1)
+    }
+
+    /// Opens an object member for taking some of its members; returns its node index. The
+    /// members not taken stay, under the same name, with the leftovers.
+    pub fn open(&mut self, obj: usize, name: &str) -> Option<usize> {
+        match self.lookup(obj, name)? {
+            (key, Node::Object { .. }) => {
+                self.tape.set_mark(key, Mark::Opened);
+                Some(key + 1)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An open-addressing table of the root's member names (64 slots; items have a few dozen
+/// members). Objects with escaped names or too many members are searched linearly instead.
+struct Index {
+    slots: [u32; 64],
+}
+
+impl Index {
+    const MAX_MEMBERS: usize = 40;
+
+    fn slot(name: &[u8]) -> usize {
+        let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
+            return 0;
+        };
+        (name.len() * 31
+            + usize::from(first) * 7
+            + usize::from(last) * 3
+            + usize::from(name[name.len() / 2]))
+            & 63
+    }
+
+    fn build(tape: &Tape) -> Option<Self> {
+        let mut index = Self { slots: [0; 64] };
+        for (n, (key, name, _)) in tape.members(ROOT).enumerate() {
+            if n == Self::MAX_MEMBERS || name.is_escaped() {
+                return None;
+            }
+            let mut slot = Self::slot(name.raw().as_bytes());
+            while index.slots[slot] != 0 {
+                slot = (slot + 1) & 63;
+            }
+            index.slots[slot] = u32::try_from(key).ok()?;
+        }
+        Some(index)
+    }
+
+    #[inline]
+    fn find(&self, tape: &Tape, name: &str) -> Option<usize> {
+        let mut slot = Self::slot(name.as_bytes());
+        loop {
+            let key = self.slots[slot] as usize;
+            if key == 0 {
+                return None;
+            }
+            if let Node::Key { name: n, .. } = tape.node(key)
+                && n.raw() == name
+            {
+                return Some(key);
+            }
+            slot = (slot + 1) & 63;
+        }
+    }
+}
+
+/// RFC 3339 with any precision and offset. EventTime carries seconds as u32, so instants
+/// before 1970 or after 2106 are treated as invalid rather than wrapped.
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    let ts: Timestamp = s.parse().ok()?;
+    (0..i64::from(u32::MAX - 1))
+        .contains(&ts.as_second())
+        .then_some(ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_of_every_documented_shape_parse() {
+        for s in [
+            "2021-08-11T14:28:03Z",
+            "2021-08-11T14:28:03.42Z",
+            "2022-10-24T21:16:52.827288935Z",
+            "2020-06-11T16:32:50-03:00",
+        ] {
+            assert!(parse_timestamp(s).is_some(), "{s}");
+        }
+        let ns = parse_timestamp("2022-10-24T21:16:52.827288935Z").unwrap();
+        assert_eq!(ns.subsec_nanosecond(), 827_288_935);
+        let off = parse_timestamp("2020-06-11T16:32:50-03:00").unwrap();
+        assert_eq!(off.to_string(), "2020-06-11T19:32:50Z");
+        for bad in [
+            "",
+            "yesterday",
+            "1969-12-31T23:59:59Z",
+            "2200-01-01T00:00:00Z",
+        ] {
+            assert!(parse_timestamp(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_objects_are_rejected_with_their_type() {
+        let mut tape = Tape::parse("[1,2]").unwrap();
+        let err = Item::new(&mut tape).err().unwrap().to_string();
+        assert!(err.contains("array"), "{err}");
+    }
+
+    #[test]
+    fn lookups_treat_null_as_absent_and_typed_takes_leave_wrong_types() {
+        let mut tape = Tape::parse(r#"{"n":null,"s":5,"o":"x","t":"y"}"#).unwrap();
+        let mut item = Item::new(&mut tape).unwrap();
+        assert_eq!(item.take(ROOT, "n"), None);
+        assert_eq!(item.take_str(ROOT, "s"), None);
+        assert_eq!(item.open(ROOT, "o"), None);
+        assert_eq!(item.take_str(ROOT, "t").map(|s| s.raw()), Some("y"));
+        let left: Vec<_> = item
+            .tape()
+            .members(ROOT)
+            .filter(|(_, _, mark)| *mark == Mark::Fresh)
+            .map(|(_, name, _)| name.raw())
+            .collect();
+        assert_eq!(
+            left,
+            ["n", "s", "o"],
+            "wrong-typed members stay for the leftovers"
+        );
+    }
+}
