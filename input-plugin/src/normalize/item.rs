@@ -177,10 +177,59 @@ impl Index {
 /// RFC 3339 with any precision and offset. EventTime carries seconds as u32, so instants
 /// before 1970 or after 2106 are treated as invalid rather than wrapped.
 pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
-    let ts: Timestamp = s.parse().ok()?;
+    let ts = match utc_fast(s.as_bytes()) {
+        Some(ts) => ts,
+        None => s.parse().ok()?,
+    };
     (0..i64::from(u32::MAX - 1))
         .contains(&ts.as_second())
         .then_some(ts)
+}
+
+/// The API's usual shape, `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`, without a general parser (one
+/// call per item). Anything else, or any field out of range, is left to jiff.
+fn utc_fast(b: &[u8]) -> Option<Timestamp> {
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        b.get(range)?.iter().try_fold(0i64, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+        })
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let nanos = match (b.get(19), b.last()) {
+        (Some(b'Z'), _) if b.len() == 20 => 0,
+        (Some(b'.'), Some(b'Z')) if (22..=30).contains(&b.len()) => {
+            let digits = b.len() - 21;
+            num(20..b.len() - 1)? * 10i64.pow(9 - digits as u32)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=28).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None; // days 29-31 and leap seconds: let jiff check them
+    }
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Timestamp::new(secs, nanos as i32).ok()
 }
 
 #[cfg(test)]
@@ -208,6 +257,42 @@ mod tests {
             "2200-01-01T00:00:00Z",
         ] {
             assert!(parse_timestamp(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_jiff() {
+        for s in [
+            "2021-08-11T14:28:03Z",
+            "2000-02-28T23:59:59.5Z",
+            "2000-03-01T00:00:00.000000001Z",
+            "1970-01-01T00:00:00Z",
+            "2024-12-28T12:00:00.123456789Z",
+            "2100-01-15T01:02:03.12Z",
+        ] {
+            assert_eq!(utc_fast(s.as_bytes()), s.parse().ok(), "{s}");
+        }
+        for other in [
+            "2024-02-29T00:00:00Z",
+            "2021-08-11T14:28:03+00:00",
+            "2021-08-11t14:28:03Z",
+            "2021-08-11T14:28:03.Z",
+            "2021-13-11T14:28:03Z",
+            "2021-08-11T14:28:03.1234567890Z",
+        ] {
+            assert_eq!(utc_fast(other.as_bytes()), None, "{other}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_agrees_with_jiff_on_any_date(
+            y in 1970i32..2200, mo in 1u8..=12, d in 1u8..=28, h in 0u8..24, mi in 0u8..60,
+            se in 0u8..60, frac in proptest::option::of("[0-9]{1,9}")
+        ) {
+            let frac = frac.map(|f| format!(".{f}")).unwrap_or_default();
+            let s = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}{frac}Z");
+            proptest::prop_assert_eq!(utc_fast(s.as_bytes()), s.parse().ok(), "{}", s);
         }
     }
 
