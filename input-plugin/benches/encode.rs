@@ -45,7 +45,7 @@ fn run(bencher: Bencher, kind: EventType, format: Format, target: Target) {
             out.clear();
             parse_page(&page, &mut tape, |item| {
                 encoder
-                    .encode_parsed(kind, item, &mut out)
+                    .encode_parsed(kind, item.expect("valid item"), &mut out)
                     .expect("valid item");
             })
             .expect("valid page");
@@ -60,7 +60,8 @@ fn parse(bencher: Bencher, kind: EventType) {
     bencher
         .counter(divan::counter::ItemsCount::new(1000usize))
         .bench_local(|| {
-            parse_page(&page, &mut tape, |t| _ = black_box(t.node(0))).expect("valid page")
+            parse_page(&page, &mut tape, |t| _ = black_box(t.map(|t| t.node(0))))
+                .expect("valid page")
         });
 }
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use url::Url;
 
 use crate::config::Config;
 use crate::event::{ApiVersion, EventType};
+use crate::json::{Envelope, JsonError, Tape, parse_page};
 use crate::token::Token;
 
 const USER_AGENT: &str = concat!("op-events/", env!("CARGO_PKG_VERSION"));
@@ -113,30 +113,32 @@ impl Request {
     }
 }
 
-/// An API page's body; parse it with [`RawPage::envelope`] (items borrow from it).
+/// An API page's body, valid UTF-8.
 pub struct RawPage {
-    body: Vec<u8>,
-}
-
-/// `{cursor, has_more, items}` with each item's raw JSON text.
-#[derive(Deserialize)]
-pub struct Envelope<'a> {
-    #[serde(default)]
-    pub cursor: Option<String>,
-    #[serde(default)]
-    pub has_more: bool,
-    #[serde(borrow, default)]
-    pub items: Option<Vec<&'a RawValue>>,
+    body: String,
 }
 
 impl RawPage {
-    pub fn envelope(&self) -> Result<Envelope<'_>, ApiError> {
-        serde_json::from_slice(&self.body)
+    /// Parses the page, handing each item to `on_item` as soon as it is parsed (see
+    /// [`parse_page`]: on error, whatever `on_item` did must be discarded).
+    pub fn parse<'a>(
+        &'a self,
+        tape: &mut Tape<'a>,
+        on_item: impl FnMut(Result<&mut Tape<'a>, JsonError>),
+    ) -> Result<Envelope, ApiError> {
+        parse_page(&self.body, tape, on_item)
             .map_err(|e| ApiError::Body(format!("invalid response JSON: {e}")))
     }
+
+    /// The envelope alone (items are still checked, and counted).
+    pub fn envelope(&self) -> Result<Envelope, ApiError> {
+        self.parse(&mut Tape::default(), |_| {})
+    }
+
     pub fn len(&self) -> usize {
         self.body.len()
     }
+
     pub fn is_empty(&self) -> bool {
         self.body.is_empty()
     }
@@ -373,10 +375,8 @@ impl Client {
         // A stray non-UTF-8 byte in one item must not fail the whole page (serde_json rejects
         // it): replace invalid sequences with U+FFFD, which never touches JSON structure.
         let body = match String::from_utf8(body) {
-            Ok(s) => s.into_bytes(),
-            Err(e) => String::from_utf8_lossy(e.as_bytes())
-                .into_owned()
-                .into_bytes(),
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
         Ok(RawPage { body })
     }
@@ -440,16 +440,14 @@ mod tests {
     #[test]
     fn envelope_tolerates_missing_and_extra_fields() {
         let p = RawPage {
-            body: br#"{"cursor":"c","has_more":true,"items":[{"uuid":"a","new":1}],"x":2}"#
-                .to_vec(),
+            body: r#"{"cursor":"c","has_more":true,"items":[{"uuid":"a","new":1}],"x":2}"#.into(),
         };
         let e = p.envelope().unwrap();
-        assert_eq!(e.items.unwrap()[0].get(), r#"{"uuid":"a","new":1}"#);
-        assert!(e.has_more);
+        assert_eq!((e.items, e.has_more), (1, true));
         let p = RawPage {
-            body: br#"{"cursor":"c"}"#.to_vec(),
+            body: r#"{"cursor":"c"}"#.into(),
         };
-        assert!(p.envelope().unwrap().items.is_none());
+        assert_eq!(p.envelope().unwrap().items, 0);
     }
 
     #[test]

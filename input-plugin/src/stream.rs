@@ -3,9 +3,10 @@
 //! cursor restarts from a reset cursor at the newest delivered event time, and the uuid window
 //! drops what that re-reads.
 
+use std::borrow::Cow;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher as _, Hasher as _};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::checkpoint::{RECENT_UUIDS, State};
 use crate::config::StartTime;
 use crate::encode::Encoder;
 use crate::event::EventType;
+use crate::json::Tape;
 use crate::pipeline::queue::{Page, PageMeta, Queue, Reservation};
 
 /// Pause and shutdown signals shared by every task of a collector.
@@ -117,24 +119,73 @@ struct Position {
     /// Where the next reset cursor starts (first run, or after a rejected cursor).
     reset_from: Option<jiff::Timestamp>,
     last_timestamp: Option<jiff::Timestamp>,
-    recent: VecDeque<String>,
-    seen: HashSet<String>,
+    recent: RecentUuids,
     seq: u64,
 }
 
-impl Position {
-    fn remember(&mut self, uuid: String) -> bool {
-        if !self.seen.insert(uuid.clone()) {
+/// The last [`RECENT_UUIDS`] uuids handed on, as keyed 64-bit hashes: one hash per event
+/// and no allocation, where strings would cost three of each. A false "seen" needs a 64-bit
+/// collision within a 2,000-entry window whose key the server never learns.
+struct RecentUuids {
+    key: RandomState,
+    order: VecDeque<u64>,
+    seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
+}
+
+impl RecentUuids {
+    fn new<'a>(uuids: impl IntoIterator<Item = &'a String>) -> Self {
+        let mut recent = Self {
+            key: RandomState::new(),
+            order: VecDeque::with_capacity(RECENT_UUIDS + 1),
+            seen: HashSet::with_capacity_and_hasher(RECENT_UUIDS + 1, Default::default()),
+        };
+        for uuid in uuids {
+            recent.insert(uuid);
+        }
+        recent
+    }
+
+    /// False when `uuid` was seen already.
+    fn insert(&mut self, uuid: &str) -> bool {
+        let hash = self.key.hash_one(uuid);
+        if !self.seen.insert(hash) {
             return false;
         }
-        self.recent.push_back(uuid);
-        if self.recent.len() > RECENT_UUIDS
-            && let Some(old) = self.recent.pop_front()
+        self.order.push_back(hash);
+        if self.order.len() > RECENT_UUIDS
+            && let Some(old) = self.order.pop_front()
         {
             self.seen.remove(&old);
         }
         true
     }
+}
+
+/// The set's values are hashes already.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// One item encoded into a page's bytes, ending at `end`.
+struct Encoded<'a> {
+    end: usize,
+    uuid: Option<Cow<'a, str>>,
+    timestamp: Option<jiff::Timestamp>,
 }
 
 impl Stream {
@@ -144,13 +195,11 @@ impl Stream {
 
     /// Runs until shutdown.
     pub async fn run(self, state: State) {
-        let seen = state.recent_uuids.iter().cloned().collect();
         let mut pos = Position {
+            recent: RecentUuids::new(&state.recent_uuids),
             cursor: state.cursor,
             reset_from: None,
             last_timestamp: state.last_timestamp,
-            recent: state.recent_uuids,
-            seen,
             seq: 0,
         };
         self.update(|s| s.last_timestamp = pos.last_timestamp);
@@ -207,38 +256,56 @@ impl Stream {
         pos: &mut Position,
         room: Reservation<'_>,
     ) -> Result<bool, ApiError> {
-        let envelope = raw.envelope()?;
+        // Items are encoded as the page is parsed; nothing about the position changes until
+        // the whole page has parsed.
+        let mut data = Vec::with_capacity(raw.len() + raw.len() / 4);
+        let mut encoded = Vec::new();
+        let mut skipped = Vec::new();
+        let envelope = raw.parse(&mut Tape::default(), |item| {
+            let encoded_item = item
+                .map_err(Into::into)
+                .and_then(|item| self.encoder.encode_parsed(self.kind, item, &mut data));
+            match encoded_item {
+                Ok(meta) => encoded.push(Encoded {
+                    end: data.len(),
+                    uuid: meta.uuid,
+                    timestamp: meta.timestamp,
+                }),
+                Err(e) => skipped.push(e),
+            }
+        })?;
         let cursor = envelope
             .cursor
             .ok_or_else(|| ApiError::Body("response has no cursor".into()))?;
-        let items = envelope.items.unwrap_or_default();
-        let items_len = items.len();
-        let mut data = Vec::with_capacity(raw.len() + raw.len() / 4);
-        let (mut records, mut duplicates) = (0usize, 0u64);
-        let mut uuids = Vec::with_capacity(items.len());
-        let mut newest = pos.last_timestamp;
-        for item in items {
-            let before = data.len();
-            match self.encoder.encode(self.kind, item.get(), &mut data) {
-                Ok(meta) => {
-                    if let Some(uuid) = meta.uuid {
-                        if !pos.remember(uuid.clone()) {
-                            data.truncate(before);
-                            duplicates += 1;
-                            continue;
-                        }
-                        uuids.push(uuid);
-                    }
-                    if meta.timestamp > newest {
-                        newest = meta.timestamp;
-                    }
-                    records += 1;
-                }
-                Err(e) => {
-                    warn!(stream = %self.kind, "skipping an item that cannot be normalized: {e}")
-                }
-            }
+        for e in skipped {
+            warn!(stream = %self.kind, "skipping an item that cannot be normalized: {e}");
         }
+        let (mut records, mut duplicates) = (0usize, 0u64);
+        let mut uuids = Vec::with_capacity(encoded.len());
+        let mut newest = pos.last_timestamp;
+        // Drop re-read events, moving the rest down over them.
+        let (mut start, mut kept) = (0, 0);
+        for item in encoded {
+            let (from, to) = (start, item.end);
+            start = item.end;
+            if let Some(uuid) = item.uuid {
+                if !pos.recent.insert(&uuid) {
+                    duplicates += 1;
+                    continue;
+                }
+                uuids.push(uuid.into_owned());
+            }
+            if kept != from {
+                data.copy_within(from..to, kept);
+            }
+            kept += to - from;
+            if item.timestamp > newest {
+                newest = item.timestamp;
+            }
+            records += 1;
+        }
+        data.truncate(kept);
+        let items_len = envelope.items;
         if duplicates > 0 {
             debug!(stream = %self.kind, duplicates, "dropped events already delivered");
         }

@@ -12,8 +12,9 @@ use op_events_mock::{Fault, FaultKind, MockConfig, MockServer};
 use secrecy::SecretString;
 
 const ALL: &[&str] = &["signinattempts", "itemusages", "auditevents"];
+/// One 50-event page per batch, so that restarts land at many points of a drain.
 const LIMITS: BatchLimits = BatchLimits {
-    max_records: 120,
+    max_records: 50,
     max_bytes: 1 << 20,
 };
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use op_events_input::api::{Action, ApiError, Client, Request};
 use op_events_input::config::Config;
 use op_events_input::event::EventType;
+use op_events_input::json::{Node, Tape};
 use op_events_input::token::Token;
 use proptest::prelude::*;
 use secrecy::SecretString;
@@ -193,7 +194,7 @@ async fn oversized_and_endless_bodies_stop_at_the_cap() {
     }
     // The same client retries and gets the page.
     let page = client.fetch(EventType::ItemUsages, &reset()).await.unwrap();
-    assert_eq!(page.envelope().unwrap().items.unwrap().len(), 1);
+    assert_eq!(page.envelope().unwrap().items, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +229,7 @@ async fn silent_and_dripping_servers_time_out_and_others_continue() {
                 .fetch(EventType::AuditEvents, &reset())
                 .await
                 .unwrap();
-            (page.envelope().unwrap().items.unwrap().len(), t.elapsed())
+            (page.envelope().unwrap().items, t.elapsed())
         }
     );
     // The healthy stream is not held up by the hung ones.
@@ -300,7 +301,7 @@ async fn error_statuses_and_garbage_are_classified() {
             .fetch(EventType::AuditEvents, &reset())
             .await
             .unwrap();
-        let e = page.envelope().err().expect("not an envelope");
+        let e = page.envelope().expect_err("not an envelope");
         assert!(e.to_string().contains("invalid response JSON"), "{e}");
     }
 }
@@ -312,12 +313,20 @@ async fn invalid_utf8_in_one_item_keeps_the_others() {
     let url = serve(move |_| Script::Reply(200, body.clone())).await;
     let client = client(&url, Duration::from_secs(5), 1 << 20);
     let page = client.fetch(EventType::ItemUsages, &reset()).await.unwrap();
-    let env = page
-        .envelope()
-        .expect("one bad item must not fail the page");
-    let items = env.items.unwrap();
-    assert_eq!(items.len(), 3);
-    assert!(items[0].get().contains("\"A\"") && items[2].get().contains("\"C\""));
+    let mut uuids = Vec::new();
+    page.parse(&mut Tape::default(), |item| {
+        let item = item.expect("a parsed item");
+        let Node::Key { name, .. } = item.node(1) else {
+            panic!("an object with a first member")
+        };
+        assert_eq!(name.raw(), "uuid");
+        let Node::Str(uuid) = item.node(2) else {
+            panic!("a string uuid")
+        };
+        uuids.push(uuid.raw().to_owned());
+    })
+    .expect("one bad item must not fail the page");
+    assert_eq!(uuids, ["A", "B", "C"]);
 }
 
 #[test]
@@ -340,7 +349,7 @@ fn deep_nesting_and_huge_strings_in_items_are_bounded() {
             let page = client.fetch(EventType::ItemUsages, &reset()).await.unwrap();
             // Either both items or a clear error: never a stack overflow or a panic.
             match page.envelope() {
-                Ok(e) => assert_eq!(e.items.unwrap().len(), 2),
+                Ok(e) => assert_eq!(e.items, 2),
                 Err(e) => assert!(e.to_string().contains("invalid response JSON"), "{e}"),
             }
         }
@@ -428,18 +437,25 @@ proptest! {
         RT.with(|rt| rt.block_on(async {
             let page = client.fetch(EventType::SignInAttempts, &reset()).await.unwrap();
             let expected = serde_json::from_slice::<serde_json::Value>(&body).ok();
-            match page.envelope() {
+            // Each item as the parser handed it over: member count for objects, else None.
+            let mut seen = Vec::new();
+            let parsed = page.parse(&mut Tape::default(), |item| {
+                seen.push(match item.map(|item| item.node(0)) {
+                    Ok(Node::Object { len, .. }) => Some(len as usize),
+                    _ => None,
+                });
+            });
+            match parsed {
                 Ok(env) => {
-                    let items = env.items.unwrap_or_default();
-                    let want = expected
+                    let want: Vec<Option<usize>> = expected
                         .as_ref()
                         .and_then(|v| v.get("items"))
                         .and_then(|i| i.as_array())
-                        .map_or(0, Vec::len);
-                    prop_assert_eq!(items.len(), want);
-                    for item in items {
-                        prop_assert!(serde_json::from_str::<serde_json::Value>(item.get()).is_ok());
-                    }
+                        .map_or_else(Vec::new, |items| {
+                            items.iter().map(|i| i.as_object().map(|o| o.len())).collect()
+                        });
+                    prop_assert_eq!(env.items, want.len());
+                    prop_assert_eq!(seen, want);
                 }
                 Err(e) => prop_assert!(e.to_string().contains("invalid response JSON"), "{}", e),
             }

@@ -5,6 +5,8 @@ mod msgpack;
 mod ndjson;
 pub mod writer;
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 
 use crate::event::{ApiVersion, EventType, Format};
@@ -31,8 +33,8 @@ pub struct EncodeContext {
 
 /// What the stream needs to know about an item it handed over: its dedupe key and its time.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ItemMeta {
-    pub uuid: Option<String>,
+pub struct ItemMeta<'a> {
+    pub uuid: Option<Cow<'a, str>>,
     pub timestamp: Option<Timestamp>,
 }
 
@@ -53,27 +55,27 @@ impl Encoder {
 
     /// Appends exactly one encoded event for `item` (the JSON text of one element of `items`),
     /// or nothing on error.
-    pub fn encode(
+    pub fn encode<'a>(
         &self,
         kind: EventType,
-        item: &str,
+        item: &'a str,
         out: &mut Vec<u8>,
-    ) -> Result<ItemMeta, NormalizeError> {
+    ) -> Result<ItemMeta<'a>, NormalizeError> {
         self.encode_parsed(kind, &mut Tape::parse(item)?, out)
     }
 
     /// [`Encoder::encode`] for an item already on a tape (how pages are encoded). An item
     /// without a valid `timestamp` is still delivered, stamped with the collection time: losing
     /// evidence is worse than an approximate time.
-    pub fn encode_parsed(
+    pub fn encode_parsed<'a>(
         &self,
         kind: EventType,
-        tape: &mut Tape,
+        tape: &mut Tape<'a>,
         out: &mut Vec<u8>,
-    ) -> Result<ItemMeta, NormalizeError> {
+    ) -> Result<ItemMeta<'a>, NormalizeError> {
         let mut item = Item::new(tape)?;
         let meta = ItemMeta {
-            uuid: item.uuid().map(|s| s.decoded().into_owned()),
+            uuid: item.uuid().map(|s| s.decoded()),
             timestamp: item.timestamp,
         };
         let time = item.timestamp.unwrap_or_else(Timestamp::now);

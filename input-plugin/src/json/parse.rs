@@ -6,6 +6,7 @@ use super::text::{Str, escape_len, find_special};
 use super::{Mark, Node, Tape};
 
 pub const MAX_DEPTH: u32 = 128;
+const TOO_DEEP: &str = "nested too deeply";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid JSON at byte {at}: {what}")]
@@ -31,13 +32,14 @@ pub(super) fn parse_value<'a>(text: &'a str, nodes: &mut Vec<Node<'a>>) -> Resul
 }
 
 /// Parses an Events API page `{"cursor", "has_more", "items": [...]}`, calling `on_item` with
-/// each item alone on `tape` (root at node 0) as soon as it is parsed. Unknown envelope members
-/// are checked and ignored. On error the caller must discard whatever `on_item` produced: the
-/// page as a whole is invalid.
+/// each item alone on `tape` (root at node 0) as soon as it is parsed, or with the error of an
+/// item nested too deeply (skipped, so that one hostile item costs only itself). Unknown
+/// envelope members are checked and ignored. On error the caller must discard whatever
+/// `on_item` produced: the page as a whole is invalid.
 pub fn parse_page<'a>(
     text: &'a str,
     tape: &mut Tape<'a>,
-    mut on_item: impl FnMut(&mut Tape<'a>),
+    mut on_item: impl FnMut(Result<&mut Tape<'a>, JsonError>),
 ) -> Result<Envelope, JsonError> {
     let mut p = Parser::new(text);
     let mut env = Envelope::default();
@@ -88,9 +90,18 @@ pub fn parse_page<'a>(
                 } else {
                     loop {
                         tape.nodes_mut().clear();
-                        p.value(tape.nodes_mut(), 1)?;
+                        p.ws();
+                        let start = p.pos;
+                        match p.value(tape.nodes_mut(), 1) {
+                            Ok(()) => on_item(Ok(tape)),
+                            Err(e) if e.what == TOO_DEEP => {
+                                p.pos = start;
+                                p.skip_nested()?;
+                                on_item(Err(e));
+                            }
+                            Err(e) => return Err(e),
+                        }
                         env.items += 1;
-                        on_item(tape);
                         p.ws();
                         match p.next_byte() {
                             Some(b',') => continue,
@@ -201,9 +212,46 @@ impl<'a> Parser<'a> {
 
     fn enter(&self, depth: u32) -> Result<u32, JsonError> {
         if depth >= MAX_DEPTH {
-            return Err(self.err("nested too deeply"));
+            return Err(self.err(TOO_DEEP));
         }
         Ok(depth + 1)
+    }
+
+    /// Steps over a container of any depth without recursion or nodes, checking its tokens and
+    /// brackets (not every comma and colon: the value is only being skipped).
+    fn skip_nested(&mut self) -> Result<(), JsonError> {
+        let mut closers = Vec::new();
+        loop {
+            self.ws();
+            match self.peek() {
+                Some(b'[') => closers.push(b']'),
+                Some(b'{') => closers.push(b'}'),
+                Some(c @ (b']' | b'}')) => {
+                    if closers.pop() != Some(c) {
+                        return Err(self.err("mismatched bracket"));
+                    }
+                }
+                Some(b',' | b':') => {}
+                Some(b'"') => {
+                    self.string()?;
+                    continue;
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    self.number()?;
+                    continue;
+                }
+                Some(b't') => self.literal(b"true")?,
+                Some(b'f') => self.literal(b"false")?,
+                Some(b'n') => self.literal(b"null")?,
+                _ => return Err(self.err("expected a value")),
+            }
+            if matches!(self.peek(), Some(b'[' | b'{' | b']' | b'}' | b',' | b':')) {
+                self.pos += 1;
+            }
+            if closers.is_empty() {
+                return Ok(());
+            }
+        }
     }
 
     fn array(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), JsonError> {
@@ -491,9 +539,20 @@ mod tests {
     #[test]
     fn depth_is_bounded() {
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert_eq!(Tape::parse(&deep).unwrap_err().what, "nested too deeply");
+        assert_eq!(Tape::parse(&deep).unwrap_err().what, TOO_DEEP);
         let ok = "[".repeat(100) + &"]".repeat(100);
         assert!(Tape::parse(&ok).is_ok());
+        // In a page, the deep item alone is skipped.
+        let page = format!(r#"{{"items":[{{"x":{deep}}},{{"a":"]"}}],"cursor":"c"}}"#);
+        let mut seen = Vec::new();
+        let env = parse_page(&page, &mut Tape::default(), |t| {
+            seen.push(t.map(|t| to_value(t, 0)).map_err(|e| e.what))
+        })
+        .unwrap();
+        assert_eq!(env.items, 2);
+        assert_eq!(seen, [Err(TOO_DEEP), Ok(serde_json::json!({"a":"]"}))]);
+        let unbalanced = format!(r#"{{"items":[{{"x":{}}}]}}"#, "[".repeat(200));
+        assert!(parse_page(&unbalanced, &mut Tape::default(), |_| {}).is_err());
     }
 
     #[test]
@@ -501,7 +560,7 @@ mod tests {
         let text = r#"{"extra":{"x":[1]},"items":[{"uuid":"a"},7,{"uuid":"b"}],"has_more":true,"cursor":"c\u0031"}"#;
         let mut tape = Tape::default();
         let mut seen = Vec::new();
-        let env = parse_page(text, &mut tape, |t| seen.push(to_value(t, 0))).unwrap();
+        let env = parse_page(text, &mut tape, |t| seen.push(to_value(t.unwrap(), 0))).unwrap();
         assert_eq!(
             env,
             Envelope {
