@@ -71,10 +71,12 @@ impl Syntax for Msgpack {
 
     fn separator(_: &mut Vec<u8>) {}
 
+    #[inline(always)]
     fn key(out: &mut Vec<u8>, name: &str) {
         str(out, name);
     }
 
+    #[inline(always)]
     fn input_key(out: &mut Vec<u8>, name: Str) {
         Self::input_str(out, name);
     }
@@ -90,14 +92,12 @@ impl Syntax for Msgpack {
         }
     }
 
+    #[inline(always)]
     fn input_str(out: &mut Vec<u8>, s: Str) {
-        if !s.is_escaped() {
-            return str(out, s.raw());
-        }
-        str_len(out, s.decoded_len());
-        let mut buf = [0u8; 4];
-        for c in s.chars() {
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        if s.is_escaped() {
+            escaped_str(out, s);
+        } else {
+            str(out, s.raw());
         }
     }
 
@@ -151,13 +151,22 @@ fn map_len(out: &mut Vec<u8>, n: usize) {
     }
 }
 
-#[inline]
+#[cold]
+fn escaped_str(out: &mut Vec<u8>, s: Str) {
+    str_len(out, s.decoded_len());
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+}
+
+#[inline(always)]
 fn str(out: &mut Vec<u8>, s: &str) {
     str_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
 }
 
-#[inline]
+#[inline(always)]
 fn str_len(out: &mut Vec<u8>, n: usize) {
     match n {
         0..=31 => out.push(0xa0 | n as u8),

@@ -72,6 +72,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
         S::close_map(self.out, frame.header_at, frame.count);
     }
 
+    #[inline(always)]
     fn entry(&mut self) {
         let top = &mut self.frames[self.depth];
         self.key_at = self.out.len();
@@ -81,11 +82,13 @@ impl<'o, S: Syntax> Writer<'o, S> {
         top.count += 1;
     }
 
+    #[inline(always)]
     pub fn key(&mut self, name: &str) {
         self.entry();
         S::key(self.out, name);
     }
 
+    #[inline(always)]
     pub fn input_key(&mut self, name: Str) {
         self.entry();
         S::input_key(self.out, name);
@@ -134,6 +137,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
         S::str_parts(self.out, parts);
     }
 
+    #[inline(always)]
     pub fn input_str(&mut self, s: Str) {
         S::input_str(self.out, s);
     }
@@ -151,6 +155,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
     }
 
     /// `name: s` when there is a value.
+    #[inline(always)]
     pub fn field(&mut self, name: &str, s: Option<Str>) {
         if let Some(s) = s {
             self.key(name);
@@ -158,6 +163,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
         }
     }
 
+    #[inline(always)]
     pub fn static_field(&mut self, name: &str, s: &str) {
         self.key(name);
         self.str(s);

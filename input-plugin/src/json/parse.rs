@@ -300,9 +300,10 @@ impl<'a> Parser<'a> {
         let at = out.len();
         out.push(Node::Null);
         let mut len = 0u32;
-        // A cheap filter for repeated names: a bit per (length, first, last byte); only a hit,
+        // A cheap filter for repeated names: a bit per (length, first, middle, last byte) of
+        // 128; only a hit,
         // or an escaped name, costs a scan of the members so far.
-        let (mut seen, mut escapes) = (0u64, false);
+        let (mut seen, mut escapes) = (0u128, false);
         self.ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -423,10 +424,14 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn name_bit(raw: &[u8]) -> u64 {
-    let first = usize::from(raw.first().copied().unwrap_or(0));
-    let last = usize::from(raw.last().copied().unwrap_or(0));
-    1 << ((raw.len() + first * 7 + last * 13) & 63)
+fn name_bit(raw: &[u8]) -> u128 {
+    let at = |i: usize| u32::from(raw.get(i).copied().unwrap_or(0));
+    let mixed = (raw.len() as u32)
+        .wrapping_add(at(0) << 3)
+        .wrapping_add(at(raw.len() / 2) << 6)
+        .wrapping_add(at(raw.len().wrapping_sub(1)) << 9)
+        .wrapping_mul(0x9E37_79B1);
+    1 << (mixed >> 25)
 }
 
 /// Marks an earlier member of the object being built at `obj` named `name` as shadowed;
