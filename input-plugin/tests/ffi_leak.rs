@@ -1,5 +1,5 @@
 //! No leak across the boundary: resident memory stays flat over 100,000 collect/cleanup cycles
-//! (buffers malloc'd by collect and freed by cleanup, acks, empty collects).
+//! (buffers handed over by collect and given back by cleanup, acks, empty collects).
 
 mod harness;
 

@@ -6,8 +6,11 @@
 //! - `FLBPluginRegister` fills the first five fields of Fluent Bit's `def` with strings we
 //!   allocate per `def`; `FLBPluginUnregister` frees only the strings of the `def` it is given
 //!   (a hot reload registers a new `def` before the old one is unregistered).
-//! - Collect returns a `libc::malloc`'d buffer; the cleanup callbacks `free` it after Fluent Bit
-//!   has copied it, and ack its pages so their cursors get checkpointed.
+//! - Collect returns a buffer of ours: a one-page batch's own bytes, or the pages copied into
+//!   a buffer reused from earlier collects. It stays in [`IN_FLIGHT`] (not in the instance, so
+//!   an Exit on another thread cannot free it) until the cleanup callback, which comes right
+//!   after Fluent Bit has copied it (ABI doc §5): cleanup acks its pages, so their cursors get
+//!   checkpointed, and keeps the buffer for reuse.
 //! - Strings from `input_get_property` belong to Fluent Bit and are copied at once.
 //!
 //! Every export runs inside [`boundary!`]: a panic becomes the export's error value instead of
@@ -90,6 +93,13 @@ struct Registration {
 }
 
 static REGISTRATIONS: Mutex<Vec<Registration>> = Mutex::new(Vec::new());
+
+/// Buffers Fluent Bit is reading, between a collect and its cleanup (at most one per instance).
+static IN_FLIGHT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+fn in_flight() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
+    IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Registers the input `onepassword`. Returns 0; never -1, which makes Fluent Bit free `def`
 /// while still pointing at it (§4).
@@ -373,8 +383,8 @@ fn ensure_state_dir(dir: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("option `state_dir`: cannot create {}: {e}", dir.display()))
 }
 
-/// Hands whole encoded pages to Fluent Bit in one malloc'd buffer, without blocking. Nothing
-/// while paused (see `registry`): `*len = 0`.
+/// Hands whole encoded pages to Fluent Bit in one buffer, without blocking. Nothing while
+/// paused (see `registry`): `*len = 0`.
 fn collect(
     instance: Option<Arc<Instance>>,
     paused: bool,
@@ -403,43 +413,54 @@ fn collect(
         instance.ack(batch.ack);
         return FLB_OK;
     }
-    // SAFETY: plain allocation; the result is checked for NULL before use.
-    let buffer = unsafe { libc::malloc(size) }.cast::<u8>();
-    if buffer.is_null() {
-        instance.log.write(
-            Level::WARN,
-            "out of memory for a batch; offering it again next time",
-        );
-        instance.hold(batch);
-        return COLLECT_FAILED;
-    }
-    let mut at = 0;
-    for part in batch.parts() {
-        // SAFETY: the parts add up to `size`, the room `buffer` has, so `at + part.len()` stays
-        // inside it; a fresh allocation can't overlap the batch's own buffers.
-        unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), buffer.add(at), part.len()) };
-        at += part.len();
-    }
-    instance.hand_over(buffer as usize, batch.ack);
-    // SAFETY: the out-pointers were checked above; Fluent Bit owns the buffer until cleanup.
+    let (buffer, ack) = match batch.into_single() {
+        Ok(page) => page,
+        Err(batch) => {
+            let mut buffer = instance.take_spare();
+            if buffer.try_reserve(size).is_err() {
+                instance.log.write(
+                    Level::WARN,
+                    "out of memory for a batch; offering it again next time",
+                );
+                instance.hold(batch);
+                return COLLECT_FAILED;
+            }
+            batch
+                .parts()
+                .for_each(|part| buffer.extend_from_slice(part));
+            (buffer, batch.ack)
+        }
+    };
+    let pointer = buffer.as_ptr().cast_mut();
+    in_flight().push(buffer);
+    instance.hand_over(pointer as usize, ack);
+    // SAFETY: the out-pointers were checked above. The buffer is `size` bytes and stays
+    // allocated, unchanged, in IN_FLIGHT until the cleanup callback for this pointer.
     unsafe {
-        data.write(buffer.cast());
+        data.write(pointer.cast());
         len.write(size);
     }
     FLB_OK
 }
 
-/// Fluent Bit has copied the buffer: ack its pages, then free it.
+/// Fluent Bit has copied the buffer: ack its pages, then keep it for reuse.
 fn cleanup(instance: Option<Arc<Instance>>, data: *mut c_void) -> c_int {
     if data.is_null() {
         return FLB_OK;
     }
+    let buffer = {
+        let mut buffers = in_flight();
+        let at = buffers
+            .iter()
+            .position(|b| b.as_ptr() == data.cast_const().cast());
+        at.map(|at| buffers.swap_remove(at))
+    };
     if let Some(instance) = instance {
         instance.taken(data as usize);
+        if let Some(buffer) = buffer {
+            instance.keep_spare(buffer);
+        }
     }
-    // SAFETY: the only buffers Fluent Bit hands to the cleanup callbacks are the ones collect
-    // returned, each malloc'd there and passed back exactly once.
-    unsafe { libc::free(data) };
     FLB_OK
 }
 

@@ -41,6 +41,9 @@ struct State {
     held: Option<Batch>,
     /// Buffers handed to Fluent Bit whose cleanup callback has not come yet.
     in_flight: Vec<(usize, AckToken)>,
+    /// The last buffer Fluent Bit gave back, reused for the next batch of several pages (a
+    /// fresh multi-megabyte allocation costs page faults on every collect).
+    spare: Vec<u8>,
     exiting: bool,
 }
 
@@ -64,6 +67,7 @@ impl Instance {
                 collector: Some(collector),
                 held: None,
                 in_flight: Vec::new(),
+                spare: Vec::new(),
                 exiting: false,
             }),
         }
@@ -85,6 +89,18 @@ impl Instance {
     /// Keeps a batch that could not be handed over, so it is neither lost nor acked.
     pub(super) fn hold(&self, batch: Batch) {
         self.state().held = Some(batch);
+    }
+
+    pub(super) fn take_spare(&self) -> Vec<u8> {
+        std::mem::take(&mut self.state().spare)
+    }
+
+    /// Keeps a returned buffer for reuse, unless it is far bigger than a batch needs.
+    pub(super) fn keep_spare(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() <= 2 * self.limits.max_bytes {
+            buffer.clear();
+            self.state().spare = buffer;
+        }
     }
 
     /// Remembers which ack belongs to a buffer now owned by Fluent Bit until cleanup.

@@ -63,6 +63,17 @@ impl Batch {
         self.parts.iter().map(Vec::as_slice)
     }
 
+    /// A batch of one page is that page's own buffer: no copy needed.
+    pub fn into_single(mut self) -> Result<(Vec<u8>, AckToken), Batch> {
+        if self.parts.len() != 1 {
+            return Err(self);
+        }
+        match self.parts.pop() {
+            Some(page) => Ok((page, self.ack)),
+            None => Err(self),
+        }
+    }
+
     /// The whole batch in one buffer (a copy).
     pub fn to_vec(&self) -> Vec<u8> {
         self.parts.concat()
