@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use harness::source::{self, KINDS, borrow};
-use harness::{FluentBit, Layout};
+use harness::{FluentBit, Layout, Timing};
 const PER_TYPE: usize = 20_000;
 
 fn tasks() -> Vec<u64> {
@@ -33,6 +33,10 @@ fn task_cpu_ns(tid: u64) -> u64 {
 #[derive(Default)]
 struct Stats {
     with_data: Vec<u64>,
+    /// CPU time of the calls with data.
+    with_data_cpu: Vec<u64>,
+    /// (duration, CPU time, bytes) of every call with data, to see what the slow ones were.
+    sized: Vec<(u64, u64, usize)>,
     empty: Vec<u64>,
     events: usize,
     bytes: usize,
@@ -40,13 +44,16 @@ struct Stats {
 }
 
 impl Stats {
-    fn record(&mut self, buffer: Option<Vec<u8>>, took: u64) -> bool {
+    fn record(&mut self, buffer: Option<Vec<u8>>, timing: Timing) -> bool {
+        let took = timing.wall;
         self.collect_total += took;
         let Some(buffer) = buffer else {
             self.empty.push(took);
             return false;
         };
         self.with_data.push(took);
+        self.with_data_cpu.push(timing.cpu);
+        self.sized.push((took, timing.cpu, buffer.len()));
         self.events += harness::events::decode(&buffer).len();
         self.bytes += buffer.len();
         true
@@ -85,6 +92,10 @@ fn main() {
         stats.record(buffer, took);
     }
     let full_queue = std::mem::take(&mut stats.with_data);
+    let mut full_queue_cpu = std::mem::take(&mut stats.with_data_cpu);
+    full_queue_cpu.sort_unstable();
+    let mut slowest = std::mem::take(&mut stats.sized);
+    slowest.sort_unstable_by(|a, b| b.cmp(a));
     // 2. Drain everything, then read the plugin threads' CPU.
     let total = KINDS.len() * PER_TYPE;
     let mut idle_rounds = 0;
@@ -139,5 +150,23 @@ fn main() {
         with_data.last().unwrap() / 1000,
         empty.len(),
         percentile(&empty, 0.5),
+    );
+    let slow: Vec<String> = slowest
+        .iter()
+        .take(3)
+        .map(|(took, cpu, bytes)| {
+            format!(
+                "{} µs ({} µs CPU) for {} KB",
+                took / 1000,
+                cpu / 1000,
+                bytes / 1000
+            )
+        })
+        .collect();
+    println!(
+        "collect CPU time with a full queue: median {} µs, p99 {} µs; slowest calls: {}",
+        percentile(&full_queue_cpu, 0.5) / 1000,
+        percentile(&full_queue_cpu, 0.99) / 1000,
+        slow.join(", ")
     );
 }

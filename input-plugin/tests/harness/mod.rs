@@ -362,7 +362,7 @@ enum Command {
 
 enum Reply {
     Code(c_int),
-    Data(Option<Vec<u8>>, u64),
+    Data(Option<Vec<u8>>, Timing),
     Ticks(Ticks),
 }
 
@@ -394,8 +394,8 @@ impl Instance {
         self.collect_timed().0
     }
 
-    /// `collect`, with how long the collect call itself took, in nanoseconds.
-    pub fn collect_timed(&self) -> (Option<Vec<u8>>, u64) {
+    /// `collect`, with how long the collect call itself took.
+    pub fn collect_timed(&self) -> (Option<Vec<u8>>, Timing) {
         match self.call(Command::Collect) {
             Reply::Data(data, nanos) => (data, nanos),
             _ => unreachable!(),
@@ -485,12 +485,12 @@ fn instance_thread(
     for command in rx {
         let reply = match command {
             Command::Collect => {
-                let (data, nanos) = tick(&fb, remote, &mut |b| b.to_vec());
-                Reply::Data(data, nanos)
+                let (data, timing) = tick(&fb, remote, &mut |b| b.to_vec());
+                Reply::Data(data, timing)
             }
             Command::CollectWith(mut append) => {
-                let (stored, nanos) = tick(&fb, remote, &mut |b| append(b));
-                Reply::Data(stored.map(|()| Vec::new()), nanos)
+                let (stored, timing) = tick(&fb, remote, &mut |b| append(b));
+                Reply::Data(stored.map(|()| Vec::new()), timing)
             }
             Command::Ticks(n) => {
                 let mut ticks = Ticks {
@@ -498,8 +498,8 @@ fn instance_thread(
                     ..Ticks::default()
                 };
                 for _ in 0..n {
-                    let (len, nanos) = tick(&fb, remote, &mut |b| b.len());
-                    ticks.collect_nanos.push(nanos);
+                    let (len, timing) = tick(&fb, remote, &mut |b| b.len());
+                    ticks.collect_nanos.push(timing.wall);
                     if let Some(len) = len {
                         ticks.buffers += 1;
                         ticks.bytes += len;
@@ -537,13 +537,32 @@ fn instance_thread(
 
 /// `flb_proxy_input_cb_collect`: len 0 → nothing; -1 → nothing; else append (`append` sees
 /// the buffer, like Fluent Bit's copy) + cleanup. Also returns the collect call's duration.
+/// How long one collect call took, in nanoseconds: on the clock, and on the CPU (the
+/// difference is the calling thread waiting: preempted, or on a lock).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timing {
+    pub wall: u64,
+    pub cpu: u64,
+}
+
+fn thread_cpu_nanos() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer for the calling thread's CPU clock.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
 fn tick<T>(
     fb: &FluentBit,
     remote: *mut c_void,
     append: &mut dyn FnMut(&[u8]) -> T,
-) -> (Option<T>, u64) {
+) -> (Option<T>, Timing) {
     let mut data: *mut c_void = std::ptr::null_mut();
     let mut len: usize = 0;
+    let cpu_started = thread_cpu_nanos();
     let started = std::time::Instant::now();
     // SAFETY: valid out-pointers; `remote` is what Init stored.
     let ret = unsafe {
@@ -552,9 +571,12 @@ fn tick<T>(
             Layout::Legacy => (fb.sym.collect)(&mut data, &mut len),
         }
     };
-    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let timing = Timing {
+        wall: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        cpu: thread_cpu_nanos().saturating_sub(cpu_started),
+    };
     if len == 0 || ret == -1 {
-        return (None, nanos);
+        return (None, timing);
     }
     assert!(!data.is_null(), "len > 0 with a NULL buffer");
     // SAFETY: the plugin returned `len` readable bytes at `data`.
@@ -566,7 +588,7 @@ fn tick<T>(
             Layout::Legacy => (fb.sym.cleanup)(data),
         };
     }
-    (Some(appended), nanos)
+    (Some(appended), timing)
 }
 
 /// Raw collect through the Ctx symbol with arbitrary arguments (NULL handling tests).
