@@ -2,7 +2,9 @@
 # End-to-end benchmark of the op-events binary against op-events-mock over loopback (release).
 # Prints one line of figures per part:
 #   1. drain: EVENTS events (split over the three streams), limits off; events/s and CPU µs/event
-#      of op-events (user+sys from /usr/bin/time).
+#      of op-events (user+sys from /usr/bin/time), once into a file (the kernel's page-cache
+#      writes count as op-events' sys time) and once into a pipe read by `wc -l` (as Vector's
+#      exec source reads it).
 #   2. budget: BUDGET requests/minute on both sides, limit 10 so a backlog outlasts the run;
 #      requests/minute achieved between t=10s and t=70s, as a fraction of the budget, and 429s
 #      served (from /_mock/stats).
@@ -49,15 +51,25 @@ rate_limited() { curl -sf "$M/_mock/stats" | jq '.rate_limited'; }
 
 # 1. drain
 serve 0
-/usr/bin/time -f "%e %U %S %M" -o "$OUT/time" "$BIN" run --once --base-url "$M" --state-dir "$OUT/state1" \
-    --rate-limit-per-minute 0 --rate-limit-per-hour 0 --log-level warn >"$OUT/events.ndjson"
-LINES=$(wc -l <"$OUT/events.ndjson")
-read -r WALL USR SYS MAXKB <"$OUT/time"
-rm -f "$OUT/events.ndjson"
+drain() { # drain SINK STATE: one --once run; prints "lines wall user sys maxkb"
+    if [ "$1" = file ]; then
+        /usr/bin/time -f "%e %U %S %M" -o "$OUT/time" "$BIN" run --once --base-url "$M" --state-dir "$2" \
+            --rate-limit-per-minute 0 --rate-limit-per-hour 0 --log-level warn >"$OUT/events.ndjson"
+        LINES=$(wc -l <"$OUT/events.ndjson")
+        rm -f "$OUT/events.ndjson"
+    else
+        LINES=$(/usr/bin/time -f "%e %U %S %M" -o "$OUT/time" "$BIN" run --once --base-url "$M" --state-dir "$2" \
+            --rate-limit-per-minute 0 --rate-limit-per-hour 0 --log-level warn | wc -l)
+    fi
+    echo "$LINES $(cat "$OUT/time")"
+}
+for SINK in file pipe; do
+    read -r LINES WALL USR SYS MAXKB <<<"$(drain "$SINK" "$OUT/state-$SINK")"
+    awk -v s="$SINK" -v n="$LINES" -v wall="$WALL" -v usr="$USR" -v sys="$SYS" -v kb="$MAXKB" 'BEGIN {
+        printf "drain (%s): events=%d wall=%.2fs events/s=%.0f cpu_us/event=%.2f (user %.2fs sys %.2fs) peak_rss=%.0fMiB\n",
+            s, n, wall, n / wall, (usr + sys) * 1e6 / n, usr, sys, kb / 1024 }'
+done
 stop_server
-awk -v n="$LINES" -v wall="$WALL" -v usr="$USR" -v sys="$SYS" -v kb="$MAXKB" 'BEGIN {
-    printf "drain: events=%d wall=%.2fs events/s=%.0f cpu_us/event=%.2f (user %.2fs sys %.2fs) peak_rss=%.0fMiB\n",
-        n, wall, n / wall, (usr + sys) * 1e6 / n, usr, sys, kb / 1024 }'
 
 # 2. budget
 if [ -z "${SKIP_BUDGET:-}" ]; then
