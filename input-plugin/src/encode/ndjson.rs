@@ -36,14 +36,20 @@ impl Syntax for Json {
         out.push(b',');
     }
 
+    /// Our member names are plain ASCII identifiers: nothing to escape.
+    #[inline(always)]
     fn key(out: &mut Vec<u8>, name: &str) {
-        Self::str(out, name);
-        out.push(b':');
+        debug_assert!(!name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
     }
 
+    #[inline(always)]
     fn input_key(out: &mut Vec<u8>, name: Str) {
-        Self::input_str(out, name);
-        out.push(b':');
+        out.push(b'"');
+        out.extend_from_slice(name.raw().as_bytes());
+        out.extend_from_slice(b"\":");
     }
 
     fn str(out: &mut Vec<u8>, s: &str) {
@@ -62,6 +68,7 @@ impl Syntax for Json {
         out.push(b'"');
     }
 
+    #[inline(always)]
     fn input_str(out: &mut Vec<u8>, s: Str) {
         out.push(b'"');
         out.extend_from_slice(s.raw().as_bytes());
