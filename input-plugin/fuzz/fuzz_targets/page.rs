@@ -1,18 +1,16 @@
-//! A whole response body: the envelope parser, then every item through every format and target.
-//! Never a panic; an item that cannot be used appends nothing; output stays proportional to input.
+//! A whole response body: the page parser, with every item through every format and target as
+//! a stream encodes it. Never a panic; an item that cannot be used appends nothing; output stays
+//! proportional to input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use op_events_input::api::Envelope;
 use op_events_input::encode::{EncodeContext, Encoder, Target};
 use op_events_input::event::{ApiVersion, EventType, Format};
+use op_events_input::json::{Tape, parse_page};
 
 fuzz_target!(|data: &[u8]| {
     // As api::Client::fetch does: invalid UTF-8 is replaced, never fatal.
     let body = String::from_utf8_lossy(data);
-    let Ok(envelope) = serde_json::from_str::<Envelope>(&body) else {
-        return;
-    };
     for format in [Format::Ecs, Format::Ocsf, Format::Raw] {
         for target in [Target::Msgpack, Target::Ndjson] {
             let ctx = EncodeContext {
@@ -21,13 +19,14 @@ fuzz_target!(|data: &[u8]| {
             };
             let encoder = Encoder::new(format, target, ctx);
             for kind in EventType::ALL {
-                for item in envelope.items.iter().flatten() {
-                    let mut out = Vec::new();
-                    match encoder.encode(kind, item.get(), &mut out) {
-                        Ok(_) => assert!(out.len() < 64 * item.get().len() + 4096),
-                        Err(_) => assert!(out.is_empty()),
+                let mut out = Vec::new();
+                let _ = parse_page(&body, &mut Tape::default(), |item| {
+                    let before = out.len();
+                    match item.map(|item| encoder.encode_parsed(kind, item, &mut out)) {
+                        Ok(Ok(_)) => assert!(out.len() - before < 64 * body.len() + 4096),
+                        _ => assert_eq!(out.len(), before),
                     }
-                }
+                });
             }
         }
     }
