@@ -1,7 +1,8 @@
 //! Plugin figures under the dlopen harness (`cargo bench -p op-events --bench plugin`):
 //! - CPU per event from HTTP response to Fluent Bit buffer: CPU time of the plugin's threads
-//!   (every thread that appeared after the mock was up: runtime workers, streams, and the
-//!   instance thread running collect + cleanup) over the events delivered;
+//!   (every thread that appeared after the mock was up: the collector's runtime threads, named
+//!   `op-events`, and the instance thread running collect + cleanup, plus the harness's copy of
+//!   each buffer standing in for Fluent Bit's) over the events delivered, in total and split;
 //! - collect callback latency (median, p99, max) with a full queue.
 
 #[path = "../tests/harness/mod.rs"]
@@ -13,6 +14,11 @@ use std::time::{Duration, Instant};
 use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout, Timing};
 const PER_TYPE: usize = 20_000;
+
+/// A thread's name.
+fn comm(tid: u64) -> String {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap_or_default()
+}
 
 fn tasks() -> Vec<u64> {
     std::fs::read_dir("/proc/self/task")
@@ -119,11 +125,14 @@ fn main() {
         mut empty,
         ..
     } = stats;
-    let cpu_ns: u64 = tasks()
-        .into_iter()
-        .filter(|t| !before.contains(t))
-        .map(task_cpu_ns)
-        .sum();
+    let (mut cpu_ns, mut collector_ns) = (0, 0);
+    for tid in tasks().into_iter().filter(|t| !before.contains(t)) {
+        let ns = task_cpu_ns(tid);
+        cpu_ns += ns;
+        if comm(tid).trim() == "op-events" {
+            collector_ns += ns;
+        }
+    }
     let wall = started.elapsed();
     instance.pause();
     instance.pre_exit(false);
@@ -135,10 +144,12 @@ fn main() {
     with_data.sort_unstable();
     empty.sort_unstable();
     println!(
-        "plugin: {events} ECS events ({} MB) in {wall:.2?}; plugin threads CPU {:.3} s = {:.3} µs/event (HTTP response to Fluent Bit buffer); collect calls alone {:.3} µs/event",
+        "plugin: {events} ECS events ({} MB) in {wall:.2?}; plugin threads CPU {:.3} s = {:.3} µs/event (HTTP response to Fluent Bit buffer): collector threads {:.3} µs/event, instance thread {:.3} µs/event (collect calls alone {:.3} µs/event)",
         bytes / 1_000_000,
         cpu_ns as f64 / 1e9,
         cpu_ns as f64 / 1e3 / events as f64,
+        collector_ns as f64 / 1e3 / events as f64,
+        (cpu_ns - collector_ns) as f64 / 1e3 / events as f64,
         collect_total as f64 / 1e3 / events as f64,
     );
     println!(
