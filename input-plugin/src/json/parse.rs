@@ -2,7 +2,7 @@
 //! checked) that appends nodes to a tape. Objects and arrays nest at most [`MAX_DEPTH`] deep,
 //! as with serde_json, so hostile nesting costs an error, not the stack.
 
-use super::text::{Str, escape_len, find_special};
+use super::text::{Escape, Str, escape_len, find_special};
 use super::{Mark, Node, Tape};
 
 pub const MAX_DEPTH: u32 = 128;
@@ -28,12 +28,14 @@ pub struct Envelope {
 pub(super) fn parse_value<'a>(text: &'a str, nodes: &mut Vec<Node<'a>>) -> Result<(), JsonError> {
     let mut p = Parser::new(text);
     p.value(nodes, 0)?;
-    p.end()
+    p.end()?;
+    p.deferred.take().map_or(Ok(()), Err)
 }
 
 /// Parses an Events API page `{"cursor", "has_more", "items": [...]}`, calling `on_item` with
 /// each item alone on `tape` (root at node 0) as soon as it is parsed, or with the error of an
-/// item nested too deeply (skipped, so that one hostile item costs only itself). Unknown
+/// item that is well-formed but unusable (nested too deeply, a number beyond f64, a lone
+/// surrogate), which is skipped, so that one hostile item costs only itself. Unknown
 /// envelope members are checked and ignored. On error the caller must discard whatever
 /// `on_item` produced: the page as a whole is invalid.
 pub fn parse_page<'a>(
@@ -72,6 +74,9 @@ pub fn parse_page<'a>(
                     Some(b'n') => p.literal(b"null").map(|()| None)?,
                     Some(b'"') => Some(p.string()?.decoded().into_owned()),
                     _ => return Err(p.err("`cursor` is not a string")),
+                };
+                if let Some(e) = p.deferred.take() {
+                    return Err(e);
                 }
             }
             "has_more" => {
@@ -93,10 +98,14 @@ pub fn parse_page<'a>(
                         p.ws();
                         let start = p.pos;
                         match p.value(tape.nodes_mut(), 1) {
-                            Ok(()) => on_item(Ok(tape)),
+                            Ok(()) => match p.deferred.take() {
+                                None => on_item(Ok(tape)),
+                                Some(e) => on_item(Err(e)),
+                            },
                             Err(e) if e.what == TOO_DEEP => {
                                 p.pos = start;
                                 p.skip_nested()?;
+                                p.deferred = None;
                                 on_item(Err(e));
                             }
                             Err(e) => return Err(e),
@@ -114,6 +123,7 @@ pub fn parse_page<'a>(
             _ => {
                 let mut scratch = Vec::new();
                 p.value(&mut scratch, 1)?;
+                p.deferred = None;
             }
         }
         p.ws();
@@ -130,6 +140,9 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// What makes the value being parsed unusable without making the text invalid: reported
+    /// once the value is complete.
+    deferred: Option<JsonError>,
 }
 
 impl<'a> Parser<'a> {
@@ -138,7 +151,13 @@ impl<'a> Parser<'a> {
             text,
             bytes: text.as_bytes(),
             pos: 0,
+            deferred: None,
         }
+    }
+
+    #[cold]
+    fn defer(&mut self, at: usize, what: &'static str) {
+        self.deferred.get_or_insert(JsonError { at, what });
     }
 
     #[cold]
@@ -357,10 +376,17 @@ impl<'a> Parser<'a> {
                     return Ok(Str::new(&self.text[start..at], escaped));
                 }
                 Some(b'\\') => {
-                    let len = escape_len(self.bytes, at + 1).ok_or_else(|| {
-                        self.pos = at;
-                        self.err("invalid escape in a string")
-                    })?;
+                    let len = match escape_len(self.bytes, at + 1) {
+                        Some(Escape::Valid(len)) => len,
+                        Some(Escape::LoneSurrogate) => {
+                            self.defer(at, "lone surrogate in a string");
+                            5
+                        }
+                        None => {
+                            self.pos = at;
+                            return Err(self.err("invalid escape in a string"));
+                        }
+                    };
                     escaped = true;
                     at += 1 + len;
                 }
@@ -417,8 +443,7 @@ impl<'a> Parser<'a> {
         let text = &self.text[start..self.pos];
         // Only an exponent or a very long integer part can leave f64's range.
         if (exponent || int_digits > 300) && !text.parse::<f64>().is_ok_and(f64::is_finite) {
-            self.pos = start;
-            return Err(self.err("number out of range"));
+            self.defer(start, "number out of range");
         }
         Ok(Node::Num(text))
     }
@@ -556,6 +581,22 @@ mod tests {
         .unwrap();
         assert_eq!(env.items, 2);
         assert_eq!(seen, [Err(TOO_DEEP), Ok(serde_json::json!({"a":"]"}))]);
+        // So are numbers beyond f64 and lone surrogates; the page goes on.
+        let odd = r#"{"items":[{"n":1e400},{"s":"\ud800"},{"ok":1}],"cursor":"c"}"#;
+        let mut seen = Vec::new();
+        parse_page(odd, &mut Tape::default(), |t| {
+            seen.push(t.map(|_| ()).map_err(|e| e.what))
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                Err("number out of range"),
+                Err("lone surrogate in a string"),
+                Ok(())
+            ]
+        );
+        assert!(parse_page(r#"{"cursor":"\udc00"}"#, &mut Tape::default(), |_| {}).is_err());
         let unbalanced = format!(r#"{{"items":[{{"x":{}}}]}}"#, "[".repeat(200));
         assert!(parse_page(&unbalanced, &mut Tape::default(), |_| {}).is_err());
     }

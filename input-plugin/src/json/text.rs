@@ -97,12 +97,17 @@ impl Iterator for Chars<'_> {
             't' => '\t',
             'u' => {
                 let hi = hex4(&mut self.rest);
-                if (0xD800..0xDC00).contains(&hi) {
-                    self.rest.nth(1); // the `\u` of the low surrogate, checked by the parser
-                    let lo = hex4(&mut self.rest);
+                let mut ahead = self.rest.clone();
+                let paired = (0xD800..0xDC00).contains(&hi)
+                    && ahead.next() == Some('\\')
+                    && ahead.next() == Some('u');
+                let lo = if paired { hex4(&mut ahead) } else { 0 };
+                if (0xDC00..0xE000).contains(&lo) {
+                    self.rest = ahead;
                     char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
                         .unwrap_or(char::REPLACEMENT_CHARACTER)
                 } else {
+                    // A lone surrogate (the parser reports the item; this only keeps decoding total).
                     char::from_u32(hi).unwrap_or(char::REPLACEMENT_CHARACTER)
                 }
             }
@@ -117,23 +122,34 @@ fn hex4(chars: &mut std::str::Chars) -> u32 {
     })
 }
 
-/// Checks one escape starting after the backslash at `bytes[at]`; returns its length in bytes
-/// (after the backslash), or `None` when it is not valid JSON.
-pub(super) fn escape_len(bytes: &[u8], at: usize) -> Option<usize> {
+/// One escape, after its backslash.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Escape {
+    /// This many bytes long.
+    Valid(usize),
+    /// A `\uXXXX` surrogate without its other half: grammatical, but no character (5 bytes).
+    LoneSurrogate,
+}
+
+/// Checks one escape starting after the backslash at `bytes[at]`; `None` when it is not JSON.
+pub(super) fn escape_len(bytes: &[u8], at: usize) -> Option<Escape> {
     match *bytes.get(at)? {
-        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(1),
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(Escape::Valid(1)),
         b'u' => {
             let unit = hex_at(bytes, at + 1)?;
-            match unit {
+            Some(match unit {
                 0xD800..=0xDBFF => {
                     let low = (bytes.get(at + 5..at + 7) == Some(b"\\u"))
                         .then(|| hex_at(bytes, at + 7))
-                        .flatten()?;
-                    (0xDC00..=0xDFFF).contains(&low).then_some(11)
+                        .flatten();
+                    match low {
+                        Some(0xDC00..=0xDFFF) => Escape::Valid(11),
+                        _ => Escape::LoneSurrogate,
+                    }
                 }
-                0xDC00..=0xDFFF => None,
-                _ => Some(5),
-            }
+                0xDC00..=0xDFFF => Escape::LoneSurrogate,
+                _ => Escape::Valid(5),
+            })
         }
         _ => None,
     }
@@ -213,11 +229,16 @@ mod tests {
     #[test]
     fn escape_validation() {
         let ok = |s: &str| escape_len(s.as_bytes(), 0);
-        assert_eq!(ok("n"), Some(1));
-        assert_eq!(ok("u00e9"), Some(5));
-        assert_eq!(ok(r"ud83d\ude00"), Some(11));
-        assert_eq!(ok("ud83d"), None, "lone high surrogate");
-        assert_eq!(ok("ude00"), None, "lone low surrogate");
+        assert_eq!(ok("n"), Some(Escape::Valid(1)));
+        assert_eq!(ok("u00e9"), Some(Escape::Valid(5)));
+        assert_eq!(ok(r"ud83d\ude00"), Some(Escape::Valid(11)));
+        assert_eq!(ok("ud83d"), Some(Escape::LoneSurrogate));
+        assert_eq!(ok(r"ud83d\u0041"), Some(Escape::LoneSurrogate));
+        assert_eq!(ok("ude00"), Some(Escape::LoneSurrogate));
+        assert_eq!(
+            Str::new(r"\ud83dA\ude00", true).decoded(),
+            "\u{fffd}A\u{fffd}"
+        );
         assert_eq!(ok("u12"), None);
         assert_eq!(ok("x"), None);
         assert_eq!(ok(""), None);
