@@ -1,6 +1,6 @@
 //! The page parser. API pages are parsed once, item by item, into a flat tape of nodes that
-//! borrow from the page text; the tape is reused for every item, so the hot path allocates
-//! nothing. Normalizers mark the members they map on the tape and write the rest as they are
+//! borrow from the page text; the tape is reused for every item of a page, so the hot path
+//! allocates nothing. Normalizers mark the members they map on the tape and write the rest as they are
 //! (see `normalize::item`).
 
 mod parse;
@@ -61,16 +61,6 @@ impl<'a> Tape<'a> {
         let mut tape = Tape::default();
         parse::parse_value(text, &mut tape.nodes)?;
         Ok(tape)
-    }
-
-    /// An empty tape that reuses `spare`'s allocation (which may have held another page).
-    pub fn reuse(spare: Tape<'_>) -> Self {
-        let mut nodes = spare.nodes;
-        nodes.clear();
-        // In-place collect: same layout, so the allocation is kept.
-        Self {
-            nodes: nodes.into_iter().map(|_| unreachable!()).collect(),
-        }
     }
 
     pub fn node(&self, at: usize) -> Node<'a> {
