@@ -1,7 +1,7 @@
 //! The page parser. API pages are parsed once, item by item, into a flat tape of nodes that
 //! borrow from the page text; the tape is reused for every item of a page, so the hot path
-//! allocates nothing. Normalizers mark the members they map on the tape and write the rest as they are
-//! (see `normalize::item`).
+//! allocates nothing. Normalizers mark the members they map on the tape and write the rest as
+//! they are (see `normalize::item`).
 
 mod parse;
 mod text;
