@@ -259,14 +259,18 @@ impl<'a> Parser<'a> {
                     self.number()?;
                     continue;
                 }
-                Some(b't') => self.literal(b"true")?,
-                Some(b'f') => self.literal(b"false")?,
-                Some(b'n') => self.literal(b"null")?,
+                Some(b't' | b'f' | b'n') => {
+                    let word: &[u8] = match self.peek() {
+                        Some(b't') => b"true",
+                        Some(b'f') => b"false",
+                        _ => b"null",
+                    };
+                    self.literal(word)?;
+                    continue;
+                }
                 _ => return Err(self.err("expected a value")),
             }
-            if matches!(self.peek(), Some(b'[' | b'{' | b']' | b'}' | b',' | b':')) {
-                self.pos += 1;
-            }
+            self.pos += 1; // the bracket or separator matched above
             if closers.is_empty() {
                 return Ok(());
             }
@@ -573,6 +577,7 @@ mod tests {
         let ok = "[".repeat(100) + &"]".repeat(100);
         assert!(Tape::parse(&ok).is_ok());
         // In a page, the deep item alone is skipped.
+        let deep = "[".repeat(200) + "null,false,1e400,\"]\",true" + &"]".repeat(200);
         let page = format!(r#"{{"items":[{{"x":{deep}}},{{"a":"]"}}],"cursor":"c"}}"#);
         let mut seen = Vec::new();
         let env = parse_page(&page, &mut Tape::default(), |t| {
