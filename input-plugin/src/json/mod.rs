@@ -69,10 +69,7 @@ impl<'a> Tape<'a> {
 
     /// The index just past the value at `at`.
     pub fn skip(&self, at: usize) -> usize {
-        match self.nodes[at] {
-            Node::Array { end, .. } | Node::Object { end, .. } => end as usize,
-            _ => at + 1,
-        }
+        after(&self.nodes, at)
     }
 
     /// The members of the object at `obj` that exist, as (key index, name, mark); the value
@@ -106,6 +103,25 @@ impl<'a> Tape<'a> {
     pub(crate) fn nodes_mut(&mut self) -> &mut Vec<Node<'a>> {
         &mut self.nodes
     }
+}
+
+/// The index just past the value at `at` of `nodes` (complete or still being parsed).
+fn after(nodes: &[Node], at: usize) -> usize {
+    match nodes[at] {
+        Node::Array { end, .. } | Node::Object { end, .. } => end as usize,
+        _ => at + 1,
+    }
+}
+
+/// A cheap 32-bit hash of a member name (length, first, middle and last byte), for the
+/// parser's repeated-name filter and the normalizers' root index: its top bits pick a slot.
+pub fn name_hash(name: &[u8]) -> u32 {
+    let at = |i: usize| u32::from(name.get(i).copied().unwrap_or(0));
+    (name.len() as u32)
+        .wrapping_add(at(0) << 3)
+        .wrapping_add(at(name.len() / 2) << 6)
+        .wrapping_add(at(name.len().wrapping_sub(1)) << 9)
+        .wrapping_mul(0x9E37_79B1)
 }
 
 pub struct Members<'t, 'a> {

@@ -3,7 +3,7 @@
 //! as with serde_json, so hostile nesting costs an error, not the stack.
 
 use super::text::{Escape, Str, escape_len, find_special};
-use super::{Mark, Node, Tape};
+use super::{Mark, Node, Tape, after, name_hash};
 
 pub const MAX_DEPTH: u32 = 128;
 const TOO_DEEP: &str = "nested too deeply";
@@ -334,7 +334,7 @@ impl<'a> Parser<'a> {
             loop {
                 self.ws();
                 let name = self.key()?;
-                let bit = name_bit(name.raw().as_bytes());
+                let bit = 1u128 << (name_hash(name.raw().as_bytes()) >> 25);
                 escapes |= name.is_escaped();
                 if (seen & bit != 0 || escapes) && shadow(out, at, &name) {
                     len -= 1;
@@ -453,26 +453,12 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn name_bit(raw: &[u8]) -> u128 {
-    let at = |i: usize| u32::from(raw.get(i).copied().unwrap_or(0));
-    let mixed = (raw.len() as u32)
-        .wrapping_add(at(0) << 3)
-        .wrapping_add(at(raw.len() / 2) << 6)
-        .wrapping_add(at(raw.len().wrapping_sub(1)) << 9)
-        .wrapping_mul(0x9E37_79B1);
-    1 << (mixed >> 25)
-}
-
 /// Marks an earlier member of the object being built at `obj` named `name` as shadowed;
 /// returns whether there was one.
 fn shadow(out: &mut [Node], obj: usize, name: &Str) -> bool {
     let mut at = obj + 1;
     while at < out.len() {
-        let value = at + 1;
-        let next = match out[value] {
-            Node::Array { end, .. } | Node::Object { end, .. } => end as usize,
-            _ => value + 1,
-        };
+        let next = after(out, at + 1);
         if let Node::Key { name: prev, mark } = &mut out[at]
             && *mark != Mark::Shadowed
             && prev.same(name)

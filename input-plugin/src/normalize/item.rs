@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use crate::json::{Mark, Node, Str, Tape};
+use crate::json::{Mark, Node, Str, Tape, name_hash};
 
 /// Node index of the item's root object.
 pub const ROOT: usize = 0;
@@ -131,14 +131,7 @@ impl Index {
     const MAX_MEMBERS: usize = 40;
 
     fn slot(name: &[u8]) -> usize {
-        let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
-            return 0;
-        };
-        (name.len() * 31
-            + usize::from(first) * 7
-            + usize::from(last) * 3
-            + usize::from(name[name.len() / 2]))
-            & 63
+        (name_hash(name) >> 26) as usize
     }
 
     fn build(tape: &Tape) -> Option<Self> {
