@@ -24,8 +24,10 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
     let user = User::take(item, ROOT, user_key, &mut related);
     let mut user_id = user.uuid;
 
-    // event.category, event.type, event.action, event.outcome
-    let (category, types, action, outcome): (&str, [Option<&str>; 2], _, _) = match kind {
+    // event.category, event.type (a second value for audit events about users and groups),
+    // event.action, event.outcome
+    let (category, (ty, subject), action, outcome): (&str, (&str, Option<&str>), _, _) = match kind
+    {
         EventType::SignInAttempts => {
             let category = item.take_str(ROOT, "category");
             let outcome = match category {
@@ -33,12 +35,7 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
                 Some(_) => "failure",
                 None => "unknown",
             };
-            (
-                "authentication",
-                [Some("start"), None],
-                category,
-                Some(outcome),
-            )
+            ("authentication", ("start", None), category, Some(outcome))
         }
         EventType::ItemUsages => {
             let action = item.take_str(ROOT, "action");
@@ -47,7 +44,7 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
                 Some("server-update" | "enter-item-edit-mode") => "change",
                 _ => "access",
             };
-            ("file", [Some(ty), None], action, None)
+            ("file", (ty, None), action, None)
         }
         EventType::AuditEvents => {
             let action = item.take_str(ROOT, "action");
@@ -73,7 +70,7 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
             if matches!(&*object_type, "gm" | "device" | "uva") {
                 related.users.add(item.get_str(ROOT, "aux_uuid"));
             }
-            (category, [Some(change), subject], action, None)
+            (category, (change, subject), action, None)
         }
     };
     let session_ip = match kind {
@@ -99,10 +96,9 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
     w.static_field("dataset", kind.dataset_name());
     w.field("id", item.uuid());
     w.strs("category", &[category]);
-    match types {
-        [Some(a), Some(b)] => w.strs("type", &[a, b]),
-        [Some(a), None] => w.strs("type", &[a]),
-        _ => {}
+    match subject {
+        Some(subject) => w.strs("type", &[ty, subject]),
+        None => w.strs("type", &[ty]),
     }
     w.field("action", action);
     if let Some(outcome) = outcome {
