@@ -176,29 +176,24 @@ impl<'o, S: Syntax> Writer<'o, S> {
 
     /// An array of our own strings.
     pub fn strs(&mut self, name: &str, items: &[&str]) {
-        self.key(name);
-        S::array_header(self.out, items.len());
-        for (i, s) in items.iter().enumerate() {
-            if i > 0 {
-                S::separator(self.out);
-            }
-            S::str(self.out, s);
-        }
-        S::array_end(self.out);
+        self.array(name, items, |out, s| S::str(out, s));
     }
 
     /// An array of strings from the item, omitted when empty.
     pub fn input_strs(&mut self, name: &str, items: &[Str]) {
-        if items.is_empty() {
-            return;
+        if !items.is_empty() {
+            self.array(name, items, S::input_str);
         }
+    }
+
+    fn array<T: Copy>(&mut self, name: &str, items: &[T], write: impl Fn(&mut Vec<u8>, T)) {
         self.key(name);
         S::array_header(self.out, items.len());
-        for (i, s) in items.iter().enumerate() {
+        for (i, item) in items.iter().enumerate() {
             if i > 0 {
                 S::separator(self.out);
             }
-            S::input_str(self.out, *s);
+            write(self.out, *item);
         }
         S::array_end(self.out);
     }
