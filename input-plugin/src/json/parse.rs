@@ -15,6 +15,10 @@ pub struct JsonError {
     pub what: &'static str,
 }
 
+/// Errors inside the parser are boxed: the hot path then returns a `Result` that fits in a
+/// register, and only an invalid page pays for the allocation.
+type Fail = Box<JsonError>;
+
 /// A page's envelope. Items were handed to the caller while parsing.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Envelope {
@@ -27,8 +31,7 @@ pub struct Envelope {
 /// Parses `text` as exactly one JSON value onto `nodes`.
 pub(super) fn parse_value<'a>(text: &'a str, nodes: &mut Vec<Node<'a>>) -> Result<(), JsonError> {
     let mut p = Parser::new(text);
-    p.value(nodes, 0)?;
-    p.end()?;
+    p.value(nodes, 0).and_then(|()| p.end()).map_err(|e| *e)?;
     p.deferred.take().map_or(Ok(()), Err)
 }
 
@@ -41,8 +44,16 @@ pub(super) fn parse_value<'a>(text: &'a str, nodes: &mut Vec<Node<'a>>) -> Resul
 pub fn parse_page<'a>(
     text: &'a str,
     tape: &mut Tape<'a>,
-    mut on_item: impl FnMut(Result<&mut Tape<'a>, JsonError>),
+    on_item: impl FnMut(Result<&mut Tape<'a>, JsonError>),
 ) -> Result<Envelope, JsonError> {
+    page(text, tape, on_item).map_err(|e| *e)
+}
+
+fn page<'a>(
+    text: &'a str,
+    tape: &mut Tape<'a>,
+    mut on_item: impl FnMut(Result<&mut Tape<'a>, JsonError>),
+) -> Result<Envelope, Fail> {
     let mut p = Parser::new(text);
     let mut env = Envelope::default();
     let (mut cursor, mut has_more, mut items) = (false, false, false);
@@ -76,7 +87,7 @@ pub fn parse_page<'a>(
                     _ => return Err(p.err("`cursor` is not a string")),
                 };
                 if let Some(e) = p.deferred.take() {
-                    return Err(e);
+                    return Err(Box::new(e));
                 }
             }
             "has_more" => {
@@ -106,7 +117,7 @@ pub fn parse_page<'a>(
                                 p.pos = start;
                                 p.skip_nested()?;
                                 p.deferred = None;
-                                on_item(Err(e));
+                                on_item(Err(*e));
                             }
                             Err(e) => return Err(e),
                         }
@@ -161,8 +172,8 @@ impl<'a> Parser<'a> {
     }
 
     #[cold]
-    fn err(&self, what: &'static str) -> JsonError {
-        JsonError { at: self.pos, what }
+    fn err(&self, what: &'static str) -> Fail {
+        Box::new(JsonError { at: self.pos, what })
     }
 
     #[inline(always)]
@@ -185,7 +196,7 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(always)]
-    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), JsonError> {
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Fail> {
         if self.peek() == Some(byte) {
             self.pos += 1;
             Ok(())
@@ -195,7 +206,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Only whitespace may follow the value.
-    fn end(&mut self) -> Result<(), JsonError> {
+    fn end(&mut self) -> Result<(), Fail> {
         self.ws();
         if self.pos < self.bytes.len() {
             return Err(self.err("trailing characters after the value"));
@@ -203,7 +214,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn value(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), JsonError> {
+    fn value(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), Fail> {
         self.ws();
         let node = match self.peek() {
             Some(b'{') => return self.object(out, depth),
@@ -220,7 +231,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn literal(&mut self, word: &'static [u8]) -> Result<(), JsonError> {
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), Fail> {
         if self.bytes[self.pos..].starts_with(word) {
             self.pos += word.len();
             Ok(())
@@ -229,7 +240,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn enter(&self, depth: u32) -> Result<u32, JsonError> {
+    fn enter(&self, depth: u32) -> Result<u32, Fail> {
         if depth >= MAX_DEPTH {
             return Err(self.err(TOO_DEEP));
         }
@@ -238,7 +249,7 @@ impl<'a> Parser<'a> {
 
     /// Steps over a container of any depth without recursion or nodes, checking its tokens and
     /// brackets (not every comma and colon: the value is only being skipped).
-    fn skip_nested(&mut self) -> Result<(), JsonError> {
+    fn skip_nested(&mut self) -> Result<(), Fail> {
         let mut closers = Vec::new();
         loop {
             self.ws();
@@ -277,7 +288,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn array(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), JsonError> {
+    fn array(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), Fail> {
         let depth = self.enter(depth)?;
         self.pos += 1;
         let at = out.len();
@@ -306,7 +317,7 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(always)]
-    fn key(&mut self) -> Result<Str<'a>, JsonError> {
+    fn key(&mut self) -> Result<Str<'a>, Fail> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected a member name"));
         }
@@ -317,7 +328,7 @@ impl<'a> Parser<'a> {
         Ok(name)
     }
 
-    fn object(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), JsonError> {
+    fn object(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), Fail> {
         let depth = self.enter(depth)?;
         self.pos += 1;
         let at = out.len();
@@ -368,7 +379,7 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(always)]
-    fn string(&mut self) -> Result<Str<'a>, JsonError> {
+    fn string(&mut self) -> Result<Str<'a>, Fail> {
         let start = self.pos + 1;
         let mut at = start;
         let mut escaped = false;
@@ -414,7 +425,7 @@ impl<'a> Parser<'a> {
         self.pos - start
     }
 
-    fn number(&mut self) -> Result<Node<'a>, JsonError> {
+    fn number(&mut self) -> Result<Node<'a>, Fail> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -471,10 +482,12 @@ fn shadow(out: &mut [Node], obj: usize, name: &Str) -> bool {
     false
 }
 
-fn end_index(out: &[Node]) -> Result<u32, JsonError> {
-    u32::try_from(out.len()).map_err(|_| JsonError {
-        at: 0,
-        what: "too many values",
+fn end_index(out: &[Node]) -> Result<u32, Fail> {
+    u32::try_from(out.len()).map_err(|_| {
+        Box::new(JsonError {
+            at: 0,
+            what: "too many values",
+        })
     })
 }
 
