@@ -20,3 +20,4 @@ pub use faults::{Fault, FaultKind};
 pub use generate::UNKNOWN_ENUM_VALUES;
 pub use server::{MockConfig, MockServer, serve};
 pub use state::{RequestCount, Stats};
+pub use store::StoreError;

@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::limits::RateLimits;
 use crate::state::{Behaviour, Counters, MockState, Stats};
-use crate::store::Kind;
+use crate::store::{Kind, StoreError};
 
 /// Everything `op-events-mock serve` can be told.
 #[derive(Clone, Debug)]
@@ -322,12 +322,11 @@ impl MockServer {
         (account, kind)
     }
 
-    /// Ingests `items` (v2 shape) now, in order. Panics on an item without an RFC 3339 timestamp.
-    pub fn append(&self, account: &str, kind: &str, items: Vec<Value>) {
+    /// Ingests `items` (v2 shape) now, in order; all or none: an item that is not an object
+    /// with an RFC 3339 `timestamp` rejects the call.
+    pub fn append(&self, account: &str, kind: &str, items: Vec<Value>) -> Result<(), StoreError> {
         let (account, kind) = self.account(account, kind);
-        account
-            .append(kind, &items)
-            .expect("appended events need an RFC 3339 timestamp");
+        account.append(kind, &items)
     }
 
     /// Ingests `n` new realistic events; `late` = timestamps minutes to hours before now.

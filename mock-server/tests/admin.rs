@@ -67,7 +67,7 @@ async fn admin_appends_generates_and_lists_events() {
     assert_eq!(listed[20]["uuid"], "ADMINAPPENDED0000000000000");
 
     let old = json!({"uuid": "OLD", "timestamp": "2020-01-01T00:00:00Z"});
-    mock.append("acme", "auditevents", vec![old]);
+    mock.append("acme", "auditevents", vec![old]).unwrap();
     let (_, ndjson) = admin(
         &mock,
         "GET",

@@ -191,7 +191,7 @@ async fn polling_the_last_cursor_returns_only_new_events_including_late_ones() {
     recent["timestamp"] = (mock.now() - jiff::SignedDuration::from_hours(5))
         .to_string()
         .into();
-    mock.append("acme", "itemusages", vec![recent]);
+    mock.append("acme", "itemusages", vec![recent]).unwrap();
     let (new, _) = drain(&mock, path, &token, &poll).await;
     let all = mock.events("acme", "itemusages");
     assert_eq!(uuids(&new), uuids(&all[30..]));
@@ -201,7 +201,16 @@ async fn polling_the_last_cursor_returns_only_new_events_including_late_ones() {
         "late events carry older timestamps and still arrive"
     );
     // An event older than retention is held but never served.
-    mock.append("acme", "itemusages", vec![late]);
+    mock.append("acme", "itemusages", vec![late]).unwrap();
+    assert_eq!(mock.events("acme", "itemusages").len(), 37);
+    // A bad item is an error for the caller, and none of its batch is stored.
+    let undated = json!({"uuid": "NOTIMESTAMP"});
+    let ok = json!({"uuid": "FINE", "timestamp": "2026-01-01T00:00:00Z"});
+    assert!(
+        mock.append("acme", "itemusages", vec![ok, undated])
+            .is_err()
+    );
+    assert!(mock.append("acme", "itemusages", vec![json!(7)]).is_err());
     assert_eq!(mock.events("acme", "itemusages").len(), 37);
     assert_eq!(mock.servable_events("acme", "itemusages").len(), 36);
 }
