@@ -2,7 +2,7 @@
 
 use std::process::{Command, Stdio};
 
-use op_events_mock::{MockConfig, MockServer};
+use op_events_mock::{Fault, FaultKind, MockConfig, MockServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_op-events");
 
@@ -64,6 +64,45 @@ fn run_once_drains_then_resumes_with_nothing_new() {
     assert!(again.status.success());
     assert!(again.stdout.is_empty(), "re-delivered after checkpoint");
     assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 3);
+}
+
+/// A deployment without `/api/v2/auth/introspect` (404): the collector falls back to v1
+/// introspection, takes the account from the token, and delivers everything.
+#[test]
+fn introspection_falls_back_to_v1_on_404() {
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    const V2: &str = "/api/v2/auth/introspect";
+    mock.inject(Fault {
+        kind: FaultKind::Status(404),
+        count: 100,
+        path: Some(V2.into()),
+    });
+    let state = tempfile::tempdir().unwrap();
+    let out = op_events(Some(&token))
+        .args(["run", "--once", "--format", "raw", "--base-url"])
+        .arg(mock.url())
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    assert_eq!(lines.count(), 360, "{stderr}");
+    let stats = mock.stats();
+    assert_eq!(stats.count(V2, 404), 1);
+    assert_eq!(stats.count("/api/auth/introspect", 200), 1);
+    // The state files are named after the token's account, as with v2 introspection.
+    let account = mock.account_uuid("acme");
+    let named = std::fs::read_dir(state.path())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().contains(&account)
+        })
+        .count();
+    assert_eq!(named, 3, "one state file per stream for {account}");
 }
 
 #[test]
