@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,28 +23,30 @@ pub struct State {
     pub cursor: Option<String>,
     /// Newest event time delivered; a rejected cursor restarts here.
     pub last_timestamp: Option<jiff::Timestamp>,
-    /// Last [`RECENT_UUIDS`] delivered uuids, oldest first.
-    pub recent_uuids: VecDeque<String>,
+    /// Last [`RECENT_UUIDS`] delivered uuids, oldest first. Shared, so that taking a snapshot
+    /// to write (under the lock the sink's thread also takes) copies no strings.
+    pub recent_uuids: VecDeque<Arc<str>>,
 }
 
 impl State {
     /// Records delivered uuids, keeping the window bounded.
-    pub fn remember<I: IntoIterator<Item = String>>(&mut self, uuids: I) {
+    pub fn remember<I: IntoIterator<Item = Arc<str>>>(&mut self, uuids: I) {
         self.recent_uuids.extend(uuids);
         let excess = self.recent_uuids.len().saturating_sub(RECENT_UUIDS);
         self.recent_uuids.drain(..excess);
     }
 }
 
+/// The file: read as `File<State>`, written from a borrowed `File<&State>`.
 #[derive(Serialize, Deserialize)]
-struct File {
+struct File<S> {
     format: u32,
     account_uuid: String,
     api_version: String,
     event_type: String,
     updated_at: jiff::Timestamp,
     #[serde(flatten)]
-    state: State,
+    state: S,
 }
 
 /// A state file problem: names the file and what to do.
@@ -127,7 +130,7 @@ impl Store {
         self.dir.join(key.file_name())
     }
 
-    fn read(&self, path: &Path) -> Result<Option<File>, CheckpointError> {
+    fn read(&self, path: &Path) -> Result<Option<File<State>>, CheckpointError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -138,7 +141,7 @@ impl Store {
                 });
             }
         };
-        let file: File =
+        let file: File<State> =
             serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Unreadable {
                 path: path.display().to_string(),
                 message: format!("not a valid op-events state file ({e})"),
@@ -170,7 +173,7 @@ impl Store {
             api_version: key.version.to_string(),
             event_type: key.kind.to_string(),
             updated_at: jiff::Timestamp::now(),
-            state: state.clone(),
+            state,
         };
         let json = serde_json::to_vec_pretty(&file).map_err(|e| werr(std::io::Error::other(e)))?;
         // NamedTempFile creates the file with mode 0600.
@@ -207,9 +210,9 @@ mod tests {
             last_timestamp: Some("2026-01-01T00:00:00Z".parse().unwrap()),
             ..State::default()
         };
-        s.remember((0..RECENT_UUIDS + 5).map(|i| i.to_string()));
+        s.remember((0..RECENT_UUIDS + 5).map(|i| i.to_string().into()));
         assert_eq!(s.recent_uuids.len(), RECENT_UUIDS);
-        assert_eq!(s.recent_uuids[0], "5");
+        assert_eq!(&*s.recent_uuids[0], "5");
         store.save(&key, &s).unwrap();
         assert_eq!(store.load(&key).unwrap(), Some(s));
         #[cfg(unix)]

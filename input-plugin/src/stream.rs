@@ -133,7 +133,7 @@ struct RecentUuids {
 }
 
 impl RecentUuids {
-    fn new<'a>(uuids: impl IntoIterator<Item = &'a String>) -> Self {
+    fn new<'a>(uuids: impl IntoIterator<Item = &'a Arc<str>>) -> Self {
         let mut recent = Self {
             key: RandomState::new(),
             order: VecDeque::with_capacity(RECENT_UUIDS + 1),
@@ -293,7 +293,7 @@ impl Stream {
                     duplicates += 1;
                     continue;
                 }
-                uuids.push(uuid.into_owned());
+                uuids.push(Arc::from(uuid));
             }
             if kept != from {
                 data.copy_within(from..to, kept);

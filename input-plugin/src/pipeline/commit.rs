@@ -132,7 +132,7 @@ mod tests {
             seq,
             cursor: format!("c{seq}"),
             last_timestamp: None,
-            uuids: vec![format!("u{seq}")],
+            uuids: vec![format!("u{seq}").into()],
         }
     }
 
@@ -154,6 +154,6 @@ mod tests {
         c.flush();
         let s = store.load(&key).unwrap().unwrap();
         assert_eq!(s.cursor.as_deref(), Some("c1"));
-        assert_eq!(s.recent_uuids, ["u0", "u1"]);
+        assert_eq!(s.recent_uuids, [Arc::from("u0"), Arc::from("u1")]);
     }
 }

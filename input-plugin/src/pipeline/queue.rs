@@ -15,7 +15,7 @@ pub struct PageMeta {
     pub seq: u64,
     pub cursor: String,
     pub last_timestamp: Option<jiff::Timestamp>,
-    pub uuids: Vec<String>,
+    pub uuids: Vec<std::sync::Arc<str>>,
 }
 
 /// One API page, encoded.
