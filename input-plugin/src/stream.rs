@@ -258,7 +258,7 @@ impl Stream {
     ) -> Result<bool, ApiError> {
         // Items are encoded as the page is parsed; nothing about the position changes until
         // the whole page has parsed.
-        let mut data = Vec::with_capacity(raw.len() + raw.len() / 4);
+        let mut data = Vec::with_capacity(self.encoder.capacity_for(raw.len()));
         let mut encoded = Vec::new();
         let mut skipped = Vec::new();
         let envelope = raw.parse(&mut Tape::default(), |item| {

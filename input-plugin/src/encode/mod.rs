@@ -53,6 +53,18 @@ impl Encoder {
         }
     }
 
+    /// Bytes to reserve for the records of a page of `page_len` bytes. Records are larger than
+    /// the API's items (ECS and OCSF add fields, both targets add framing), and a buffer that
+    /// has to grow mid-page copies everything written so far, so this errs on the large side.
+    pub fn capacity_for(&self, page_len: usize) -> usize {
+        let eighths = match self.format {
+            Format::Raw => 9,
+            Format::Ecs => 13,
+            Format::Ocsf => 15,
+        };
+        page_len / 8 * eighths + 4096
+    }
+
     /// Appends exactly one encoded event for `item` (the JSON text of one element of `items`),
     /// or nothing on error.
     pub fn encode<'a>(
@@ -100,5 +112,49 @@ impl Encoder {
             }
         }
         Ok(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse_page;
+    use op_events_mock::{MockConfig, MockServer};
+
+    /// Pages of generated items fit the reserved capacity without wasting much of it.
+    #[test]
+    fn capacity_fits_every_format_and_target() {
+        let mock = MockServer::start(MockConfig {
+            events_per_type: 300,
+            ..MockConfig::default()
+        })
+        .unwrap();
+        for kind in EventType::ALL {
+            let items = serde_json::Value::from(mock.events("acme", kind.as_str()));
+            let page = format!(r#"{{"cursor":"c","has_more":false,"items":{items}}}"#);
+            for format in [Format::Ecs, Format::Ocsf, Format::Raw] {
+                for target in [Target::Msgpack, Target::Ndjson] {
+                    let ctx = EncodeContext {
+                        account_uuid: "A4UJZEXAMPLEACCTGQ7Q3NDIVM".into(),
+                        api_version: ApiVersion::V2,
+                    };
+                    let encoder = Encoder::new(format, target, ctx);
+                    let mut out = Vec::new();
+                    parse_page(&page, &mut Tape::default(), |item| {
+                        encoder
+                            .encode_parsed(kind, item.unwrap(), &mut out)
+                            .unwrap();
+                    })
+                    .unwrap();
+                    let reserved = encoder.capacity_for(page.len());
+                    let what = format!(
+                        "{kind:?} {format:?} {target:?}: {} of {reserved}",
+                        out.len()
+                    );
+                    assert!(out.len() <= reserved, "{what}");
+                    assert!(out.len() * 4 > reserved * 3, "{what}: reserves too much");
+                }
+            }
+        }
     }
 }
