@@ -87,7 +87,7 @@ impl<'a> Tape<'a> {
     }
 
     /// The key index of member `name` of the object at `obj`.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, obj: usize, name: &str) -> Option<usize> {
         self.members(obj)
             .find(|(_, key, _)| key.eq_str(name))
@@ -115,6 +115,7 @@ fn after(nodes: &[Node], at: usize) -> usize {
 
 /// A cheap 32-bit hash of a member name (length, first, middle and last byte), for the
 /// parser's repeated-name filter and the normalizers' root index: its top bits pick a slot.
+#[inline(always)]
 pub fn name_hash(name: &[u8]) -> u32 {
     let at = |i: usize| u32::from(name.get(i).copied().unwrap_or(0));
     (name.len() as u32)
