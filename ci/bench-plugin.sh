@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark the Fluent Bit plugin under the dlopen harness (release build): plugin CPU per event
-# from HTTP response to Fluent Bit buffer (60,000 events from the in-process mock, ECS), and the
-# collect callback's latency with a full queue. Prints the figures. Not a pass/fail test.
+# from HTTP response to Fluent Bit buffer (150,000 events from the in-process mock, ECS, request
+# budget off), and the collect callback's latency with a full queue (120 calls, each after the
+# collector refilled the queue). Prints the figures. Not a pass/fail test.
 #
 #   ci/bench-plugin.sh
 set -euo pipefail
