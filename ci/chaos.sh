@@ -131,6 +131,15 @@ kill_once() {
     state_valid || { echo "chaos: invalid state file after kill $KILLED" >&2; INVALID=$((INVALID + 1)); }
 }
 
+# wait_for SECONDS CHECK ARGS...: until CHECK succeeds or SECONDS pass.
+wait_for() {
+    local until=$((SECONDS + $1))
+    shift
+    until "$@" || [ "$SECONDS" -ge "$until" ]; do sleep 0.5; done
+}
+write_failed_since() { grep -q "could not be written" <(tail -n +"$1" "$LOG"); }
+state_changed_from() { [ "$(cat "$STATE"/state-*.json 2>/dev/null | sha256sum)" != "$1" ]; }
+
 KILLED=0 TORN=0 INVALID=0 DISK=skipped LINES=0 PRODUCTIVE=0
 touch "$OUT"
 for i in $(seq "$KILLS"); do
@@ -144,9 +153,11 @@ for i in $(seq "$KILLS"); do
         mark=$(wc -l <"$LOG")
         start_collector
         burst
-        sleep 4
+        # Restarts and injected 429s can hold the collector back for seconds: wait for the
+        # outcome rather than a fixed time.
+        wait_for 30 write_failed_since "$mark"
         kill_once
-        tail -n +"$mark" "$LOG" | grep -q "could not be written" || { DISK=no-error-logged; }
+        write_failed_since "$mark" || DISK=no-error-logged
         after=$(cat "$STATE"/state-*.json 2>/dev/null | sha256sum)
         [ "$before" = "$after" ] || DISK=changed-while-full
         rm -f "$STATE/filler"
@@ -155,13 +166,13 @@ for i in $(seq "$KILLS"); do
         mark=$(wc -l <"$LOG")
         start_collector
         burst
-        sleep 3
+        wait_for 30 write_failed_since "$mark"
         mount -o remount,rw "$STATE"
         burst
-        sleep 4
+        wait_for 30 state_changed_from "$after"
         kill_once
-        tail -n +"$mark" "$LOG" | grep -q "could not be written" || { DISK=no-error-logged-ro; }
-        [ "$(cat "$STATE"/state-*.json | sha256sum)" != "$after" ] || DISK=no-recovery
+        write_failed_since "$mark" || DISK=no-error-logged-ro
+        state_changed_from "$after" || DISK=no-recovery
     fi
 done
 
