@@ -138,7 +138,8 @@ wait_for() {
     until "$@" || [ "$SECONDS" -ge "$until" ]; do sleep 0.5; done
 }
 write_failed_since() { grep -q "could not be written" <(tail -n +"$1" "$LOG"); }
-state_changed_from() { [ "$(cat "$STATE"/state-*.json 2>/dev/null | sha256sum)" != "$1" ]; }
+state_hash() { cat "$STATE"/state-*.json 2>/dev/null | sha256sum; }
+state_changed_from() { [ "$(state_hash)" != "$1" ]; }
 
 KILLED=0 TORN=0 INVALID=0 DISK=skipped LINES=0 PRODUCTIVE=0
 touch "$OUT"
@@ -148,7 +149,7 @@ for i in $(seq "$KILLS"); do
     if [ "$TMPFS" = yes ] && [ "$i" = $((KILLS / 2)) ]; then
         # Disk full: the collector must say so, keep the previous files intact, and recover.
         DISK=ok
-        before=$(cat "$STATE"/state-*.json 2>/dev/null | sha256sum)
+        before=$(state_hash)
         dd if=/dev/zero of="$STATE/filler" bs=4k 2>/dev/null || true
         mark=$(wc -l <"$LOG")
         start_collector
@@ -158,7 +159,7 @@ for i in $(seq "$KILLS"); do
         wait_for 30 write_failed_since "$mark"
         kill_once
         write_failed_since "$mark" || DISK=no-error-logged
-        after=$(cat "$STATE"/state-*.json 2>/dev/null | sha256sum)
+        after=$(state_hash)
         [ "$before" = "$after" ] || DISK=changed-while-full
         rm -f "$STATE/filler"
         # Read-only for a while, then writable again.
