@@ -334,10 +334,9 @@ impl<'a> Parser<'a> {
         let at = out.len();
         out.push(Node::Null);
         let mut len = 0u32;
-        // A cheap filter for repeated names: a bit per (length, first, middle, last byte) of
-        // 128; only a hit,
-        // or an escaped name, costs a scan of the members so far.
-        let (mut seen, mut escapes) = (0u128, false);
+        // A cheap filter for repeated names: 128 bits, one per name hash; only a hit, or an
+        // escaped name, costs a scan of the members so far.
+        let (mut seen, mut escapes) = ([0u64; 2], false);
         self.ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -345,12 +344,13 @@ impl<'a> Parser<'a> {
             loop {
                 self.ws();
                 let name = self.key()?;
-                let bit = 1u128 << (name_hash(name.raw().as_bytes()) >> 25);
+                let hash = name_hash(name.raw().as_bytes());
+                let (word, bit) = (&mut seen[(hash >> 6) & 1], 1u64 << (hash & 63));
                 escapes |= name.is_escaped();
-                if (seen & bit != 0 || escapes) && shadow(out, at, &name) {
+                if (*word & bit != 0 || escapes) && shadow(out, at, &name) {
                     len -= 1;
                 }
-                seen |= bit;
+                *word |= bit;
                 out.push(Node::Key {
                     name,
                     mark: Mark::Fresh,
