@@ -41,15 +41,25 @@ pub struct ItemMeta<'a> {
 pub struct Encoder {
     format: Format,
     target: Target,
-    ctx: EncodeContext,
+    /// Each event type's msgpack metadata map, encoded once (indexed by `kind as usize`:
+    /// `EventType::ALL` is in declaration order).
+    metadata: [Vec<u8>; 3],
 }
 
 impl Encoder {
     pub fn new(format: Format, target: Target, ctx: EncodeContext) -> Self {
+        let metadata = EventType::ALL.map(|kind| {
+            msgpack::metadata(&[
+                ("event_type", kind.as_str()),
+                ("account_uuid", ctx.account_uuid.as_str()),
+                ("api_version", ctx.api_version.as_str()),
+                ("source", "1password"),
+            ])
+        });
         Self {
             format,
             target,
-            ctx,
+            metadata,
         }
     }
 
@@ -93,13 +103,7 @@ impl Encoder {
         let time = item.timestamp.unwrap_or_else(Timestamp::now);
         match self.target {
             Target::Msgpack => {
-                let metadata = [
-                    ("event_type", kind.as_str()),
-                    ("account_uuid", self.ctx.account_uuid.as_str()),
-                    ("api_version", self.ctx.api_version.as_str()),
-                    ("source", "1password"),
-                ];
-                msgpack::event_header(out, time, &metadata);
+                msgpack::event_header(out, time, &self.metadata[kind as usize]);
                 let mut w = Writer::<msgpack::Msgpack>::new(out);
                 normalize::write(self.format, kind, &mut item, time, &mut w);
                 w.finish();

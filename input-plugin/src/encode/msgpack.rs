@@ -17,15 +17,24 @@ pub fn event_time(out: &mut Vec<u8>, ts: Timestamp) {
     out.extend_from_slice(&nanos.to_be_bytes());
 }
 
-/// The event's header: `[[EventTime, metadata], ` (the body follows).
-pub fn event_header(out: &mut Vec<u8>, ts: Timestamp, metadata: &[(&str, &str)]) {
+/// The metadata map of an event: the same for every event of one type from one collector, so
+/// it is encoded once and copied into each event's header.
+pub fn metadata(metadata: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    map_len(&mut out, metadata.len());
+    for (k, v) in metadata {
+        str(&mut out, k);
+        str(&mut out, v);
+    }
+    out
+}
+
+/// The event's header: `[[EventTime, metadata], ` (the body follows), with `metadata` from
+/// [`metadata`].
+pub fn event_header(out: &mut Vec<u8>, ts: Timestamp, metadata: &[u8]) {
     out.extend_from_slice(&[0x92, 0x92]);
     event_time(out, ts);
-    map_len(out, metadata.len());
-    for (k, v) in metadata {
-        str(out, k);
-        str(out, v);
-    }
+    out.extend_from_slice(metadata);
 }
 
 pub enum Msgpack {}
@@ -81,6 +90,7 @@ impl Syntax for Msgpack {
         Self::input_str(out, name);
     }
 
+    #[inline(always)]
     fn str(out: &mut Vec<u8>, s: &str) {
         str(out, s);
     }

@@ -52,10 +52,12 @@ impl Syntax for Json {
         out.extend_from_slice(b"\":");
     }
 
+    #[inline(always)]
     fn str(out: &mut Vec<u8>, s: &str) {
         Self::str_parts(out, &[s]);
     }
 
+    #[inline(always)]
     fn str_parts(out: &mut Vec<u8>, parts: &[&str]) {
         out.push(b'"');
         for s in parts {

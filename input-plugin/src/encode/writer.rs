@@ -124,11 +124,13 @@ impl<'o, S: Syntax> Writer<'o, S> {
     }
 
     /// Opens a map member `name` (dropped again if nothing is written into it).
+    #[inline(always)]
     pub fn map(&mut self, name: &str) {
         self.key(name);
         self.open_map();
     }
 
+    #[inline(always)]
     pub fn str(&mut self, s: &str) {
         S::str(self.out, s);
     }
@@ -175,6 +177,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
     }
 
     /// An array of our own strings.
+    #[inline(always)]
     pub fn strs(&mut self, name: &str, items: &[&str]) {
         self.array(name, items, |out, s| S::str(out, s));
     }
@@ -186,6 +189,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
         }
     }
 
+    #[inline(always)]
     fn array<T: Copy>(&mut self, name: &str, items: &[T], write: impl Fn(&mut Vec<u8>, T)) {
         self.key(name);
         S::array_header(self.out, items.len());

@@ -130,9 +130,11 @@ impl<'t, 'a> Item<'t, 'a> {
 }
 
 /// An open-addressing table of the root's member names (64 slots; items have a few dozen
-/// members). Objects with escaped names or too many members are searched linearly instead.
+/// members), holding key node indices (0, the root itself, marks a free slot). One byte a slot
+/// keeps it small enough to build and move cheaply; objects with escaped names, too many
+/// members or members past node 255 are searched linearly instead.
 struct Index {
-    slots: [u32; 64],
+    slots: [u8; 64],
 }
 
 impl Index {
@@ -140,7 +142,7 @@ impl Index {
 
     #[inline(always)]
     fn slot(name: &[u8]) -> usize {
-        (name_hash(name) >> 26) as usize
+        name_hash(name) & 63
     }
 
     fn build(tape: &Tape) -> Option<Self> {
@@ -153,7 +155,7 @@ impl Index {
             while index.slots[slot] != 0 {
                 slot = (slot + 1) & 63;
             }
-            index.slots[slot] = u32::try_from(key).ok()?;
+            index.slots[slot] = u8::try_from(key).ok()?;
         }
         Some(index)
     }
@@ -296,6 +298,15 @@ mod tests {
             let s = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}{frac}Z");
             proptest::prop_assert_eq!(utc_fast(s.as_bytes()), s.parse().ok(), "{}", s);
         }
+    }
+
+    #[test]
+    fn members_past_the_index_are_found_linearly() {
+        let text = format!(r#"{{"big":[{}],"uuid":"u"}}"#, vec!["1"; 300].join(","));
+        let mut tape = Tape::parse(&text).unwrap();
+        let item = Item::new(&mut tape).unwrap();
+        assert!(item.index.is_none(), "`uuid` is node 303: past a byte");
+        assert_eq!(item.uuid().map(|s| s.raw()), Some("u"));
     }
 
     #[test]
