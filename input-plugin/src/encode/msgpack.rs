@@ -44,16 +44,26 @@ impl Syntax for Msgpack {
         out.push(0x80);
     }
 
-    /// The placeholder is a one-byte fixmap; a map of more than 15 members (rare: only
-    /// leftovers get that big) moves its members to make room for the longer header.
+    /// The placeholder is a one-byte fixmap; a map of more than 15 members (an OCSF record's
+    /// root, large leftovers) moves its members to make room for the longer header, which is
+    /// built on the stack: this runs once per OCSF record.
     fn close_map(out: &mut Vec<u8>, header_at: usize, count: usize) {
         if count <= 15 {
             out[header_at] = 0x80 | count as u8;
             return;
         }
-        let mut header = Vec::with_capacity(5);
-        map_len(&mut header, count);
-        out.splice(header_at..=header_at, header);
+        let header = match u16::try_from(count) {
+            Ok(n) => {
+                let [hi, lo] = n.to_be_bytes();
+                [0xde, hi, lo, 0, 0]
+            }
+            Err(_) => {
+                let [a, b, c, d] = (count as u32).to_be_bytes();
+                [0xdf, a, b, c, d]
+            }
+        };
+        let len = if header[0] == 0xde { 3 } else { 5 };
+        out.splice(header_at..=header_at, header[..len].iter().copied());
     }
 
     fn map_header(out: &mut Vec<u8>, len: usize) {
