@@ -66,11 +66,8 @@ impl<'a> User<'a> {
         let Some(at) = item.open(obj, key) else {
             return Self::default();
         };
-        let user = Self {
-            uuid: item.take_str(at, "uuid"),
-            name: item.take_str(at, "name"),
-            email: item.take_str(at, "email"),
-        };
+        let [uuid, name, email] = item.take_strs(at, ["uuid", "name", "email"]);
+        let user = Self { uuid, name, email };
         for v in [user.uuid, user.email, user.name] {
             related.users.add(v);
         }
@@ -91,10 +88,11 @@ impl<'a> Client<'a> {
         let Some(at) = item.open(super::item::ROOT, "client") else {
             return Self::default();
         };
+        let [ip, os_name, os_version] = item.take_strs(at, ["ip_address", "os_name", "os_version"]);
         Self {
-            ip: item.take_str(at, "ip_address"),
-            os_name: item.take_str(at, "os_name"),
-            os_version: item.take_str(at, "os_version"),
+            ip,
+            os_name,
+            os_version,
         }
     }
 }
@@ -114,10 +112,11 @@ impl<'a> Location<'a> {
         let Some(at) = item.open(super::item::ROOT, "location") else {
             return Self::default();
         };
+        let [country, region, city] = item.take_strs(at, ["country", "region", "city"]);
         Self {
-            country: item.take_str(at, "country"),
-            region: item.take_str(at, "region"),
-            city: item.take_str(at, "city"),
+            country,
+            region,
+            city,
             lat: item.take_num(at, "latitude"),
             lon: item.take_num(at, "longitude"),
         }

@@ -95,6 +95,31 @@ impl<'t, 'a> Item<'t, 'a> {
         }
     }
 
+    /// Takes the string members `names` of the object at `obj` (not the root) in one pass over
+    /// its members, where `take_str` for each would scan it once per name.
+    #[inline(always)]
+    pub fn take_strs<const N: usize>(
+        &mut self,
+        obj: usize,
+        names: [&str; N],
+    ) -> [Option<Str<'a>>; N] {
+        let mut found = [None; N];
+        let mut keys = [0; N];
+        for (key, name, _) in self.tape.members(obj) {
+            if let Some(i) = names.iter().position(|n| name.eq_str(n))
+                && let Node::Str(s) = self.tape.node(key + 1)
+            {
+                (found[i], keys[i]) = (Some(s), key);
+            }
+        }
+        for (s, key) in found.iter().zip(keys) {
+            if s.is_some() {
+                self.tape.set_mark(key, Mark::Taken);
+            }
+        }
+        found
+    }
+
     /// Takes a number member, as its JSON text.
     #[inline(always)]
     pub fn take_num(&mut self, obj: usize, name: &str) -> Option<&'a str> {

@@ -206,10 +206,8 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
             let actor_type = item.take_str(ROOT, "actor_type");
             let (mut session_uuid, mut login_time, mut device) = (None, None, None);
             if let Some(at) = item.open(ROOT, "session") {
-                session_uuid = item.take_str(at, "uuid");
-                login_time = item.take_str(at, "login_time");
-                src_ip = item.take_str(at, "ip");
-                device = item.take_str(at, "device_uuid");
+                [session_uuid, login_time, src_ip, device] =
+                    item.take_strs(at, ["uuid", "login_time", "ip", "device_uuid"]);
             }
             let object_uuid = item.take_str(ROOT, "object_uuid");
             let object = User::take(item, ROOT, "object_details", &mut related);
