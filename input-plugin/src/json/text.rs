@@ -165,10 +165,28 @@ fn hex_at(bytes: &[u8], at: usize) -> Option<u32> {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Index of the first `"`, `\` or control character at or after `at` (or `bytes.len()`).
-/// Eight bytes at a time: strings are most of a page's bytes.
+/// Index of the first `"`, `\\` or control character at or after `at` (or `bytes.len()`).
+/// Strings are most of a page's bytes: 16 bytes a step with SSE2 (every x86-64 has it), then
+/// 8 a step in a 64-bit word.
 #[inline(always)]
 pub(super) fn find_special(bytes: &[u8], mut at: usize) -> usize {
+    #[cfg(target_feature = "sse2")]
+    while let Some(chunk) = bytes.get(at..at + 16) {
+        use safe_arch::{
+            bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, max_u8_m128i,
+            move_mask_i8_m128i, set_splat_i8_m128i,
+        };
+        let v = load_unaligned_m128i(chunk.try_into().unwrap_or(&[0; 16]));
+        let quote = cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'"' as i8));
+        let backslash = cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'\\' as i8));
+        let low = set_splat_i8_m128i(0x1f);
+        let control = cmp_eq_mask_i8_m128i(max_u8_m128i(v, low), low);
+        let found = move_mask_i8_m128i(bitor_m128i(bitor_m128i(quote, backslash), control));
+        if found != 0 {
+            return at + found.trailing_zeros() as usize;
+        }
+        at += 16;
+    }
     while let Some(chunk) = bytes.get(at..at + 8) {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
         let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
@@ -202,6 +220,8 @@ mod tests {
             "",
             "1234567",
             "12345678\u{1}",
+            "sixteen+ bytes of text, then a quote: \" and more",
+            "control after twenty:\u{1f} and a backslash after thirty-two \\",
         ];
         for t in texts {
             let bytes = t.as_bytes();
