@@ -142,7 +142,7 @@ impl Syntax for Msgpack {
                 return int(out, i);
             }
         }
-        let f = text.parse::<f64>().unwrap_or(0.0);
+        let f = short_decimal(text).unwrap_or_else(|| text.parse::<f64>().unwrap_or(0.0));
         out.push(0xcb);
         out.extend_from_slice(&f.to_bits().to_be_bytes());
     }
@@ -154,6 +154,32 @@ impl Syntax for Msgpack {
     fn null(out: &mut Vec<u8>) {
         out.push(0xc0);
     }
+}
+
+/// A number with a fraction and at most 15 digits (the API's coordinates), converted without
+/// the general parser: its digits and the power of ten are both exact in f64, so one division
+/// rounds exactly as `str::parse` does (Clinger's fast path). `None` for anything else.
+fn short_decimal(text: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if digits.len() > 16 {
+        return None;
+    }
+    let (mut mantissa, mut scale) = (0u64, None);
+    for (i, b) in digits.bytes().enumerate() {
+        match b {
+            b'0'..=b'9' => mantissa = mantissa * 10 + u64::from(b - b'0'),
+            b'.' if scale.is_none() => scale = Some(digits.len() - i - 1),
+            _ => return None,
+        }
+    }
+    let value = mantissa as f64 / POW10[scale?];
+    Some(if negative { -value } else { value })
 }
 
 #[inline]
@@ -239,5 +265,38 @@ fn int(out: &mut Vec<u8>, i: i64) {
             out.push(0xd3);
             out.extend_from_slice(&i.to_be_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn short_decimals_convert_exactly_as_the_general_parser(
+            int in 0u64..10_000_000, frac in "[0-9]{1,8}", negative: bool
+        ) {
+            let text = format!("{}{int}.{frac}", if negative { "-" } else { "" });
+            let expected = text.parse::<f64>().unwrap();
+            proptest::prop_assert_eq!(short_decimal(&text).map(f64::to_bits), Some(expected.to_bits()));
+        }
+    }
+
+    #[test]
+    fn other_numbers_are_left_to_the_general_parser() {
+        for text in [
+            "1e5",
+            "1.5e3",
+            "12345678901234567.5",
+            "1.23456789012345678",
+            "7",
+        ] {
+            assert_eq!(short_decimal(text), None, "{text}");
+        }
+        assert_eq!(
+            short_decimal("-0.0").map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
     }
 }
