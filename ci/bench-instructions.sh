@@ -25,6 +25,6 @@ trap 'rm -f "$OUT"' EXIT
 for group in "$@"; do
     valgrind --tool=callgrind --callgrind-out-file="$OUT" --toggle-collect='*parse_page*' \
         "$BENCH" --bench "$group" --sample-count "$SAMPLES" --sample-size 1 >/dev/null 2>&1
-    total=$(callgrind_annotate "$OUT" | awk '/PROGRAM TOTALS/ && !n++ { gsub(",", "", $1); print $1 }')
+    total=$(callgrind_annotate "$OUT" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n++ { gsub(",", "", $1); print $1 }')
     echo "$group: $((total / (SAMPLES * KINDS * ITEMS))) instructions/event"
 done
