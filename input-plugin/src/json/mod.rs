@@ -53,13 +53,14 @@ pub enum Mark {
 #[derive(Debug, Default)]
 pub struct Tape<'a> {
     nodes: Vec<Node<'a>>,
+    root: RootIndex,
 }
 
 impl<'a> Tape<'a> {
     /// Parses `text` as one complete JSON value.
     pub fn parse(text: &'a str) -> Result<Self, JsonError> {
         let mut tape = Tape::default();
-        parse::parse_value(text, &mut tape.nodes)?;
+        parse::parse_value(text, &mut tape)?;
         Ok(tape)
     }
 
@@ -86,12 +87,39 @@ impl<'a> Tape<'a> {
         }
     }
 
-    /// The key index of member `name` of the object at `obj`.
+    /// The key index of member `name` of the object at `obj`; the root's through its index.
     #[inline(always)]
     pub fn find(&self, obj: usize, name: &str) -> Option<usize> {
-        self.members(obj)
-            .find(|(_, key, _)| key.eq_str(name))
-            .map(|(at, _, _)| at)
+        match &self.root.slots {
+            Some(slots) if obj == 0 => self.find_indexed(slots, name),
+            _ => self
+                .members(obj)
+                .find(|(_, key, _)| key.eq_str(name))
+                .map(|(at, _, _)| at),
+        }
+    }
+
+    #[inline(always)]
+    fn find_indexed(&self, slots: &[u8; 64], name: &str) -> Option<usize> {
+        let mut slot = name_hash(name.as_bytes()) & 63;
+        loop {
+            let key = usize::from(slots[slot]);
+            if key == 0 {
+                return None;
+            }
+            if let Node::Key { name: n, .. } = self.nodes[key]
+                && n.raw() == name
+            {
+                return Some(key);
+            }
+            slot = (slot + 1) & 63;
+        }
+    }
+
+    /// Whether the root's members are indexed (tests check the fallback).
+    #[cfg(test)]
+    pub(crate) fn root_indexed(&self) -> bool {
+        self.root.slots.is_some()
     }
 
     pub fn set_mark(&mut self, key: usize, mark: Mark) {
@@ -100,8 +128,54 @@ impl<'a> Tape<'a> {
         }
     }
 
-    pub(crate) fn nodes_mut(&mut self) -> &mut Vec<Node<'a>> {
-        &mut self.nodes
+    /// Empties the tape for the next item.
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.root = RootIndex::default();
+    }
+}
+
+/// The root's member names by hash, filled in while parsing (normalizers look up some 25 names
+/// per item): 64 one-byte slots of key node indices (0, the root itself, marks a free slot),
+/// probed linearly. Roots with escaped or repeated names, more than 40 members, or members past
+/// node 255 have none and are searched linearly.
+#[derive(Debug)]
+struct RootIndex {
+    slots: Option<[u8; 64]>,
+    members: u8,
+}
+
+impl Default for RootIndex {
+    fn default() -> Self {
+        Self {
+            slots: Some([0; 64]),
+            members: 0,
+        }
+    }
+}
+
+impl RootIndex {
+    const MAX_MEMBERS: u8 = 40;
+
+    fn add(&mut self, key: usize, hash: usize) {
+        let Some(slots) = &mut self.slots else { return };
+        let Ok(key) = u8::try_from(key) else {
+            return self.disable();
+        };
+        if self.members == Self::MAX_MEMBERS {
+            return self.disable();
+        }
+        let mut slot = hash & 63;
+        while slots[slot] != 0 {
+            slot = (slot + 1) & 63;
+        }
+        slots[slot] = key;
+        self.members += 1;
+    }
+
+    #[cold]
+    fn disable(&mut self) {
+        self.slots = None;
     }
 }
 

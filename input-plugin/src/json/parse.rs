@@ -29,9 +29,9 @@ pub struct Envelope {
 }
 
 /// Parses `text` as exactly one JSON value onto `nodes`.
-pub(super) fn parse_value<'a>(text: &'a str, nodes: &mut Vec<Node<'a>>) -> Result<(), JsonError> {
+pub(super) fn parse_value<'a>(text: &'a str, tape: &mut Tape<'a>) -> Result<(), JsonError> {
     let mut p = Parser::new(text);
-    p.value(nodes, 0).and_then(|()| p.end()).map_err(|e| *e)?;
+    p.value(tape, 0).and_then(|()| p.end()).map_err(|e| *e)?;
     p.deferred.take().map_or(Ok(()), Err)
 }
 
@@ -105,10 +105,10 @@ fn page<'a>(
                     p.pos += 1;
                 } else {
                     loop {
-                        tape.nodes_mut().clear();
+                        tape.clear();
                         p.ws();
                         let start = p.pos;
-                        match p.value(tape.nodes_mut(), 1) {
+                        match p.value(tape, 1) {
                             Ok(()) => match p.deferred.take() {
                                 None => on_item(Ok(tape)),
                                 Some(e) => on_item(Err(e)),
@@ -132,7 +132,7 @@ fn page<'a>(
                 }
             }
             _ => {
-                let mut scratch = Vec::new();
+                let mut scratch = Tape::default();
                 p.value(&mut scratch, 1)?;
                 p.deferred = None;
             }
@@ -214,11 +214,11 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn value(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), Fail> {
+    fn value(&mut self, tape: &mut Tape<'a>, depth: u32) -> Result<(), Fail> {
         self.ws();
         let node = match self.peek() {
-            Some(b'{') => return self.object(out, depth),
-            Some(b'[') => return self.array(out, depth),
+            Some(b'{') => return self.object(tape, depth),
+            Some(b'[') => return self.array(tape, depth),
             Some(b'"') => Node::Str(self.string()?),
             Some(b't') => self.literal(b"true").map(|()| Node::Bool(true))?,
             Some(b'f') => self.literal(b"false").map(|()| Node::Bool(false))?,
@@ -227,7 +227,7 @@ impl<'a> Parser<'a> {
             Some(_) => return Err(self.err("expected a value")),
             None => return Err(self.err("unexpected end of input")),
         };
-        out.push(node);
+        tape.nodes.push(node);
         Ok(())
     }
 
@@ -288,18 +288,18 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn array(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), Fail> {
+    fn array(&mut self, tape: &mut Tape<'a>, depth: u32) -> Result<(), Fail> {
         let depth = self.enter(depth)?;
         self.pos += 1;
-        let at = out.len();
-        out.push(Node::Null);
+        let at = tape.nodes.len();
+        tape.nodes.push(Node::Null);
         let mut len = 0u32;
         self.ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
         } else {
             loop {
-                self.value(out, depth)?;
+                self.value(tape, depth)?;
                 len += 1;
                 self.ws();
                 match self.next_byte() {
@@ -309,9 +309,9 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        out[at] = Node::Array {
+        tape.nodes[at] = Node::Array {
             len,
-            end: end_index(out)?,
+            end: end_index(&tape.nodes)?,
         };
         Ok(())
     }
@@ -328,11 +328,11 @@ impl<'a> Parser<'a> {
         Ok(name)
     }
 
-    fn object(&mut self, out: &mut Vec<Node<'a>>, depth: u32) -> Result<(), Fail> {
+    fn object(&mut self, tape: &mut Tape<'a>, depth: u32) -> Result<(), Fail> {
         let depth = self.enter(depth)?;
         self.pos += 1;
-        let at = out.len();
-        out.push(Node::Null);
+        let at = tape.nodes.len();
+        tape.nodes.push(Node::Null);
         let mut len = 0u32;
         // A cheap filter for repeated names: 128 bits, one per name hash; only a hit, or an
         // escaped name, costs a scan of the members so far.
@@ -347,20 +347,29 @@ impl<'a> Parser<'a> {
                 let hash = name_hash(name.raw().as_bytes());
                 let (word, bit) = (&mut seen[(hash >> 6) & 1], 1u64 << (hash & 63));
                 escapes |= name.is_escaped();
-                if (*word & bit != 0 || escapes) && shadow(out, at, &name) {
+                if (*word & bit != 0 || escapes) && shadow(&mut tape.nodes, at, &name) {
                     len -= 1;
+                    if at == 0 {
+                        tape.root.disable();
+                    }
                 }
                 *word |= bit;
-                out.push(Node::Key {
+                if at == 0 {
+                    match name.is_escaped() {
+                        false => tape.root.add(tape.nodes.len(), hash),
+                        true => tape.root.disable(),
+                    }
+                }
+                tape.nodes.push(Node::Key {
                     name,
                     mark: Mark::Fresh,
                 });
                 // Most values are strings: no need for the general dispatch.
                 if self.peek() == Some(b'"') {
                     let s = self.string()?;
-                    out.push(Node::Str(s));
+                    tape.nodes.push(Node::Str(s));
                 } else {
-                    self.value(out, depth)?;
+                    self.value(tape, depth)?;
                 }
                 len += 1;
                 self.ws();
@@ -371,9 +380,9 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        out[at] = Node::Object {
+        tape.nodes[at] = Node::Object {
             len,
-            end: end_index(out)?,
+            end: end_index(&tape.nodes)?,
         };
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use crate::json::{Mark, Node, Str, Tape, name_hash};
+use crate::json::{Mark, Node, Str, Tape};
 
 /// Node index of the item's root object.
 pub const ROOT: usize = 0;
@@ -21,8 +21,6 @@ pub enum NormalizeError {
 
 pub struct Item<'t, 'a> {
     tape: &'t mut Tape<'a>,
-    /// Root members by name, built once: normalizers look up some 25 names per item.
-    index: Option<Index>,
     /// The item's own `timestamp`, when it is present and valid RFC 3339.
     pub timestamp: Option<Timestamp>,
 }
@@ -41,7 +39,6 @@ impl<'t, 'a> Item<'t, 'a> {
             return Err(NormalizeError::NotAnObject(kind));
         }
         let mut item = Self {
-            index: Index::build(tape),
             tape,
             timestamp: None,
         };
@@ -65,10 +62,7 @@ impl<'t, 'a> Item<'t, 'a> {
     /// record, `ci/bench-instructions.sh`).
     #[inline(always)]
     fn lookup(&self, obj: usize, name: &str) -> Option<(usize, Node<'a>)> {
-        let key = match &self.index {
-            Some(index) if obj == ROOT => index.find(self.tape, name)?,
-            _ => self.tape.find(obj, name)?,
-        };
+        let key = self.tape.find(obj, name)?;
         match self.tape.node(key + 1) {
             Node::Null => None,
             value => Some((key, value)),
@@ -150,55 +144,6 @@ impl<'t, 'a> Item<'t, 'a> {
                 Some(key + 1)
             }
             _ => None,
-        }
-    }
-}
-
-/// An open-addressing table of the root's member names (64 slots; items have a few dozen
-/// members), holding key node indices (0, the root itself, marks a free slot). One byte a slot
-/// keeps it small enough to build and move cheaply; objects with escaped names, too many
-/// members or members past node 255 are searched linearly instead.
-struct Index {
-    slots: [u8; 64],
-}
-
-impl Index {
-    const MAX_MEMBERS: usize = 40;
-
-    #[inline(always)]
-    fn slot(name: &[u8]) -> usize {
-        name_hash(name) & 63
-    }
-
-    fn build(tape: &Tape) -> Option<Self> {
-        let mut index = Self { slots: [0; 64] };
-        for (n, (key, name, _)) in tape.members(ROOT).enumerate() {
-            if n == Self::MAX_MEMBERS || name.is_escaped() {
-                return None;
-            }
-            let mut slot = Self::slot(name.raw().as_bytes());
-            while index.slots[slot] != 0 {
-                slot = (slot + 1) & 63;
-            }
-            index.slots[slot] = u8::try_from(key).ok()?;
-        }
-        Some(index)
-    }
-
-    #[inline(always)]
-    fn find(&self, tape: &Tape, name: &str) -> Option<usize> {
-        let mut slot = Self::slot(name.as_bytes());
-        loop {
-            let key = self.slots[slot] as usize;
-            if key == 0 {
-                return None;
-            }
-            if let Node::Key { name: n, .. } = tape.node(key)
-                && n.raw() == name
-            {
-                return Some(key);
-            }
-            slot = (slot + 1) & 63;
         }
     }
 }
@@ -342,9 +287,24 @@ mod tests {
     fn members_past_the_index_are_found_linearly() {
         let text = format!(r#"{{"big":[{}],"uuid":"u"}}"#, vec!["1"; 300].join(","));
         let mut tape = Tape::parse(&text).unwrap();
+        assert!(!tape.root_indexed(), "`uuid` is node 303: past a byte");
         let item = Item::new(&mut tape).unwrap();
-        assert!(item.index.is_none(), "`uuid` is node 303: past a byte");
         assert_eq!(item.uuid().map(|s| s.raw()), Some("u"));
+    }
+
+    #[test]
+    fn repeated_or_escaped_root_names_are_found_linearly() {
+        let uuid = |text: &str, indexed: bool| {
+            let mut tape = Tape::parse(text).unwrap();
+            assert_eq!(tape.root_indexed(), indexed, "{text}");
+            let item = Item::new(&mut tape).unwrap();
+            item.uuid().map(|s| s.decoded().into_owned())
+        };
+        let last = uuid(r#"{"uuid":"first","x":1,"uuid":"last"}"#, false);
+        assert_eq!(last.as_deref(), Some("last"));
+        assert_eq!(uuid(r#"{"\u0075uid":"u"}"#, false).as_deref(), Some("u"));
+        let nested = uuid(r#"{"a":{"b":1,"b":2},"uuid":"u"}"#, true);
+        assert_eq!(nested.as_deref(), Some("u"));
     }
 
     #[test]
