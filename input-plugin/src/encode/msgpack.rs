@@ -52,17 +52,19 @@ impl Syntax for Msgpack {
             out[header_at] = 0x80 | count as u8;
             return;
         }
-        let header = match u16::try_from(count) {
+        let mut header = [0u8; 5];
+        let len = match u16::try_from(count) {
             Ok(n) => {
-                let [hi, lo] = n.to_be_bytes();
-                [0xde, hi, lo, 0, 0]
+                header[0] = 0xde;
+                header[1..3].copy_from_slice(&n.to_be_bytes());
+                3
             }
             Err(_) => {
-                let [a, b, c, d] = (count as u32).to_be_bytes();
-                [0xdf, a, b, c, d]
+                header[0] = 0xdf;
+                header[1..].copy_from_slice(&(count as u32).to_be_bytes());
+                5
             }
         };
-        let len = if header[0] == 0xde { 3 } else { 5 };
         out.splice(header_at..=header_at, header[..len].iter().copied());
     }
 
@@ -280,6 +282,18 @@ mod tests {
             let text = format!("{}{int}.{frac}", if negative { "-" } else { "" });
             let expected = text.parse::<f64>().unwrap();
             proptest::prop_assert_eq!(short_decimal(&text).map(f64::to_bits), Some(expected.to_bits()));
+        }
+    }
+
+    #[test]
+    fn maps_past_fifteen_members_get_a_longer_header_in_place() {
+        for (count, header) in [
+            (16, &[0xde, 0, 16][..]),
+            (70_000, &[0xdf, 0, 1, 0x11, 0x70]),
+        ] {
+            let mut out = vec![0xc3, 0x80, 0xc0];
+            Msgpack::close_map(&mut out, 1, count);
+            assert_eq!(out, [&[0xc3], header, &[0xc0]].concat(), "{count}");
         }
     }
 

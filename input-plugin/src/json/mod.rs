@@ -188,8 +188,8 @@ fn after(nodes: &[Node], at: usize) -> usize {
 }
 
 /// A cheap hash of a member name (length, first and last byte; no multiply, so it adds
-/// little latency per member), for the parser's repeated-name filter and the normalizers'
-/// root index, which take its low bits. Its weights give the API's member names no false hit
+/// little latency per member), for the parser's repeated-name filter and the root index,
+/// which take its low bits. Its weights give the API's member names no false hit
 /// in the parser's 128-bit filter (checked on generated items of every type).
 #[inline(always)]
 pub fn name_hash(name: &[u8]) -> usize {

@@ -28,7 +28,7 @@ pub struct Envelope {
     pub items: usize,
 }
 
-/// Parses `text` as exactly one JSON value onto `nodes`.
+/// Parses `text` as exactly one JSON value onto `tape`.
 pub(super) fn parse_value<'a>(text: &'a str, tape: &mut Tape<'a>) -> Result<(), JsonError> {
     let mut p = Parser::new(text);
     p.value(tape, 0).and_then(|()| p.end()).map_err(|e| *e)?;
@@ -354,11 +354,10 @@ impl<'a> Parser<'a> {
                     }
                 }
                 *word |= bit;
-                if at == 0 {
-                    match name.is_escaped() {
-                        false => tape.root.add(tape.nodes.len(), hash),
-                        true => tape.root.disable(),
-                    }
+                if at == 0 && !name.is_escaped() {
+                    tape.root.add(tape.nodes.len(), hash);
+                } else if at == 0 {
+                    tape.root.disable();
                 }
                 tape.nodes.push(Node::Key {
                     name,

@@ -165,7 +165,7 @@ fn hex_at(bytes: &[u8], at: usize) -> Option<u32> {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Index of the first `"`, `\\` or control character at or after `at` (or `bytes.len()`).
+/// Index of the first `"`, `\` or control character at or after `at` (or `bytes.len()`).
 /// Strings are most of a page's bytes: 16 bytes a step with SSE2 (every x86-64 has it), then
 /// 8 a step in a 64-bit word.
 #[inline(always)]
