@@ -21,7 +21,7 @@ pub fn event_time(out: &mut Vec<u8>, ts: Timestamp) {
 /// it is encoded once and copied into each event's header.
 pub fn metadata(metadata: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
-    map_len(&mut out, metadata.len());
+    container_len(&mut out, MAP, metadata.len());
     for (k, v) in metadata {
         str(&mut out, k);
         str(&mut out, v);
@@ -41,7 +41,7 @@ pub enum Msgpack {}
 
 impl Syntax for Msgpack {
     fn open_map(out: &mut Vec<u8>) {
-        out.push(0x80);
+        out.push(MAP[0]);
     }
 
     /// The placeholder is a one-byte fixmap; a map of more than 15 members (an OCSF record's
@@ -49,43 +49,21 @@ impl Syntax for Msgpack {
     /// built on the stack: this runs once per OCSF record.
     fn close_map(out: &mut Vec<u8>, header_at: usize, count: usize) {
         if count <= 15 {
-            out[header_at] = 0x80 | count as u8;
+            out[header_at] = MAP[0] | count as u8;
             return;
         }
-        let mut header = [0u8; 5];
-        let len = match u16::try_from(count) {
-            Ok(n) => {
-                header[0] = 0xde;
-                header[1..3].copy_from_slice(&n.to_be_bytes());
-                3
-            }
-            Err(_) => {
-                header[0] = 0xdf;
-                header[1..].copy_from_slice(&(count as u32).to_be_bytes());
-                5
-            }
-        };
+        let (header, len) = long_len(MAP, count);
         out.splice(header_at..=header_at, header[..len].iter().copied());
     }
 
     fn map_header(out: &mut Vec<u8>, len: usize) {
-        map_len(out, len);
+        container_len(out, MAP, len);
     }
 
     fn map_end(_: &mut Vec<u8>) {}
 
     fn array_header(out: &mut Vec<u8>, len: usize) {
-        match len {
-            0..=15 => out.push(0x90 | len as u8),
-            16..=0xffff => {
-                out.push(0xdc);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            _ => {
-                out.push(0xdd);
-                out.extend_from_slice(&(len as u32).to_be_bytes());
-            }
-        }
+        container_len(out, ARRAY, len);
     }
 
     fn array_end(_: &mut Vec<u8>) {}
@@ -184,17 +162,34 @@ fn short_decimal(text: &str) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
+/// The marker bytes of a container's length header: fix (the length in its low four bits),
+/// 16-bit and 32-bit.
+const MAP: [u8; 3] = [0x80, 0xde, 0xdf];
+const ARRAY: [u8; 3] = [0x90, 0xdc, 0xdd];
+
 #[inline]
-fn map_len(out: &mut Vec<u8>, n: usize) {
-    match n {
-        0..=15 => out.push(0x80 | n as u8),
-        16..=0xffff => {
-            out.push(0xde);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
+fn container_len(out: &mut Vec<u8>, markers: [u8; 3], n: usize) {
+    if n <= 15 {
+        out.push(markers[0] | n as u8);
+    } else {
+        let (header, len) = long_len(markers, n);
+        out.extend_from_slice(&header[..len]);
+    }
+}
+
+/// The header of a container of more than 15 elements, and its length in bytes.
+fn long_len(markers: [u8; 3], n: usize) -> ([u8; 5], usize) {
+    let mut header = [0u8; 5];
+    match u16::try_from(n) {
+        Ok(short) => {
+            header[0] = markers[1];
+            header[1..3].copy_from_slice(&short.to_be_bytes());
+            (header, 3)
         }
-        _ => {
-            out.push(0xdf);
-            out.extend_from_slice(&(n as u32).to_be_bytes());
+        Err(_) => {
+            header[0] = markers[2];
+            header[1..].copy_from_slice(&(n as u32).to_be_bytes());
+            (header, 5)
         }
     }
 }
