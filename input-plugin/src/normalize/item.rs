@@ -71,22 +71,31 @@ impl<'t, 'a> Item<'t, 'a> {
 
     #[inline(always)]
     pub fn get_str(&self, obj: usize, name: &str) -> Option<Str<'a>> {
-        match self.lookup(obj, name)? {
-            (_, Node::Str(s)) => Some(s),
-            _ => None,
+        as_str(self.lookup(obj, name)?.1)
+    }
+
+    /// Marks member `name` with `mark` when `value` accepts its value (given with its node
+    /// index); a member it refuses (of another type) stays for the leftovers.
+    #[inline(always)]
+    fn take_as<T>(
+        &mut self,
+        obj: usize,
+        name: &str,
+        mark: Mark,
+        value: impl FnOnce(usize, Node<'a>) -> Option<T>,
+    ) -> Option<T> {
+        let (key, node) = self.lookup(obj, name)?;
+        let taken = value(key + 1, node);
+        if taken.is_some() {
+            self.tape.set_mark(key, mark);
         }
+        taken
     }
 
     /// Takes a string member; a member of another type stays for the leftovers.
     #[inline(always)]
     pub fn take_str(&mut self, obj: usize, name: &str) -> Option<Str<'a>> {
-        match self.lookup(obj, name)? {
-            (key, Node::Str(s)) => {
-                self.tape.set_mark(key, Mark::Taken);
-                Some(s)
-            }
-            _ => None,
-        }
+        self.take_as(obj, name, Mark::Taken, |_, node| as_str(node))
     }
 
     /// Takes the string members `names` of the object at `obj` (not the root) in one pass over
@@ -101,7 +110,7 @@ impl<'t, 'a> Item<'t, 'a> {
         let mut keys = [0; N];
         for (key, name, _) in self.tape.members(obj) {
             if let Some(i) = names.iter().position(|n| name.eq_str(n))
-                && let Node::Str(s) = self.tape.node(key + 1)
+                && let Some(s) = as_str(self.tape.node(key + 1))
             {
                 (found[i], keys[i]) = (Some(s), key);
             }
@@ -117,34 +126,33 @@ impl<'t, 'a> Item<'t, 'a> {
     /// Takes a number member, as its JSON text.
     #[inline(always)]
     pub fn take_num(&mut self, obj: usize, name: &str) -> Option<&'a str> {
-        match self.lookup(obj, name)? {
-            (key, Node::Num(n)) => {
-                self.tape.set_mark(key, Mark::Taken);
-                Some(n)
-            }
+        self.take_as(obj, name, Mark::Taken, |_, node| match node {
+            Node::Num(n) => Some(n),
             _ => None,
-        }
+        })
     }
 
     /// Takes a member of any type; returns its value's node index.
     #[inline(always)]
     pub fn take(&mut self, obj: usize, name: &str) -> Option<usize> {
-        let (key, _) = self.lookup(obj, name)?;
-        self.tape.set_mark(key, Mark::Taken);
-        Some(key + 1)
+        self.take_as(obj, name, Mark::Taken, |at, _| Some(at))
     }
 
     /// Opens an object member for taking some of its members; returns its node index. The
     /// members not taken stay, under the same name, with the leftovers.
     #[inline(always)]
     pub fn open(&mut self, obj: usize, name: &str) -> Option<usize> {
-        match self.lookup(obj, name)? {
-            (key, Node::Object { .. }) => {
-                self.tape.set_mark(key, Mark::Opened);
-                Some(key + 1)
-            }
-            _ => None,
-        }
+        self.take_as(obj, name, Mark::Opened, |at, node| {
+            matches!(node, Node::Object { .. }).then_some(at)
+        })
+    }
+}
+
+#[inline(always)]
+fn as_str(node: Node) -> Option<Str> {
+    match node {
+        Node::Str(s) => Some(s),
+        _ => None,
     }
 }
 
