@@ -144,6 +144,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
         S::input_str(self.out, s);
     }
 
+    #[inline(always)]
     pub fn int(&mut self, v: i64) {
         S::int(self.out, v);
     }
@@ -171,6 +172,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
         self.str(s);
     }
 
+    #[inline(always)]
     pub fn int_field(&mut self, name: &str, v: i64) {
         self.key(name);
         self.int(v);
