@@ -21,8 +21,10 @@ pub trait Syntax {
     /// A member name that is ours (plain ASCII).
     fn key(out: &mut Vec<u8>, name: &str);
     fn input_key(out: &mut Vec<u8>, name: Str);
+    /// A string that is ours: no quote, backslash or control character (checked in debug
+    /// builds), so JSON needs no escaping. Item text goes through [`Syntax::input_str`].
     fn str(out: &mut Vec<u8>, s: &str);
-    /// One string made of several pieces of our own text.
+    /// One string made of several pieces of our own text (as for [`Syntax::str`]).
     fn str_parts(out: &mut Vec<u8>, parts: &[&str]);
     fn input_str(out: &mut Vec<u8>, s: Str);
     fn int(out: &mut Vec<u8>, v: i64);
