@@ -1,7 +1,7 @@
 //! Pieces both schemas share: users, clients, locations, and the related-values lists.
 
 use super::item::Item;
-use crate::json::Str;
+use crate::json::{Node, Str};
 
 /// `success` and `firewall_reported_success` are successes; every other category, including
 /// ones 1Password adds later, is a failure (the rule Elastic, Splunk and matano use).
@@ -112,13 +112,42 @@ impl<'a> Location<'a> {
         let Some(at) = item.open(super::item::ROOT, "location") else {
             return Self::default();
         };
-        let [country, region, city] = item.take_strs(at, ["country", "region", "city"]);
+        // Names, then coordinates: one pass over the object for all five.
+        let names = ["country", "region", "city", "latitude", "longitude"];
+        let [country, region, city, lat, lon] = item.take_each(at, names, |i, node| match node {
+            Node::Str(s) if i < 3 => Some(Geo::Name(s)),
+            Node::Num(n) if i >= 3 => Some(Geo::Coordinate(n)),
+            _ => None,
+        });
         Self {
-            country,
-            region,
-            city,
-            lat: item.take_num(at, "latitude"),
-            lon: item.take_num(at, "longitude"),
+            country: country.and_then(Geo::name),
+            region: region.and_then(Geo::name),
+            city: city.and_then(Geo::name),
+            lat: lat.and_then(Geo::coordinate),
+            lon: lon.and_then(Geo::coordinate),
+        }
+    }
+}
+
+/// A Location member: a place name or a coordinate (a JSON number's text).
+#[derive(Clone, Copy)]
+enum Geo<'a> {
+    Name(Str<'a>),
+    Coordinate(&'a str),
+}
+
+impl<'a> Geo<'a> {
+    fn name(self) -> Option<Str<'a>> {
+        match self {
+            Geo::Name(s) => Some(s),
+            Geo::Coordinate(_) => None,
+        }
+    }
+
+    fn coordinate(self) -> Option<&'a str> {
+        match self {
+            Geo::Coordinate(n) => Some(n),
+            Geo::Name(_) => None,
         }
     }
 }

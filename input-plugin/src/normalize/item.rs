@@ -106,17 +106,29 @@ impl<'t, 'a> Item<'t, 'a> {
         obj: usize,
         names: [&str; N],
     ) -> [Option<Str<'a>>; N] {
+        self.take_each(obj, names, |_, node| as_str(node))
+    }
+
+    /// Takes the members `names` of the object at `obj` (not the root) whose values `value`
+    /// accepts (given the name's position in `names`), in one pass over its members.
+    #[inline(always)]
+    pub fn take_each<T: Copy, const N: usize>(
+        &mut self,
+        obj: usize,
+        names: [&str; N],
+        value: impl Fn(usize, Node<'a>) -> Option<T>,
+    ) -> [Option<T>; N] {
         let mut found = [None; N];
         let mut keys = [0; N];
         for (key, name, _) in self.tape.members(obj) {
             if let Some(i) = names.iter().position(|n| name.eq_str(n))
-                && let Some(s) = as_str(self.tape.node(key + 1))
+                && let Some(v) = value(i, self.tape.node(key + 1))
             {
-                (found[i], keys[i]) = (Some(s), key);
+                (found[i], keys[i]) = (Some(v), key);
             }
         }
-        for (s, key) in found.iter().zip(keys) {
-            if s.is_some() {
+        for (v, key) in found.iter().zip(keys) {
+            if v.is_some() {
                 self.tape.set_mark(key, Mark::Taken);
             }
         }
