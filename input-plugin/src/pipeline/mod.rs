@@ -62,6 +62,8 @@ struct Shared {
 pub struct Collector {
     shared: Arc<Shared>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Where this collector logs, when not to the global default (see [`Collector::logging`]).
+    logs: Option<tracing::Dispatch>,
 }
 
 impl std::fmt::Debug for Collector {
@@ -122,10 +124,21 @@ impl Collector {
         Ok(Collector {
             shared,
             runtime: Some(runtime),
+            logs,
         })
     }
 
+    /// Makes this collector's log dispatch the calling thread's default while the guard lives,
+    /// for the calls a sink makes from its own thread (take, ack, shutdown). Besides routing
+    /// those lines, it keeps them: tracing-core caches "never" for a log call first reached on
+    /// a thread without a dispatch while the process has exactly one (tokio-rs/tracing#3611),
+    /// which is Fluent Bit with one `onepassword` input, calling in on its own threads.
+    fn logging(&self) -> Option<tracing::dispatcher::DefaultGuard> {
+        self.logs.as_ref().map(tracing::dispatcher::set_default)
+    }
+
     fn take(&self, limits: BatchLimits, timeout: Option<Duration>) -> Option<Batch> {
+        let _logging = self.logging();
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -154,6 +167,7 @@ impl Collector {
     /// the state files are written in the background, so a crash can re-deliver every batch
     /// acked since the last write landed.
     pub fn ack(&self, token: AckToken) {
+        let _logging = self.logging();
         let metas = self.shared.queue.acked(token);
         self.shared.committer.apply(metas);
     }
@@ -163,6 +177,7 @@ impl Collector {
     /// CLI); Fluent Bit's thread uses `ack`.
     pub fn ack_durable(&self, token: AckToken) {
         self.ack(token);
+        let _logging = self.logging();
         self.shared.committer.flush();
     }
 
@@ -226,10 +241,15 @@ impl Collector {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
+        let _logging = self.logging();
         let start = Instant::now();
         self.shared.control.stop();
         self.shared.committer.flush();
         runtime.shutdown_timeout(grace.saturating_sub(start.elapsed()));
+        tracing::debug!(
+            buffered_events = self.shared.queue.buffered_events(),
+            "collector stopped (buffered events are fetched again on the next start)"
+        );
     }
 }
 
