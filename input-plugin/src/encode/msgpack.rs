@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::writer::Syntax;
+use super::writer::{Syntax, append};
 use crate::json::Str;
 
 /// EventTime: ext type 0, 8 bytes = u32 seconds + u32 nanoseconds, big-endian. Seconds are
@@ -44,6 +44,17 @@ impl Syntax for Msgpack {
         out.push(MAP[0]);
     }
 
+    #[inline(always)]
+    fn map_member(out: &mut Vec<u8>, name: &str, first: bool) {
+        match name.len() {
+            n @ 0..=31 => append(out, [&[0xa0 | n as u8], name.as_bytes(), &[MAP[0]]]),
+            _ => {
+                Self::key(out, name, first);
+                Self::open_map(out);
+            }
+        }
+    }
+
     /// The placeholder is a one-byte fixmap; a map of more than 15 members (an OCSF record's
     /// root, large leftovers) moves its members to make room for the longer header, which is
     /// built on the stack: this runs once per OCSF record.
@@ -70,13 +81,17 @@ impl Syntax for Msgpack {
 
     fn separator(_: &mut Vec<u8>) {}
 
+    /// Our names are short (a fixstr).
     #[inline(always)]
-    fn key(out: &mut Vec<u8>, name: &str) {
-        str(out, name);
+    fn key(out: &mut Vec<u8>, name: &str, _: bool) {
+        match name.len() {
+            n @ 0..=31 => append(out, [&[0xa0 | n as u8], name.as_bytes()]),
+            _ => str(out, name),
+        }
     }
 
     #[inline(always)]
-    fn input_key(out: &mut Vec<u8>, name: Str) {
+    fn input_key(out: &mut Vec<u8>, name: Str, _: bool) {
         Self::input_str(out, name);
     }
 
@@ -98,6 +113,21 @@ impl Syntax for Msgpack {
             escaped_str(out, s);
         } else {
             str(out, s.raw());
+        }
+    }
+
+    /// Our short name and a short plain value's header in one append, then the value.
+    #[inline(always)]
+    fn str_member(out: &mut Vec<u8>, name: &str, first: bool, s: Str) {
+        match (name.len(), s.raw().len()) {
+            (k @ 0..=31, v @ 0..=31) if !s.is_escaped() => {
+                append(out, [&[0xa0 | k as u8], name.as_bytes(), &[0xa0 | v as u8]]);
+                out.extend_from_slice(s.raw().as_bytes());
+            }
+            _ => {
+                Self::key(out, name, first);
+                Self::input_str(out, s);
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! them (the parser checked them, and raw control characters, the only thing that could break
 //! a line, are not valid JSON); our own strings need no escaping.
 
-use super::writer::Syntax;
+use super::writer::{Syntax, append};
 use crate::json::Str;
 
 pub enum Json {}
@@ -10,6 +10,16 @@ pub enum Json {}
 impl Syntax for Json {
     fn open_map(out: &mut Vec<u8>) {
         out.push(b'{');
+    }
+
+    #[inline(always)]
+    fn map_member(out: &mut Vec<u8>, name: &str, first: bool) {
+        debug_assert!(plain(name), "{name:?} needs escaping");
+        if first {
+            append(out, [b"\"", name.as_bytes(), b"\":{"]);
+        } else {
+            append(out, [b",\"", name.as_bytes(), b"\":{"]);
+        }
     }
 
     fn close_map(out: &mut Vec<u8>, _: usize, _: usize) {
@@ -38,15 +48,21 @@ impl Syntax for Json {
 
     /// Our member names are plain ASCII identifiers: nothing to escape.
     #[inline(always)]
-    fn key(out: &mut Vec<u8>, name: &str) {
+    fn key(out: &mut Vec<u8>, name: &str, first: bool) {
         debug_assert!(plain(name), "{name:?} needs escaping");
-        out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":");
+        // Two calls, so that each one's parts have constant lengths.
+        if first {
+            append(out, [b"\"", name.as_bytes(), b"\":"]);
+        } else {
+            append(out, [b",\"", name.as_bytes(), b"\":"]);
+        }
     }
 
     #[inline(always)]
-    fn input_key(out: &mut Vec<u8>, name: Str) {
+    fn input_key(out: &mut Vec<u8>, name: Str, first: bool) {
+        if !first {
+            out.push(b',');
+        }
         out.push(b'"');
         out.extend_from_slice(name.raw().as_bytes());
         out.extend_from_slice(b"\":");
@@ -75,6 +91,17 @@ impl Syntax for Json {
     }
 
     #[inline(always)]
+    fn str_member(out: &mut Vec<u8>, name: &str, first: bool, s: Str) {
+        debug_assert!(plain(name), "{name:?} needs escaping");
+        if first {
+            append(out, [b"\"", name.as_bytes(), b"\":\""]);
+        } else {
+            append(out, [b",\"", name.as_bytes(), b"\":\""]);
+        }
+        out.extend_from_slice(s.raw().as_bytes());
+        out.push(b'"');
+    }
+
     fn int(out: &mut Vec<u8>, v: i64) {
         out.extend_from_slice(itoa(v).as_bytes());
     }
