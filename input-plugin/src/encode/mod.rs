@@ -101,15 +101,17 @@ impl Encoder {
             timestamp: item.timestamp,
         };
         let time = item.timestamp.unwrap_or_else(Timestamp::now);
+        // An OCSF record's root has more than 15 members.
+        let wide = self.format == Format::Ocsf;
         match self.target {
             Target::Msgpack => {
                 msgpack::event_header(out, time, &self.metadata[kind as usize]);
-                let mut w = Writer::<msgpack::Msgpack>::new(out);
+                let mut w = Writer::<msgpack::Msgpack>::new(out, wide);
                 normalize::write(self.format, kind, &mut item, time, &mut w);
                 w.finish();
             }
             Target::Ndjson => {
-                let mut w = Writer::<ndjson::Json>::new(out);
+                let mut w = Writer::<ndjson::Json>::new(out, wide);
                 normalize::write(self.format, kind, &mut item, time, &mut w);
                 w.finish();
                 out.push(b'\n');

@@ -55,16 +55,32 @@ impl Syntax for Msgpack {
         }
     }
 
-    /// The placeholder is a one-byte fixmap; a map of more than 15 members (an OCSF record's
-    /// root, large leftovers) moves its members to make room for the longer header, which is
-    /// built on the stack: this runs once per OCSF record.
+    fn open_wide_map(out: &mut Vec<u8>) {
+        out.extend_from_slice(&[MAP[1], 0, 0]);
+    }
+
+    /// The placeholder is a one-byte fixmap, or a map16 for a wide map, filled in where it is
+    /// when the count fits it. Otherwise (large leftovers, a wide map that stayed small) the
+    /// members move to make room for the right header, which keeps the encoding canonical.
     fn close_map(out: &mut Vec<u8>, header_at: usize, count: usize) {
-        if count <= 15 {
-            out[header_at] = MAP[0] | count as u8;
-            return;
+        let wide = out[header_at] == MAP[1];
+        match (wide, count) {
+            (false, 0..=15) => out[header_at] = MAP[0] | count as u8,
+            (true, 16..=0xffff) => {
+                out[header_at + 1..header_at + 3].copy_from_slice(&(count as u16).to_be_bytes())
+            }
+            _ => {
+                let (header, len) = match count {
+                    0..=15 => ([MAP[0] | count as u8, 0, 0, 0, 0], 1),
+                    _ => long_len(MAP, count),
+                };
+                let placeholder = if wide { 3 } else { 1 };
+                out.splice(
+                    header_at..header_at + placeholder,
+                    header[..len].iter().copied(),
+                );
+            }
         }
-        let (header, len) = long_len(MAP, count);
-        out.splice(header_at..=header_at, header[..len].iter().copied());
     }
 
     fn map_header(out: &mut Vec<u8>, len: usize) {
@@ -311,14 +327,32 @@ mod tests {
     }
 
     #[test]
-    fn maps_past_fifteen_members_get_a_longer_header_in_place() {
-        for (count, header) in [
-            (16, &[0xde, 0, 16][..]),
-            (70_000, &[0xdf, 0, 1, 0x11, 0x70]),
+    fn every_map_gets_its_canonical_header_in_place() {
+        let fixmap = |n: u8| vec![MAP[0] | n];
+        let map16 = |n: u16| [&[MAP[1]][..], &n.to_be_bytes()].concat();
+        let map32 = |n: u32| [&[MAP[2]][..], &n.to_be_bytes()].concat();
+        for (wide, count, header) in [
+            (false, 3, fixmap(3)),
+            (false, 16, map16(16)),
+            (false, 70_000, map32(70_000)),
+            (true, 0, fixmap(0)),
+            (true, 15, fixmap(15)),
+            (true, 16, map16(16)),
+            (true, 70_000, map32(70_000)),
         ] {
-            let mut out = vec![0xc3, 0x80, 0xc0];
+            let mut out = vec![0xc3];
+            if wide {
+                Msgpack::open_wide_map(&mut out);
+            } else {
+                Msgpack::open_map(&mut out);
+            }
+            out.push(0xc0);
             Msgpack::close_map(&mut out, 1, count);
-            assert_eq!(out, [&[0xc3], header, &[0xc0]].concat(), "{count}");
+            assert_eq!(
+                out,
+                [&[0xc3], &header[..], &[0xc0]].concat(),
+                "{wide} {count}"
+            );
         }
     }
 

@@ -12,6 +12,10 @@ impl Syntax for Json {
         out.push(b'{');
     }
 
+    fn open_wide_map(out: &mut Vec<u8>) {
+        out.push(b'{');
+    }
+
     #[inline(always)]
     fn map_member(out: &mut Vec<u8>, name: &str, first: bool) {
         debug_assert!(plain(name), "{name:?} needs escaping");

@@ -12,6 +12,9 @@ pub trait Syntax {
     /// Starts a map with a one-byte header, whose member count is patched in by
     /// [`Syntax::close_map`].
     fn open_map(out: &mut Vec<u8>);
+    /// Starts a map that will hold more than 15 members (an OCSF record's root): msgpack
+    /// leaves room for a 16-bit count, so closing it moves nothing.
+    fn open_wide_map(out: &mut Vec<u8>);
     /// A member `name` opening a map (as `key` then `open_map`, in fewer appends).
     fn map_member(out: &mut Vec<u8>, name: &str, first: bool);
     fn close_map(out: &mut Vec<u8>, header_at: usize, count: usize);
@@ -61,17 +64,26 @@ pub struct Writer<'o, S> {
 }
 
 impl<'o, S: Syntax> Writer<'o, S> {
-    /// Opens the record's root map at the end of `out`.
-    pub fn new(out: &'o mut Vec<u8>) -> Self {
-        let mut w = Self {
-            key_at: out.len(),
+    /// Opens the record's root map at the end of `out`; a `wide` one will hold more than 15
+    /// members.
+    pub fn new(out: &'o mut Vec<u8>, wide: bool) -> Self {
+        let header_at = out.len();
+        if wide {
+            S::open_wide_map(out);
+        } else {
+            S::open_map(out);
+        }
+        Self {
+            key_at: header_at,
             out,
-            frames: [Frame::default(); MAX_FRAMES],
+            frames: [Frame {
+                key_at: header_at,
+                header_at,
+                count: 0,
+            }; MAX_FRAMES],
             depth: 0,
             syntax: PhantomData,
-        };
-        w.open(true);
-        w
+        }
     }
 
     /// Closes the root map.
@@ -101,17 +113,10 @@ impl<'o, S: Syntax> Writer<'o, S> {
         S::input_key(self.out, name, first);
     }
 
-    fn open(&mut self, root: bool) {
-        S::open_map(self.out);
-        self.opened(root);
-    }
-
     /// Starts counting the members of the map whose one-byte header was just written.
     #[inline(always)]
-    fn opened(&mut self, root: bool) {
-        if !root {
-            self.depth += 1;
-        }
+    fn opened(&mut self) {
+        self.depth += 1;
         self.frames[self.depth] = Frame {
             key_at: self.key_at,
             header_at: self.out.len() - 1,
@@ -121,7 +126,8 @@ impl<'o, S: Syntax> Writer<'o, S> {
 
     /// Opens a map as the value of the key just written.
     pub fn open_map(&mut self) {
-        self.open(false);
+        S::open_map(self.out);
+        self.opened();
     }
 
     /// Closes the innermost map; an empty one disappears with its key.
@@ -141,7 +147,7 @@ impl<'o, S: Syntax> Writer<'o, S> {
     pub fn map(&mut self, name: &str) {
         let first = self.entry();
         S::map_member(self.out, name, first);
-        self.opened(false);
+        self.opened();
     }
 
     #[inline(always)]
