@@ -18,12 +18,7 @@ impl Syntax for Json {
 
     #[inline(always)]
     fn map_member(out: &mut Vec<u8>, name: &str, first: bool) {
-        debug_assert!(plain(name), "{name:?} needs escaping");
-        if first {
-            append(out, [b"\"", name.as_bytes(), b"\":{"]);
-        } else {
-            append(out, [b",\"", name.as_bytes(), b"\":{"]);
-        }
+        member_name(out, name, first, b"\":{");
     }
 
     fn close_map(out: &mut Vec<u8>, _: usize, _: usize) {
@@ -53,13 +48,7 @@ impl Syntax for Json {
     /// Our member names are plain ASCII identifiers: nothing to escape.
     #[inline(always)]
     fn key(out: &mut Vec<u8>, name: &str, first: bool) {
-        debug_assert!(plain(name), "{name:?} needs escaping");
-        // Two calls, so that each one's parts have constant lengths.
-        if first {
-            append(out, [b"\"", name.as_bytes(), b"\":"]);
-        } else {
-            append(out, [b",\"", name.as_bytes(), b"\":"]);
-        }
+        member_name(out, name, first, b"\":");
     }
 
     #[inline(always)]
@@ -96,12 +85,7 @@ impl Syntax for Json {
 
     #[inline(always)]
     fn str_member(out: &mut Vec<u8>, name: &str, first: bool, s: Str) {
-        debug_assert!(plain(name), "{name:?} needs escaping");
-        if first {
-            append(out, [b"\"", name.as_bytes(), b"\":\""]);
-        } else {
-            append(out, [b",\"", name.as_bytes(), b"\":\""]);
-        }
+        member_name(out, name, first, b"\":\"");
         out.extend_from_slice(s.raw().as_bytes());
         out.push(b'"');
     }
@@ -120,6 +104,19 @@ impl Syntax for Json {
 
     fn null(out: &mut Vec<u8>) {
         out.extend_from_slice(b"null");
+    }
+}
+
+/// Our member name quoted, after a comma unless it is the map's first member, then `tail`
+/// (`:`, `:{` or `:"`): one append, from one of two calls so that each call's parts have
+/// constant lengths.
+#[inline(always)]
+fn member_name(out: &mut Vec<u8>, name: &str, first: bool, tail: &[u8]) {
+    debug_assert!(plain(name), "{name:?} needs escaping");
+    if first {
+        append(out, [b"\"", name.as_bytes(), tail]);
+    } else {
+        append(out, [b",\"", name.as_bytes(), tail]);
     }
 }
 
