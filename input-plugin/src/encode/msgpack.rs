@@ -47,7 +47,7 @@ impl Syntax for Msgpack {
     #[inline(always)]
     fn map_member(out: &mut Vec<u8>, name: &str, first: bool) {
         match name.len() {
-            n @ 0..=31 => append(out, [&[0xa0 | n as u8], name.as_bytes(), &[MAP[0]]]),
+            n @ 0..=31 => append(out, [&[FIXSTR | n as u8], name.as_bytes(), &[MAP[0]]]),
             _ => {
                 Self::key(out, name, first);
                 Self::open_map(out);
@@ -101,7 +101,7 @@ impl Syntax for Msgpack {
     #[inline(always)]
     fn key(out: &mut Vec<u8>, name: &str, _: bool) {
         match name.len() {
-            n @ 0..=31 => append(out, [&[0xa0 | n as u8], name.as_bytes()]),
+            n @ 0..=31 => append(out, [&[FIXSTR | n as u8], name.as_bytes()]),
             _ => str(out, name),
         }
     }
@@ -137,7 +137,10 @@ impl Syntax for Msgpack {
     fn str_member(out: &mut Vec<u8>, name: &str, first: bool, s: Str) {
         match (name.len(), s.raw().len()) {
             (k @ 0..=31, v @ 0..=31) if !s.is_escaped() => {
-                append(out, [&[0xa0 | k as u8], name.as_bytes(), &[0xa0 | v as u8]]);
+                append(
+                    out,
+                    [&[FIXSTR | k as u8], name.as_bytes(), &[FIXSTR | v as u8]],
+                );
                 out.extend_from_slice(s.raw().as_bytes());
             }
             _ => {
@@ -212,6 +215,8 @@ fn short_decimal(text: &str) -> Option<f64> {
 /// 16-bit and 32-bit.
 const MAP: [u8; 3] = [0x80, 0xde, 0xdf];
 const ARRAY: [u8; 3] = [0x90, 0xdc, 0xdd];
+/// The marker of a string of up to 31 bytes, its length in the low five bits.
+const FIXSTR: u8 = 0xa0;
 
 #[inline]
 fn container_len(out: &mut Vec<u8>, markers: [u8; 3], n: usize) {
@@ -258,7 +263,7 @@ fn str(out: &mut Vec<u8>, s: &str) {
 #[inline(always)]
 fn str_len(out: &mut Vec<u8>, n: usize) {
     match n {
-        0..=31 => out.push(0xa0 | n as u8),
+        0..=31 => out.push(FIXSTR | n as u8),
         32..=0xff => out.extend_from_slice(&[0xd9, n as u8]),
         0x100..=0xffff => {
             out.push(0xda);
