@@ -1,16 +1,18 @@
 //! End to end with a real Fluent Bit: `FLUENT_BIT=/path/to/fluent-bit` (or `fluent-bit` on
 //! PATH) loads the built library with `-e`, runs two `onepassword` inputs (two accounts of the
-//! in-process mock) into `-o file` (JSON lines), and every event is counted and checked.
+//! in-process mock; one before Fluent Bit 4.1) into `-o file` (JSON lines), and every event is
+//! counted and checked. Before 4.1 it also checks that a second input is refused, saying why.
 //! Skips, saying so, when no Fluent Bit is installed.
 
 mod harness;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::source::{self, KINDS};
+use op_events_mock::MockServer;
 
 fn fluent_bit() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("FLUENT_BIT") {
@@ -32,36 +34,19 @@ fn strings(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-#[test]
-fn real_fluent_bit_delivers_every_event_of_two_accounts() {
-    let Some(bin) = fluent_bit() else {
-        println!(
-            "SKIPPED real_fluent_bit_delivers_every_event_of_two_accounts: no Fluent Bit (set FLUENT_BIT=/path/to/fluent-bit)"
-        );
-        return;
-    };
-    let version = Command::new(&bin)
-        .arg("--version")
-        .output()
-        .expect("run fluent-bit --version");
-    println!(
-        "using {}: {}",
-        bin.display(),
-        String::from_utf8_lossy(&version.stdout).trim()
-    );
+/// `(major, minor)` from `fluent-bit --version` ("Fluent Bit v4.0.14").
+fn version(text: &str) -> Option<(u32, u32)> {
+    let v = text.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
+    let mut parts = v.split('.').map(|p| p.parse().ok());
+    Some((parts.next()??, parts.next()??))
+}
 
-    let library = harness::library_path();
-    let mock = source::mock(300, 7);
-    let url = mock.url();
-    let work = tempfile::tempdir().unwrap();
-    let out_dir = work.path().join("out");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let accounts = ["acme", "globex"];
-    let tokens: Vec<String> = accounts.iter().map(|a| mock.token(a, &KINDS)).collect();
-
-    let mut cmd = Command::new(&bin);
-    cmd.arg("-e").arg(&library);
-    for (account, token) in accounts.iter().zip(&tokens) {
+/// Fluent Bit with one `onepassword` input per (account, token), tagged `op.<account>`, into
+/// `out_dir/events.jsonl`; its stdout and stderr go to files in `work`.
+fn command(bin: &Path, url: &str, inputs: &[(&str, &str)], work: &Path, out_dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("-e").arg(harness::library_path());
+    for (account, token) in inputs {
         cmd.args(["-i", "onepassword", "-t", &format!("op.{account}")])
             .args(["-p", &format!("token={token}")])
             .args(["-p", &format!("base_url={url}")])
@@ -73,10 +58,7 @@ fn real_fluent_bit_delivers_every_event_of_two_accounts() {
                 "-p",
                 "poll_interval=1s",
             ])
-            .args([
-                "-p",
-                &format!("state_dir={}", work.path().join(account).display()),
-            ]);
+            .args(["-p", &format!("state_dir={}", work.join(account).display())]);
     }
     cmd.args([
         "-o",
@@ -91,14 +73,68 @@ fn real_fluent_bit_delivers_every_event_of_two_accounts() {
     .args(["-p", &format!("path={}", out_dir.display())])
     .args(["-f", "1"])
     .stdin(Stdio::null())
-    .stdout(std::fs::File::create(work.path().join("stdout.log")).unwrap())
-    .stderr(std::fs::File::create(work.path().join("stderr.log")).unwrap());
-    let mut child = cmd.spawn().expect("start fluent-bit");
-    let logs = || {
-        let mut s = std::fs::read_to_string(work.path().join("stdout.log")).unwrap_or_default();
-        s += &std::fs::read_to_string(work.path().join("stderr.log")).unwrap_or_default();
-        s
+    .stdout(std::fs::File::create(work.join("stdout.log")).unwrap())
+    .stderr(std::fs::File::create(work.join("stderr.log")).unwrap());
+    cmd
+}
+
+fn logs(work: &Path) -> String {
+    let mut s = std::fs::read_to_string(work.join("stdout.log")).unwrap_or_default();
+    s += &std::fs::read_to_string(work.join("stderr.log")).unwrap_or_default();
+    s
+}
+
+/// Waits up to `within` for `child` to exit.
+fn wait(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn real_fluent_bit_delivers_every_event() {
+    let Some(bin) = fluent_bit() else {
+        println!(
+            "SKIPPED real_fluent_bit_delivers_every_event: no Fluent Bit (set FLUENT_BIT=/path/to/fluent-bit)"
+        );
+        return;
     };
+    let version_text = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .expect("run fluent-bit --version")
+        .stdout;
+    let version_text = String::from_utf8_lossy(&version_text);
+    let version = version(&version_text).expect("a version in `fluent-bit --version`");
+    println!("using {}: {}", bin.display(), version_text.trim());
+    // Before 4.1, one input per process (see docs/fluent-bit.md).
+    let several = version >= (4, 1);
+
+    let mock = source::mock(300, 7);
+    let url = mock.url();
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let accounts: &[&str] = if several {
+        &["acme", "globex"]
+    } else {
+        &["acme"]
+    };
+    let tokens: Vec<String> = accounts.iter().map(|a| mock.token(a, &KINDS)).collect();
+    let inputs: Vec<(&str, &str)> = accounts
+        .iter()
+        .copied()
+        .zip(tokens.iter().map(String::as_str))
+        .collect();
+    let mut child = command(&bin, &url, &inputs, work.path(), &out_dir)
+        .spawn()
+        .expect("start fluent-bit");
+    let logs = || logs(work.path());
 
     let expected_total = accounts.len() * KINDS.len() * 300;
     let out_file = out_dir.join("events.jsonl");
@@ -117,16 +153,9 @@ fn real_fluent_bit_delivers_every_event_of_two_accounts() {
     std::thread::sleep(Duration::from_secs(2));
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let stop_deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > stop_deadline {
-            let _ = child.kill();
-            panic!("fluent-bit did not stop on SIGTERM:\n{}", logs());
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let Some(status) = wait(&mut child, Duration::from_secs(20)) else {
+        let _ = child.kill();
+        panic!("fluent-bit did not stop on SIGTERM:\n{}", logs());
     };
     let log = logs();
     let text = std::fs::read_to_string(&out_file).unwrap_or_default();
@@ -152,10 +181,9 @@ fn real_fluent_bit_delivers_every_event_of_two_accounts() {
             }
         }
     }
-    assert!(
-        log.contains("[onepassword.0]") && log.contains("[onepassword.1]"),
-        "{log}"
-    );
+    for i in 0..accounts.len() {
+        assert!(log.contains(&format!("[onepassword.{i}]")), "{log}");
+    }
     for token in &tokens {
         assert!(!log.contains(token.as_str()), "token in Fluent Bit's log");
     }
@@ -164,4 +192,37 @@ fn real_fluent_bit_delivers_every_event_of_two_accounts() {
         "real Fluent Bit: {} records checked, clean shutdown",
         lines.len()
     );
+    if !several {
+        second_input_is_refused(&bin, &mock);
+    }
+}
+
+/// Before 4.1 the proxy keeps one context per plugin: a second input must fail its start with
+/// a line saying why, and Fluent Bit must not run on half configured.
+fn second_input_is_refused(bin: &Path, mock: &MockServer) {
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let tokens = ["acme", "globex"].map(|a| mock.token(a, &KINDS));
+    let inputs = [("acme", tokens[0].as_str()), ("globex", tokens[1].as_str())];
+    let mut child = command(bin, &mock.url(), &inputs, work.path(), &out_dir)
+        .spawn()
+        .expect("start fluent-bit");
+    let status = wait(&mut child, Duration::from_secs(30));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let log = logs(work.path());
+    assert!(
+        log.contains("can run only one onepassword input per process"),
+        "no refusal of the second input:\n{log}"
+    );
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "fluent-bit went on with one of two inputs ({status:?}):\n{log}"
+    );
+    for token in &tokens {
+        assert!(!log.contains(token.as_str()), "token in Fluent Bit's log");
+    }
+    println!("real Fluent Bit: a second input is refused, saying why");
 }
