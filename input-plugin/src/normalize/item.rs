@@ -135,15 +135,6 @@ impl<'t, 'a> Item<'t, 'a> {
         found
     }
 
-    /// Takes a number member, as its JSON text.
-    #[inline(always)]
-    pub fn take_num(&mut self, obj: usize, name: &str) -> Option<&'a str> {
-        self.take_as(obj, name, Mark::Taken, |_, node| match node {
-            Node::Num(n) => Some(n),
-            _ => None,
-        })
-    }
-
     /// Takes a member of any type; returns its value's node index.
     #[inline(always)]
     pub fn take(&mut self, obj: usize, name: &str) -> Option<usize> {
