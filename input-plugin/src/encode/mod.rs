@@ -11,7 +11,7 @@ use jiff::Timestamp;
 
 use crate::event::{ApiVersion, EventType, Format};
 use crate::json::Tape;
-use crate::normalize::{self, Item};
+use crate::normalize::{self, Item, Schema};
 use writer::Writer;
 
 pub use crate::normalize::NormalizeError;
@@ -41,6 +41,7 @@ pub struct ItemMeta<'a> {
 pub struct Encoder {
     format: Format,
     target: Target,
+    schema: Schema,
     /// Each event type's msgpack metadata map, encoded once (indexed by `kind as usize`:
     /// `EventType::ALL` is in declaration order).
     metadata: [Vec<u8>; 3],
@@ -56,9 +57,14 @@ impl Encoder {
                 ("source", "1password"),
             ])
         });
+        let schema = match target {
+            Target::Msgpack => Schema::new::<msgpack::Msgpack>(format),
+            Target::Ndjson => Schema::new::<ndjson::Json>(format),
+        };
         Self {
             format,
             target,
+            schema,
             metadata,
         }
     }
@@ -107,12 +113,12 @@ impl Encoder {
             Target::Msgpack => {
                 msgpack::event_header(out, time, &self.metadata[kind as usize]);
                 let mut w = Writer::<msgpack::Msgpack>::new(out, wide);
-                normalize::write(self.format, kind, &mut item, time, &mut w);
+                normalize::write(&self.schema, kind, &mut item, time, &mut w);
                 w.finish();
             }
             Target::Ndjson => {
                 let mut w = Writer::<ndjson::Json>::new(out, wide);
-                normalize::write(self.format, kind, &mut item, time, &mut w);
+                normalize::write(&self.schema, kind, &mut item, time, &mut w);
                 w.finish();
                 out.push(b'\n');
             }

@@ -124,6 +124,14 @@ impl<'o, S: Syntax> Writer<'o, S> {
         };
     }
 
+    /// Copies `members`, which must be the first of the innermost map.
+    pub fn prewritten(&mut self, members: &Prewritten) {
+        let top = &mut self.frames[self.depth];
+        debug_assert_eq!(top.count, 0, "prewritten members come first");
+        top.count += members.count;
+        self.out.extend_from_slice(&members.bytes);
+    }
+
     /// Opens a map as the value of the key just written.
     pub fn open_map(&mut self) {
         S::open_map(self.out);
@@ -267,6 +275,28 @@ impl<'o, S: Syntax> Writer<'o, S> {
     }
 }
 
+/// Members written once for one target, to be copied as they are into many records (a
+/// schema's constant runs): one copy instead of a write per member.
+pub struct Prewritten {
+    bytes: Box<[u8]>,
+    count: usize,
+}
+
+impl Prewritten {
+    pub fn new<S: Syntax>(write: impl FnOnce(&mut Writer<S>)) -> Self {
+        let mut out = Vec::new();
+        let mut w = Writer::<S>::new(&mut out, false);
+        let header = w.out.len();
+        write(&mut w);
+        debug_assert_eq!(w.depth, 0, "prewritten members leave no map open");
+        let count = w.frames[0].count;
+        Self {
+            bytes: out[header..].into(),
+            count,
+        }
+    }
+}
+
 /// Returns the index after the copied value.
 fn copy<S: Syntax>(out: &mut Vec<u8>, tape: &Tape, at: usize) -> usize {
     match tape.node(at) {
@@ -356,6 +386,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A record with prewritten members first (and in a nested map) is byte for byte the
+    /// record that writes them.
+    fn prewritten_members_match_writing_them<S: Syntax>() {
+        let members = |w: &mut Writer<S>| {
+            w.int_field("n", 300);
+            w.map("m");
+            w.static_field("k", "v");
+            w.close_map();
+        };
+        let record = |pre: Option<&Prewritten>| {
+            let mut out = Vec::new();
+            let mut w = Writer::<S>::new(&mut out, false);
+            match pre {
+                Some(p) => w.prewritten(p),
+                None => members(&mut w),
+            }
+            w.static_field("after", "x");
+            w.map("nested");
+            match pre {
+                Some(p) => w.prewritten(p),
+                None => members(&mut w),
+            }
+            w.close_map();
+            w.finish();
+            out
+        };
+        let pre = Prewritten::new::<S>(members);
+        assert_eq!(pre.count, 2);
+        assert_eq!(record(Some(&pre)), record(None));
+    }
+
+    #[test]
+    fn prewritten_members_write_what_their_writes_do() {
+        prewritten_members_match_writing_them::<Msgpack>();
+        prewritten_members_match_writing_them::<Json>();
     }
 
     #[test]

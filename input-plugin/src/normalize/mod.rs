@@ -13,19 +13,36 @@ use crate::encode::writer::{Syntax, Writer};
 use crate::event::{EventType, Format};
 pub use item::{Item, NormalizeError};
 
+/// A format, with what it writes the same in every record written once for its target.
+pub enum Schema {
+    Ecs,
+    Ocsf(ocsf::Constants),
+    Raw,
+}
+
+impl Schema {
+    pub fn new<S: Syntax>(format: Format) -> Self {
+        match format {
+            Format::Ecs => Schema::Ecs,
+            Format::Ocsf => Schema::Ocsf(ocsf::Constants::new::<S>()),
+            Format::Raw => Schema::Raw,
+        }
+    }
+}
+
 /// Writes the record body's members. `time` is the event's instant (the item's timestamp, or
-/// the collection time when the item has none).
+/// the collection time when the item has none). `schema` was made for `S`.
 pub fn write<S: Syntax>(
-    format: Format,
+    schema: &Schema,
     kind: EventType,
     item: &mut Item,
     time: Timestamp,
     w: &mut Writer<S>,
 ) {
-    match format {
-        Format::Ecs => ecs::write(kind, item, time, w),
-        Format::Ocsf => ocsf::write(kind, item, time, w),
-        Format::Raw => {
+    match schema {
+        Schema::Ecs => ecs::write(kind, item, time, w),
+        Schema::Ocsf(constants) => ocsf::write(constants, kind, item, time, w),
+        Schema::Raw => {
             w.static_field("event_type", kind.as_str());
             w.key("event");
             w.copy(item.tape(), item::ROOT);

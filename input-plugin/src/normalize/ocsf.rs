@@ -6,109 +6,241 @@ use jiff::Timestamp;
 
 use super::common::{Client, Location, Related, User, signin_succeeded};
 use super::item::{Item, ROOT};
-use crate::encode::writer::{Syntax, Writer};
+use crate::encode::writer::{Prewritten, Syntax, Writer};
 use crate::event::EventType;
 use crate::json::Str;
 
 pub const OCSF_VERSION: &str = "1.3.0";
 
-/// Class and activity of one event.
+/// An OCSF class and the activities op-events maps to it, `Other` (99) last.
 struct Class {
     uid: i64,
     name: &'static str,
-    category_uid: i64,
-    category_name: &'static str,
-    activity_id: i64,
-    activity_name: &'static str,
+    category: (i64, &'static str),
+    activities: &'static [(i64, &'static str)],
 }
 
 const IAM: (i64, &str) = (3, "Identity & Access Management");
 const APPLICATION: (i64, &str) = (6, "Application Activity");
+const OTHER: (i64, &str) = (99, "Other");
 
-fn class(
-    uid: i64,
-    name: &'static str,
-    cat: (i64, &'static str),
-    act: (i64, &'static str),
-) -> Class {
+const AUTHENTICATION: usize = 0;
+const WEB_RESOURCES_ACTIVITY: usize = 1;
+const ACCOUNT_CHANGE: usize = 2;
+const GROUP_MANAGEMENT: usize = 3;
+const USER_ACCESS_MANAGEMENT: usize = 4;
+const ENTITY_MANAGEMENT: usize = 5;
+
+/// Every class a record can have, indexed by the constants above.
+const CLASSES: [Class; 6] = [
     Class {
-        uid,
-        name,
-        category_uid: cat.0,
-        category_name: cat.1,
-        activity_id: act.0,
-        activity_name: act.1,
+        uid: 3002,
+        name: "Authentication",
+        category: IAM,
+        activities: &[(1, "Logon")],
+    },
+    Class {
+        uid: 6001,
+        name: "Web Resources Activity",
+        category: APPLICATION,
+        activities: &[
+            (1, "Create"),
+            (2, "Read"),
+            (3, "Update"),
+            (7, "Export"),
+            (8, "Share"),
+            OTHER,
+        ],
+    },
+    Class {
+        uid: 3001,
+        name: "Account Change",
+        category: IAM,
+        activities: &[
+            (1, "Create"),
+            (2, "Enable"),
+            (3, "Password Change"),
+            (4, "Password Reset"),
+            (5, "Disable"),
+            (6, "Delete"),
+            (10, "MFA Factor Enable"),
+            (11, "MFA Factor Disable"),
+            OTHER,
+        ],
+    },
+    Class {
+        uid: 3006,
+        name: "Group Management",
+        category: IAM,
+        activities: &[
+            (1, "Assign Privileges"),
+            (2, "Revoke Privileges"),
+            (3, "Add User"),
+            (4, "Remove User"),
+            (5, "Delete"),
+            (6, "Create"),
+            OTHER,
+        ],
+    },
+    Class {
+        uid: 3005,
+        name: "User Access Management",
+        category: IAM,
+        activities: &[(1, "Assign Privileges"), (2, "Revoke Privileges"), OTHER],
+    },
+    Class {
+        uid: 3004,
+        name: "Entity Management",
+        category: IAM,
+        activities: &[
+            (1, "Create"),
+            (2, "Read"),
+            (3, "Update"),
+            (4, "Delete"),
+            (8, "Enable"),
+            (9, "Disable"),
+            (10, "Activate"),
+            (12, "Suspend"),
+            OTHER,
+        ],
+    },
+];
+
+/// A record's class and activity: indices into [`CLASSES`] and that class's activities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Activity {
+    class: usize,
+    activity: usize,
+}
+
+impl Activity {
+    /// Activity `id` of the class, which lists it (`Other` included).
+    fn new(class: usize, id: i64) -> Self {
+        let activities = CLASSES[class].activities;
+        let activity = activities.iter().position(|a| a.0 == id);
+        debug_assert!(activity.is_some(), "class {class} lists no activity {id}");
+        Self {
+            class,
+            activity: activity.unwrap_or(activities.len() - 1),
+        }
     }
 }
 
-const OTHER: (i64, &str) = (99, "Other");
-
-fn item_usage_activity(action: Option<&str>) -> (i64, &'static str) {
-    match action {
-        Some("server-create") => (1, "Create"),
-        Some("reveal" | "fill" | "secure-copy" | "server-fetch" | "select-sso-provider") => {
-            (2, "Read")
-        }
-        Some("enter-item-edit-mode" | "server-update") => (3, "Update"),
-        Some("export") => (7, "Export"),
-        Some("share") => (8, "Share"),
-        _ => OTHER,
-    }
+fn item_usage_activity(action: Option<&str>) -> Activity {
+    let id = match action {
+        Some("server-create") => 1,
+        Some("reveal" | "fill" | "secure-copy" | "server-fetch" | "select-sso-provider") => 2,
+        Some("enter-item-edit-mode" | "server-update") => 3,
+        Some("export") => 7,
+        Some("share") => 8,
+        _ => OTHER.0,
+    };
+    Activity::new(WEB_RESOURCES_ACTIVITY, id)
 }
 
 /// Audit events: the object type picks the class, the action code the activity.
-fn audit_class(object_type: &str, action: &str) -> Class {
+fn audit_activity(object_type: &str, action: &str) -> Activity {
     match object_type {
-        // Account Change (3001) activity ids.
         "user" | "invite" | "miguser" | "sa" => {
-            let act = match action {
-                "create" | "provsn" | "join" => (1, "Create"),
-                "activate" | "reactive" | "verify" => (2, "Enable"),
-                "changemp" => (3, "Password Change"),
-                "beginr" | "completr" | "cancelr" => (4, "Password Reset"),
-                "suspend" => (5, "Disable"),
-                "delete" | "purge" => (6, "Delete"),
-                "enblmfa" => (10, "MFA Factor Enable"),
-                "disblmfa" => (11, "MFA Factor Disable"),
-                _ => OTHER,
+            let id = match action {
+                "create" | "provsn" | "join" => 1,
+                "activate" | "reactive" | "verify" => 2,
+                "changemp" => 3,
+                "beginr" | "completr" | "cancelr" => 4,
+                "suspend" => 5,
+                "delete" | "purge" => 6,
+                "enblmfa" => 10,
+                "disblmfa" => 11,
+                _ => OTHER.0,
             };
-            class(3001, "Account Change", IAM, act)
+            Activity::new(ACCOUNT_CHANGE, id)
         }
         "group" | "gm" => {
-            let act = match action {
-                "join" => (3, "Add User"),
-                "leave" => (4, "Remove User"),
-                "delete" | "purge" => (5, "Delete"),
-                "create" => (6, "Create"),
-                "grant" => (1, "Assign Privileges"),
-                "revoke" => (2, "Revoke Privileges"),
-                _ => OTHER,
+            let id = match action {
+                "grant" => 1,
+                "revoke" => 2,
+                "join" => 3,
+                "leave" => 4,
+                "delete" | "purge" => 5,
+                "create" => 6,
+                _ => OTHER.0,
             };
-            class(3006, "Group Management", IAM, act)
+            Activity::new(GROUP_MANAGEMENT, id)
         }
         "uva" | "gva" => {
-            let act = match action {
-                "grant" => (1, "Assign Privileges"),
-                "revoke" => (2, "Revoke Privileges"),
-                _ => OTHER,
+            let id = match action {
+                "grant" => 1,
+                "revoke" => 2,
+                _ => OTHER.0,
             };
-            class(3005, "User Access Management", IAM, act)
+            Activity::new(USER_ACCESS_MANAGEMENT, id)
         }
         _ => {
-            let act = match action {
-                "create" => (1, "Create"),
-                "view" | "export" => (2, "Read"),
+            let id = match action {
+                "create" => 1,
+                "view" | "export" => 2,
                 "update" | "updatea" | "updatfw" | "updatmfa" | "updatduo" | "patch"
                 | "replace" | "trename" | "changenm" | "changela" | "changeks" | "changesk"
-                | "role" => (3, "Update"),
-                "delete" | "purge" => (4, "Delete"),
-                "enblsso" | "enblduo" | "enblmfa" => (8, "Enable"),
-                "disblsso" | "disblduo" | "disblmfa" => (9, "Disable"),
-                "activate" | "reactive" => (10, "Activate"),
-                "suspend" => (12, "Suspend"),
-                _ => OTHER,
+                | "role" => 3,
+                "delete" | "purge" => 4,
+                "enblsso" | "enblduo" | "enblmfa" => 8,
+                "disblsso" | "disblduo" | "disblmfa" => 9,
+                "activate" | "reactive" => 10,
+                "suspend" => 12,
+                _ => OTHER.0,
             };
-            class(3004, "Entity Management", IAM, act)
+            Activity::new(ENTITY_MANAGEMENT, id)
+        }
+    }
+}
+
+/// The members that depend only on the class and activity: classification and severity.
+fn class_members<S: Syntax>(w: &mut Writer<S>, class: &Class, activity: (i64, &str)) {
+    w.int_field("class_uid", class.uid);
+    w.static_field("class_name", class.name);
+    w.int_field("category_uid", class.category.0);
+    w.static_field("category_name", class.category.1);
+    w.int_field("activity_id", activity.0);
+    w.static_field("activity_name", activity.1);
+    w.int_field("type_uid", class.uid * 100 + activity.0);
+    w.key("type_name");
+    w.str_parts(&[class.name, ": ", activity.1]);
+    w.int_field("severity_id", 1);
+    w.static_field("severity", "Informational");
+}
+
+/// `metadata` members that depend only on the event type.
+fn metadata_members<S: Syntax>(w: &mut Writer<S>, kind: EventType) {
+    w.static_field("version", OCSF_VERSION);
+    w.map("product");
+    w.static_field("name", "1Password Events API");
+    w.static_field("vendor_name", "1Password");
+    w.close_map();
+    w.static_field("log_name", kind.as_str());
+}
+
+/// What is the same in every record of a class and activity, or of an event type, written
+/// once for one target and copied into each record as it is.
+pub struct Constants {
+    /// [`class_members`], by class and activity.
+    classes: Vec<Vec<Prewritten>>,
+    /// [`metadata_members`], by event type.
+    metadata: [Prewritten; 3],
+}
+
+impl Constants {
+    pub fn new<S: Syntax>() -> Self {
+        let classes = CLASSES.iter().map(|class| {
+            class
+                .activities
+                .iter()
+                .map(|&a| Prewritten::new::<S>(|w| class_members(w, class, a)))
+                .collect()
+        });
+        Self {
+            classes: classes.collect(),
+            metadata: EventType::ALL
+                .map(|kind| Prewritten::new::<S>(|w| metadata_members(w, kind))),
         }
     }
 }
@@ -147,7 +279,13 @@ enum Parts<'a> {
     },
 }
 
-pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &mut Writer<S>) {
+pub fn write<S: Syntax>(
+    constants: &Constants,
+    kind: EventType,
+    item: &mut Item,
+    time: Timestamp,
+    w: &mut Writer<S>,
+) {
     let original_time = item
         .timestamp
         .and_then(|_| item.take_str(ROOT, "timestamp"));
@@ -155,15 +293,14 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
     // OCSF has no related lists; users are still taken the same way as in ECS.
     let mut related = Related::default();
     let mut src_ip = None;
-    let (class, parts) = match kind {
+    let (activity, parts) = match kind {
         EventType::SignInAttempts => {
             let category = item.take_str(ROOT, "category");
             let ty = item.take_str(ROOT, "type");
             let session = item.take_str(ROOT, "session_uuid");
             let user = User::take(item, ROOT, "target_user", &mut related);
-            let class = class(3002, "Authentication", IAM, (1, "Logon"));
             (
-                class,
+                Activity::new(AUTHENTICATION, 1),
                 Parts::SignIn {
                     category,
                     ty,
@@ -174,14 +311,13 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
         }
         EventType::ItemUsages => {
             let action = item.take_str(ROOT, "action");
-            let act = item_usage_activity(action.as_ref().map(Str::decoded).as_deref());
+            let activity = item_usage_activity(action.as_ref().map(Str::decoded).as_deref());
             let user = User::take(item, ROOT, "user", &mut related);
             let item_uuid = item.take_str(ROOT, "item_uuid");
             let vault_uuid = item.take_str(ROOT, "vault_uuid");
             let used_version = item.take(ROOT, "used_version");
-            let class = class(6001, "Web Resources Activity", APPLICATION, act);
             (
-                class,
+                activity,
                 Parts::ItemUsage {
                     action,
                     user,
@@ -195,7 +331,7 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
             // `action` is also kept in `unmapped`, in the API's own words: it is not taken.
             let action = item.get_str(ROOT, "action");
             let object_type = item.take_str(ROOT, "object_type");
-            let class = audit_class(
+            let activity = audit_activity(
                 &object_type.map(|s| s.decoded()).unwrap_or_default(),
                 &action.map(|s| s.decoded()).unwrap_or_default(),
             );
@@ -221,32 +357,17 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
                 object_type,
                 object,
             };
-            (class, parts)
+            (activity, parts)
         }
     };
     let client = Client::take(item);
     let location = Location::take(item);
 
-    w.int_field("class_uid", class.uid);
-    w.static_field("class_name", class.name);
-    w.int_field("category_uid", class.category_uid);
-    w.static_field("category_name", class.category_name);
-    w.int_field("activity_id", class.activity_id);
-    w.static_field("activity_name", class.activity_name);
-    w.int_field("type_uid", class.uid * 100 + class.activity_id);
-    w.key("type_name");
-    w.str_parts(&[class.name, ": ", class.activity_name]);
-    w.int_field("severity_id", 1);
-    w.static_field("severity", "Informational");
+    w.prewritten(&constants.classes[activity.class][activity.activity]);
     w.int_field("time", time.as_millisecond());
     w.map("metadata");
-    w.static_field("version", OCSF_VERSION);
+    w.prewritten(&constants.metadata[kind as usize]);
     w.field("uid", uuid);
-    w.map("product");
-    w.static_field("name", "1Password Events API");
-    w.static_field("vendor_name", "1Password");
-    w.close_map();
-    w.static_field("log_name", kind.as_str());
     w.field("original_time", original_time);
     w.close_map();
 
@@ -370,4 +491,108 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
     w.map("unmapped");
     w.leftovers(item.tape(), ROOT);
     w.close_map();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (class uid, activity id, activity name)
+    fn named(a: Activity) -> (i64, i64, &'static str) {
+        let class = &CLASSES[a.class];
+        let (id, name) = class.activities[a.activity];
+        (class.uid, id, name)
+    }
+
+    /// Every action code the mappings name gives an activity its class lists (checked by
+    /// `Activity::new` in debug builds), and a sample of them the documented one.
+    #[test]
+    fn every_mapped_action_has_its_class_activity() {
+        let audit = [
+            "create",
+            "provsn",
+            "join",
+            "activate",
+            "reactive",
+            "verify",
+            "changemp",
+            "beginr",
+            "completr",
+            "cancelr",
+            "suspend",
+            "delete",
+            "purge",
+            "enblmfa",
+            "disblmfa",
+            "grant",
+            "revoke",
+            "leave",
+            "view",
+            "export",
+            "update",
+            "updatea",
+            "updatfw",
+            "updatmfa",
+            "updatduo",
+            "patch",
+            "replace",
+            "trename",
+            "changenm",
+            "changela",
+            "changeks",
+            "changesk",
+            "role",
+            "enblsso",
+            "enblduo",
+            "disblsso",
+            "disblduo",
+            "unknown-code",
+        ];
+        for object_type in [
+            "user", "invite", "miguser", "sa", "group", "gm", "uva", "gva", "vault",
+        ] {
+            for action in audit {
+                audit_activity(object_type, action);
+            }
+        }
+        let usage = [
+            "server-create",
+            "reveal",
+            "fill",
+            "secure-copy",
+            "server-fetch",
+            "select-sso-provider",
+            "enter-item-edit-mode",
+            "server-update",
+            "export",
+            "share",
+        ];
+        for action in usage {
+            assert_ne!(
+                named(item_usage_activity(Some(action))).1,
+                OTHER.0,
+                "{action}"
+            );
+        }
+        assert_eq!(named(item_usage_activity(None)), (6001, 99, "Other"));
+        assert_eq!(named(item_usage_activity(Some("fill"))), (6001, 2, "Read"));
+        assert_eq!(named(audit_activity("gm", "join")), (3006, 3, "Add User"));
+        assert_eq!(named(audit_activity("user", "join")), (3001, 1, "Create"));
+        assert_eq!(
+            named(audit_activity("user", "suspend")),
+            (3001, 5, "Disable")
+        );
+        assert_eq!(
+            named(audit_activity("uva", "revoke")),
+            (3005, 2, "Revoke Privileges")
+        );
+        assert_eq!(
+            named(audit_activity("vault", "suspend")),
+            (3004, 12, "Suspend")
+        );
+        assert_eq!(
+            named(audit_activity("vault", "newcode")),
+            (3004, 99, "Other")
+        );
+    }
 }
