@@ -149,7 +149,6 @@ fn page<'a>(
 
 struct Parser<'a> {
     text: &'a str,
-    bytes: &'a [u8],
     pos: usize,
     /// What makes the value being parsed unusable without making the text invalid: reported
     /// once the value is complete.
@@ -160,7 +159,6 @@ impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Self {
         Self {
             text,
-            bytes: text.as_bytes(),
             pos: 0,
             deferred: None,
         }
@@ -178,7 +176,7 @@ impl<'a> Parser<'a> {
 
     #[inline(always)]
     fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+        self.text.as_bytes().get(self.pos).copied()
     }
 
     #[inline(always)]
@@ -208,7 +206,7 @@ impl<'a> Parser<'a> {
     /// Only whitespace may follow the value.
     fn end(&mut self) -> Result<(), Fail> {
         self.ws();
-        if self.pos < self.bytes.len() {
+        if self.pos < self.text.len() {
             return Err(self.err("trailing characters after the value"));
         }
         Ok(())
@@ -232,7 +230,7 @@ impl<'a> Parser<'a> {
     }
 
     fn literal(&mut self, word: &'static [u8]) -> Result<(), Fail> {
-        if self.bytes[self.pos..].starts_with(word) {
+        if self.text.as_bytes()[self.pos..].starts_with(word) {
             self.pos += word.len();
             Ok(())
         } else {
@@ -392,14 +390,14 @@ impl<'a> Parser<'a> {
         let mut at = start;
         let mut escaped = false;
         loop {
-            at = find_special(self.bytes, at);
-            match self.bytes.get(at) {
+            at = find_special(self.text.as_bytes(), at);
+            match self.text.as_bytes().get(at) {
                 Some(b'"') => {
                     self.pos = at + 1;
                     return Ok(Str::new(&self.text[start..at], escaped));
                 }
                 Some(b'\\') => {
-                    let len = match escape_len(self.bytes, at + 1) {
+                    let len = match escape_len(self.text.as_bytes(), at + 1) {
                         Some(Escape::Valid(len)) => len,
                         Some(Escape::LoneSurrogate) => {
                             self.defer(at, "lone surrogate in a string");
