@@ -264,12 +264,18 @@ impl<'o, S: Syntax> Writer<'o, S> {
                     self.leftovers(tape, key + 1);
                     self.close_map();
                 }
-                Mark::Fresh => {
-                    if tape.node(key + 1) != Node::Null {
+                Mark::Fresh => match tape.node(key + 1) {
+                    Node::Null => {}
+                    // Most are strings: written here, without a call to `copy`.
+                    Node::Str(s) => {
+                        self.input_key(name);
+                        self.input_str(s);
+                    }
+                    _ => {
                         self.input_key(name);
                         self.copy(tape, key + 1);
                     }
-                }
+                },
             }
         }
     }
