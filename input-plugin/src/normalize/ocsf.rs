@@ -508,66 +508,20 @@ mod tests {
     /// `Activity::new` in debug builds), and a sample of them the documented one.
     #[test]
     fn every_mapped_action_has_its_class_activity() {
-        let audit = [
-            "create",
-            "provsn",
-            "join",
-            "activate",
-            "reactive",
-            "verify",
-            "changemp",
-            "beginr",
-            "completr",
-            "cancelr",
-            "suspend",
-            "delete",
-            "purge",
-            "enblmfa",
-            "disblmfa",
-            "grant",
-            "revoke",
-            "leave",
-            "view",
-            "export",
-            "update",
-            "updatea",
-            "updatfw",
-            "updatmfa",
-            "updatduo",
-            "patch",
-            "replace",
-            "trename",
-            "changenm",
-            "changela",
-            "changeks",
-            "changesk",
-            "role",
-            "enblsso",
-            "enblduo",
-            "disblsso",
-            "disblduo",
-            "unknown-code",
-        ];
+        let audit = "create provsn join activate reactive verify changemp beginr completr cancelr
+            suspend delete purge enblmfa disblmfa grant revoke leave view export update
+            updatea updatfw updatmfa updatduo patch replace trename changenm changela
+            changeks changesk role enblsso enblduo disblsso disblduo unknown-code";
         for object_type in [
             "user", "invite", "miguser", "sa", "group", "gm", "uva", "gva", "vault",
         ] {
-            for action in audit {
+            for action in audit.split_whitespace() {
                 audit_activity(object_type, action);
             }
         }
-        let usage = [
-            "server-create",
-            "reveal",
-            "fill",
-            "secure-copy",
-            "server-fetch",
-            "select-sso-provider",
-            "enter-item-edit-mode",
-            "server-update",
-            "export",
-            "share",
-        ];
-        for action in usage {
+        let usage = "server-create reveal fill secure-copy server-fetch
+            select-sso-provider enter-item-edit-mode server-update export share";
+        for action in usage.split_whitespace() {
             assert_ne!(
                 named(item_usage_activity(Some(action))).1,
                 OTHER.0,
@@ -576,23 +530,16 @@ mod tests {
         }
         assert_eq!(named(item_usage_activity(None)), (6001, 99, "Other"));
         assert_eq!(named(item_usage_activity(Some("fill"))), (6001, 2, "Read"));
-        assert_eq!(named(audit_activity("gm", "join")), (3006, 3, "Add User"));
-        assert_eq!(named(audit_activity("user", "join")), (3001, 1, "Create"));
-        assert_eq!(
-            named(audit_activity("user", "suspend")),
-            (3001, 5, "Disable")
-        );
-        assert_eq!(
-            named(audit_activity("uva", "revoke")),
-            (3005, 2, "Revoke Privileges")
-        );
-        assert_eq!(
-            named(audit_activity("vault", "suspend")),
-            (3004, 12, "Suspend")
-        );
-        assert_eq!(
-            named(audit_activity("vault", "newcode")),
-            (3004, 99, "Other")
-        );
+        for (object_type, action, expected) in [
+            ("gm", "join", (3006, 3, "Add User")),
+            ("user", "join", (3001, 1, "Create")),
+            ("user", "suspend", (3001, 5, "Disable")),
+            ("uva", "revoke", (3005, 2, "Revoke Privileges")),
+            ("vault", "suspend", (3004, 12, "Suspend")),
+            ("vault", "newcode", (3004, 99, "Other")),
+        ] {
+            let got = named(audit_activity(object_type, action));
+            assert_eq!(got, expected, "{object_type} {action}");
+        }
     }
 }
