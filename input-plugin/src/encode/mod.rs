@@ -39,7 +39,6 @@ pub struct ItemMeta<'a> {
 }
 
 pub struct Encoder {
-    format: Format,
     target: Target,
     schema: Schema,
     /// Each event type's msgpack metadata map, encoded once (indexed by `kind as usize`:
@@ -62,7 +61,6 @@ impl Encoder {
             Target::Ndjson => Schema::new::<ndjson::Json>(format),
         };
         Self {
-            format,
             target,
             schema,
             metadata,
@@ -73,10 +71,10 @@ impl Encoder {
     /// the API's items (ECS and OCSF add fields, both targets add framing), and a buffer that
     /// has to grow mid-page copies everything written so far, so this errs on the large side.
     pub fn capacity_for(&self, page_len: usize) -> usize {
-        let eighths = match self.format {
-            Format::Raw => 9,
-            Format::Ecs => 13,
-            Format::Ocsf => 15,
+        let eighths = match self.schema {
+            Schema::Raw => 9,
+            Schema::Ecs => 13,
+            Schema::Ocsf(_) => 15,
         };
         page_len / 8 * eighths + 4096
     }
@@ -108,7 +106,7 @@ impl Encoder {
         };
         let time = item.timestamp.unwrap_or_else(Timestamp::now);
         // An OCSF record's root has more than 15 members.
-        let wide = self.format == Format::Ocsf;
+        let wide = matches!(self.schema, Schema::Ocsf(_));
         match self.target {
             Target::Msgpack => {
                 msgpack::event_header(out, time, &self.metadata[kind as usize]);
