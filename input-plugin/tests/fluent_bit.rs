@@ -78,6 +78,11 @@ fn command(bin: &Path, url: &str, inputs: &[(&str, &str)], work: &Path, out_dir:
     cmd
 }
 
+/// The records Fluent Bit wrote so far, one JSON line each.
+fn records(out_dir: &Path) -> String {
+    std::fs::read_to_string(out_dir.join("events.jsonl")).unwrap_or_default()
+}
+
 fn logs(work: &Path) -> String {
     let mut s = std::fs::read_to_string(work.join("stdout.log")).unwrap_or_default();
     s += &std::fs::read_to_string(work.join("stderr.log")).unwrap_or_default();
@@ -137,11 +142,9 @@ fn real_fluent_bit_delivers_every_event() {
     let logs = || logs(work.path());
 
     let expected_total = accounts.len() * KINDS.len() * 300;
-    let out_file = out_dir.join("events.jsonl");
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
-        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-        if text.lines().count() >= expected_total {
+        if records(&out_dir).lines().count() >= expected_total {
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -158,7 +161,7 @@ fn real_fluent_bit_delivers_every_event() {
         panic!("fluent-bit did not stop on SIGTERM:\n{}", logs());
     };
     let log = logs();
-    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let text = records(&out_dir);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), expected_total, "records in the file\n{log}");
 
@@ -210,10 +213,7 @@ fn second_input_is_refused(bin: &Path, mock: &MockServer, per_account: usize) {
     let mut child = command(bin, &mock.url(), &inputs, work.path(), &out_dir)
         .spawn()
         .expect("start fluent-bit");
-    let delivered = || {
-        let text = std::fs::read_to_string(out_dir.join("events.jsonl")).unwrap_or_default();
-        text.lines().count()
-    };
+    let delivered = || records(&out_dir).lines().count();
     let deadline = Instant::now() + Duration::from_secs(60);
     let stopped = loop {
         if let Some(status) = child.try_wait().unwrap() {
