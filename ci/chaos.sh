@@ -17,6 +17,7 @@ KILLS=${KILLS:-24}          # SIGKILLs (at least 20)
 PORT=${PORT:-18480}
 MAX_UP_MS=${MAX_UP_MS:-2500} # a collector lives a random 200..MAX_UP_MS ms before SIGKILL
 FINAL_TIMEOUT=${FINAL_TIMEOUT:-300}
+CHECKPOINT_INTERVAL=${CHECKPOINT_INTERVAL:-1s} # the collector's checkpoint_interval (0: every batch)
 TYPES=(signinattempts itemusages auditevents)
 
 cargo build --release --locked -q -p op-events -p op-events-mock
@@ -95,7 +96,8 @@ start_collector() {
     "$BIN/op-events" --log-level info run --base-url "$M" --state-dir "$STATE" \
         --start-time 2000-01-01T00:00:00Z --format raw --poll-interval 1s \
         --set request_timeout=2s --set connect_timeout=1s --set retry_initial=100ms \
-        --set retry_max=1s --set unauthorized_retry=1s "$@" >>"$OUT" 2>>"$LOG" &
+        --set retry_max=1s --set unauthorized_retry=1s \
+        --set checkpoint_interval="$CHECKPOINT_INTERVAL" "$@" >>"$OUT" 2>>"$LOG" &
     COLLECTOR=$!
 }
 
@@ -196,9 +198,9 @@ done
 LEFTOVER=$(find "$STATE" -name '.tmp-*' | wc -l)
 
 FAULTS=$(cat "$WORK/faults" 2>/dev/null || echo 0)
-python3 - "$WORK" "$KILLED" "$TORN" "$INVALID" "$DISK" "$LEFTOVER" "$FAULTS" "$PRODUCTIVE" <<'EOF'
+python3 - "$WORK" "$KILLED" "$TORN" "$INVALID" "$DISK" "$LEFTOVER" "$FAULTS" "$PRODUCTIVE" "$CHECKPOINT_INTERVAL" <<'EOF'
 import collections, json, sys
-work, kills, torn, invalid, disk, leftover, faults, productive = sys.argv[1:]
+work, kills, torn, invalid, disk, leftover, faults, productive, interval = sys.argv[1:]
 expected = set()
 for t in ("signinattempts", "itemusages", "auditevents"):
     with open(f"{work}/expected-{t}.ndjson") as f:
@@ -219,7 +221,7 @@ delivered = sum(seen.values())
 missing = len(expected - seen.keys())
 dup = sum(n - 1 for n in seen.values() if n > 1)
 unexpected = len(seen.keys() - expected)
-print(f"chaos: kills={kills} kills_after_output={productive} faults={faults} expected={len(expected)} delivered={delivered} missing={missing} "
+print(f"chaos: checkpoint_interval={interval} kills={kills} kills_after_output={productive} faults={faults} expected={len(expected)} delivered={delivered} missing={missing} "
       f"duplicated={dup} unexpected={unexpected} torn_lines={torn} unparsable_lines={bad} "
       f"invalid_state_files={invalid} tmp_leftovers={leftover} disk_full={disk}")
 sys.exit(1 if missing or int(invalid) or int(kills) < 20 or disk not in ("ok", "skipped") else 0)

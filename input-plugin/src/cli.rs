@@ -395,7 +395,7 @@ fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Re
         match written.and_then(|()| out.flush()) {
             Ok(()) => {
                 progress.tick(c, batch.records);
-                c.ack_durable(batch.ack);
+                c.ack_and_write(batch.ack);
             }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(End::Closed),
             Err(e) => return Err(Failure::runtime(format!("writing to stdout: {e}"))),

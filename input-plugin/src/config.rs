@@ -154,6 +154,9 @@ pub struct Config {
     pub start_time: StartTime,
     pub poll_interval: Duration,
     pub state_dir: PathBuf,
+    /// Least time between two writes of the state files: deliveries in between are written
+    /// together. `0`: after every batch.
+    pub checkpoint_interval: Duration,
     pub limit: u16,
     pub max_buffered_events: usize,
     pub rate_limit_per_minute: u32,
@@ -185,6 +188,7 @@ pub const KEYS: &[&str] = &[
     "start_time",
     "poll_interval",
     "state_dir",
+    "checkpoint_interval",
     "limit",
     "max_buffered_events",
     "rate_limit_per_minute",
@@ -227,6 +231,7 @@ impl Default for Config {
             start_time: StartTime::Retention,
             poll_interval: Duration::from_secs(10),
             state_dir: Config::default_state_dir(),
+            checkpoint_interval: Duration::from_secs(1),
             limit: 1000,
             max_buffered_events: 10_000,
             rate_limit_per_minute: 600,
@@ -382,6 +387,7 @@ impl Config {
             }
             "poll_interval" => self.poll_interval = parse_dur(key, v)?,
             "state_dir" => self.state_dir = PathBuf::from(v),
+            "checkpoint_interval" => self.checkpoint_interval = parse_dur(key, v)?,
             "limit" => self.limit = parse_num(key, v, "a number from 1 to 1000")?,
             "max_buffered_events" => {
                 self.max_buffered_events = parse_num(key, v, "a number of events")?
@@ -479,9 +485,15 @@ mod tests {
             ("start_time", "7d"),
             ("token", "sekrit"),
             ("limit", ""),
+            ("checkpoint_interval", "0"),
         ])
         .unwrap();
         assert_eq!(c.poll_interval, Duration::from_secs(60));
+        assert_eq!(c.checkpoint_interval, Duration::ZERO);
+        assert_eq!(
+            Config::default().checkpoint_interval,
+            Duration::from_secs(1)
+        );
         assert_eq!(
             c.events,
             Some(vec![EventType::ItemUsages, EventType::AuditEvents])

@@ -1,10 +1,13 @@
 //! Acked pages → per-stream committed state → state files. Acks may arrive out of order (the
 //! sink confirms batches independently), so pages are applied strictly in fetch order per stream.
-//! Writes happen off the sink's thread (a runtime task), and a failed write keeps the stream dirty
-//! so the next ack retries it; the previous file stays intact.
+//! Writes happen off the sink's thread (a runtime task), at most once per `checkpoint_interval`:
+//! a write costs about as much CPU as encoding a few hundred events, so acks in between are
+//! written together. A failed write keeps the stream dirty so the next write retries it; the
+//! previous file stays intact.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -26,16 +29,24 @@ pub struct Committer {
     /// Serializes writers so an older snapshot never lands after a newer one.
     write: Mutex<()>,
     wake: Notify,
+    /// Least time between two background writes.
+    interval: Duration,
 }
 
 impl Committer {
-    pub fn new(store: Store) -> Committer {
+    pub fn new(store: Store, interval: Duration) -> Committer {
         Committer {
             store,
             slots: Mutex::new(Vec::new()),
             write: Mutex::new(()),
             wake: Notify::new(),
+            interval,
         }
+    }
+
+    /// Every ack is written at once (`checkpoint_interval` 0).
+    pub fn writes_every_ack(&self) -> bool {
+        self.interval.is_zero()
     }
 
     fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
@@ -106,7 +117,8 @@ impl Committer {
         }
     }
 
-    /// The background writer: flushes after acks until the runtime stops.
+    /// The background writer: flushes after acks, then waits out the interval, until the
+    /// runtime stops (shutdown flushes what is left).
     pub async fn run(self: Arc<Self>) {
         loop {
             self.wake.notified().await;
@@ -117,6 +129,8 @@ impl Committer {
             {
                 return;
             }
+            // An ack during the wait leaves a permit: its write starts when the wait ends.
+            tokio::time::sleep(self.interval).await;
         }
     }
 }
@@ -136,16 +150,20 @@ mod tests {
         }
     }
 
+    fn key() -> Key {
+        Key {
+            account: "A".into(),
+            version: ApiVersion::V2,
+            kind: EventType::AuditEvents,
+        }
+    }
+
     #[test]
     fn out_of_order_acks_commit_in_fetch_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let c = Committer::new(store.clone());
-        let key = Key {
-            account: "A".into(),
-            version: ApiVersion::V2,
-            kind: EventType::AuditEvents,
-        };
+        let c = Committer::new(store.clone(), Duration::ZERO);
+        let key = key();
         c.add(key.clone(), State::default());
         c.apply(vec![meta(1)]);
         c.flush();
@@ -155,5 +173,43 @@ mod tests {
         let s = store.load(&key).unwrap().unwrap();
         assert_eq!(s.cursor.as_deref(), Some("c1"));
         assert_eq!(s.recent_uuids, [Arc::from("u0"), Arc::from("u1")]);
+    }
+
+    /// The saved cursor, once it is `want` (or panics after 10 s).
+    async fn saved(store: &Store, want: &str) -> tokio::time::Instant {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let cursor = store.load(&key()).unwrap().and_then(|s| s.cursor);
+            if cursor.as_deref() == Some(want) {
+                return tokio::time::Instant::now();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{want} never saved");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acks_within_the_interval_are_written_together() {
+        const INTERVAL: Duration = Duration::from_secs(2);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = Arc::new(Committer::new(store.clone(), INTERVAL));
+        c.add(key(), State::default());
+        tokio::spawn(Arc::clone(&c).run());
+        c.apply(vec![meta(0)]);
+        let first = saved(&store, "c0").await;
+        c.apply(vec![meta(1)]);
+        c.apply(vec![meta(2)]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let s = store.load(&key()).unwrap().unwrap();
+        assert_eq!(
+            s.cursor.as_deref(),
+            Some("c0"),
+            "written before the interval"
+        );
+        let second = saved(&store, "c2").await;
+        assert!(second - first >= INTERVAL - Duration::from_millis(50));
+        let s = store.load(&key()).unwrap().unwrap();
+        assert_eq!(s.recent_uuids, ["u0", "u1", "u2"].map(Arc::from));
     }
 }

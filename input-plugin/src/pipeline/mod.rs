@@ -112,7 +112,7 @@ impl Collector {
             .map_err(StartError::Runtime)?;
         let shared = Arc::new(Shared {
             queue: Arc::new(Queue::new(config.max_buffered_events)),
-            committer: Arc::new(Committer::new(store.clone())),
+            committer: Arc::new(Committer::new(store.clone(), config.checkpoint_interval)),
             control: Arc::new(Control::default()),
             launch_failure: Mutex::new(None),
             statuses: Mutex::new(Vec::new()),
@@ -164,21 +164,23 @@ impl Collector {
     }
 
     /// The batch is safe with the sink: its pages' cursors may be checkpointed. Never blocks;
-    /// the state files are written in the background, so a crash can re-deliver every batch
-    /// acked since the last write landed.
+    /// the state files are written in the background (at most once per `checkpoint_interval`),
+    /// so a crash can re-deliver every batch acked since the last write landed.
     pub fn ack(&self, token: AckToken) {
         let _logging = self.logging();
         let metas = self.shared.queue.acked(token);
         self.shared.committer.apply(metas);
     }
 
-    /// Like [`ack`](Self::ack), but the checkpoints are on disk when it returns, so a crash
-    /// re-delivers at most the batch in hand. For sinks that may block between batches (the
-    /// CLI); Fluent Bit's thread uses `ack`.
-    pub fn ack_durable(&self, token: AckToken) {
+    /// Like [`ack`](Self::ack), but with `checkpoint_interval` 0 the checkpoints are on disk
+    /// when it returns, so a crash re-delivers at most the batch in hand. For sinks that may
+    /// wait on the disk (the CLI); Fluent Bit's thread uses `ack`.
+    pub fn ack_and_write(&self, token: AckToken) {
         self.ack(token);
-        let _logging = self.logging();
-        self.shared.committer.flush();
+        if self.shared.committer.writes_every_ack() {
+            let _logging = self.logging();
+            self.shared.committer.flush();
+        }
     }
 
     /// Streams stop fetching (a request in flight still completes and is queued).
