@@ -18,6 +18,8 @@ pub const ERROR: c_int = 1;
 pub const WARN: c_int = 2;
 pub const INFO: c_int = 3;
 pub const DEBUG: c_int = 4;
+/// The name of each instance's thread (Fluent Bit's input thread), so benches can find it.
+pub const INSTANCE_THREAD: &str = "fluent-bit-in";
 
 /// `struct flb_plugin_proxy_def` of Fluent Bit 5.1.1: 48 bytes.
 #[repr(C)]
@@ -295,7 +297,10 @@ impl FluentBit {
         let (tx, rx) = mpsc::channel::<Command>();
         let (ret_tx, ret_rx) = mpsc::channel::<Reply>();
         let fb = Arc::clone(self);
-        let thread = std::thread::spawn(move || instance_thread(fb, fake, rx, ret_tx));
+        let thread = std::thread::Builder::new()
+            .name(INSTANCE_THREAD.into())
+            .spawn(move || instance_thread(fb, fake, rx, ret_tx))
+            .expect("instance thread starts");
         let Reply::Code(init) = ret_rx.recv().expect("init reply") else {
             unreachable!()
         };
@@ -535,14 +540,14 @@ fn instance_thread(
     drop(unsafe { Box::from_raw(fake) });
 }
 
-/// `flb_proxy_input_cb_collect`: len 0 → nothing; -1 → nothing; else append (`append` sees
-/// the buffer, like Fluent Bit's copy) + cleanup. Also returns the collect call's duration.
 /// How long one collect call took, in nanoseconds: on the clock, and on the CPU (the
-/// difference is the calling thread waiting: preempted, or on a lock).
+/// difference is the calling thread waiting: preempted, or on a lock); and the CPU time of the
+/// cleanup call that followed it, if any.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Timing {
     pub wall: u64,
     pub cpu: u64,
+    pub cleanup_cpu: u64,
 }
 
 fn thread_cpu_nanos() -> u64 {
@@ -555,6 +560,8 @@ fn thread_cpu_nanos() -> u64 {
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
+/// `flb_proxy_input_cb_collect`: len 0 → nothing; -1 → nothing; else append (`append` sees
+/// the buffer, like Fluent Bit's copy) + cleanup. Also returns how long the calls took.
 fn tick<T>(
     fb: &FluentBit,
     remote: *mut c_void,
@@ -571,9 +578,10 @@ fn tick<T>(
             Layout::Legacy => (fb.sym.collect)(&mut data, &mut len),
         }
     };
-    let timing = Timing {
+    let mut timing = Timing {
         wall: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
         cpu: thread_cpu_nanos().saturating_sub(cpu_started),
+        cleanup_cpu: 0,
     };
     if len == 0 || ret == -1 {
         return (None, timing);
@@ -581,6 +589,7 @@ fn tick<T>(
     assert!(!data.is_null(), "len > 0 with a NULL buffer");
     // SAFETY: the plugin returned `len` readable bytes at `data`.
     let appended = append(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) });
+    let cleanup_started = thread_cpu_nanos();
     // SAFETY: cleanup of the buffer just returned, exactly once.
     unsafe {
         match fb.layout {
@@ -588,6 +597,7 @@ fn tick<T>(
             Layout::Legacy => (fb.sym.cleanup)(data),
         };
     }
+    timing.cleanup_cpu = thread_cpu_nanos().saturating_sub(cleanup_started);
     (Some(appended), timing)
 }
 
