@@ -142,6 +142,11 @@ impl RawPage {
     pub fn is_empty(&self) -> bool {
         self.body.is_empty()
     }
+
+    /// The body's buffer, for the next page: a fresh one costs a page fault per 4 KiB read.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.body.into_bytes()
+    }
 }
 
 /// What introspection tells us.
@@ -319,7 +324,12 @@ impl Client {
         u
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
+    /// Sends `req` and reads the body into `body` (emptied first; its capacity is reused).
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        mut body: Vec<u8>,
+    ) -> Result<Vec<u8>, ApiError> {
         let mut resp = req
             .bearer_auth(self.token.secret().expose_secret())
             .send()
@@ -333,7 +343,10 @@ impl Client {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(3600.0)));
-        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(1 << 20) as usize);
+        body.clear();
+        // Room for the announced length: untouched, a lying Content-Length costs nothing.
+        let announced = resp.content_length().unwrap_or(0);
+        body.reserve(usize::try_from(announced).map_or(self.max_bytes, |n| n.min(self.max_bytes)));
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
@@ -365,13 +378,23 @@ impl Client {
 
     /// One page of `kind`.
     pub async fn fetch(&self, kind: EventType, request: &Request) -> Result<RawPage, ApiError> {
+        self.fetch_into(kind, request, Vec::new()).await
+    }
+
+    /// One page of `kind`, read into `buffer` (a previous page's, see [`RawPage::into_buffer`]).
+    pub async fn fetch_into(
+        &self,
+        kind: EventType,
+        request: &Request,
+        buffer: Vec<u8>,
+    ) -> Result<RawPage, ApiError> {
         let url = self.url(&format!("/api/{}/{}", self.version, kind.as_str()));
         let req = self
             .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(request.body());
-        let body = self.send(req).await?;
+        let body = self.send(req, buffer).await?;
         // A stray non-UTF-8 byte in one item must not fail the whole page (serde_json rejects
         // it): replace invalid sequences with U+FFFD, which never touches JSON structure.
         let body = match String::from_utf8(body) {
@@ -384,7 +407,10 @@ impl Client {
     /// Validates the token and learns its features and account: v2, falling back to v1 on 404.
     pub async fn introspect(&self) -> Result<Introspection, ApiError> {
         match self
-            .send(self.http.get(self.url("/api/v2/auth/introspect")))
+            .send(
+                self.http.get(self.url("/api/v2/auth/introspect")),
+                Vec::new(),
+            )
             .await
         {
             Ok(body) => {
@@ -398,7 +424,7 @@ impl Client {
             }
             Err(ApiError::Status { status: 404, .. }) => {
                 let body = self
-                    .send(self.http.get(self.url("/api/auth/introspect")))
+                    .send(self.http.get(self.url("/api/auth/introspect")), Vec::new())
                     .await?;
                 let v: IntrospectV1 = serde_json::from_slice(&body)
                     .map_err(|e| ApiError::Body(format!("invalid introspect JSON: {e}")))?;

@@ -391,11 +391,14 @@ fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Re
         let Some(batch) = c.take_timeout(limits, Duration::from_millis(200)) else {
             continue;
         };
-        let written = batch.parts().try_for_each(|part| out.write_all(part));
+        let records = batch.records;
+        let (parts, ack) = batch.into_parts();
+        let written = parts.iter().try_for_each(|part| out.write_all(part));
         match written.and_then(|()| out.flush()) {
             Ok(()) => {
-                progress.tick(c, batch.records);
-                c.ack_and_write(batch.ack);
+                progress.tick(c, records);
+                c.ack_and_write(ack);
+                parts.into_iter().for_each(|part| c.recycle(part));
             }
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(End::Closed),
             Err(e) => return Err(Failure::runtime(format!("writing to stdout: {e}"))),

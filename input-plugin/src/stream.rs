@@ -75,6 +75,10 @@ pub fn jitter(max: Duration) -> Duration {
     max.mul_f64((h.finish() >> 11) as f64 / (1u64 << 53) as f64)
 }
 
+/// The largest response buffer a stream keeps for its next request (a page of 1,000 events
+/// is 1-2 MB).
+const KEEP_BODY_BYTES: usize = 4 << 20;
+
 /// Consecutive transient errors after which `failure()` reports the stream (retries go on).
 pub const PERSISTENT_FAILURES: u32 = 6;
 
@@ -204,6 +208,8 @@ impl Stream {
         };
         self.update(|s| s.last_timestamp = pos.last_timestamp);
         let mut failures = 0u32;
+        // The last page's body buffer, reused for the next request.
+        let mut body = Vec::new();
         loop {
             let ready = async {
                 self.control.unpaused().await;
@@ -225,10 +231,17 @@ impl Stream {
                 },
             };
             let result = tokio::select! {
-                r = self.client.fetch(self.kind, &request) => r,
+                r = self.client.fetch_into(self.kind, &request, std::mem::take(&mut body)) => r,
                 () = self.control.stopped() => return,
             };
-            let outcome = result.and_then(|raw| self.deliver(&raw, &mut pos, room));
+            let outcome = result.and_then(|raw| {
+                let has_more = self.deliver(&raw, &mut pos, room);
+                body = raw.into_buffer();
+                if body.capacity() > KEEP_BODY_BYTES {
+                    body = Vec::new();
+                }
+                has_more
+            });
             let wait = match outcome {
                 Ok(has_more) => {
                     failures = 0;
@@ -258,7 +271,7 @@ impl Stream {
     ) -> Result<bool, ApiError> {
         // Items are encoded as the page is parsed; nothing about the position changes until
         // the whole page has parsed.
-        let mut data = Vec::with_capacity(self.encoder.capacity_for(raw.len()));
+        let mut data = self.queue.buffer(self.encoder.capacity_for(raw.len()));
         let mut encoded = Vec::new();
         let mut skipped = Vec::new();
         let envelope = raw.parse(&mut Tape::default(), |item| {

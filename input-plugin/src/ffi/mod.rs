@@ -416,7 +416,7 @@ fn collect(
     let (buffer, ack) = match batch.into_single() {
         Ok(page) => page,
         Err(batch) => {
-            let mut buffer = instance.take_spare();
+            let mut buffer = instance.buffer(0);
             if buffer.try_reserve(size).is_err() {
                 instance.log.write(
                     Level::WARN,
@@ -425,10 +425,12 @@ fn collect(
                 instance.hold(batch);
                 return COLLECT_FAILED;
             }
-            batch
-                .parts()
-                .for_each(|part| buffer.extend_from_slice(part));
-            (buffer, batch.ack)
+            let (parts, ack) = batch.into_parts();
+            for part in parts {
+                buffer.extend_from_slice(&part);
+                instance.recycle(part);
+            }
+            (buffer, ack)
         }
     };
     let pointer = buffer.as_ptr().cast_mut();
@@ -443,7 +445,7 @@ fn collect(
     FLB_OK
 }
 
-/// Fluent Bit has copied the buffer: ack its pages, then keep it for reuse.
+/// Fluent Bit has copied the buffer: ack its pages, then give it back for the next pages.
 fn cleanup(instance: Option<Arc<Instance>>, data: *mut c_void) -> c_int {
     if data.is_null() {
         return FLB_OK;
@@ -458,7 +460,7 @@ fn cleanup(instance: Option<Arc<Instance>>, data: *mut c_void) -> c_int {
     if let Some(instance) = instance {
         instance.taken(data as usize);
         if let Some(buffer) = buffer {
-            instance.keep_spare(buffer);
+            instance.recycle(buffer);
         }
     }
     FLB_OK

@@ -41,9 +41,6 @@ struct State {
     held: Option<Batch>,
     /// Buffers handed to Fluent Bit whose cleanup callback has not come yet.
     in_flight: Vec<(usize, AckToken)>,
-    /// The last buffer Fluent Bit gave back, reused for the next batch of several pages (a
-    /// fresh multi-megabyte allocation costs page faults on every collect).
-    spare: Vec<u8>,
     exiting: bool,
 }
 
@@ -67,7 +64,6 @@ impl Instance {
                 collector: Some(collector),
                 held: None,
                 in_flight: Vec::new(),
-                spare: Vec::new(),
                 exiting: false,
             }),
         }
@@ -91,15 +87,19 @@ impl Instance {
         self.state().held = Some(batch);
     }
 
-    pub(super) fn take_spare(&self) -> Vec<u8> {
-        std::mem::take(&mut self.state().spare)
+    /// A buffer to join a batch's pages in: one given back, if the collector has one.
+    pub(super) fn buffer(&self, capacity: usize) -> Vec<u8> {
+        match &self.state().collector {
+            Some(collector) => collector.buffer(capacity),
+            None => Vec::with_capacity(capacity),
+        }
     }
 
-    /// Keeps a returned buffer for reuse, unless it is far bigger than a batch needs.
-    pub(super) fn keep_spare(&self, mut buffer: Vec<u8>) {
-        if buffer.capacity() <= 2 * self.limits.max_bytes {
-            buffer.clear();
-            self.state().spare = buffer;
+    /// Gives a buffer Fluent Bit (or a join) is done with back to the collector, whose next
+    /// pages are encoded into it: a fresh multi-megabyte buffer costs page faults.
+    pub(super) fn recycle(&self, buffer: Vec<u8>) {
+        if let Some(collector) = &self.state().collector {
+            collector.recycle(buffer);
         }
     }
 

@@ -183,6 +183,18 @@ impl Collector {
         }
     }
 
+    /// An empty buffer with room for `capacity` bytes, for a sink that joins a batch's pages.
+    pub fn buffer(&self, capacity: usize) -> Vec<u8> {
+        self.shared.queue.buffer(capacity)
+    }
+
+    /// Gives back a buffer the sink is done with (a page's, or one from
+    /// [`buffer`](Self::buffer)): the next pages are encoded into it, saving the page faults
+    /// of a fresh one.
+    pub fn recycle(&self, buffer: Vec<u8>) {
+        self.shared.queue.recycle(buffer);
+    }
+
     /// Streams stop fetching (a request in flight still completes and is queued).
     pub fn pause(&self) {
         self.shared.control.set_paused(true);

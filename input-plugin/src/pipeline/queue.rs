@@ -1,6 +1,7 @@
 //! The bounded hand-off between streams (async producers) and the sink (a plain thread): whole
 //! encoded pages in, batches of whole pages out. Only a `std::sync::Mutex` held for pointer moves
-//! and a `Condvar`, so `try_take` never blocks on async code.
+//! and a `Condvar`, so `try_take` never blocks on async code. Buffers the sink is done with come
+//! back for the next pages: a fresh multi-megabyte buffer costs a page fault per 4 KiB written.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -37,6 +38,10 @@ pub struct BatchLimits {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct AckToken(u64);
 
+/// How many buffers given back are kept for the next pages, and the largest kept.
+const SPARE_BUFFERS: usize = 4;
+const SPARE_MAX_BYTES: usize = 16 << 20;
+
 /// Whole pages taken together. A front end copies or writes the bytes, then keeps `ack` until
 /// they are safe.
 #[derive(Debug)]
@@ -58,11 +63,6 @@ impl Batch {
         self.parts.iter().all(Vec::is_empty)
     }
 
-    /// The bytes, page by page; concatenated they are the batch.
-    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
-        self.parts.iter().map(Vec::as_slice)
-    }
-
     /// A batch of one page is that page's own buffer: no copy needed.
     pub fn into_single(mut self) -> Result<(Vec<u8>, AckToken), Batch> {
         if self.parts.len() != 1 {
@@ -78,6 +78,12 @@ impl Batch {
     pub fn to_vec(&self) -> Vec<u8> {
         self.parts.concat()
     }
+
+    /// The pages' buffers (concatenated they are the batch), to give back once copied, and
+    /// the token.
+    pub fn into_parts(self) -> (Vec<Vec<u8>>, AckToken) {
+        (self.parts, self.ack)
+    }
 }
 
 #[derive(Default)]
@@ -88,6 +94,17 @@ struct Inner {
     reserved: usize,
     outstanding: HashMap<u64, Vec<PageMeta>>,
     next_batch: u64,
+    /// Empty buffers given back, newest (warmest) last.
+    spares: Vec<Vec<u8>>,
+}
+
+impl Inner {
+    fn keep(&mut self, mut buffer: Vec<u8>) {
+        if (1..=SPARE_MAX_BYTES).contains(&buffer.capacity()) && self.spares.len() < SPARE_BUFFERS {
+            buffer.clear();
+            self.spares.push(buffer);
+        }
+    }
 }
 
 /// The queue. `capacity` bounds events waiting in it (not those the sink holds).
@@ -141,6 +158,18 @@ impl Queue {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An empty buffer with room for `capacity` bytes: one given back if there is one.
+    pub fn buffer(&self, capacity: usize) -> Vec<u8> {
+        let mut buffer = self.lock().spares.pop().unwrap_or_default();
+        buffer.reserve(capacity);
+        buffer
+    }
+
+    /// Takes back a buffer the sink is done with, for the next pages.
+    pub fn recycle(&self, buffer: Vec<u8>) {
+        self.lock().keep(buffer);
     }
 
     fn try_reserve(&self, page_records: usize) -> bool {
@@ -204,7 +233,9 @@ impl Queue {
             inner.buffered_events -= page.records;
             records += page.records;
             bytes += page.data.len();
-            if !page.data.is_empty() {
+            if page.data.is_empty() {
+                inner.keep(page.data);
+            } else {
                 parts.push(page.data);
             }
             metas.push(page.meta);
@@ -307,5 +338,32 @@ mod tests {
         q.lock().pages.push_back(page(4, 0));
         assert!(matches!(q.take(tiny, None), Some(Taken::Empty(m)) if m.len() == 1));
         assert!(q.is_drained());
+    }
+
+    #[test]
+    fn buffers_given_back_are_reused_up_to_a_bound() {
+        let q = Queue::new(10);
+        let buffers: Vec<Vec<u8>> = (0..SPARE_BUFFERS + 2)
+            .map(|_| Vec::with_capacity(1000))
+            .collect();
+        let kept: Vec<*const u8> = buffers[..SPARE_BUFFERS]
+            .iter()
+            .map(|b| b.as_ptr())
+            .collect();
+        for mut b in buffers {
+            b.push(1);
+            q.recycle(b);
+        }
+        q.recycle(Vec::with_capacity(SPARE_MAX_BYTES + 1));
+        let reused: Vec<Vec<u8>> = kept.iter().map(|_| q.buffer(10)).collect();
+        for (b, want) in reused.iter().zip(kept.iter().rev()) {
+            assert_eq!(
+                (b.as_ptr(), b.len()),
+                (*want, 0),
+                "the warmest first, emptied"
+            );
+        }
+        let fresh = q.buffer(10);
+        assert!(!kept.contains(&fresh.as_ptr()) && fresh.capacity() >= 10);
     }
 }
