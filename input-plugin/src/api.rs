@@ -344,9 +344,8 @@ impl Client {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(3600.0)));
         body.clear();
-        // Room for the announced length: untouched, a lying Content-Length costs nothing.
-        let announced = resp.content_length().unwrap_or(0);
-        body.reserve(usize::try_from(announced).map_or(self.max_bytes, |n| n.min(self.max_bytes)));
+        // Room for the announced length, but a lying Content-Length must not allocate much.
+        body.reserve(resp.content_length().unwrap_or(0).min(1 << 20) as usize);
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {

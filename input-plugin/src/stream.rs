@@ -235,12 +235,12 @@ impl Stream {
                 () = self.control.stopped() => return,
             };
             let outcome = result.and_then(|raw| {
-                let has_more = self.deliver(&raw, &mut pos, room);
+                let delivered = self.deliver(&raw, &mut pos, room);
                 body = raw.into_buffer();
                 if body.capacity() > KEEP_BODY_BYTES {
                     body = Vec::new();
                 }
-                has_more
+                delivered
             });
             let wait = match outcome {
                 Ok(has_more) => {

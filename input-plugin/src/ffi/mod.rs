@@ -416,7 +416,7 @@ fn collect(
     let (buffer, ack) = match batch.into_single() {
         Ok(page) => page,
         Err(batch) => {
-            let mut buffer = instance.buffer(0);
+            let mut buffer = instance.buffer();
             if buffer.try_reserve(size).is_err() {
                 instance.log.write(
                     Level::WARN,

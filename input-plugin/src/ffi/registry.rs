@@ -87,12 +87,13 @@ impl Instance {
         self.state().held = Some(batch);
     }
 
-    /// A buffer to join a batch's pages in: one given back, if the collector has one.
-    pub(super) fn buffer(&self, capacity: usize) -> Vec<u8> {
-        match &self.state().collector {
-            Some(collector) => collector.buffer(capacity),
-            None => Vec::with_capacity(capacity),
-        }
+    /// An empty buffer to join a batch's pages in: one given back, if the collector has one.
+    pub(super) fn buffer(&self) -> Vec<u8> {
+        self.state()
+            .collector
+            .as_ref()
+            .map(Collector::buffer)
+            .unwrap_or_default()
     }
 
     /// Gives a buffer Fluent Bit (or a join) is done with back to the collector, whose next

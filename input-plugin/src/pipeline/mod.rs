@@ -183,9 +183,9 @@ impl Collector {
         }
     }
 
-    /// An empty buffer with room for `capacity` bytes, for a sink that joins a batch's pages.
-    pub fn buffer(&self, capacity: usize) -> Vec<u8> {
-        self.shared.queue.buffer(capacity)
+    /// An empty buffer for a sink that joins a batch's pages: one given back, if any.
+    pub fn buffer(&self) -> Vec<u8> {
+        self.shared.queue.buffer(0)
     }
 
     /// Gives back a buffer the sink is done with (a page's, or one from
