@@ -75,10 +75,6 @@ pub fn jitter(max: Duration) -> Duration {
     max.mul_f64((h.finish() >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-/// The largest response buffer a stream keeps for its next request (a page of 1,000 events
-/// is 1-2 MB).
-const KEEP_BODY_BYTES: usize = 4 << 20;
-
 /// Consecutive transient errors after which `failure()` reports the stream (retries go on).
 pub const PERSISTENT_FAILURES: u32 = 6;
 
@@ -208,8 +204,6 @@ impl Stream {
         };
         self.update(|s| s.last_timestamp = pos.last_timestamp);
         let mut failures = 0u32;
-        // The last page's body buffer, reused for the next request.
-        let mut body = Vec::new();
         loop {
             let ready = async {
                 self.control.unpaused().await;
@@ -231,15 +225,12 @@ impl Stream {
                 },
             };
             let result = tokio::select! {
-                r = self.client.fetch_into(self.kind, &request, std::mem::take(&mut body)) => r,
+                r = self.client.fetch_into(self.kind, &request, self.queue.buffer(0)) => r,
                 () = self.control.stopped() => return,
             };
             let outcome = result.and_then(|raw| {
                 let delivered = self.deliver(&raw, &mut pos, room);
-                body = raw.into_buffer();
-                if body.capacity() > KEEP_BODY_BYTES {
-                    body = Vec::new();
-                }
+                self.queue.recycle(raw.into_buffer());
                 delivered
             });
             let wait = match outcome {
