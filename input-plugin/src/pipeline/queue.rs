@@ -1,7 +1,8 @@
 //! The bounded hand-off between streams (async producers) and the sink (a plain thread): whole
 //! encoded pages in, batches of whole pages out. Only a `std::sync::Mutex` held for pointer moves
-//! and a `Condvar`, so `try_take` never blocks on async code. Buffers the sink is done with come
-//! back for the next pages: a fresh multi-megabyte buffer costs a page fault per 4 KiB written.
+//! and a `Condvar`, so `try_take` never blocks on async code. Buffers that are done with (pages,
+//! responses) come back for the next ones: a fresh multi-megabyte buffer costs a page fault per
+//! 4 KiB written.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -167,7 +168,8 @@ impl Queue {
         buffer
     }
 
-    /// Takes back a buffer the sink is done with, for the next pages.
+    /// Takes back a buffer that is done with (a page Fluent Bit copied, a batch written, a
+    /// response encoded), for the next pages or responses.
     pub fn recycle(&self, buffer: Vec<u8>) {
         self.lock().keep(buffer);
     }
