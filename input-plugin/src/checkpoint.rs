@@ -6,11 +6,10 @@
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{ApiVersion, EventType};
+use crate::event::{ApiVersion, EventType, EventUuid};
 
 /// How many recent uuids a state file remembers.
 pub const RECENT_UUIDS: usize = 2000;
@@ -23,14 +22,14 @@ pub struct State {
     pub cursor: Option<String>,
     /// Newest event time delivered; a rejected cursor restarts here.
     pub last_timestamp: Option<jiff::Timestamp>,
-    /// Last [`RECENT_UUIDS`] delivered uuids, oldest first. Shared, so that taking a snapshot
-    /// to write (under the lock the sink's thread also takes) copies no strings.
-    pub recent_uuids: VecDeque<Arc<str>>,
+    /// Last [`RECENT_UUIDS`] delivered uuids, oldest first. Inline, so that taking a snapshot
+    /// to write (under the lock the sink's thread also takes) is one copy of the window.
+    pub recent_uuids: VecDeque<EventUuid>,
 }
 
 impl State {
     /// Records delivered uuids, keeping the window bounded.
-    pub fn remember<I: IntoIterator<Item = Arc<str>>>(&mut self, uuids: I) {
+    pub fn remember<I: IntoIterator<Item = EventUuid>>(&mut self, uuids: I) {
         self.recent_uuids.extend(uuids);
         let excess = self.recent_uuids.len().saturating_sub(RECENT_UUIDS);
         self.recent_uuids.drain(..excess);
@@ -210,9 +209,11 @@ mod tests {
             last_timestamp: Some("2026-01-01T00:00:00Z".parse().unwrap()),
             ..State::default()
         };
-        s.remember((0..RECENT_UUIDS + 5).map(|i| i.to_string().into()));
+        s.remember((0..RECENT_UUIDS + 4).map(|i| EventUuid::from(&*i.to_string())));
+        // One longer than 1Password's 26 characters, kept on the heap, also round-trips.
+        s.remember([EventUuid::from("LONGER-THAN-ANY-1PASSWORD-UUID-EVER-SEEN")]);
         assert_eq!(s.recent_uuids.len(), RECENT_UUIDS);
-        assert_eq!(&*s.recent_uuids[0], "5");
+        assert_eq!(s.recent_uuids[0].as_str(), "5");
         store.save(&key, &s).unwrap();
         assert_eq!(store.load(&key).unwrap(), Some(s));
         #[cfg(unix)]

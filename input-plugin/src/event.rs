@@ -2,6 +2,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One of the three Events API streams. The string form is the endpoint name, which is also the
 /// token feature name, the `events` option value and the `event_type` metadata value.
@@ -148,6 +151,71 @@ impl FromStr for Format {
     }
 }
 
+/// An event's uuid, as the dedupe windows (the stream's and the state file's) remember it.
+/// 1Password's are 26 characters, so they are kept inline and remembering one allocates
+/// nothing; the API promises no length, so a longer one is kept whole on the heap.
+#[derive(Clone)]
+pub enum EventUuid {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Arc<str>),
+}
+
+const INLINE: usize = 30;
+
+impl EventUuid {
+    /// The text. Inline bytes were copied from a `str`, so they always are UTF-8.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(s) => s.as_bytes(),
+        }
+    }
+}
+
+impl From<&str> for EventUuid {
+    fn from(s: &str) -> Self {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(s.into()),
+        }
+    }
+}
+
+impl PartialEq for EventUuid {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for EventUuid {}
+
+impl fmt::Debug for EventUuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for EventUuid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventUuid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        Ok(Self::from(&*s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +242,21 @@ mod tests {
         assert!("v3".parse::<ApiVersion>().is_err());
         assert_eq!("OCSF".parse::<Format>().unwrap(), Format::Ocsf);
         assert!("cef".parse::<Format>().is_err());
+    }
+
+    #[test]
+    fn uuids_compare_by_text_whether_inline_or_not() {
+        let uuid = "2HPCUQHZWRFG5LJGWBMOYXN7ZY";
+        assert!(matches!(EventUuid::from(uuid), EventUuid::Inline { .. }));
+        let long = "Ä".repeat(20);
+        assert!(matches!(EventUuid::from(&*long), EventUuid::Heap(_)));
+        assert_eq!(EventUuid::from(&*long).as_str(), long);
+        assert_eq!(EventUuid::from(uuid).as_str(), uuid);
+        assert_ne!(EventUuid::from("A"), EventUuid::from("A\0"));
+        let json =
+            serde_json::to_string(&[EventUuid::from(uuid), EventUuid::from(&*long)]).unwrap();
+        assert_eq!(json, format!("[\"{uuid}\",\"{long}\"]"));
+        let back: Vec<EventUuid> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, [EventUuid::from(uuid), EventUuid::from(&*long)]);
     }
 }

@@ -18,7 +18,7 @@ use crate::budget::Budget;
 use crate::checkpoint::{RECENT_UUIDS, State};
 use crate::config::StartTime;
 use crate::encode::Encoder;
-use crate::event::EventType;
+use crate::event::{EventType, EventUuid};
 use crate::json::Tape;
 use crate::pipeline::queue::{Page, PageMeta, Queue, Reservation};
 
@@ -124,7 +124,7 @@ struct Position {
 }
 
 /// The last [`RECENT_UUIDS`] uuids handed on, as keyed 64-bit hashes: one hash per event
-/// and no allocation, where strings would cost three of each. A false "seen" needs a 64-bit
+/// and no allocation. A false "seen" needs a 64-bit
 /// collision within a 2,000-entry window whose key the server never learns.
 struct RecentUuids {
     key: RandomState,
@@ -133,14 +133,14 @@ struct RecentUuids {
 }
 
 impl RecentUuids {
-    fn new<'a>(uuids: impl IntoIterator<Item = &'a Arc<str>>) -> Self {
+    fn new<'a>(uuids: impl IntoIterator<Item = &'a EventUuid>) -> Self {
         let mut recent = Self {
             key: RandomState::new(),
             order: VecDeque::with_capacity(RECENT_UUIDS + 1),
             seen: HashSet::with_capacity_and_hasher(RECENT_UUIDS + 1, Default::default()),
         };
         for uuid in uuids {
-            recent.insert(uuid);
+            recent.insert(uuid.as_str());
         }
         recent
     }
@@ -297,7 +297,7 @@ impl Stream {
                     duplicates += 1;
                     continue;
                 }
-                uuids.push(Arc::from(uuid));
+                uuids.push(EventUuid::from(&*uuid));
             }
             if kept != from {
                 data.copy_within(from..to, kept);

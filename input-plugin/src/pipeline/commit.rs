@@ -138,7 +138,7 @@ impl Committer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ApiVersion, EventType};
+    use crate::event::{ApiVersion, EventType, EventUuid};
 
     fn meta(seq: u64) -> PageMeta {
         PageMeta {
@@ -146,7 +146,7 @@ mod tests {
             seq,
             cursor: format!("c{seq}"),
             last_timestamp: None,
-            uuids: vec![format!("u{seq}").into()],
+            uuids: vec![EventUuid::from(&*format!("u{seq}"))],
         }
     }
 
@@ -172,7 +172,7 @@ mod tests {
         c.flush();
         let s = store.load(&key).unwrap().unwrap();
         assert_eq!(s.cursor.as_deref(), Some("c1"));
-        assert_eq!(s.recent_uuids, [Arc::from("u0"), Arc::from("u1")]);
+        assert_eq!(s.recent_uuids, ["u0", "u1"].map(EventUuid::from));
     }
 
     /// The saved cursor, once it is `want` (or panics after 10 s).
@@ -210,6 +210,6 @@ mod tests {
         let second = saved(&store, "c2").await;
         assert!(second - first >= INTERVAL - Duration::from_millis(50));
         let s = store.load(&key()).unwrap().unwrap();
-        assert_eq!(s.recent_uuids, ["u0", "u1", "u2"].map(Arc::from));
+        assert_eq!(s.recent_uuids, ["u0", "u1", "u2"].map(EventUuid::from));
     }
 }

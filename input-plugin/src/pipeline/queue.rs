@@ -17,7 +17,7 @@ pub struct PageMeta {
     pub seq: u64,
     pub cursor: String,
     pub last_timestamp: Option<jiff::Timestamp>,
-    pub uuids: Vec<std::sync::Arc<str>>,
+    pub uuids: Vec<crate::event::EventUuid>,
 }
 
 /// One API page, encoded.
