@@ -1,5 +1,5 @@
 //! The plugin crashes: a host process loads the real `.so` through the harness, appends every
-//! buffer to a file before cleanup (as Fluent Bit appends to its chunk), and is SIGKILLed at
+//! buffer to its own file before cleanup (as Fluent Bit appends to its chunk), and is SIGKILLed at
 //! random moments while the mock keeps receiving new and late events and injects faults (5xx,
 //! 429, truncated bodies, resets, invalid JSON). At the end every servable
 //! event is in the file, duplicates are counted and bounded, and the state files are valid JSON.
@@ -106,22 +106,32 @@ fn host(mock_url: &str, token: &str, state: &Path, out: &Path, drain: bool) -> C
     c.spawn().unwrap()
 }
 
-/// `(event_type, uuid)` of every event in whole buffers of the output file.
-fn delivered(bytes: &[u8]) -> Vec<(String, String)> {
+/// `(event_type, uuid)` of every event in whole buffers of the hosts' output files, in the
+/// order the hosts ran. Each host has its own file: a kill can cut its last write short (the
+/// kernel stops copying a write at a fatal signal), and that tail must not run into the
+/// next host's buffers.
+fn delivered(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
     let mut out = Vec::new();
-    let mut rest = bytes;
-    while rest.len() >= 4 {
-        let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-        let Some(buffer) = rest.get(4..4 + len) else {
-            break; // a buffer cut short by the kill was never acked: it comes again
-        };
-        for event in harness::events::decode(buffer) {
-            let kind = event.meta_str("event_type").unwrap().to_owned();
-            let item = harness::events::map_get(&event.body, "event").unwrap();
-            let uuid = harness::events::map_get(item, "uuid").unwrap();
-            out.push((kind, uuid.as_str().unwrap().to_owned()));
+    for file in files {
+        let bytes = std::fs::read(file).unwrap();
+        let mut rest = &bytes[..];
+        while rest.len() >= 4 {
+            let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+            let Some(buffer) = rest.get(4..4 + len) else {
+                break; // a buffer cut short by the kill was never acked: it comes again
+            };
+            for event in harness::events::decode(buffer) {
+                let kind = event.meta_str("event_type").unwrap().to_owned();
+                let item = harness::events::map_get(&event.body, "event").unwrap();
+                let uuid = harness::events::map_get(item, "uuid").unwrap();
+                out.push((kind, uuid.as_str().unwrap().to_owned()));
+            }
+            rest = &rest[4 + len..];
         }
-        rest = &rest[4 + len..];
     }
     out
 }
@@ -147,7 +157,9 @@ fn sigkilled_plugin_host_loses_nothing() {
     let token = mock.token("acme", &KINDS);
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("state");
-    let out = work.path().join("out.bin");
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let file = |run: usize| out.join(format!("{run:02}.bin"));
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -163,7 +175,7 @@ fn sigkilled_plugin_host_loses_nothing() {
     let mut productive = 0;
     let mut seen = 0;
     for round in 0..KILLS {
-        let mut child = host(&mock.url(), &token, &state, &out, false);
+        let mut child = host(&mock.url(), &token, &state, &file(round), false);
         // New and late events keep arriving, and the API misbehaves, while the host runs.
         mock.generate("acme", KINDS[round % 3], 30, round % 2 == 0);
         let kind = match next(6) {
@@ -185,7 +197,7 @@ fn sigkilled_plugin_host_loses_nothing() {
         if state.exists() {
             assert_state_valid(&state);
         }
-        let now = delivered(&std::fs::read(&out).unwrap_or_default()).len();
+        let now = delivered(&out).len();
         productive += usize::from(now > seen);
         seen = now;
     }
@@ -193,7 +205,7 @@ fn sigkilled_plugin_host_loses_nothing() {
         productive * 2 >= KILLS,
         "only {productive} of {KILLS} kills hit a host that was delivering"
     );
-    let mut last = host(&mock.url(), &token, &state, &out, true);
+    let mut last = host(&mock.url(), &token, &state, &file(KILLS), true);
     let deadline = Instant::now() + Duration::from_secs(60);
     while last.try_wait().unwrap().is_none() {
         assert!(
@@ -205,7 +217,7 @@ fn sigkilled_plugin_host_loses_nothing() {
     assert!(last.wait().unwrap().success(), "the draining host failed");
     assert_state_valid(&state);
 
-    let got = delivered(&std::fs::read(&out).unwrap());
+    let got = delivered(&out);
     let mut counts: HashMap<&(String, String), usize> = HashMap::new();
     for key in &got {
         *counts.entry(key).or_default() += 1;
