@@ -151,12 +151,19 @@ impl FromStr for Format {
     }
 }
 
-/// An event's uuid, as the dedupe windows (the stream's and the state file's) remember it.
-/// 1Password's are 26 characters, so they are kept inline and remembering one allocates
-/// nothing; the API promises no length, so a longer one is kept whole on the heap.
+/// A delivered event's uuid, as the state file's dedupe window remembers it. 1Password's are
+/// 26 characters, so they are kept inline and remembering one allocates nothing; the API
+/// promises no length, so a longer one is kept whole on the heap.
 #[derive(Clone)]
-pub enum EventUuid {
-    Inline { len: u8, bytes: [u8; INLINE] },
+pub struct EventUuid(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// The first `len` bytes, copied from a `str`.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
     Heap(Arc<str>),
 }
 
@@ -169,9 +176,9 @@ impl EventUuid {
     }
 
     fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Self::Heap(s) => s.as_bytes(),
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Heap(s) => s.as_bytes(),
         }
     }
 }
@@ -182,9 +189,9 @@ impl From<&str> for EventUuid {
             Ok(len) if s.len() <= INLINE => {
                 let mut bytes = [0; INLINE];
                 bytes[..s.len()].copy_from_slice(s.as_bytes());
-                Self::Inline { len, bytes }
+                Self(Repr::Inline { len, bytes })
             }
-            _ => Self::Heap(s.into()),
+            _ => Self(Repr::Heap(s.into())),
         }
     }
 }
@@ -247,9 +254,9 @@ mod tests {
     #[test]
     fn uuids_compare_by_text_whether_inline_or_not() {
         let uuid = "2HPCUQHZWRFG5LJGWBMOYXN7ZY";
-        assert!(matches!(EventUuid::from(uuid), EventUuid::Inline { .. }));
+        assert!(matches!(EventUuid::from(uuid).0, Repr::Inline { .. }));
         let long = "Ä".repeat(20);
-        assert!(matches!(EventUuid::from(&*long), EventUuid::Heap(_)));
+        assert!(matches!(EventUuid::from(&*long).0, Repr::Heap(_)));
         assert_eq!(EventUuid::from(&*long).as_str(), long);
         assert_eq!(EventUuid::from(uuid).as_str(), uuid);
         assert_ne!(EventUuid::from("A"), EventUuid::from("A\0"));
