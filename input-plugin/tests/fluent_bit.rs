@@ -89,12 +89,16 @@ fn logs(work: &Path) -> String {
     s
 }
 
-/// Waits up to `within` for `child` to exit.
-fn wait(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+/// Waits up to `within` for `child` to exit, or until `done` holds; the exit status if it
+/// exited.
+fn wait(child: &mut Child, within: Duration, done: impl Fn() -> bool) -> Option<ExitStatus> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {
             return Some(status);
+        }
+        if done() {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -156,7 +160,7 @@ fn real_fluent_bit_delivers_every_event() {
     std::thread::sleep(Duration::from_secs(2));
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let Some(status) = wait(&mut child, Duration::from_secs(20)) else {
+    let Some(status) = wait(&mut child, Duration::from_secs(20), || false) else {
         let _ = child.kill();
         panic!("fluent-bit did not stop on SIGTERM:\n{}", logs());
     };
@@ -214,17 +218,9 @@ fn second_input_is_refused(bin: &Path, mock: &MockServer, per_account: usize) {
         .spawn()
         .expect("start fluent-bit");
     let delivered = || records(&out_dir).lines().count();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let stopped = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        let refused = logs(work.path()).contains(REFUSAL);
-        if (refused && delivered() >= per_account) || Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let stopped = wait(&mut child, Duration::from_secs(60), || {
+        logs(work.path()).contains(REFUSAL) && delivered() >= per_account
+    });
     if stopped.is_none() {
         let _ = child.kill();
         let _ = child.wait();
