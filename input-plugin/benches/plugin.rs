@@ -11,7 +11,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::source::{self, KINDS, borrow};
+use harness::source::{Account, KINDS, borrow};
 use harness::{FluentBit, Layout, Timing};
 
 const PER_TYPE: usize = 50_000;
@@ -79,26 +79,17 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 fn main() {
-    let mock = source::mock(PER_TYPE, 5);
-    let token = mock.token("acme", &KINDS);
-    let state = tempfile::tempdir().unwrap();
-    let props = source::props(
-        &mock,
-        &token,
-        state.path(),
-        &[
-            ("format", "ecs"),
-            ("limit", "1000"),
-            // The request budget off, as the mock's limits are: the API's pace is not measured.
-            ("rate_limit_per_minute", "0"),
-            ("rate_limit_per_hour", "0"),
-        ],
-    );
-    let props = borrow(&props);
+    let account = Account::new(PER_TYPE, 5);
+    let props = account.props(&[
+        ("format", "ecs"),
+        ("limit", "1000"),
+        // The request budget off, as the mock's limits are: the API's pace is not measured.
+        ("rate_limit_per_minute", "0"),
+        ("rate_limit_per_hour", "0"),
+    ]);
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
-    let (instance, code) = fb.start(&props, harness::WARN);
-    assert_eq!(code, 1, "{:#?}", harness::all_logs());
+    let instance = fb.started(&borrow(&props), harness::WARN);
 
     // 1. Full queue: let the collector fill its bounded queue, then time collect calls, each
     //    after a pause in which the collector refills what the last one took (and then waits,

@@ -58,8 +58,7 @@ fn chaos_host() {
     ];
     let fb = FluentBit::load(Layout::V41);
     let _def = fb.register();
-    let (instance, code) = fb.start(&props, harness::WARN);
-    assert_eq!(code, 1, "{:#?}", harness::all_logs());
+    let instance = fb.started(&props, harness::WARN);
     let file = OpenOptions::new()
         .create(true)
         .append(true)

@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::source::{self, KINDS, borrow};
+use harness::source::{Account, KINDS, borrow};
 use harness::{FluentBit, Layout};
 const CYCLES: usize = 100_000;
 
@@ -18,25 +18,16 @@ fn rss_bytes() -> usize {
 
 #[test]
 fn memory_is_flat_over_100k_collect_cycles() {
-    let mock = source::mock(5000, 3);
-    let token = mock.token("acme", &KINDS);
-    let state = tempfile::tempdir().unwrap();
-    let props = source::props(
-        &mock,
-        &token,
-        state.path(),
-        &[
-            ("limit", "50"),
-            ("batch_max_records", "50"),
-            ("rate_limit_per_minute", "0"),
-            ("rate_limit_per_hour", "0"),
-        ],
-    );
-    let props = borrow(&props);
+    let account = Account::new(5000, 3);
+    let props = account.props(&[
+        ("limit", "50"),
+        ("batch_max_records", "50"),
+        ("rate_limit_per_minute", "0"),
+        ("rate_limit_per_hour", "0"),
+    ]);
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
-    let (instance, code) = fb.start(&props, harness::INFO);
-    assert_eq!(code, 1, "{:#?}", harness::all_logs());
+    let instance = fb.started(&borrow(&props), harness::INFO);
 
     // Warm up with data flowing (runtime, pools, queue, dedupe windows reach their steady
     // state), then measure while the rest of the dataset goes through.

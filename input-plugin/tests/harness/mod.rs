@@ -314,6 +314,14 @@ impl FluentBit {
         )
     }
 
+    /// [`start`](Self::start) for an instance that must come up: fails the test with every
+    /// log line when Init does not return 1.
+    pub fn started(self: &Arc<Self>, props: &[(&str, &[u8])], log_level: c_int) -> Instance {
+        let (instance, code) = self.start(props, log_level);
+        assert_eq!(code, 1, "Init failed: {:#?}", all_logs());
+        instance
+    }
+
     /// Calls `FLBPluginInit` directly with a plugin struct the caller corrupts on purpose.
     pub fn init_raw_null(&self) -> c_int {
         // SAFETY: NULL is what the test checks.

@@ -20,6 +20,31 @@ pub fn mock(events_per_type: usize, seed: u64) -> MockServer {
     .expect("mock starts")
 }
 
+/// One account ("acme") on a mock of its own, a token for every event type, and a state
+/// directory: what a single-instance test reads from.
+pub struct Account {
+    pub mock: MockServer,
+    pub token: String,
+    pub state: tempfile::TempDir,
+}
+
+impl Account {
+    pub fn new(events_per_type: usize, seed: u64) -> Account {
+        let mock = mock(events_per_type, seed);
+        let token = mock.token("acme", &KINDS);
+        Account {
+            mock,
+            token,
+            state: tempfile::tempdir().expect("state dir"),
+        }
+    }
+
+    /// The instance's properties: this account, then `extra`.
+    pub fn props(&self, extra: &[(&'static str, &str)]) -> Vec<(&'static str, Vec<u8>)> {
+        props(&self.mock, &self.token, self.state.path(), extra)
+    }
+}
+
 /// Properties for an instance reading from `mock` with `token` and its state in `state_dir`,
 /// followed by `extra`.
 pub fn props(
