@@ -264,21 +264,17 @@ fn binary_output_never_shows_the_token() {
     });
     let state = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_op-events");
+    let check: Vec<String> = vec![
+        "--log-level".into(),
+        "trace".into(),
+        "check".into(),
+        "--base-url".into(),
+        mock.url(),
+    ];
+    // `check` twice: both meet a 401 (the fault's count).
     let runs: Vec<Vec<String>> = vec![
-        vec![
-            "--log-level".into(),
-            "trace".into(),
-            "check".into(),
-            "--base-url".into(),
-            mock.url(),
-        ],
-        vec![
-            "--log-level".into(),
-            "trace".into(),
-            "check".into(),
-            "--base-url".into(),
-            mock.url(),
-        ],
+        check.clone(),
+        check,
         vec![
             "--log-level".into(),
             "trace".into(),

@@ -233,13 +233,9 @@ async fn rate_limits_give_429_with_retry_after_per_account() {
         ..MockConfig::default()
     });
     let acme = mock.token("acme", &ALL);
+    let acme_page = || post(&mock, "/api/v2/signinattempts", &acme, "{}");
     for _ in 0..2 {
-        assert_eq!(
-            post(&mock, "/api/v2/signinattempts", &acme, "{}")
-                .await
-                .status,
-            200
-        );
+        assert_eq!(acme_page().await.status, 200);
     }
     assert_eq!(
         get(&mock, "/api/auth/introspect", &acme).await.status,
@@ -269,19 +265,10 @@ async fn rate_limits_give_429_with_retry_after_per_account() {
     );
 
     mock.advance(Duration::from_secs(60));
-    assert_eq!(
-        post(&mock, "/api/v2/signinattempts", &acme, "{}")
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        post(&mock, "/api/v2/signinattempts", &acme, "{}")
-            .await
-            .status,
-        200
-    );
-    let r = post(&mock, "/api/v2/signinattempts", &acme, "{}").await;
+    for _ in 0..2 {
+        assert_eq!(acme_page().await.status, 200);
+    }
+    let r = acme_page().await;
     assert_eq!(r.status, 429, "hour budget of 5 spent");
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(
@@ -289,12 +276,7 @@ async fn rate_limits_give_429_with_retry_after_per_account() {
         "{retry} s to the hour's end"
     );
     mock.advance(Duration::from_secs(3600));
-    assert_eq!(
-        post(&mock, "/api/v2/signinattempts", &acme, "{}")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(acme_page().await.status, 200);
     assert_eq!(mock.stats().rate_limited, 3);
 }
 
