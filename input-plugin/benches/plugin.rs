@@ -11,7 +11,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::source::{Account, KINDS, borrow};
+use harness::source::{self, Account, KINDS, borrow};
 use harness::{FluentBit, Layout, Timing};
 
 const PER_TYPE: usize = 50_000;
@@ -79,14 +79,18 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 fn main() {
-    let account = Account::new(PER_TYPE, 5);
-    let props = account.props(&[
-        ("format", "ecs"),
-        ("limit", "1000"),
-        // The request budget off, as the mock's limits are: the API's pace is not measured.
-        ("rate_limit_per_minute", "0"),
-        ("rate_limit_per_hour", "0"),
-    ]);
+    let mock = source::mock(PER_TYPE, 5);
+    let account = Account::new(&mock, "acme");
+    let props = account.props(
+        &mock,
+        &[
+            ("format", "ecs"),
+            ("limit", "1000"),
+            // The request budget off, as the mock's limits are: the API's pace is not measured.
+            ("rate_limit_per_minute", "0"),
+            ("rate_limit_per_hour", "0"),
+        ],
+    );
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
     let instance = fb.started(&borrow(&props), harness::WARN);

@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::source::{Account, KINDS, borrow};
+use harness::source::{self, Account, KINDS, borrow};
 use harness::{FluentBit, Layout};
 const CYCLES: usize = 100_000;
 
@@ -18,13 +18,17 @@ fn rss_bytes() -> usize {
 
 #[test]
 fn memory_is_flat_over_100k_collect_cycles() {
-    let account = Account::new(5000, 3);
-    let props = account.props(&[
-        ("limit", "50"),
-        ("batch_max_records", "50"),
-        ("rate_limit_per_minute", "0"),
-        ("rate_limit_per_hour", "0"),
-    ]);
+    let mock = source::mock(5000, 3);
+    let account = Account::new(&mock, "acme");
+    let props = account.props(
+        &mock,
+        &[
+            ("limit", "50"),
+            ("batch_max_records", "50"),
+            ("rate_limit_per_minute", "0"),
+            ("rate_limit_per_hour", "0"),
+        ],
+    );
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
     let instance = fb.started(&borrow(&props), harness::INFO);

@@ -8,43 +8,20 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::events;
-use harness::source::{self, KINDS, borrow};
+use harness::source::{self, Account, KINDS, borrow};
 use harness::{FluentBit, Layout};
-use op_events_mock::MockServer;
-
-struct Account {
-    name: &'static str,
-    token: String,
-    state: tempfile::TempDir,
-}
-
-fn props(mock: &MockServer, account: &Account, format: &str) -> Vec<(&'static str, Vec<u8>)> {
-    source::props(
-        mock,
-        &account.token,
-        account.state.path(),
-        &[("format", format), ("poll_interval", "1s")],
-    )
-}
 
 #[test]
 fn two_accounts_deliver_everything_once_through_pause_and_shutdown() {
     let mock = source::mock(300, 7);
-    let accounts: Vec<Account> = ["acme", "globex"]
-        .into_iter()
-        .map(|name| Account {
-            name,
-            token: mock.token(name, &KINDS),
-            state: tempfile::tempdir().unwrap(),
-        })
-        .collect();
+    let accounts = ["acme", "globex"].map(|name| Account::new(&mock, name));
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
     let formats = ["raw", "ecs"];
     let props: Vec<_> = accounts
         .iter()
         .zip(formats)
-        .map(|(a, f)| props(&mock, a, f))
+        .map(|(a, f)| a.props(&mock, &[("format", f), ("poll_interval", "1s")]))
         .collect();
     let a = fb.started(&borrow(&props[0]), harness::DEBUG);
     let b = fb.started(&borrow(&props[1]), harness::INFO);

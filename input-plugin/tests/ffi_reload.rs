@@ -13,13 +13,17 @@ use harness::{FluentBit, Layout};
 
 #[test]
 fn hot_reload_continues_from_the_checkpoints() {
-    let account = Account::new(300, 11);
+    let mock = source::mock(300, 11);
+    let account = Account::new(&mock, "acme");
     // Small pages, so the reload happens with data still queued.
-    let props = account.props(&[
-        ("format", "raw"),
-        ("limit", "20"),
-        ("rate_limit_per_minute", "0"),
-    ]);
+    let props = account.props(
+        &mock,
+        &[
+            ("format", "raw"),
+            ("limit", "20"),
+            ("rate_limit_per_minute", "0"),
+        ],
+    );
     let props = borrow(&props);
     let total = KINDS.len() * 300;
     let fb = FluentBit::load(Layout::V41);
@@ -67,7 +71,7 @@ fn hot_reload_continues_from_the_checkpoints() {
             got.extend(events::decode(&buffer));
         }
     }
-    source::assert_account_delivered(&account.mock, "acme", &got, true);
+    source::assert_account_delivered(&mock, account.name, &got, true);
 
     new.pause();
     new.pause();

@@ -20,28 +20,30 @@ pub fn mock(events_per_type: usize, seed: u64) -> MockServer {
     .expect("mock starts")
 }
 
-/// One account ("acme") on a mock of its own, a token for every event type, and a state
-/// directory: what a single-instance test reads from.
+/// One account of a mock as an instance reads it: a token for every event type and a state
+/// directory of its own.
 pub struct Account {
-    pub mock: MockServer,
+    pub name: &'static str,
     pub token: String,
     pub state: tempfile::TempDir,
 }
 
 impl Account {
-    pub fn new(events_per_type: usize, seed: u64) -> Account {
-        let mock = mock(events_per_type, seed);
-        let token = mock.token("acme", &KINDS);
+    pub fn new(mock: &MockServer, name: &'static str) -> Account {
         Account {
-            mock,
-            token,
+            name,
+            token: mock.token(name, &KINDS),
             state: tempfile::tempdir().expect("state dir"),
         }
     }
 
-    /// The instance's properties: this account, then `extra`.
-    pub fn props(&self, extra: &[(&'static str, &str)]) -> Vec<(&'static str, Vec<u8>)> {
-        props(&self.mock, &self.token, self.state.path(), extra)
+    /// The properties of an instance reading this account from `mock`, then `extra`.
+    pub fn props(
+        &self,
+        mock: &MockServer,
+        extra: &[(&'static str, &str)],
+    ) -> Vec<(&'static str, Vec<u8>)> {
+        props(mock, &self.token, self.state.path(), extra)
     }
 }
 
