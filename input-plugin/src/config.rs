@@ -157,6 +157,9 @@ pub struct Config {
     /// Least time between two writes of the state files: deliveries in between are written
     /// together. `0`: after every batch.
     pub checkpoint_interval: Duration,
+    /// Least age of a delivered batch before its cursor may be checkpointed, not counting time
+    /// paused. `None`: the front end's default (the plugin waits out Fluent Bit's ring buffer).
+    pub checkpoint_delay: Option<Duration>,
     pub limit: u16,
     pub max_buffered_events: usize,
     pub rate_limit_per_minute: u32,
@@ -189,6 +192,7 @@ pub const KEYS: &[&str] = &[
     "poll_interval",
     "state_dir",
     "checkpoint_interval",
+    "checkpoint_delay",
     "limit",
     "max_buffered_events",
     "rate_limit_per_minute",
@@ -232,6 +236,7 @@ impl Default for Config {
             poll_interval: Duration::from_secs(10),
             state_dir: Config::default_state_dir(),
             checkpoint_interval: Duration::from_secs(1),
+            checkpoint_delay: None,
             limit: 1000,
             max_buffered_events: 10_000,
             rate_limit_per_minute: 600,
@@ -388,6 +393,7 @@ impl Config {
             "poll_interval" => self.poll_interval = parse_dur(key, v)?,
             "state_dir" => self.state_dir = PathBuf::from(v),
             "checkpoint_interval" => self.checkpoint_interval = parse_dur(key, v)?,
+            "checkpoint_delay" => self.checkpoint_delay = Some(parse_dur(key, v)?),
             "limit" => self.limit = parse_num(key, v, "a number from 1 to 1000")?,
             "max_buffered_events" => {
                 self.max_buffered_events = parse_num(key, v, "a number of events")?
@@ -486,10 +492,13 @@ mod tests {
             ("token", "sekrit"),
             ("limit", ""),
             ("checkpoint_interval", "0"),
+            ("checkpoint_delay", "250ms"),
         ])
         .unwrap();
         assert_eq!(c.poll_interval, Duration::from_secs(60));
         assert_eq!(c.checkpoint_interval, Duration::ZERO);
+        assert_eq!(c.checkpoint_delay, Some(Duration::from_millis(250)));
+        assert_eq!(Config::default().checkpoint_delay, None);
         assert_eq!(
             Config::default().checkpoint_interval,
             Duration::from_secs(1)

@@ -24,6 +24,9 @@ const BATCH: usize = 40;
 const TICK: Duration = Duration::from_millis(20);
 /// The host's `checkpoint_interval`: a kill replays what was acked within it.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// The host's `checkpoint_delay`: its appends are stored at once (no ring buffer), but a kill
+/// also replays what was acked within the delay.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(60);
 
 fn env(key: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| panic!("{key} is set for the host"))
@@ -39,6 +42,7 @@ fn chaos_host() {
     let drain = std::env::var_os("CHAOS_DRAIN").is_some();
     let batch = BATCH.to_string();
     let interval = format!("{}ms", CHECKPOINT_INTERVAL.as_millis());
+    let delay = format!("{}ms", CHECKPOINT_DELAY.as_millis());
     let props: Vec<(&str, &[u8])> = vec![
         ("token", token.as_bytes()),
         ("base_url", url.as_bytes()),
@@ -49,6 +53,7 @@ fn chaos_host() {
         ("limit", b"20"),
         ("batch_max_records", batch.as_bytes()),
         ("checkpoint_interval", interval.as_bytes()),
+        ("checkpoint_delay", delay.as_bytes()),
         ("poll_interval", b"200ms"),
         ("rate_limit_per_minute", b"0"),
         ("rate_limit_per_hour", b"0"),
@@ -239,10 +244,11 @@ fn sigkilled_plugin_host_loses_nothing() {
     );
     assert_eq!(missing, 0, "events lost (seed {seed})");
     assert_eq!(counts.len(), expected, "unexpected events (seed {seed})");
-    // Checkpoints are written in the background at most once per interval, so a kill replays
-    // what was handed over within the interval or while the last write was in flight: a few
-    // batches each, never the history.
-    let per_kill = (CHECKPOINT_INTERVAL.as_millis() / TICK.as_millis()) as usize + 3;
+    // Checkpoints are written in the background at most once per interval, after the delay, so
+    // a kill replays what was handed over within both or while the last write was in flight: a
+    // few batches each, never the history.
+    let per_kill =
+        ((CHECKPOINT_INTERVAL + CHECKPOINT_DELAY).as_millis() / TICK.as_millis()) as usize + 3;
     assert!(
         duplicated <= KILLS * per_kill * BATCH,
         "{duplicated} duplicates (seed {seed})"

@@ -39,6 +39,10 @@ const FLB_PROXY_GOLANG: c_int = 11;
 /// What the collect callback returns for "failed, nothing to append" (§4).
 const COLLECT_FAILED: c_int = -1;
 
+/// `checkpoint_delay` unless set: a threaded input's records reach Fluent Bit's chunks through
+/// a ring buffer the engine drains every 250 ms (`flb_engine.c`); this is four drains.
+const CHECKPOINT_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 const PLUGIN_NAME: &CStr = c"onepassword";
 const PLUGIN_DESCRIPTION: &CStr =
     c"1Password Events API: sign-in attempts, item usages and audit events";
@@ -324,7 +328,9 @@ fn init_instance(
             pairs.push((*key, value));
         }
     }
-    let config = Config::from_pairs(pairs).map_err(|e| format!("invalid configuration: {e}"))?;
+    let mut config =
+        Config::from_pairs(pairs).map_err(|e| format!("invalid configuration: {e}"))?;
+    config.checkpoint_delay.get_or_insert(CHECKPOINT_DELAY);
     ensure_state_dir(&config.state_dir)?;
 
     let slot_ptr = context.cast::<u8>().wrapping_add(8).cast::<*mut c_void>();

@@ -1,13 +1,18 @@
-//! Acked pages → per-stream committed state → state files. Acks may arrive out of order (the
-//! sink confirms batches independently), so pages are applied strictly in fetch order per stream.
-//! Writes happen off the sink's thread (a runtime task), at most once per `checkpoint_interval`:
-//! a write costs about as much CPU as encoding a few hundred events, so acks in between are
-//! written together. A failed write keeps the stream dirty so the next write retries it; the
-//! previous file stays intact.
+//! Acked pages → (held until settled) → per-stream committed state → state files. Acks may
+//! arrive out of order (the sink confirms batches independently), so pages are applied strictly
+//! in fetch order per stream. Writes happen off the sink's thread (a runtime task), at most once
+//! per `checkpoint_interval`: a write costs about as much CPU as encoding a few hundred events,
+//! so acks in between are written together. A failed write keeps the stream dirty so the next
+//! write retries it; the previous file stays intact.
+//!
+//! With a `checkpoint_delay`, an ack is applied only once it is that old, not counting time
+//! paused: Fluent Bit's threaded inputs put what they take into an in-memory ring buffer that
+//! reaches the (filesystem) chunk up to 250 ms later, and not at all while the input is paused,
+//! so a cursor written at once could outlive its events in a crash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -22,10 +27,21 @@ struct Slot {
     dirty: bool,
 }
 
+/// Acks waiting out the delay, oldest first.
+struct Held {
+    acks: VecDeque<(Instant, Vec<PageMeta>)>,
+    paused: bool,
+    /// When the collector last resumed: the delay restarts there.
+    resumed: Option<Instant>,
+}
+
 /// Committed positions of every stream.
 pub struct Committer {
     store: Store,
     slots: Mutex<Vec<Slot>>,
+    held: Mutex<Held>,
+    /// Least age of an ack before it is applied.
+    delay: Duration,
     /// Serializes writers so an older snapshot never lands after a newer one.
     write: Mutex<()>,
     wake: Notify,
@@ -34,23 +50,33 @@ pub struct Committer {
 }
 
 impl Committer {
-    pub fn new(store: Store, interval: Duration) -> Committer {
+    pub fn new(store: Store, interval: Duration, delay: Duration) -> Committer {
         Committer {
             store,
             slots: Mutex::new(Vec::new()),
+            held: Mutex::new(Held {
+                acks: VecDeque::new(),
+                paused: false,
+                resumed: None,
+            }),
+            delay,
             write: Mutex::new(()),
             wake: Notify::new(),
             interval,
         }
     }
 
-    /// Every ack is written at once (`checkpoint_interval` 0).
+    /// Every ack is written at once (`checkpoint_interval` and `checkpoint_delay` 0).
     pub fn writes_every_ack(&self) -> bool {
-        self.interval.is_zero()
+        self.interval.is_zero() && self.delay.is_zero()
     }
 
     fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn held(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Registers a stream; returns its index (pages carry it).
@@ -66,11 +92,76 @@ impl Committer {
         slots.len() - 1
     }
 
-    /// Applies delivered pages; never blocks on I/O.
+    /// Takes delivered pages: applied now, or held for the delay. Never blocks on I/O.
     pub fn apply(&self, metas: Vec<PageMeta>) {
         if metas.is_empty() {
             return;
         }
+        if self.delay.is_zero() {
+            self.commit(metas);
+        } else {
+            self.held().acks.push_back((Instant::now(), metas));
+        }
+        self.wake.notify_one();
+    }
+
+    /// While paused, held acks stop ageing: Fluent Bit does not move a paused input's ring
+    /// buffer into its chunks. Acks already old enough are applied first.
+    pub fn set_paused(&self, paused: bool) {
+        let due = {
+            let mut held = self.held();
+            if held.paused == paused {
+                return;
+            }
+            let due = if paused {
+                Self::take_due(&mut held, self.delay, Instant::now())
+            } else {
+                held.resumed = Some(Instant::now());
+                Vec::new()
+            };
+            held.paused = paused;
+            due
+        };
+        due.into_iter().for_each(|metas| self.commit(metas));
+        self.wake.notify_one();
+    }
+
+    /// When the oldest held ack comes due, if any can while the state lasts.
+    fn next_due(&self) -> Option<Instant> {
+        let held = self.held();
+        let (acked, _) = held.acks.front().filter(|_| !held.paused)?;
+        Some((*acked).max(held.resumed.unwrap_or(*acked)) + self.delay)
+    }
+
+    fn take_due(held: &mut Held, delay: Duration, now: Instant) -> Vec<Vec<PageMeta>> {
+        let mut due = Vec::new();
+        if held.paused {
+            return due;
+        }
+        let resumed = held.resumed;
+        while let Some((acked, _)) = held.acks.front() {
+            if (*acked).max(resumed.unwrap_or(*acked)) + delay > now {
+                break;
+            }
+            due.extend(held.acks.pop_front().map(|(_, metas)| metas));
+        }
+        due
+    }
+
+    /// Applies the held acks that are old enough.
+    fn release_due(&self) {
+        let due = Self::take_due(&mut self.held(), self.delay, Instant::now());
+        due.into_iter().for_each(|metas| self.commit(metas));
+    }
+
+    /// Applies every held ack, however young: for a shutdown, by which time Fluent Bit has had
+    /// its grace period to store them.
+    pub fn release_all(&self) {
+        let all = std::mem::take(&mut self.held().acks);
+        all.into_iter().for_each(|(_, metas)| self.commit(metas));
+    }
+
+    fn commit(&self, metas: Vec<PageMeta>) {
         let mut slots = self.slots();
         for meta in metas {
             let Some(slot) = slots.get_mut(meta.stream) else {
@@ -87,8 +178,10 @@ impl Committer {
                 slot.dirty = true;
             }
         }
-        drop(slots);
-        self.wake.notify_one();
+    }
+
+    fn is_dirty(&self) -> bool {
+        self.slots().iter().any(|s| s.dirty)
     }
 
     /// Writes every dirty stream now (blocking I/O).
@@ -117,11 +210,23 @@ impl Committer {
         }
     }
 
-    /// The background writer: flushes after acks, then waits out the interval, until the
-    /// runtime stops (shutdown flushes what is left).
+    /// The background writer: wakes on acks and when held ones come due, writes, then waits
+    /// out the interval, until the runtime stops (shutdown flushes what is left).
     pub async fn run(self: Arc<Self>) {
         loop {
-            self.wake.notified().await;
+            match self.next_due() {
+                Some(due) => {
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep_until(due.into()) => {}
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+            self.release_due();
+            if !self.is_dirty() {
+                continue;
+            }
             let me = Arc::clone(&self);
             if tokio::task::spawn_blocking(move || me.flush())
                 .await
@@ -162,7 +267,7 @@ mod tests {
     fn out_of_order_acks_commit_in_fetch_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let c = Committer::new(store.clone(), Duration::ZERO);
+        let c = Committer::new(store.clone(), Duration::ZERO, Duration::ZERO);
         let key = key();
         c.add(key.clone(), State::default());
         c.apply(vec![meta(1)]);
@@ -173,6 +278,24 @@ mod tests {
         let s = store.load(&key).unwrap().unwrap();
         assert_eq!(s.cursor.as_deref(), Some("c1"));
         assert_eq!(s.recent_uuids, ["u0", "u1"].map(EventUuid::from));
+    }
+
+    #[test]
+    fn a_pause_applies_the_acks_already_due_and_holds_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = Committer::new(store.clone(), Duration::ZERO, Duration::from_millis(200));
+        c.add(key(), State::default());
+        c.apply(vec![meta(0)]);
+        std::thread::sleep(Duration::from_millis(250));
+        c.apply(vec![meta(1)]);
+        c.set_paused(true);
+        c.flush();
+        let cursor = || store.load(&key()).unwrap().unwrap().cursor;
+        assert_eq!(cursor().as_deref(), Some("c0"));
+        c.release_all();
+        c.flush();
+        assert_eq!(cursor().as_deref(), Some("c1"));
     }
 
     /// The saved cursor, once it is `want` (or panics after 10 s).
@@ -193,7 +316,7 @@ mod tests {
         const INTERVAL: Duration = Duration::from_secs(2);
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let c = Arc::new(Committer::new(store.clone(), INTERVAL));
+        let c = Arc::new(Committer::new(store.clone(), INTERVAL, Duration::ZERO));
         c.add(key(), State::default());
         tokio::spawn(Arc::clone(&c).run());
         c.apply(vec![meta(0)]);

@@ -112,7 +112,11 @@ impl Collector {
             .map_err(StartError::Runtime)?;
         let shared = Arc::new(Shared {
             queue: Arc::new(Queue::new(config.max_buffered_events)),
-            committer: Arc::new(Committer::new(store.clone(), config.checkpoint_interval)),
+            committer: Arc::new(Committer::new(
+                store.clone(),
+                config.checkpoint_interval,
+                config.checkpoint_delay.unwrap_or_default(),
+            )),
             control: Arc::new(Control::default()),
             launch_failure: Mutex::new(None),
             statuses: Mutex::new(Vec::new()),
@@ -163,17 +167,18 @@ impl Collector {
         self.take(limits, Some(timeout))
     }
 
-    /// The batch is safe with the sink: its pages' cursors may be checkpointed. Never blocks;
-    /// the state files are written in the background (at most once per `checkpoint_interval`),
-    /// so a crash can re-deliver every batch acked since the last write landed.
+    /// The batch is safe with the sink: its pages' cursors may be checkpointed once it is
+    /// `checkpoint_delay` old. Never blocks; the state files are written in the background (at
+    /// most once per `checkpoint_interval`), so a crash can re-deliver every batch acked since
+    /// the last write landed.
     pub fn ack(&self, token: AckToken) {
         let _logging = self.logging();
         let metas = self.shared.queue.acked(token);
         self.shared.committer.apply(metas);
     }
 
-    /// Like [`ack`](Self::ack), but with `checkpoint_interval` 0 the checkpoints are on disk
-    /// when it returns, so a crash re-delivers at most the batch in hand. For sinks that may
+    /// Like [`ack`](Self::ack), but with `checkpoint_interval` and `checkpoint_delay` 0 the
+    /// checkpoints are on disk when it returns, so a crash re-delivers at most the batch in hand. For sinks that may
     /// wait on the disk (the CLI); Fluent Bit's thread uses `ack`.
     pub fn ack_and_write(&self, token: AckToken) {
         self.ack(token);
@@ -195,12 +200,15 @@ impl Collector {
         self.shared.queue.recycle(buffer);
     }
 
-    /// Streams stop fetching (a request in flight still completes and is queued).
+    /// Streams stop fetching (a request in flight still completes and is queued), and held
+    /// acks stop ageing.
     pub fn pause(&self) {
         self.shared.control.set_paused(true);
+        self.shared.committer.set_paused(true);
     }
 
     pub fn resume(&self) {
+        self.shared.committer.set_paused(false);
         self.shared.control.set_paused(false);
     }
 
@@ -245,8 +253,9 @@ impl Collector {
         self.shared.queue.buffered_events()
     }
 
-    /// Stops the streams, writes acked checkpoints, joins the threads within `grace`. Batches
-    /// taken but not acked are not checkpointed: they are fetched again next time.
+    /// Stops the streams, writes acked checkpoints (held ones too), joins the threads within
+    /// `grace`. Batches taken but not acked are not checkpointed: they are fetched again next
+    /// time.
     pub fn shutdown(mut self, grace: Duration) {
         self.stop(grace);
     }
@@ -258,6 +267,7 @@ impl Collector {
         let _logging = self.logging();
         let start = Instant::now();
         self.shared.control.stop();
+        self.shared.committer.release_all();
         self.shared.committer.flush();
         runtime.shutdown_timeout(grace.saturating_sub(start.elapsed()));
         tracing::debug!(

@@ -1,0 +1,125 @@
+//! A threaded Fluent Bit input puts what it takes into an in-memory ring buffer that the engine
+//! moves into its chunks every 250 ms, and not at all while the input is paused. So the plugin
+//! checkpoints a batch only once it has been with Fluent Bit for `checkpoint_delay` (1 s unless
+//! set), not counting time paused; a shutdown writes everything delivered.
+
+mod harness;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use harness::events;
+use harness::source::{self, Account, borrow};
+use harness::{FluentBit, Instance, Layout};
+
+const DELAY: Duration = Duration::from_secs(1);
+
+/// The uuids in the saved audit-events state (none before the first write).
+fn saved_uuids(state_dir: &Path) -> HashSet<String> {
+    let Some(file) = std::fs::read_dir(state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-auditevents.json"))
+    else {
+        return HashSet::new();
+    };
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    state["recent_uuids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Collects until a buffer comes; returns its uuids and when the collect call started (no
+/// later than the ack in its cleanup).
+fn next_batch(instance: &Instance) -> (HashSet<String>, Instant) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let before = Instant::now();
+        if let Some(buffer) = instance.collect() {
+            let uuids = events::decode(&buffer)
+                .iter()
+                .map(|e| e.body["event"]["uuid"].as_str().unwrap().to_owned())
+                .collect();
+            return (uuids, before);
+        }
+        assert!(Instant::now() < deadline, "no batch within 20 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Watches the state file until it holds `uuids`; returns when it first did.
+fn saved_at(state_dir: &Path, uuids: &HashSet<String>) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if saved_uuids(state_dir).is_superset(uuids) {
+            return Instant::now();
+        }
+        assert!(Instant::now() < deadline, "never checkpointed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_batch_is_checkpointed_after_the_delay_not_counting_time_paused() {
+    let mock = source::mock(50, 13);
+    let account = Account::new(&mock, "acme");
+    let state = account.state.path();
+    let props = account.props(
+        &mock,
+        &[
+            ("events", "auditevents"),
+            ("format", "raw"),
+            ("checkpoint_interval", "0"),
+            ("poll_interval", "1s"),
+        ],
+    );
+    let fb = FluentBit::load(Layout::V41);
+    let def = fb.register();
+    let instance = fb.started(&borrow(&props), harness::INFO);
+
+    // Running: written once the batch is a second old, not before.
+    let (first, handed) = next_batch(&instance);
+    assert_eq!(first.len(), 50);
+    let written = saved_at(state, &first);
+    assert!(
+        written - handed >= DELAY,
+        "checkpointed {:?} after the hand-over",
+        written - handed
+    );
+
+    // Paused right after a hand-over: nothing of it is written while paused, and the delay
+    // starts again at the resume.
+    mock.generate("acme", "auditevents", 20, false);
+    let (second, _) = next_batch(&instance);
+    assert_eq!(second.len(), 20);
+    instance.pause();
+    std::thread::sleep(DELAY + DELAY / 2);
+    assert!(
+        saved_uuids(state).is_disjoint(&second),
+        "checkpointed while paused"
+    );
+    let resumed = Instant::now();
+    instance.resume();
+    let written = saved_at(state, &second);
+    assert!(
+        written - resumed >= DELAY,
+        "checkpointed {:?} after the resume",
+        written - resumed
+    );
+
+    // A shutdown writes what Fluent Bit took, however young: by then its grace period has
+    // moved the ring buffer into the chunks.
+    mock.generate("acme", "auditevents", 10, false);
+    let (third, _) = next_batch(&instance);
+    assert_eq!(third.len(), 10);
+    instance.pause();
+    instance.pause();
+    instance.pre_exit(false);
+    assert_eq!(instance.exit(), 1);
+    assert!(saved_uuids(state).is_superset(&third));
+    fb.unregister(&def);
+}
