@@ -88,6 +88,9 @@ fn two_accounts_deliver_everything_once_through_pause_and_shutdown() {
     }
 
     // Shutdown as Fluent Bit does it: Pause twice, PreExit, Exit, per instance; Unregister.
+    // It comes `checkpoint_delay` (1 s) after the last hand-over, so that every batch is
+    // checkpointed: a batch handed over just before it is fetched again (`ffi_checkpoint_delay`).
+    std::thread::sleep(Duration::from_millis(1200));
     for instance in &instances {
         instance.pause();
         instance.pause();

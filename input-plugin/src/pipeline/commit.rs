@@ -154,10 +154,18 @@ impl Committer {
         due.into_iter().for_each(|metas| self.commit(metas));
     }
 
-    /// Applies every held ack, however young: for a shutdown, by which time Fluent Bit has had
-    /// its grace period to store them.
-    pub fn release_all(&self) {
-        let all = std::mem::take(&mut self.held().acks);
+    /// At shutdown: applies every held ack unless paused. Fluent Bit pauses its inputs before
+    /// exiting, and an input paused for its buffer limit never moves its ring buffer into the
+    /// chunks (the exit discards it), so while paused only acks already due count; the rest are
+    /// fetched again next start.
+    pub fn release_for_shutdown(&self) {
+        let all = {
+            let mut held = self.held();
+            if held.paused {
+                return;
+            }
+            std::mem::take(&mut held.acks)
+        };
         all.into_iter().for_each(|(_, metas)| self.commit(metas));
     }
 
@@ -281,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pause_applies_the_acks_already_due_and_holds_the_rest() {
+    fn a_pause_applies_the_acks_already_due_and_a_paused_shutdown_drops_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let c = Committer::new(store.clone(), Duration::ZERO, Duration::from_millis(200));
@@ -290,10 +298,12 @@ mod tests {
         std::thread::sleep(Duration::from_millis(250));
         c.apply(vec![meta(1)]);
         c.set_paused(true);
+        c.release_for_shutdown();
         c.flush();
         let cursor = || store.load(&key()).unwrap().unwrap().cursor;
-        assert_eq!(cursor().as_deref(), Some("c0"));
-        c.release_all();
+        assert_eq!(cursor().as_deref(), Some("c0"), "held while paused");
+        c.set_paused(false);
+        c.release_for_shutdown();
         c.flush();
         assert_eq!(cursor().as_deref(), Some("c1"));
     }

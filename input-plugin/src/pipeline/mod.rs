@@ -253,9 +253,9 @@ impl Collector {
         self.shared.queue.buffered_events()
     }
 
-    /// Stops the streams, writes acked checkpoints (held ones too), joins the threads within
-    /// `grace`. Batches taken but not acked are not checkpointed: they are fetched again next
-    /// time.
+    /// Stops the streams, writes acked checkpoints, joins the threads within `grace`. Batches
+    /// taken but not acked, or acked but still held while paused, are not checkpointed: they are
+    /// fetched again next time.
     pub fn shutdown(mut self, grace: Duration) {
         self.stop(grace);
     }
@@ -267,7 +267,7 @@ impl Collector {
         let _logging = self.logging();
         let start = Instant::now();
         self.shared.control.stop();
-        self.shared.committer.release_all();
+        self.shared.committer.release_for_shutdown();
         self.shared.committer.flush();
         runtime.shutdown_timeout(grace.saturating_sub(start.elapsed()));
         tracing::debug!(
