@@ -35,6 +35,23 @@ struct Held {
     resumed: Option<Instant>,
 }
 
+impl Held {
+    /// When the oldest ack comes due; never while paused.
+    fn next_due(&self, delay: Duration) -> Option<Instant> {
+        let (acked, _) = self.acks.front().filter(|_| !self.paused)?;
+        Some(self.resumed.map_or(*acked, |r| r.max(*acked)) + delay)
+    }
+
+    /// Removes the acks due by `now`.
+    fn take_due(&mut self, delay: Duration, now: Instant) -> Vec<Vec<PageMeta>> {
+        let mut due = Vec::new();
+        while self.next_due(delay).is_some_and(|at| at <= now) {
+            due.extend(self.acks.pop_front().map(|(_, metas)| metas));
+        }
+        due
+    }
+}
+
 /// Committed positions of every stream.
 pub struct Committer {
     store: Store,
@@ -114,7 +131,7 @@ impl Committer {
                 return;
             }
             let due = if paused {
-                Self::take_due(&mut held, self.delay, Instant::now())
+                held.take_due(self.delay, Instant::now())
             } else {
                 held.resumed = Some(Instant::now());
                 Vec::new()
@@ -126,31 +143,9 @@ impl Committer {
         self.wake.notify_one();
     }
 
-    /// When the oldest held ack comes due, if any can while the state lasts.
-    fn next_due(&self) -> Option<Instant> {
-        let held = self.held();
-        let (acked, _) = held.acks.front().filter(|_| !held.paused)?;
-        Some((*acked).max(held.resumed.unwrap_or(*acked)) + self.delay)
-    }
-
-    fn take_due(held: &mut Held, delay: Duration, now: Instant) -> Vec<Vec<PageMeta>> {
-        let mut due = Vec::new();
-        if held.paused {
-            return due;
-        }
-        let resumed = held.resumed;
-        while let Some((acked, _)) = held.acks.front() {
-            if (*acked).max(resumed.unwrap_or(*acked)) + delay > now {
-                break;
-            }
-            due.extend(held.acks.pop_front().map(|(_, metas)| metas));
-        }
-        due
-    }
-
     /// Applies the held acks that are old enough.
     fn release_due(&self) {
-        let due = Self::take_due(&mut self.held(), self.delay, Instant::now());
+        let due = self.held().take_due(self.delay, Instant::now());
         due.into_iter().for_each(|metas| self.commit(metas));
     }
 
@@ -222,7 +217,8 @@ impl Committer {
     /// out the interval, until the runtime stops (shutdown flushes what is left).
     pub async fn run(self: Arc<Self>) {
         loop {
-            match self.next_due() {
+            let next_due = self.held().next_due(self.delay);
+            match next_due {
                 Some(due) => {
                     tokio::select! {
                         () = self.wake.notified() => {}

@@ -178,8 +178,8 @@ impl Collector {
     }
 
     /// Like [`ack`](Self::ack), but with `checkpoint_interval` and `checkpoint_delay` 0 the
-    /// checkpoints are on disk when it returns, so a crash re-delivers at most the batch in hand. For sinks that may
-    /// wait on the disk (the CLI); Fluent Bit's thread uses `ack`.
+    /// checkpoints are on disk when it returns, so a crash re-delivers at most the batch in
+    /// hand. For sinks that may wait on the disk (the CLI); Fluent Bit's thread uses `ack`.
     pub fn ack_and_write(&self, token: AckToken) {
         self.ack(token);
         if self.shared.committer.writes_every_ack() {
