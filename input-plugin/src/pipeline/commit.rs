@@ -125,21 +125,15 @@ impl Committer {
     /// While paused, held acks stop ageing: Fluent Bit does not move a paused input's ring
     /// buffer into its chunks. Acks already old enough are applied first.
     pub fn set_paused(&self, paused: bool) {
-        let due = {
-            let mut held = self.held();
-            if held.paused == paused {
-                return;
-            }
-            let due = if paused {
-                held.take_due(self.delay, Instant::now())
-            } else {
-                held.resumed = Some(Instant::now());
-                Vec::new()
-            };
-            held.paused = paused;
-            due
-        };
-        due.into_iter().for_each(|metas| self.commit(metas));
+        if paused {
+            self.release_due();
+        }
+        let mut held = self.held();
+        if held.paused && !paused {
+            held.resumed = Some(Instant::now());
+        }
+        held.paused = paused;
+        drop(held);
         self.wake.notify_one();
     }
 
