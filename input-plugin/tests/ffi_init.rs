@@ -231,9 +231,6 @@ fn pre_4_1_runs_one_instance_and_refuses_a_second() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(events > 0, "no events through FLBPluginInputCallback");
-    first.pause();
-    first.pause();
-    first.pre_exit(false);
-    assert_eq!(first.exit(), 1);
+    first.stop(false);
     fb.unregister(&def);
 }

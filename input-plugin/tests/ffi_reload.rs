@@ -22,10 +22,6 @@ struct Reloaded {
     paused: Instant,
 }
 
-fn uuid(event: &events::Event) -> String {
-    event.body["event"]["uuid"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn hot_reload_continues_from_the_checkpoints() {
     let mock = source::mock(300, 11);
@@ -39,14 +35,13 @@ fn hot_reload_mid_stream_fetches_only_the_batches_within_the_delay_again() {
     let mock = source::mock(300, 12);
     let account = Account::new(&mock, "acme");
     let run = reload(&mock, &account, "1s");
-    let mut once = Vec::new();
-    let mut twice = Vec::new();
+    let (mut seen, mut once, mut twice) = (HashSet::new(), Vec::new(), Vec::new());
     for event in run.got {
-        let id = uuid(&event);
-        if once.iter().any(|e| uuid(e) == id) {
-            twice.push(id);
-        } else {
+        let id = event.raw_uuid();
+        if seen.insert(id.clone()) {
             once.push(event);
+        } else {
+            twice.push(id);
         }
     }
     source::assert_account_delivered(&mock, account.name, &once, true);
@@ -86,7 +81,7 @@ fn reload(mock: &op_events_mock::MockServer, account: &Account, delay: &str) -> 
         let before = Instant::now();
         if let Some(buffer) = old.collect() {
             let batch = events::decode(&buffer);
-            handed.extend(batch.iter().map(|e| (uuid(e), before)));
+            handed.extend(batch.iter().map(|e| (e.raw_uuid(), before)));
             got.extend(batch);
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -94,10 +89,7 @@ fn reload(mock: &op_events_mock::MockServer, account: &Account, delay: &str) -> 
 
     let new_def = fb.register();
     let paused = Instant::now();
-    old.pause();
-    old.pause();
-    old.pre_exit(true);
-    assert_eq!(old.exit(), 1);
+    old.stop(true);
     fb.unregister(&old_def);
     assert_eq!(
         new_def.name(),
@@ -107,7 +99,12 @@ fn reload(mock: &op_events_mock::MockServer, account: &Account, delay: &str) -> 
     let new = fb.started(&props, harness::INFO);
 
     let deadline = Instant::now() + Duration::from_secs(60);
-    let distinct = |got: &[events::Event]| got.iter().map(uuid).collect::<HashSet<_>>().len();
+    let distinct = |got: &[events::Event]| {
+        got.iter()
+            .map(events::Event::raw_uuid)
+            .collect::<HashSet<_>>()
+            .len()
+    };
     while distinct(&got) < total {
         assert!(
             Instant::now() < deadline,
@@ -126,10 +123,7 @@ fn reload(mock: &op_events_mock::MockServer, account: &Account, delay: &str) -> 
         }
     }
 
-    new.pause();
-    new.pause();
-    new.pre_exit(false);
-    assert_eq!(new.exit(), 1);
+    new.stop(false);
     fb.unregister(&new_def);
     Reloaded {
         got,

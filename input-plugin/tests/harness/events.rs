@@ -18,6 +18,14 @@ impl Event {
     pub fn meta_str(&self, key: &str) -> Option<&str> {
         map_get(&self.meta, key).and_then(Value::as_str)
     }
+
+    /// The event's uuid, for a record in `format raw` (`{"event_type", "event"}`).
+    pub fn raw_uuid(&self) -> String {
+        self.body["event"]["uuid"]
+            .as_str()
+            .expect("a raw record's event.uuid")
+            .to_owned()
+    }
 }
 
 pub fn map_get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {

@@ -449,6 +449,15 @@ impl Instance {
     pub fn pre_exit(&self, hot_reload: bool) {
         self.code(Command::PreExit(c_int::from(hot_reload)));
     }
+    /// Fluent Bit's teardown of an input, at shutdown or (`hot_reload`) for a reload: Pause
+    /// twice, PreExit, then Exit, which must succeed.
+    pub fn stop(self, hot_reload: bool) {
+        self.pause();
+        self.pause();
+        self.pre_exit(hot_reload);
+        assert_eq!(self.exit(), 1);
+    }
+
     /// Exit, then the instance thread ends (Fluent Bit frees the instance).
     pub fn exit(mut self) -> c_int {
         let code = self.code(Command::Exit);
