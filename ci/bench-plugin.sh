@@ -2,9 +2,11 @@
 # Benchmark the Fluent Bit plugin under the dlopen harness (release build): plugin CPU per event
 # from HTTP response to Fluent Bit buffer (150,000 events from the in-process mock, ECS, request
 # budget off), and the collect callback's latency with a full queue (120 calls, each after the
-# collector refilled the queue). Prints the figures. Not a pass/fail test.
+# collector refilled the queue), then the same pages fetched, encoded and parsed one at a time on
+# one thread with the plugin's client and encoder, to show what the network part costs alone.
+# Prints the figures. Not a pass/fail test.
 #
 #   ci/bench-plugin.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo bench --quiet -p op-events --bench plugin 2>&1 | grep -E "^(plugin|collect)"
+cargo bench --quiet -p op-events --bench plugin 2>&1 | grep -E "^(plugin|collect|parts)"

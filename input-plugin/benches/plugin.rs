@@ -4,15 +4,26 @@
 //!   the collect and cleanup calls on the instance thread, over the events delivered, in total
 //!   and split. The harness's copy of each buffer (Fluent Bit's append to its chunk) and the
 //!   mock's threads are not the plugin's: the copy is printed apart, the mock left out;
-//! - collect callback latency (median, p99, max) with a full queue.
+//! - collect callback latency (median, p99, max) with a full queue;
+//! - the same pages fetched, then parsed and encoded, on one thread with the plugin's own client
+//!   and encoder: what the network part alone costs, and so what is left for the rest.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
 
 use std::time::{Duration, Instant};
 
+use divan::black_box;
 use harness::source::{self, Account, KINDS, borrow};
 use harness::{FluentBit, Layout, Timing};
+use op_events_input::api::{Client, Request};
+use op_events_input::config::{Config, StartTime};
+use op_events_input::encode::{EncodeContext, Encoder, Target};
+use op_events_input::event::{ApiVersion, EventType, Format};
+use op_events_input::json::Tape;
+use op_events_input::token::Token;
+use op_events_mock::MockServer;
+use secrecy::SecretString;
 
 const PER_TYPE: usize = 50_000;
 /// Timed collect calls, each meeting a full queue.
@@ -72,6 +83,90 @@ impl Stats {
         self.bytes += buffer.len();
         true
     }
+}
+
+/// CPU time of the calling thread, user and kernel, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CPU time of the parts, in nanoseconds, over `events`.
+#[derive(Default)]
+struct Parts {
+    events: usize,
+    /// Request sent, response read into the recycled buffer (kernel network path included).
+    fetch: u64,
+    /// Parse, normalize and encode (ECS, msgpack), on the response as it just arrived.
+    encode: u64,
+    /// Parse alone, on the same response again.
+    parse: u64,
+}
+
+/// Every page of `account` fetched, encoded, then parsed again, one at a time on this thread,
+/// with the plugin's client and encoder and none of its queue, tasks or checkpoints.
+fn parts(mock: &MockServer, account: &Account) -> Parts {
+    let config = Config {
+        base_url: Some(mock.url().parse().expect("mock URL")),
+        insecure_http: true,
+        ..Config::default()
+    };
+    let token = Token::new(SecretString::from(account.token.clone())).expect("mock token");
+    let client = Client::new(&config, token).expect("client");
+    let encoder = Encoder::new(
+        Format::Ecs,
+        Target::Msgpack,
+        EncodeContext {
+            account_uuid: mock.account_uuid(account.name),
+            api_version: ApiVersion::V2,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mut parts, mut buffer, mut out) = (Parts::default(), Vec::new(), Vec::new());
+    for kind in EventType::ALL {
+        let mut request = Request::Reset {
+            limit: 1000,
+            start_time: StartTime::Retention.resolve(jiff::Timestamp::now()),
+        };
+        loop {
+            let t0 = thread_cpu_ns();
+            let page = runtime
+                .block_on(client.fetch_into(kind, &request, std::mem::take(&mut buffer)))
+                .expect("page");
+            let t1 = thread_cpu_ns();
+            out.clear();
+            let envelope = page
+                .parse(&mut Tape::default(), |item| {
+                    encoder
+                        .encode_parsed(kind, item.expect("valid item"), &mut out)
+                        .expect("encodable item");
+                })
+                .expect("valid page");
+            let t2 = thread_cpu_ns();
+            page.parse(&mut Tape::default(), |item| _ = black_box(item.is_ok()))
+                .expect("valid page");
+            let t3 = thread_cpu_ns();
+            parts.fetch += t1 - t0;
+            parts.encode += t2 - t1;
+            parts.parse += t3 - t2;
+            parts.events += envelope.items;
+            buffer = page.into_buffer();
+            match envelope.cursor {
+                Some(cursor) if envelope.has_more => request = Request::Cursor(cursor),
+                _ => break,
+            }
+        }
+    }
+    parts
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -151,6 +246,8 @@ fn main() {
     instance.exit();
     fb.unregister(&def);
     assert_eq!(events, total, "not every event arrived");
+    let parts = parts(&mock, &account);
+    assert_eq!(parts.events, total, "the parts saw every event");
 
     let mut with_data = full_queue;
     with_data.sort_unstable();
@@ -174,6 +271,14 @@ fn main() {
         with_data.last().unwrap() / 1000,
         empty.len(),
         percentile(&empty, 0.5),
+    );
+    let part = |ns: u64| ns as f64 / 1e3 / parts.events as f64;
+    println!(
+        "parts, on one thread with the plugin's client and encoder: fetch {:.3} µs/event (request and response read, kernel network path included), then parse + normalize + encode {:.3} µs/event, parse alone {:.3} µs/event; the plugin less the fetch: {:.3} µs/event",
+        part(parts.fetch),
+        part(parts.encode),
+        part(parts.parse),
+        per_event(cpu_ns) - part(parts.fetch),
     );
     let slow: Vec<String> = slowest
         .iter()
