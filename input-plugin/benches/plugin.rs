@@ -85,18 +85,6 @@ impl Stats {
     }
 }
 
-/// CPU time of the calling thread, user and kernel, in nanoseconds.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// CPU time of the parts, in nanoseconds, over `events`.
 #[derive(Default)]
 struct Parts {
@@ -138,11 +126,11 @@ fn parts(mock: &MockServer, account: &Account) -> Parts {
             start_time: StartTime::Retention.resolve(jiff::Timestamp::now()),
         };
         loop {
-            let t0 = thread_cpu_ns();
+            let t0 = harness::thread_cpu_nanos();
             let page = runtime
                 .block_on(client.fetch_into(kind, &request, std::mem::take(&mut buffer)))
                 .expect("page");
-            let t1 = thread_cpu_ns();
+            let t1 = harness::thread_cpu_nanos();
             out.clear();
             let envelope = page
                 .parse(&mut Tape::default(), |item| {
@@ -151,10 +139,10 @@ fn parts(mock: &MockServer, account: &Account) -> Parts {
                         .expect("encodable item");
                 })
                 .expect("valid page");
-            let t2 = thread_cpu_ns();
+            let t2 = harness::thread_cpu_nanos();
             page.parse(&mut Tape::default(), |item| _ = black_box(item.is_ok()))
                 .expect("valid page");
-            let t3 = thread_cpu_ns();
+            let t3 = harness::thread_cpu_nanos();
             parts.fetch += t1 - t0;
             parts.encode += t2 - t1;
             parts.parse += t3 - t2;

@@ -567,7 +567,8 @@ pub struct Timing {
     pub cleanup_cpu: u64,
 }
 
-fn thread_cpu_nanos() -> u64 {
+/// CPU time of the calling thread, user and kernel, in nanoseconds.
+pub fn thread_cpu_nanos() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
