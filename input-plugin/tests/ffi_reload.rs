@@ -99,20 +99,17 @@ fn reload(mock: &op_events_mock::MockServer, account: &Account, delay: &str) -> 
     let new = fb.started(&props, harness::INFO);
 
     let deadline = Instant::now() + Duration::from_secs(60);
-    let distinct = |got: &[events::Event]| {
-        got.iter()
-            .map(events::Event::raw_uuid)
-            .collect::<HashSet<_>>()
-            .len()
-    };
-    while distinct(&got) < total {
+    let mut distinct: HashSet<String> = got.iter().map(events::Event::raw_uuid).collect();
+    while distinct.len() < total {
         assert!(
             Instant::now() < deadline,
             "the reloaded instance stalled at {} of {total}",
-            distinct(&got)
+            distinct.len()
         );
         if let Some(buffer) = new.collect() {
-            got.extend(events::decode(&buffer));
+            let batch = events::decode(&buffer);
+            distinct.extend(batch.iter().map(events::Event::raw_uuid));
+            got.extend(batch);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
