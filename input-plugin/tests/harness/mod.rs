@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -194,8 +193,6 @@ pub fn library_path() -> PathBuf {
     built
 }
 
-static LOADS: AtomicUsize = AtomicUsize::new(0);
-
 /// One loaded copy of the plugin, as one Fluent Bit process has it.
 pub struct FluentBit {
     pub sym: Symbols,
@@ -212,13 +209,15 @@ unsafe impl Sync for FluentBit {}
 
 impl FluentBit {
     /// Loads a private copy of the library, so each test has its own plugin globals (a
-    /// second `dlopen` of the same path would share them).
+    /// second `dlopen` of the same path would share them). The copy lives in its own
+    /// temporary directory, removed once loaded (the mapping keeps the file alive).
     pub fn load(layout: Layout) -> Arc<Self> {
         let original = library_path();
-        let dir = std::env::temp_dir().join(format!("op-events-harness-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let n = LOADS.fetch_add(1, Ordering::SeqCst);
-        let copy = dir.join(format!("onepassword-{n}.so"));
+        let dir = tempfile::Builder::new()
+            .prefix("op-events-harness-")
+            .tempdir()
+            .unwrap();
+        let copy = dir.path().join("onepassword.so");
         std::fs::copy(&original, &copy).unwrap();
         // SAFETY: loading our own cdylib runs no constructors with preconditions.
         let lib = unsafe { libloading::Library::new(&copy) }.expect("dlopen");
@@ -241,7 +240,7 @@ impl FluentBit {
         // Never dlclose: background threads of an instance that failed a test may still run,
         // and Fluent Bit doesn't unmap it either (ABI doc §10).
         std::mem::forget(lib);
-        let _ = std::fs::remove_file(&copy);
+        drop(dir);
         let api = Box::new(FlbApi {
             output_get_property: 0,
             input_get_property,
