@@ -229,9 +229,7 @@ fn main() {
     let cpu_ns = collector_ns + calls_cpu;
     let per_event = |ns: u64| ns as f64 / 1e3 / events as f64;
     let wall = started.elapsed();
-    instance.pause();
-    instance.pre_exit(false);
-    instance.exit();
+    instance.stop(false);
     fb.unregister(&def);
     assert_eq!(events, total, "not every event arrived");
     let parts = parts(&mock, &account);

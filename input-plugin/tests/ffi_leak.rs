@@ -53,9 +53,7 @@ fn memory_is_flat_over_100k_collect_cycles() {
         std::thread::sleep(Duration::from_millis(15));
     }
     let after = rss_bytes();
-    instance.pause();
-    instance.pre_exit(false);
-    assert_eq!(instance.exit(), 1);
+    instance.stop(false);
     fb.unregister(&def);
 
     let growth = after as i64 - before as i64;
