@@ -4,7 +4,8 @@
 # budget off), and the collect callback's latency with a full queue (120 calls, each after the
 # collector refilled the queue), then the same pages fetched, encoded and parsed one at a time on
 # one thread with the plugin's client and encoder, to show what the network part costs alone,
-# and the collector threads' minor page faults per 1,000 events. Prints the figures. Not a pass/fail test.
+# and the collector threads' minor page faults per 1,000 events. Prints the figures. Not a
+# pass/fail test.
 #
 #   ci/bench-plugin.sh
 set -euo pipefail
