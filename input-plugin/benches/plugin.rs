@@ -5,10 +5,10 @@
 //!   and split. The harness's copy of each buffer (Fluent Bit's append to its chunk) and the
 //!   mock's threads are not the plugin's: the copy is printed apart, the mock left out;
 //! - collect callback latency (median, p99, max) with a full queue;
-//! - the collector threads' minor page faults per 1,000 events (each costs about as much as
-//!   encoding an event or two; recycled buffers avoid them);
 //! - the same pages fetched, then parsed and encoded, on one thread with the plugin's own client
-//!   and encoder: what the network part alone costs, and so what is left for the rest.
+//!   and encoder: what the network part alone costs, and so what is left for the rest;
+//! - the collector threads' minor page faults per 1,000 events (each costs about as much as
+//!   encoding an event or two; recycled buffers avoid them).
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
