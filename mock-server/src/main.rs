@@ -72,6 +72,10 @@ struct Serve {
     /// Serve /_mock/ to non-loopback peers too (otherwise they get 403).
     #[arg(long)]
     admin_allow_remote: bool,
+    /// Compress API responses with gzip when the client sends Accept-Encoding: gzip (the real
+    /// API's behaviour is not documented; off by default).
+    #[arg(long)]
+    gzip: bool,
     /// Log filter (tracing syntax): info logs one line per request; warn keeps benchmarks quiet.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -145,6 +149,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         retention_days: s.retention_days,
         reject_unknown_fields: s.reject_unknown_fields,
         default_account: s.account,
+        gzip: s.gzip,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

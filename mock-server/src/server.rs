@@ -55,6 +55,9 @@ pub struct MockConfig {
     pub reject_unknown_fields: bool,
     /// Account whose dataset is generated at start and receives fixtures.
     pub default_account: String,
+    /// Compress API responses with gzip when the request's `Accept-Encoding` allows it (the
+    /// real API's behaviour is not documented; clients must cope with both).
+    pub gzip: bool,
 }
 
 impl Default for MockConfig {
@@ -74,6 +77,7 @@ impl Default for MockConfig {
             retention_days: 120,
             reject_unknown_fields: false,
             default_account: "acme".into(),
+            gzip: false,
         }
     }
 }
@@ -92,6 +96,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
             reject_unknown_fields: config.reject_unknown_fields,
             admin_allow_remote: config.admin_allow_remote,
             retention: SignedDuration::from_hours(24 * i64::from(config.retention_days)),
+            gzip: config.gzip,
         },
         accounts: Accounts::new(Seeding {
             seed: config.seed,
@@ -149,6 +154,11 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
         None
     };
     let v1 = api::is_v1_path(&path);
+    // Faults other than a delay send their bytes as they are.
+    let gzip = s.behaviour.gzip
+        && path.starts_with("/api/")
+        && matches!(fault, None | Some(FaultKind::Delay(_)))
+        && accepts_gzip(&request);
     let response = match fault {
         None => next.run(request).await,
         Some(FaultKind::Delay(d)) => {
@@ -172,11 +182,56 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
         Some(FaultKind::Truncate) => truncate(next.run(request).await).await,
         Some(FaultKind::Reset) => broken_body(Response::new(Body::empty()), bytes::Bytes::new()),
     };
+    let response = if gzip && response.status() == StatusCode::OK {
+        s.counters.gzipped();
+        compress(response).await
+    } else {
+        response
+    };
     let status = response.status().as_u16();
     let items = response.extensions().get::<Served>().map_or(0, |s| s.0);
     s.counters.request(&path, status);
     tracing::info!(%method, %path, status, items, latency_us = started.elapsed().as_micros() as u64, "request");
     response
+}
+
+fn accepts_gzip(request: &Request) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let q = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+            name.eq_ignore_ascii_case("gzip") && q > 0.0
+        })
+}
+
+/// The response with its body gzip-compressed.
+async fn compress(response: Response) -> Response {
+    use std::io::Write as _;
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let compressed = encoder
+        .write_all(&bytes)
+        .and_then(|()| encoder.finish())
+        .expect("compressing into memory cannot fail");
+    parts
+        .headers
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    parts
+        .headers
+        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(compressed))
 }
 
 /// The response with full `Content-Length` but only half its body before the connection drops.

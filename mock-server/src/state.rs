@@ -19,6 +19,8 @@ pub struct Behaviour {
     pub reject_unknown_fields: bool,
     pub admin_allow_remote: bool,
     pub retention: jiff::SignedDuration,
+    /// Compress API responses with gzip when the request accepts it.
+    pub gzip: bool,
 }
 
 pub struct MockState {
@@ -45,6 +47,7 @@ pub struct Counters {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     events_served: AtomicU64,
     rate_limited: AtomicU64,
+    gzipped: AtomicU64,
 }
 
 impl Counters {
@@ -65,6 +68,10 @@ impl Counters {
             .fetch_add(events as u64, Ordering::Relaxed);
     }
 
+    pub fn gzipped(&self) {
+        self.gzipped.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Stats {
         Stats {
             requests: self
@@ -80,6 +87,7 @@ impl Counters {
                 .collect(),
             events_served: self.events_served.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            gzipped: self.gzipped.load(Ordering::Relaxed),
         }
     }
 }
@@ -91,6 +99,8 @@ pub struct Stats {
     pub events_served: u64,
     /// Responses with status 429 (from rate limits or injected faults).
     pub rate_limited: u64,
+    /// Responses sent gzip-compressed (see `MockConfig::gzip`).
+    pub gzipped: u64,
 }
 
 impl Stats {

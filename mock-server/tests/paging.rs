@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Read as _;
 use std::time::Duration;
 
 use common::{ALL, drain, post};
@@ -351,4 +352,65 @@ async fn the_same_seed_gives_the_same_dataset_and_accounts_differ() {
     assert_eq!(ia.len(), 40);
     assert_eq!(ia[0]["account_uuid"], a.account_uuid("initech"));
     assert_ne!(uuids(&ia), uuids(&a.events("acme", "auditevents")));
+}
+
+/// Items of one reset page and its `Content-Encoding`, read without the client's own
+/// decompression so the test sees what the mock sent.
+async fn page_as_sent(mock: &MockServer, token: &str, accept: &str) -> (Option<String>, Value) {
+    let r = common::raw_client()
+        .post(format!("{}/api/v2/auditevents", mock.url()))
+        .bearer_auth(token)
+        .header("accept-encoding", accept)
+        .body(r#"{"limit":50,"start_time":"2020-01-01T00:00:00Z"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let encoding = r
+        .headers()
+        .get("content-encoding")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = r.bytes().await.unwrap();
+    let text = match encoding.as_deref() {
+        Some("gzip") => {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_string(&mut text)
+                .expect("a valid gzip stream");
+            text
+        }
+        _ => String::from_utf8(bytes.to_vec()).unwrap(),
+    };
+    let page: Value = serde_json::from_str(&text).unwrap();
+    (encoding, page["items"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_is_sent_only_when_enabled_and_accepted() {
+    let plain = common::small(60);
+    let (encoding, _) = page_as_sent(&plain, &plain.token("acme", &ALL), "gzip").await;
+    assert_eq!(encoding, None, "off by default");
+
+    let mock = common::start(MockConfig {
+        events_per_type: 60,
+        rate_limit_per_minute: 0,
+        rate_limit_per_hour: 0,
+        gzip: true,
+        ..MockConfig::default()
+    });
+    let token = mock.token("acme", &ALL);
+    let (encoding, expected) = page_as_sent(&mock, &token, "identity").await;
+    assert_eq!(encoding, None);
+    assert_eq!(expected.as_array().unwrap().len(), 50);
+    for accept in ["gzip", "br, GZIP;q=0.5", "deflate, gzip"] {
+        let (encoding, items) = page_as_sent(&mock, &token, accept).await;
+        assert_eq!(encoding.as_deref(), Some("gzip"), "{accept}");
+        assert_eq!(items, expected, "{accept}: the same page, compressed");
+    }
+    for accept in ["gzip;q=0", "gzip; q=0.0, identity"] {
+        let (encoding, items) = page_as_sent(&mock, &token, accept).await;
+        assert_eq!(encoding, None, "{accept}");
+        assert_eq!(items, expected, "{accept}");
+    }
+    assert_eq!(mock.stats().gzipped, 3);
 }

@@ -10,10 +10,19 @@ pub const ALL: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
 
 /// A plain-HTTP client (reqwest still wants a rustls provider installed to build one).
 pub fn client() -> reqwest::Client {
+    builder().build().expect("client")
+}
+
+/// A client that leaves compressed bodies as the mock sent them.
+pub fn raw_client() -> reqwest::Client {
+    builder().no_gzip().build().expect("client")
+}
+
+fn builder() -> reqwest::ClientBuilder {
     rustls::crypto::ring::default_provider()
         .install_default()
         .ok();
-    reqwest::Client::builder().build().expect("client")
+    reqwest::Client::builder()
 }
 
 pub fn start(config: MockConfig) -> MockServer {
