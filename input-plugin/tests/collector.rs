@@ -189,6 +189,25 @@ fn every_fault_kind_is_survived_without_loss() {
     assert_exactly_once(&delivered, &servable(&mock, ALL));
 }
 
+/// The client asks for gzip; a server that uses it delivers the same events.
+#[test]
+fn gzip_compressed_pages_arrive_whole() {
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 200,
+        gzip: true,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let token = mock.token("acme", ALL);
+    let state = tempfile::tempdir().unwrap();
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    let delivered = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    assert_exactly_once(&delivered, &servable(&mock, ALL));
+    // 12 pages of 50, and the introspection and polls after them.
+    assert!(mock.stats().gzipped >= 12, "{:?}", mock.stats());
+}
+
 #[test]
 fn request_timeout_and_429_storm_recover() {
     let mock = mock(100);

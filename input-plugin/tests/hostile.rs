@@ -1,8 +1,9 @@
 //! Hostile and broken servers: a throwaway HTTP/1.1 server on 127.0.0.1 answers with scripted
 //! bytes (the mock only serves valid data). Every case ends in a clear error within the timeout,
-//! memory stays bounded by `max_response_bytes`, the client keeps working afterwards, and a hung
-//! stream does not hold up the others. The envelope parser is property-tested over arbitrary
-//! bodies and never panics.
+//! memory stays bounded by `max_response_bytes` (counted after gzip decompression, so a gzip
+//! bomb is one more oversized body), the client keeps working afterwards, and a hung stream does
+//! not hold up the others. The envelope parser is property-tested over arbitrary bodies and
+//! never panics.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ enum Script {
     Big { len: usize },
     /// Chunked body that never ends.
     Endless,
+    /// A small gzip body that inflates to far more than the cap.
+    GzipBomb(Arc<Vec<u8>>),
     /// 200 headers, then one byte per 50 ms forever (under the size cap).
     Drip,
     /// Reads the request and never answers.
@@ -77,6 +80,13 @@ async fn connection(mut s: TcpStream, script: &(dyn Fn(&str) -> Script + Send + 
                     left -= n;
                 }
                 true
+            }
+            Script::GzipBomb(body) => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                s.write_all(head.as_bytes()).await.is_ok() && s.write_all(&body).await.is_ok()
             }
             Script::Endless => {
                 let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
@@ -165,8 +175,21 @@ fn reset() -> Request {
 
 const GOOD: &str = r#"{"cursor":"c2","has_more":false,"items":[{"uuid":"A"}]}"#;
 
+/// Spaces (valid JSON whitespace) compressed about a thousandfold: 64 MiB sent as 64 KB.
+fn gzip_bomb() -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let spaces = vec![b' '; 1 << 20];
+    for _ in 0..64 {
+        encoder.write_all(&spaces).unwrap();
+    }
+    encoder.finish().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_endless_bodies_stop_at_the_cap() {
+    let bomb = Arc::new(gzip_bomb());
+    assert!(bomb.len() < 256 << 10, "the bomb itself is under the cap");
     let calls = Arc::new(Mutex::new(0u32));
     let c2 = calls.clone();
     let url = serve(move |_| {
@@ -175,12 +198,13 @@ async fn oversized_and_endless_bodies_stop_at_the_cap() {
         match *n {
             1 => Script::Big { len: 8 << 20 },
             2 => Script::Endless,
+            3 => Script::GzipBomb(bomb.clone()),
             _ => Script::Reply(200, GOOD.into()),
         }
     })
     .await;
     let client = client(&url, Duration::from_secs(10), 256 << 10);
-    for _ in 0..2 {
+    for _ in 0..3 {
         let started = Instant::now();
         let e = client
             .fetch(EventType::ItemUsages, &reset())
