@@ -8,6 +8,7 @@
 # pass/fail test.
 #
 #   ci/bench-plugin.sh
+#   GZIP=1 ci/bench-plugin.sh      # the mock sends its pages gzip-compressed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --quiet -p op-events --bench plugin 2>&1 | grep -E "^(plugin|collect|parts)"

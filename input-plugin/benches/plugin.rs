@@ -9,6 +9,9 @@
 //!   and encoder: what the network part alone costs, and so what is left for the rest;
 //! - the collector threads' minor page faults per 1,000 events (each costs about as much as
 //!   encoding an event or two; recycled buffers avoid them).
+//!
+//! With `GZIP=1` the mock sends its pages gzip-compressed, and every figure includes inflating
+//! them.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -173,7 +176,9 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 fn main() {
-    let mock = source::mock(PER_TYPE, 5);
+    // GZIP=1: pages come gzip-compressed, as the real API may send them (it does not say).
+    let gzip = std::env::var("GZIP").is_ok_and(|v| v == "1");
+    let mock = source::mock_gzip(PER_TYPE, 5, gzip);
     let account = Account::new(&mock, "acme");
     let props = account.props(
         &mock,
@@ -253,7 +258,8 @@ fn main() {
     with_data.sort_unstable();
     empty.sort_unstable();
     println!(
-        "plugin: {events} ECS events ({} MB) in {wall:.2?}; plugin CPU {:.3} s = {:.3} µs/event (HTTP response to Fluent Bit buffer): collector threads {:.3} µs/event, collect + cleanup calls {:.3} µs/event (wall time of the collect calls {:.3} µs/event); not counted: the harness's copy of each buffer, as Fluent Bit's append, {:.3} µs/event",
+        "plugin: {events} ECS events{} ({} MB) in {wall:.2?}; plugin CPU {:.3} s = {:.3} µs/event (HTTP response to Fluent Bit buffer): collector threads {:.3} µs/event, collect + cleanup calls {:.3} µs/event (wall time of the collect calls {:.3} µs/event); not counted: the harness's copy of each buffer, as Fluent Bit's append, {:.3} µs/event",
+        if gzip { ", pages gzip-compressed" } else { "" },
         bytes / 1_000_000,
         cpu_ns as f64 / 1e9,
         per_event(cpu_ns),

@@ -10,11 +10,17 @@ use super::events::{Event, Expected, assert_delivered};
 pub const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
 
 pub fn mock(events_per_type: usize, seed: u64) -> MockServer {
+    mock_gzip(events_per_type, seed, false)
+}
+
+/// As [`mock`]; with `gzip`, pages are sent gzip-compressed (the client accepts it).
+pub fn mock_gzip(events_per_type: usize, seed: u64, gzip: bool) -> MockServer {
     MockServer::start(MockConfig {
         events_per_type,
         seed,
         rate_limit_per_minute: 0,
         rate_limit_per_hour: 0,
+        gzip,
         ..Default::default()
     })
     .expect("mock starts")
