@@ -58,13 +58,8 @@ async fn connection(mut s: TcpStream, script: &(dyn Fn(&str) -> Script + Send + 
             return;
         };
         let ok = match script(&path) {
-            Script::Reply(status, body) => {
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                s.write_all(head.as_bytes()).await.is_ok() && s.write_all(&body).await.is_ok()
-            }
+            Script::Reply(status, body) => reply(&mut s, status, "", &body).await,
+            Script::GzipBomb(body) => reply(&mut s, 200, "content-encoding: gzip\r\n", &body).await,
             Script::Big { len } => {
                 let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
                 if s.write_all(head.as_bytes()).await.is_err() {
@@ -80,13 +75,6 @@ async fn connection(mut s: TcpStream, script: &(dyn Fn(&str) -> Script + Send + 
                     left -= n;
                 }
                 true
-            }
-            Script::GzipBomb(body) => {
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                s.write_all(head.as_bytes()).await.is_ok() && s.write_all(&body).await.is_ok()
             }
             Script::Endless => {
                 let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
@@ -123,6 +111,16 @@ async fn connection(mut s: TcpStream, script: &(dyn Fn(&str) -> Script + Send + 
             return;
         }
     }
+}
+
+/// A complete JSON response; `headers` are extra lines, each ending in CRLF. Whether the
+/// connection can take another one.
+async fn reply(s: &mut TcpStream, status: u16, headers: &str, body: &[u8]) -> bool {
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.is_ok() && s.write_all(body).await.is_ok()
 }
 
 /// Reads one request (head + `content-length` body); returns its path.
