@@ -148,15 +148,12 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let fault = if path.starts_with("/api/") {
-        s.faults.take(&path)
-    } else {
-        None
-    };
+    let api_path = path.starts_with("/api/");
+    let fault = if api_path { s.faults.take(&path) } else { None };
     let v1 = api::is_v1_path(&path);
     // Faults other than a delay send their bytes as they are.
     let gzip = s.behaviour.gzip
-        && path.starts_with("/api/")
+        && api_path
         && matches!(fault, None | Some(FaultKind::Delay(_)))
         && accepts_gzip(&request);
     let response = match fault {
