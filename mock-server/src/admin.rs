@@ -1,7 +1,6 @@
 //! `/_mock/` routes: append events, move the clock, inject faults, read stats, list events,
 //! mint tokens. Loopback peers only unless `--admin-allow-remote`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{self, Region, TokenSpec};
 use crate::faults::{Fault, FaultKind};
+use crate::server::Peer;
 use crate::state::MockState;
 use crate::store::Kind;
 
@@ -43,7 +43,7 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Response {
 
 async fn loopback_only(
     State(s): State<Arc<MockState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -14,6 +14,7 @@ mod limits;
 mod server;
 mod state;
 mod store;
+mod tls;
 
 pub use auth::{Region, TokenSpec};
 pub use faults::{Fault, FaultKind};
@@ -21,3 +22,4 @@ pub use generate::UNKNOWN_ENUM_VALUES;
 pub use server::{MockConfig, MockServer, serve};
 pub use state::{RequestCount, Stats};
 pub use store::StoreError;
+pub use tls::{Tls, TlsError};

@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use op_events_mock::{MockConfig, Region, TokenSpec, auth};
+use op_events_mock::{MockConfig, Region, Tls, TokenSpec, auth};
 
 /// A mock of the 1Password Events API (v1 + v2) for testing SIEM pipelines without an account.
 #[derive(Parser)]
@@ -76,6 +77,17 @@ struct Serve {
     /// API's behaviour is not documented; off by default).
     #[arg(long)]
     gzip: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first) and --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for localhost, 127.0.0.1, ::1 and the --addr IP, signed by
+    /// a CA made at start; the CA (PEM) is written to FILE for clients to trust
+    /// (op-events --ca-file FILE, the plugin's ca_file, curl --cacert FILE).
+    #[arg(long, value_name = "FILE", conflicts_with = "tls_cert")]
+    tls_self_signed: Option<PathBuf>,
     /// Log filter (tracing syntax): info logs one line per request; warn keeps benchmarks quiet.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -134,6 +146,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let tls = tls(&s)?;
     let config = MockConfig {
         events_per_type: s.events,
         seed: s.seed,
@@ -150,6 +163,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         reject_unknown_fields: s.reject_unknown_fields,
         default_account: s.account,
         gzip: s.gzip,
+        tls,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -158,6 +172,29 @@ fn serve(s: Serve) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(s.addr).await?;
             op_events_mock::serve(listener, config, shutdown_signal()).await
         })
+}
+
+/// The certificate `serve` was given or asked to make; a made CA is written out first.
+fn tls(s: &Serve) -> anyhow::Result<Option<Tls>> {
+    if let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) {
+        let tls = Tls::from_pem_files(cert, key)
+            .context("cannot serve HTTPS with --tls-cert and --tls-key")?;
+        return Ok(Some(tls));
+    }
+    let Some(ca_file) = &s.tls_self_signed else {
+        return Ok(None);
+    };
+    let ip = s.addr.ip().to_string();
+    let mut names = vec!["localhost", "127.0.0.1", "::1"];
+    if !s.addr.ip().is_unspecified() && !names.contains(&ip.as_str()) {
+        names.push(&ip);
+    }
+    let tls = Tls::self_signed(&names).context("--tls-self-signed")?;
+    let ca = tls.ca_pem().unwrap_or_default();
+    std::fs::write(ca_file, ca)
+        .with_context(|| format!("cannot write the CA to {}", ca_file.display()))?;
+    tracing::info!(ca_file = %ca_file.display(), names = ?names, "serving HTTPS with a certificate from a new CA");
+    Ok(Some(tls))
 }
 
 /// Resolves on SIGINT or SIGTERM.

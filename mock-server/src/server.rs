@@ -9,12 +9,15 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::connect_info::Connected;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
+use tokio::net::TcpListener;
 
 use crate::accounts::{Account, Accounts, Seeding};
 use crate::api::{self, Served};
@@ -24,6 +27,7 @@ use crate::faults::{Fault, FaultKind, Faults};
 use crate::limits::RateLimits;
 use crate::state::{Behaviour, Counters, MockState, Stats};
 use crate::store::{Kind, StoreError};
+use crate::tls::{Tls, TlsListener};
 
 /// Everything `op-events-mock serve` can be told.
 #[derive(Clone, Debug)]
@@ -58,6 +62,8 @@ pub struct MockConfig {
     /// Compress API responses with gzip when the request's `Accept-Encoding` allows it (the
     /// real API's behaviour is not documented; clients must cope with both).
     pub gzip: bool,
+    /// Serve HTTPS instead of plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 impl Default for MockConfig {
@@ -78,6 +84,7 @@ impl Default for MockConfig {
             reject_unknown_fields: false,
             default_account: "acme".into(),
             gzip: false,
+            tls: None,
         }
     }
 }
@@ -126,20 +133,55 @@ fn router(state: Arc<MockState>) -> Router {
         .with_state(state)
 }
 
+/// The client's address (the admin API serves loopback peers only), over HTTP or HTTPS.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// Serves `app` on `listener`, over TLS when `tls` is given, until `shutdown` completes.
+async fn run(
+    listener: TcpListener,
+    tls: Option<&Tls>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app.into_make_service_with_connect_info::<Peer>();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
 /// Serves the mock on `listener` until `shutdown` completes (the binary's entry point).
 pub async fn serve(
-    listener: tokio::net::TcpListener,
-    config: MockConfig,
+    listener: TcpListener,
+    mut config: MockConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let tls = config.tls.take();
     let state = build_state(config)?;
-    tracing::info!(addr = %listener.local_addr()?, "op-events-mock ready");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{}", listener.local_addr()?), "op-events-mock ready");
+    run(listener, tls.as_ref(), router(state), shutdown).await?;
     Ok(())
 }
 
@@ -268,6 +310,7 @@ fn broken_body(mut response: Response, prefix: bytes::Bytes) -> Response {
 /// A running mock on its own OS thread and tokio runtime; dropping it shuts the server down.
 pub struct MockServer {
     addr: SocketAddr,
+    scheme: &'static str,
     state: Arc<MockState>,
     default_region: Region,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -280,8 +323,10 @@ impl MockServer {
         MockServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config)
     }
 
-    pub fn start_on(addr: SocketAddr, config: MockConfig) -> anyhow::Result<MockServer> {
+    pub fn start_on(addr: SocketAddr, mut config: MockConfig) -> anyhow::Result<MockServer> {
         let default_region = config.region;
+        let tls = config.tls.take();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let state = build_state(config)?;
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -306,11 +351,7 @@ impl MockServer {
                             stop_rx.wait_for(|s| *s).await.ok();
                         }
                     };
-                    let server = axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(graceful);
+                    let server = run(listener, tls.as_ref(), app, graceful);
                     tokio::spawn(async move {
                         rx.await.ok();
                         stop_tx.send(true).ok();
@@ -328,6 +369,7 @@ impl MockServer {
             })?;
         Ok(MockServer {
             addr,
+            scheme,
             state,
             default_region,
             shutdown: Some(tx),
@@ -335,9 +377,9 @@ impl MockServer {
         })
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://…` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -444,7 +486,7 @@ mod tests {
             ..MockConfig::default()
         };
         let app = router(build_state(config).unwrap())
-            .layer(MockConnectInfo(SocketAddr::from((peer, 4000))));
+            .layer(MockConnectInfo(Peer(SocketAddr::from((peer, 4000)))));
         let request = Request::get("/_mock/stats").body(Body::empty()).unwrap();
         app.oneshot(request).await.unwrap().status()
     }

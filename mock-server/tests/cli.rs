@@ -10,32 +10,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_op-events-mock");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(BIN)
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--events",
-            "50",
-            "--seed",
-            "3",
-            "--log",
-            "info",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(server.stderr.take().unwrap());
+    let (mut server, port, mut log) = serve(&["--events", "50", "--seed", "3"]);
     let mut line = String::new();
-    while !line.contains("ready") {
-        line.clear();
-        assert!(log.read_line(&mut line).unwrap() > 0, "server exited early");
-    }
     let out = Command::new(BIN)
         .args([
             "token",
@@ -100,6 +76,71 @@ async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
     }
 }
 
+/// Starts `serve` with `args` on a free port; returns it, its port and its log once ready.
+fn serve(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    u16,
+    BufReader<std::process::ChildStderr>,
+) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .args(["serve", "--addr", &addr, "--log", "info"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "server exited early");
+    }
+    (server, port, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_self_signed_writes_the_ca_that_clients_then_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("mock-ca.pem");
+    let (mut server, port, _log) = serve(&[
+        "--events",
+        "5",
+        "--tls-self-signed",
+        ca_file.to_str().unwrap(),
+    ]);
+    let ca = std::fs::read_to_string(&ca_file).unwrap();
+    for host in ["127.0.0.1", "localhost"] {
+        let r = common::https_client(&ca)
+            .get(format!("https://{host}:{port}/_mock/clock"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{host}");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Certificate files that are not there: the error names the flag and the file.
+    let out = Command::new(BIN)
+        .args(["serve", "--tls-cert", "/nonexistent/cert.pem"])
+        .args(["--tls-key", "/nonexistent/key.pem"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tls-cert") && err.contains("/nonexistent/cert.pem"),
+        "{err}"
+    );
+}
+
 #[test]
 fn help_teaches_every_flag() {
     let out = Command::new(BIN)
@@ -123,6 +164,10 @@ fn help_teaches_every_flag() {
         "--fixtures",
         "--account",
         "--admin-allow-remote",
+        "--gzip",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-self-signed",
         "--log",
     ] {
         assert!(help.contains(flag), "serve --help lacks {flag}");

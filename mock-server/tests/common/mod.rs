@@ -18,6 +18,12 @@ pub fn raw_client() -> reqwest::Client {
     builder().no_gzip().build().expect("client")
 }
 
+/// A client that trusts only `ca_pem` (PEM), for a mock serving HTTPS.
+pub fn https_client(ca_pem: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA certificate");
+    builder().tls_certs_only([ca]).build().expect("client")
+}
+
 fn builder() -> reqwest::ClientBuilder {
     rustls::crypto::ring::default_provider()
         .install_default()
