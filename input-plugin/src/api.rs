@@ -252,13 +252,49 @@ fn error_message(body: &[u8]) -> Option<String> {
 fn network(e: reqwest::Error) -> ApiError {
     // reqwest errors carry the URL, never headers: safe to show.
     let mut msg = e.to_string();
+    let mut hint = None;
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
         msg.push_str(": ");
         msg.push_str(&s.to_string());
+        hint = hint.or_else(|| certificate_hint(s));
         src = s.source();
     }
+    if let Some(hint) = hint {
+        msg.push_str(" (");
+        msg.push_str(hint);
+        msg.push(')');
+    }
     ApiError::Network(msg)
+}
+
+/// What to change when `e` says the server's certificate was refused.
+fn certificate_hint(mut e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+    // rustls' error comes wrapped in `io::Error`s (two), whose `source` skips it.
+    while let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        e = inner;
+    }
+    let Some(rustls::Error::InvalidCertificate(refused)) = e.downcast_ref::<rustls::Error>() else {
+        return None;
+    };
+    Some(match refused {
+        C::UnknownIssuer | C::BadSignature | C::InvalidPurpose => {
+            "the server's certificate is not from a CA this collector trusts: behind a \
+             TLS-inspecting proxy or with a private CA, give that CA's PEM file with `ca_file` \
+             (--ca-file)"
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the server's certificate is for another host name: check `base_url`"
+        }
+        C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the server's certificate is outside its validity period: check this machine's clock"
+        }
+        _ => "the server's certificate was refused: check `base_url` and `ca_file`",
+    })
 }
 
 /// The HTTP client for one account.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use op_events_input::config::Config;
 use op_events_input::encode::Target;
 use op_events_input::pipeline::{BatchLimits, Collector};
-use op_events_mock::{Fault, FaultKind, MockConfig, MockServer};
+use op_events_mock::{Fault, FaultKind, MockConfig, MockServer, Tls};
 use secrecy::SecretString;
 
 const ALL: &[&str] = &["signinattempts", "itemusages", "auditevents"];
@@ -206,6 +206,29 @@ fn gzip_compressed_pages_arrive_whole() {
     assert_exactly_once(&delivered, &servable(&mock, ALL));
     // 12 pages of 50, and the introspection and polls after them.
     assert!(mock.stats().gzipped >= 12, "{:?}", mock.stats());
+}
+
+/// Over HTTPS, as the real API is: with the mock's CA in `ca_file`, the same events.
+#[test]
+fn https_pages_arrive_whole_with_ca_file() {
+    let tls = Tls::self_signed(&["127.0.0.1"]).unwrap();
+    let (state, pki) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ca = pki.path().join("mock-ca.pem");
+    std::fs::write(&ca, tls.ca_pem().unwrap()).unwrap();
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 200,
+        tls: Some(tls),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    assert!(mock.url().starts_with("https://"), "{}", mock.url());
+    let token = mock.token("acme", ALL);
+    let mut config = config(&mock, &token, state.path());
+    config.ca_file = Some(ca);
+    let c = Collector::start(config, Target::Ndjson, None).unwrap();
+    let delivered = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    assert_exactly_once(&delivered, &servable(&mock, ALL));
 }
 
 #[test]

@@ -1,183 +1,122 @@
-//! Transport rules: HTTPS with certificate verification is the only way off loopback.
-//! A throwaway TLS server on 127.0.0.1 (certificates from `rcgen`, SAN `localhost`) shows that an
-//! unknown issuer and a wrong host name are refused, and that `ca_file` makes a private CA work.
+//! Transport rules: HTTPS with certificate verification is the only way off loopback. The mock,
+//! serving HTTPS with a certificate from a CA of its own, shows that an unknown issuer and a
+//! wrong host name are refused with a hint at what to change, and that `ca_file` makes a
+//! private CA work.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use op_events_input::api::{ApiError, Client, SetupError};
 use op_events_input::config::Config;
 use op_events_input::token::Token;
+use op_events_mock::{MockConfig, MockServer, Tls};
 use secrecy::SecretString;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-const INTROSPECT: &str = r#"{"uuid":"INTEGRATION","issued_at":"2026-01-01T00:00:00Z","features":["auditevents"],"account_uuid":"ACCT"}"#;
-
-struct Pki {
-    ca_pem: String,
-    server: rustls::ServerConfig,
-}
-
-/// A CA and a server certificate for `localhost` signed by it.
-fn pki() -> Pki {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "op-events test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.der().clone()], key_der)
+/// The mock over HTTPS with a certificate for `names`, and its CA (PEM) written into `dir`.
+fn https_mock(names: &[&str], dir: &Path) -> (MockServer, PathBuf) {
+    let tls = Tls::self_signed(names).unwrap();
+    let ca = dir.join("mock-ca.pem");
+    std::fs::write(&ca, tls.ca_pem().unwrap()).unwrap();
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 1,
+        tls: Some(tls),
+        ..MockConfig::default()
+    })
     .unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        server,
-    }
+    (mock, ca)
 }
 
-/// Serves HTTPS on 127.0.0.1: every request gets the introspect body. Returns the port.
-async fn tls_server(config: rustls::ServerConfig) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{INTROSPECT}",
-                    INTROSPECT.len()
-                );
-                let _ = tls.write_all(resp.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    port
-}
+/// For checks that send nothing.
+const FAKE_TOKEN: &str = "header.payload.transport-secret";
 
-fn config(base_url: &str) -> Config {
+fn config(base_url: &str, ca_file: Option<&Path>) -> Config {
     Config {
         base_url: Some(base_url.parse().unwrap()),
+        ca_file: ca_file.map(Path::to_path_buf),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
         ..Config::default()
     }
 }
 
-fn token() -> Token {
-    Token::new(SecretString::from("header.payload.transport-secret")).unwrap()
+fn token(secret: &str) -> Token {
+    Token::new(SecretString::from(secret.to_owned())).unwrap()
 }
 
-fn network_message(e: ApiError) -> String {
-    match e {
-        ApiError::Network(m) => m,
-        other => panic!("expected a network error, got {other}"),
+/// A token of `mock`'s.
+fn mock_token(mock: &MockServer) -> Token {
+    token(&mock.token("acme", &["auditevents"]))
+}
+
+/// The network error `config` meets introspecting `mock`, which must not hold the token.
+async fn refused(config: &Config, mock: &MockServer) -> String {
+    let secret = mock.token("acme", &["auditevents"]);
+    match Client::new(config, token(&secret))
+        .unwrap()
+        .introspect()
+        .await
+    {
+        Err(ApiError::Network(msg)) => {
+            assert!(!msg.contains(&secret), "{msg}");
+            msg
+        }
+        other => panic!("expected a network error, got {other:?}"),
     }
 }
 
 #[tokio::test]
-async fn self_signed_server_is_rejected_unless_its_ca_is_given() {
-    let pki = pki();
-    let port = tls_server(pki.server).await;
-    let url = format!("https://localhost:{port}");
-
-    // Public roots only: the private CA is unknown.
-    let client = Client::new(&config(&url), token()).unwrap();
-    let msg = network_message(client.introspect().await.unwrap_err()).to_lowercase();
-    assert!(
-        msg.contains("certificate") || msg.contains("issuer"),
-        "{msg}"
-    );
-    assert!(!msg.contains("transport-secret"), "{msg}");
-
-    // With ca_file naming the CA: accepted, and the answer is parsed.
+async fn a_private_ca_is_refused_until_ca_file_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &pki.ca_pem).unwrap();
-    let mut c = config(&url);
-    c.ca_file = Some(ca.clone());
-    let info = Client::new(&c, token())
-        .unwrap()
-        .introspect()
-        .await
-        .unwrap();
-    assert_eq!(info.features, ["auditevents"]);
-    assert_eq!(info.account_uuid.as_deref(), Some("ACCT"));
+    let (mock, ca) = https_mock(&["localhost", "127.0.0.1"], dir.path());
+    let url = format!("https://localhost:{}", mock.addr().port());
 
-    // The right CA but the wrong name (the certificate is for `localhost`): still refused.
-    let mut c = config(&format!("https://127.0.0.1:{port}"));
-    c.ca_file = Some(ca);
-    let msg = network_message(
-        Client::new(&c, token())
+    // Public roots only: the private CA is unknown, and the error says what to give.
+    let msg = refused(&config(&url, None), &mock).await;
+    assert!(msg.contains("UnknownIssuer"), "{msg}");
+    assert!(msg.contains("`ca_file` (--ca-file)"), "{msg}");
+
+    // With ca_file naming the CA: accepted, by name and by address.
+    for url in [url, mock.url()] {
+        let info = Client::new(&config(&url, Some(&ca)), mock_token(&mock))
             .unwrap()
             .introspect()
             .await
-            .unwrap_err(),
-    );
-    assert!(msg.to_lowercase().contains("certificate"), "{msg}");
+            .unwrap();
+        assert_eq!(info.features, ["auditevents"], "{url}");
+        assert_eq!(info.account_uuid, Some(mock.account_uuid("acme")));
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, ca) = https_mock(&["localhost"], dir.path());
+    // The right CA, but the certificate is for `localhost`, not 127.0.0.1.
+    let msg = refused(&config(&mock.url(), Some(&ca)), &mock).await;
+    assert!(msg.contains("not valid for name"), "{msg}");
+    assert!(msg.contains("check `base_url`"), "{msg}");
 }
 
 #[tokio::test]
 async fn another_ca_does_not_vouch_for_the_server() {
-    let pki_server = pki();
-    let other = pki();
-    let port = tls_server(pki_server.server).await;
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("other-ca.pem");
-    std::fs::write(&ca, &other.ca_pem).unwrap();
-    let mut c = config(&format!("https://localhost:{port}"));
-    c.ca_file = Some(ca);
-    let e = Client::new(&c, token())
-        .unwrap()
-        .introspect()
-        .await
-        .unwrap_err();
-    assert!(network_message(e).to_lowercase().contains("certificate"));
+    let (mock, _) = https_mock(&["127.0.0.1"], dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_ca) = https_mock(&["127.0.0.1"], other.path());
+    let msg = refused(&config(&mock.url(), Some(&other_ca)), &mock).await;
+    assert!(msg.contains("`ca_file`"), "{msg}");
 }
 
 #[tokio::test]
 async fn plain_http_server_behind_an_https_url_is_a_clear_error() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-                .await;
-        }
-    });
-    let client = Client::new(&config(&format!("https://localhost:{port}")), token()).unwrap();
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 1,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let url = format!("https://localhost:{}", mock.addr().port());
     let started = std::time::Instant::now();
-    let e = client.introspect().await.unwrap_err();
-    assert!(matches!(e, ApiError::Network(_)), "{e}");
+    refused(&config(&url, None), &mock).await;
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -191,22 +130,31 @@ fn plain_http_off_loopback_is_refused_without_insecure_http() {
         "http://127.0.0.1.nip.io",
         "http://[2001:db8::1]",
     ] {
-        let e = Client::new(&config(url), token()).unwrap_err();
+        let e = Client::new(&config(url, None), token(FAKE_TOKEN)).unwrap_err();
         assert!(matches!(e, SetupError::InsecureHttp(_)), "{url}: {e}");
         let msg = e.to_string();
         assert!(
             msg.contains("insecure_http") && msg.contains("https"),
             "{msg}"
         );
-        let mut c = config(url);
+        let mut c = config(url, None);
         c.insecure_http = true;
-        assert!(Client::new(&c, token()).is_ok(), "{url} with insecure_http");
+        assert!(
+            Client::new(&c, token(FAKE_TOKEN)).is_ok(),
+            "{url} with insecure_http"
+        );
     }
     for url in ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"] {
-        assert!(Client::new(&config(url), token()).is_ok(), "{url}");
+        assert!(
+            Client::new(&config(url, None), token(FAKE_TOKEN)).is_ok(),
+            "{url}"
+        );
     }
     for url in ["https://example.com", "https://10.0.0.1"] {
-        assert!(Client::new(&config(url), token()).is_ok(), "{url}");
+        assert!(
+            Client::new(&config(url, None), token(FAKE_TOKEN)).is_ok(),
+            "{url}"
+        );
     }
 }
 
@@ -223,9 +171,8 @@ fn bad_ca_files_name_the_file() {
     std::fs::write(&empty, b"").unwrap();
     let missing = dir.path().join("missing.pem");
     for path in [garbage, empty, missing, dir.path().to_path_buf()] {
-        let mut c = config("https://localhost:1");
-        c.ca_file = Some(path.clone());
-        let e = Client::new(&c, token()).unwrap_err();
+        let c = config("https://localhost:1", Some(&path));
+        let e = Client::new(&c, token(FAKE_TOKEN)).unwrap_err();
         assert!(
             matches!(e, SetupError::CaFile { .. }),
             "{}: {e}",
