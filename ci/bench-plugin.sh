@@ -9,6 +9,7 @@
 #
 #   ci/bench-plugin.sh
 #   GZIP=1 ci/bench-plugin.sh      # the mock sends its pages gzip-compressed
+#   TLS=1 ci/bench-plugin.sh       # over HTTPS (the real API is HTTPS only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --quiet -p op-events --bench plugin 2>&1 | grep -E "^(plugin|collect|parts)"

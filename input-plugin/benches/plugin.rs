@@ -11,11 +11,13 @@
 //!   encoding an event or two; recycled buffers avoid them).
 //!
 //! With `GZIP=1` the mock sends its pages gzip-compressed, and every figure includes inflating
-//! them.
+//! them; with `TLS=1` it serves HTTPS (the real API is HTTPS only), and every figure includes
+//! decrypting them.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use divan::black_box;
@@ -27,7 +29,7 @@ use op_events_input::encode::{EncodeContext, Encoder, Target};
 use op_events_input::event::{ApiVersion, EventType, Format};
 use op_events_input::json::Tape;
 use op_events_input::token::Token;
-use op_events_mock::MockServer;
+use op_events_mock::{MockConfig, MockServer, Tls};
 use secrecy::SecretString;
 
 const PER_TYPE: usize = 50_000;
@@ -113,10 +115,11 @@ struct Parts {
 
 /// Every page of `account` fetched, encoded, then parsed again, one at a time on this thread,
 /// with the plugin's client and encoder and none of its queue, tasks or checkpoints.
-fn parts(mock: &MockServer, account: &Account) -> Parts {
+fn parts(mock: &MockServer, account: &Account, ca_file: Option<&Path>) -> Parts {
     let config = Config {
         base_url: Some(mock.url().parse().expect("mock URL")),
         insecure_http: true,
+        ca_file: ca_file.map(Path::to_path_buf),
         ..Config::default()
     };
     let token = Token::new(SecretString::from(account.token.clone())).expect("mock token");
@@ -177,19 +180,37 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 fn main() {
     // GZIP=1: pages come gzip-compressed, as the real API may send them (it does not say).
-    let gzip = std::env::var("GZIP").is_ok_and(|v| v == "1");
-    let mock = source::mock_gzip(PER_TYPE, 5, gzip);
-    let account = Account::new(&mock, "acme");
-    let props = account.props(
-        &mock,
-        &[
-            ("format", "ecs"),
-            ("limit", "1000"),
-            // The request budget off, as the mock's limits are: the API's pace is not measured.
-            ("rate_limit_per_minute", "0"),
-            ("rate_limit_per_hour", "0"),
-        ],
+    // TLS=1: over HTTPS, as the real API always is.
+    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    let (gzip, tls) = (on("GZIP"), on("TLS"));
+    let pki = tempfile::tempdir().expect("CA directory");
+    let ca_file = pki.path().join("mock-ca.pem");
+    let tls = tls.then(|| {
+        let tls = Tls::self_signed(&["127.0.0.1"]).expect("certificate");
+        std::fs::write(&ca_file, tls.ca_pem().expect("made CA")).expect("CA file");
+        tls
+    });
+    let ca_file = tls.is_some().then_some(ca_file.as_path());
+    let mock = source::mock_with(
+        PER_TYPE,
+        5,
+        MockConfig {
+            gzip,
+            tls,
+            ..MockConfig::default()
+        },
     );
+    let account = Account::new(&mock, "acme");
+    let mut extra = vec![
+        ("format", "ecs"),
+        ("limit", "1000"),
+        // The request budget off, as the mock's limits are: the API's pace is not measured.
+        ("rate_limit_per_minute", "0"),
+        ("rate_limit_per_hour", "0"),
+    ];
+    let ca_prop = ca_file.map(|p| p.to_str().expect("UTF-8 path"));
+    extra.extend(ca_prop.map(|p| ("ca_file", p)));
+    let props = account.props(&mock, &extra);
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
     let instance = fb.started(&borrow(&props), harness::WARN);
@@ -251,15 +272,20 @@ fn main() {
     instance.stop(false);
     fb.unregister(&def);
     assert_eq!(events, total, "not every event arrived");
-    let parts = parts(&mock, &account);
+    let parts = parts(&mock, &account, ca_file);
     assert_eq!(parts.events, total, "the parts saw every event");
 
     let mut with_data = full_queue;
     with_data.sort_unstable();
     empty.sort_unstable();
     println!(
-        "plugin: {events} ECS events{} ({} MB) in {wall:.2?}; plugin CPU {:.3} s = {:.3} µs/event (HTTP response to Fluent Bit buffer): collector threads {:.3} µs/event, collect + cleanup calls {:.3} µs/event (wall time of the collect calls {:.3} µs/event); not counted: the harness's copy of each buffer, as Fluent Bit's append, {:.3} µs/event",
+        "plugin: {events} ECS events{}{} ({} MB) in {wall:.2?}; plugin CPU {:.3} s = {:.3} µs/event (HTTP response to Fluent Bit buffer): collector threads {:.3} µs/event, collect + cleanup calls {:.3} µs/event (wall time of the collect calls {:.3} µs/event); not counted: the harness's copy of each buffer, as Fluent Bit's append, {:.3} µs/event",
         if gzip { ", pages gzip-compressed" } else { "" },
+        if ca_file.is_some() {
+            ", over HTTPS"
+        } else {
+            ""
+        },
         bytes / 1_000_000,
         cpu_ns as f64 / 1e9,
         per_event(cpu_ns),

@@ -10,18 +10,17 @@ use super::events::{Event, Expected, assert_delivered};
 pub const KINDS: [&str; 3] = ["signinattempts", "itemusages", "auditevents"];
 
 pub fn mock(events_per_type: usize, seed: u64) -> MockServer {
-    mock_gzip(events_per_type, seed, false)
+    mock_with(events_per_type, seed, MockConfig::default())
 }
 
-/// As [`mock`]; with `gzip`, pages are sent gzip-compressed (the client accepts it).
-pub fn mock_gzip(events_per_type: usize, seed: u64, gzip: bool) -> MockServer {
+/// As [`mock`], with `config`'s other settings (gzip, TLS).
+pub fn mock_with(events_per_type: usize, seed: u64, config: MockConfig) -> MockServer {
     MockServer::start(MockConfig {
         events_per_type,
         seed,
         rate_limit_per_minute: 0,
         rate_limit_per_hour: 0,
-        gzip,
-        ..Default::default()
+        ..config
     })
     .expect("mock starts")
 }
