@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use op_events_mock::{MockConfig, MockServer, Tls, TlsError};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn https_mock(tls: Tls, events: usize) -> MockServer {
     common::start(MockConfig {
@@ -22,25 +22,12 @@ fn https_mock(tls: Tls, events: usize) -> MockServer {
 /// Every item of one event type, paged with `client`.
 async fn drain(client: &reqwest::Client, mock: &MockServer, kind: &str) -> usize {
     let token = mock.token("acme", &[kind]);
-    let mut body = json!({"limit": 1000, "start_time": "2020-01-01T00:00:00Z"});
-    let mut items = 0;
-    loop {
-        let page: Value = client
-            .post(format!("{}/api/v2/{kind}", mock.url()))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("page");
-        items += page["items"].as_array().expect("items").len();
-        if page["has_more"] != true {
-            return items;
-        }
-        body = json!({ "cursor": page["cursor"] });
-    }
+    let path = format!("/api/v2/{kind}");
+    let reset = r#"{"limit":1000,"start_time":"2020-01-01T00:00:00Z"}"#;
+    common::drain_with(client, mock, &path, &token, reset)
+        .await
+        .0
+        .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

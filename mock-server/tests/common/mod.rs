@@ -52,7 +52,18 @@ pub struct Reply {
 }
 
 pub async fn post(mock: &MockServer, path: &str, token: &str, body: &str) -> Reply {
-    let r = client()
+    post_with(&client(), mock, path, token, body).await
+}
+
+/// As [`post`], with `client` (an HTTPS one, say).
+pub async fn post_with(
+    client: &reqwest::Client,
+    mock: &MockServer,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> Reply {
+    let r = client
         .post(format!("{}{path}", mock.url()))
         .bearer_auth(token)
         .header("content-type", "application/json")
@@ -97,10 +108,21 @@ pub async fn drain(
     token: &str,
     reset: &str,
 ) -> (Vec<Value>, String) {
+    drain_with(&client(), mock, path, token, reset).await
+}
+
+/// As [`drain`], with `client`.
+pub async fn drain_with(
+    client: &reqwest::Client,
+    mock: &MockServer,
+    path: &str,
+    token: &str,
+    reset: &str,
+) -> (Vec<Value>, String) {
     let mut body = reset.to_owned();
     let mut items = Vec::new();
     loop {
-        let r = post(mock, path, token, &body).await;
+        let r = post_with(client, mock, path, token, &body).await;
         assert_eq!(r.status, 200, "{}", r.body);
         items.extend(r.body["items"].as_array().expect("items").iter().cloned());
         let cursor = r.body["cursor"].as_str().expect("cursor").to_owned();
