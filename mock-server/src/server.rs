@@ -149,6 +149,10 @@ impl Connected<IncomingStream<'_, TlsListener>> for Peer {
     }
 }
 
+fn scheme(tls: Option<&Tls>) -> &'static str {
+    if tls.is_some() { "https" } else { "http" }
+}
+
 /// Serves `app` on `listener`, over TLS when `tls` is given, until `shutdown` completes.
 async fn run(
     listener: TcpListener,
@@ -179,8 +183,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let tls = config.tls.take();
     let state = build_state(config)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(url = %format!("{scheme}://{}", listener.local_addr()?), "op-events-mock ready");
+    let url = format!("{}://{}", scheme(tls.as_ref()), listener.local_addr()?);
+    tracing::info!(%url, "op-events-mock ready");
     run(listener, tls.as_ref(), router(state), shutdown).await?;
     Ok(())
 }
@@ -326,7 +330,7 @@ impl MockServer {
     pub fn start_on(addr: SocketAddr, mut config: MockConfig) -> anyhow::Result<MockServer> {
         let default_region = config.region;
         let tls = config.tls.take();
-        let scheme = if tls.is_some() { "https" } else { "http" };
+        let scheme = scheme(tls.as_ref());
         let state = build_state(config)?;
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
