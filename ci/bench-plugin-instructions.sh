@@ -6,7 +6,7 @@
 # Compare the page handling with `ci/bench-instructions.sh 'msgpack::0'`, the same code alone:
 # where the two counts agree, the plugin's extra time per event is the same instructions running
 # slower in place, not extra work. Counts only the threads the plugin starts (not the mock's, not
-# the harness's copy of each buffer). Needs valgrind; takes about 4 minutes; prints one line.
+# the harness's copy of each buffer). Needs valgrind; takes 2-4 minutes; prints one line.
 #
 #   ci/bench-plugin-instructions.sh
 #   TLS=1 ci/bench-plugin-instructions.sh     # over HTTPS, as ci/bench-plugin.sh
