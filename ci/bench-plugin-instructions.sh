@@ -25,21 +25,20 @@ valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$DIR/cg" 
 events=$(awk '/^plugin: / { print $2; exit }' "$DIR/bench.txt")
 [ -n "$events" ] || { echo "the plugin bench printed no event count" >&2; exit 1; }
 
-# Inclusive count of the first line naming function $2 in thread file $1 (0 if none does).
+# Inclusive count of the first line naming function $2 in annotation $1 (0 if none does).
 inclusive() {
-    callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
-        awk -v f="$2 [" 'index($0, f) && !n++ { gsub(",", "", $1); print $1 } END { if (!n) print 0 }'
+    awk -v f="$2 [" 'index($0, f) && !n++ { gsub(",", "", $1); print $1 } END { if (!n) print 0 }' "$1"
 }
 
 total=0 pages=0 checkpoints=0
 for file in "$DIR"/cg-*; do
+    callgrind_annotate --inclusive=yes --threshold=100 "$file" >"$DIR/annotated" 2>/dev/null
     # A thread the plugin started runs its thread_start from the loaded library, not the bench.
-    start=$(callgrind_annotate --inclusive=yes "$file" 2>/dev/null |
-        awk '/Thread>::new::thread_start \[/ && !n++ { print $NF }')
+    start=$(awk '/Thread>::new::thread_start \[/ && !n++ { print $NF }' "$DIR/annotated")
     [[ $start == */onepassword.so] ]] || continue
     total=$((total + $(awk '/^totals:/ { print $2; exit }' "$file")))
-    pages=$((pages + $(inclusive "$file" 'op_events_input::json::parse::parse_page')))
-    checkpoints=$((checkpoints + $(inclusive "$file" 'op_events_input::checkpoint::Store::save')))
+    pages=$((pages + $(inclusive "$DIR/annotated" 'op_events_input::json::parse::parse_page')))
+    checkpoints=$((checkpoints + $(inclusive "$DIR/annotated" 'op_events_input::checkpoint::Store::save')))
 done
 echo "plugin threads: $((total / events)) instructions/event over $events events: page handling" \
     "$((pages / events)), checkpoint writes $((checkpoints / events)) (paced by wall time, so more" \
