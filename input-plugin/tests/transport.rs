@@ -1,7 +1,7 @@
 //! Transport rules: HTTPS with certificate verification is the only way off loopback. The mock,
 //! serving HTTPS with a certificate from a CA of its own, shows that an unknown issuer and a
 //! wrong host name are refused with a hint at what to change, and that `ca_file` makes a
-//! private CA work.
+//! private CA work. The client speaks HTTP/1.1 only, and says so in ALPN.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,6 +85,87 @@ async fn a_private_ca_is_refused_until_ca_file_names_it() {
         assert_eq!(info.features, ["auditevents"], "{url}");
         assert_eq!(info.account_uuid, Some(mock.account_uuid("acme")));
     }
+}
+
+/// One HTTPS connection to a server offering `alpn`, which answers one request as HTTP/1.1 with
+/// an introspection: which protocol ALPN settled on (none when the handshake failed).
+fn serve_one(
+    dir: &Path,
+    alpn: &[&[u8]],
+) -> (String, PathBuf, std::thread::JoinHandle<Option<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    // A self-signed certificate, trusted as its own CA through `ca_file`.
+    let cert = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
+    let ca_file = dir.join("self-signed.pem");
+    std::fs::write(&ca_file, cert.cert.pem()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let server = std::sync::Arc::new(server);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let conn = rustls::ServerConnection::new(server).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        if tls.conn.complete_io(&mut tls.sock).is_err() {
+            return None;
+        }
+        let mut request = Vec::new();
+        let mut byte = [0u8];
+        while !request.ends_with(b"\r\n\r\n") && tls.read(&mut byte).unwrap() == 1 {
+            request.push(byte[0]);
+        }
+        let body = br#"{"uuid":"INTEGRATION","features":["auditevents"]}"#;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).unwrap();
+        tls.write_all(body).unwrap();
+        tls.conn.send_close_notify();
+        tls.flush().unwrap();
+        tls.conn.alpn_protocol().map(<[u8]>::to_vec)
+    });
+    (url, ca_file, handle)
+}
+
+#[tokio::test]
+async fn the_client_asks_for_http_1_1_even_where_http_2_is_preferred() {
+    let dir = tempfile::tempdir().unwrap();
+    // Many HTTPS front ends offer both, HTTP/2 first.
+    let (url, ca_file, server) = serve_one(dir.path(), &[b"h2", b"http/1.1"]);
+    let info = Client::new(&config(&url, Some(&ca_file)), token(FAKE_TOKEN))
+        .unwrap()
+        .introspect()
+        .await
+        .unwrap();
+    assert_eq!(info.features, ["auditevents"]);
+    let alpn = server.join().unwrap();
+    assert_eq!(
+        alpn.as_deref(),
+        Some(&b"http/1.1"[..]),
+        "ALPN settled on {alpn:?}"
+    );
+
+    // A server that will speak only HTTP/2 refuses the handshake, and the error says so.
+    let (url, ca_file, server) = serve_one(dir.path(), &[b"h2"]);
+    let e = Client::new(&config(&url, Some(&ca_file)), token(FAKE_TOKEN))
+        .unwrap()
+        .introspect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ApiError::Network(m) if m.contains("NoApplicationProtocol")),
+        "{e}"
+    );
+    assert_eq!(server.join().unwrap(), None);
 }
 
 #[tokio::test]
