@@ -126,39 +126,83 @@ struct Position {
 /// The last [`RECENT_UUIDS`] uuids handed on, as keyed 64-bit hashes: one cheap hash per
 /// event and no allocation (a set of whole uuids measured slower). A false "seen" needs a
 /// 64-bit collision within a 2,000-entry window.
+///
+/// A re-read event carries the timestamp it had, so an event newer than everything in the
+/// window cannot be in it: such events (all of them while the API pages forward in time) are
+/// only queued, and the set, two probes of a cold table per event, is built from the queue
+/// when an older or undated one arrives, and dropped after a page that needed no lookup.
 struct RecentUuids {
     key: u64,
     order: VecDeque<u64>,
-    seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
+    /// Exactly the hashes of `order`, while lookups are being made.
+    seen: Option<HashSet<u64, BuildHasherDefault<Prehashed>>>,
+    /// No dated event in the window is newer than this (`None`: none is dated). An undated
+    /// event's re-read is undated too, so undated events need no bound.
+    newest: Option<jiff::Timestamp>,
+    /// Whether the current page needed a lookup.
+    looked_up: bool,
 }
 
 impl RecentUuids {
-    fn new<'a>(uuids: impl IntoIterator<Item = &'a EventUuid>) -> Self {
+    /// The window of a state file: its uuids, none of them newer than `newest` (the newest
+    /// event delivered).
+    fn new<'a>(
+        uuids: impl IntoIterator<Item = &'a EventUuid>,
+        newest: Option<jiff::Timestamp>,
+    ) -> Self {
         let mut recent = Self {
             // Random per process, so that no fixed pair of uuids collides in every run.
             key: RandomState::new().hash_one(0u64),
             order: VecDeque::with_capacity(RECENT_UUIDS + 1),
-            seen: HashSet::with_capacity_and_hasher(RECENT_UUIDS + 1, Default::default()),
+            seen: None,
+            newest: None,
+            looked_up: false,
         };
         for uuid in uuids {
-            recent.insert(uuid.as_str());
+            recent.insert(uuid.as_str(), None);
         }
+        recent.newest = newest;
+        recent.page_done();
         recent
     }
 
-    /// False when `uuid` was seen already.
-    fn insert(&mut self, uuid: &str) -> bool {
+    /// False when `uuid` was seen already. `timestamp` is the event's, if valid.
+    fn insert(&mut self, uuid: &str, timestamp: Option<jiff::Timestamp>) -> bool {
         let hash = fold_hash(self.key, uuid.as_bytes());
-        if !self.seen.insert(hash) {
-            return false;
+        let newer = timestamp.is_some_and(|t| self.newest.is_none_or(|newest| t > newest));
+        if !newer {
+            self.looked_up = true;
+            let order = &self.order;
+            let seen = self.seen.get_or_insert_with(|| {
+                let mut seen =
+                    HashSet::with_capacity_and_hasher(RECENT_UUIDS + 1, Default::default());
+                seen.extend(order.iter().copied());
+                seen
+            });
+            if !seen.insert(hash) {
+                return false;
+            }
+        } else if let Some(seen) = &mut self.seen {
+            seen.insert(hash);
+        }
+        if timestamp > self.newest {
+            self.newest = timestamp;
         }
         self.order.push_back(hash);
         if self.order.len() > RECENT_UUIDS
             && let Some(old) = self.order.pop_front()
+            && let Some(seen) = &mut self.seen
         {
-            self.seen.remove(&old);
+            seen.remove(&old);
         }
         true
+    }
+
+    /// Ends a page: the set is kept only while pages need it.
+    fn page_done(&mut self) {
+        if !std::mem::take(&mut self.looked_up) {
+            self.seen = None;
+        }
     }
 }
 
@@ -217,7 +261,7 @@ impl Stream {
     /// Runs until shutdown.
     pub async fn run(self, state: State) {
         let mut pos = Position {
-            recent: RecentUuids::new(&state.recent_uuids),
+            recent: RecentUuids::new(&state.recent_uuids, state.last_timestamp),
             cursor: state.cursor,
             reset_from: None,
             last_timestamp: state.last_timestamp,
@@ -314,7 +358,7 @@ impl Stream {
             let (from, to) = (start, item.end);
             start = item.end;
             if let Some(uuid) = item.uuid {
-                if !pos.recent.insert(&uuid) {
+                if !pos.recent.insert(&uuid, item.timestamp) {
                     duplicates += 1;
                     continue;
                 }
@@ -329,6 +373,7 @@ impl Stream {
             }
             records += 1;
         }
+        pos.recent.page_done();
         data.truncate(kept);
         let items_len = envelope.items;
         if duplicates > 0 {
@@ -432,21 +477,76 @@ mod tests {
     fn the_uuid_window_is_bounded() {
         let long = "X".repeat(40);
         let saved = [EventUuid::from("A"), EventUuid::from(&*long)];
-        let mut recent = RecentUuids::new(&saved);
-        assert!(!recent.insert("A"));
-        assert!(!recent.insert(&long));
+        let mut recent = RecentUuids::new(&saved, None);
+        assert!(!recent.insert("A", None));
+        assert!(!recent.insert(&long, None));
         // Differs from the long one in its last byte only.
-        assert!(recent.insert(&format!("{}Y", &long[1..])));
+        assert!(recent.insert(&format!("{}Y", &long[1..]), None));
         // The last word is padded with zeros: the length keeps this apart from "A".
-        assert!(recent.insert("A\0"));
+        assert!(recent.insert("A\0", None));
         for i in 0..RECENT_UUIDS {
-            assert!(recent.insert(&format!("{i:026}")));
+            assert!(recent.insert(&format!("{i:026}"), None));
         }
         assert_eq!(recent.order.len(), RECENT_UUIDS);
-        assert_eq!(recent.seen.len(), RECENT_UUIDS);
+        assert_eq!(recent.seen.as_ref().map(HashSet::len), Some(RECENT_UUIDS));
         // The oldest were forgotten; the newest are still seen.
-        assert!(recent.insert("A"));
-        assert!(!recent.insert(&format!("{:026}", RECENT_UUIDS - 1)));
+        assert!(recent.insert("A", None));
+        assert!(!recent.insert(&format!("{:026}", RECENT_UUIDS - 1), None));
+    }
+
+    fn at(second: i64) -> Option<jiff::Timestamp> {
+        Some(jiff::Timestamp::from_second(second).unwrap())
+    }
+
+    #[test]
+    fn newer_events_skip_the_set_and_re_reads_are_still_caught() {
+        let saved = [EventUuid::from("saved")];
+        let mut recent = RecentUuids::new(&saved, at(100));
+        // Forward in time: no set is built, every event is new.
+        for i in 0..3 * RECENT_UUIDS {
+            assert!(recent.insert(&format!("u{i}"), at(101 + i as i64)));
+            if i % 1000 == 999 {
+                recent.page_done();
+            }
+        }
+        assert!(recent.seen.is_none());
+        // A re-read of the last event, or of any of the last 2,000 (a reset cursor starting at
+        // the newest delivered time re-reads from there): caught, from a set built on demand
+        // that holds exactly the window.
+        let last = 3 * RECENT_UUIDS - 1;
+        assert!(!recent.insert(&format!("u{last}"), at(101 + last as i64)));
+        assert!(!recent.insert(&format!("u{}", last - 1999), at(101 + (last - 1999) as i64)));
+        assert_eq!(recent.seen.as_ref().map(HashSet::len), Some(RECENT_UUIDS));
+        // Older than the window: forgotten, as before.
+        assert!(recent.insert(&format!("u{}", last - 2000), at(101 + (last - 2000) as i64)));
+        // A duplicate within one page, with the same timestamp: caught.
+        let t = at(1_000_000);
+        assert!(recent.insert("twin", t));
+        assert!(!recent.insert("twin", t));
+        // Undated events are always looked up.
+        assert!(recent.insert("undated", None));
+        assert!(!recent.insert("undated", None));
+        // The set is kept while pages need it, and dropped after one that did not.
+        recent.page_done();
+        assert!(recent.seen.is_some());
+        assert!(recent.insert("later", at(2_000_000)));
+        recent.page_done();
+        assert!(recent.seen.is_none());
+        assert!(!recent.insert("later", at(2_000_000)));
+        assert!(!recent.insert("twin", t));
+    }
+
+    #[test]
+    fn a_restored_window_catches_re_reads_up_to_its_newest_time() {
+        let saved = ["a", "b", "c"].map(EventUuid::from);
+        let mut recent = RecentUuids::new(&saved, at(50));
+        assert!(!recent.insert("b", at(50)));
+        assert!(!recent.insert("c", at(10)));
+        assert!(recent.insert("d", at(51)));
+        // Restored without a newest time: its events were undated, and dated ones are new.
+        let mut undated = RecentUuids::new(&saved, None);
+        assert!(undated.insert("d", at(1)));
+        assert!(!undated.insert("a", None));
     }
 
     #[test]
