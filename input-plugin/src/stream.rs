@@ -162,6 +162,8 @@ impl RecentUuids {
             recent.insert(uuid.as_str(), None);
         }
         recent.newest = newest;
+        // Restoring counts as a page that needed the set: it stays for the first page after a
+        // restart, which is the one likely to re-read, and goes after it if unused.
         recent.page_done();
         recent
     }
