@@ -192,6 +192,10 @@ pub enum ApiError {
     },
     #[error("network: {0}")]
     Network(String),
+    /// The server's certificate was refused: a setting to change (`ca_file`, `base_url`, the
+    /// clock), not a network blip.
+    #[error("certificate refused: {0}")]
+    Certificate(String),
     #[error("bad response body: {0}")]
     Body(String),
     #[error("response larger than max_response_bytes ({0} bytes); lower `limit`")]
@@ -207,6 +211,8 @@ pub enum Action {
     Rejected,
     /// 401/403: the token cannot read this.
     Unauthorized,
+    /// The server's certificate was refused.
+    Untrusted,
     /// 5xx, network, truncated/invalid body: back off and retry the same request.
     Retry,
 }
@@ -222,6 +228,7 @@ impl ApiError {
                 status: 400 | 404 | 422,
                 ..
             } => Action::Rejected,
+            Self::Certificate(_) => Action::Untrusted,
             _ => Action::Retry,
         }
     }
@@ -266,12 +273,15 @@ fn network(e: reqwest::Error) -> ApiError {
         hint = hint.or_else(|| certificate_hint(s));
         src = s.source();
     }
-    if let Some(hint) = hint {
-        msg.push_str(" (");
-        msg.push_str(hint);
-        msg.push(')');
+    match hint {
+        Some(hint) => {
+            msg.push_str(" (");
+            msg.push_str(hint);
+            msg.push(')');
+            ApiError::Certificate(msg)
+        }
+        None => ApiError::Network(msg),
     }
-    ApiError::Network(msg)
 }
 
 /// What to change when `e` says the server's certificate was refused.

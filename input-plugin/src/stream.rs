@@ -449,25 +449,28 @@ impl Stream {
                 pos.reset_from = Some(from);
                 Duration::ZERO
             }
-            Action::Rejected => {
-                let msg = format!(
-                    "{kind}: the API rejected the reset request ({e}); check `start_time` and `limit`"
-                );
-                error!(stream = %kind, "{msg}; retrying in {}s", self.settings.unauthorized_retry.as_secs());
-                self.update(|s| s.failure = Some(msg));
-                self.settings.unauthorized_retry
-            }
+            Action::Rejected => self.needs_a_person(format!(
+                "{kind}: the API rejected the reset request ({e}); check `start_time` and `limit`"
+            )),
             Action::Unauthorized => {
                 let why = self
                     .client
                     .token()
                     .explain_unauthorized(Some(kind), &self.client.host());
-                let msg = format!("{kind}: {e}: {why}");
-                error!(stream = %kind, "{msg}; retrying in {}s", self.settings.unauthorized_retry.as_secs());
-                self.update(|s| s.failure = Some(msg));
-                self.settings.unauthorized_retry
+                self.needs_a_person(format!("{kind}: {e}: {why}"))
             }
+            // Retrying fast cannot help until a setting changes; `--once` stops at once.
+            Action::Untrusted => self.needs_a_person(format!("{kind}: {e}")),
         }
+    }
+
+    /// Reports a condition that a setting must fix; the request is tried again after
+    /// `unauthorized_retry`, in case it was fixed elsewhere (a proxy, the clock).
+    fn needs_a_person(&self, msg: String) -> Duration {
+        let wait = self.settings.unauthorized_retry;
+        error!(stream = %self.kind, "{msg}; retrying in {}s", wait.as_secs());
+        self.update(|s| s.failure = Some(msg));
+        wait
     }
 }
 

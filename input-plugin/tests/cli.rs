@@ -2,7 +2,7 @@
 
 use std::process::{Command, Stdio};
 
-use op_events_mock::{Fault, FaultKind, MockConfig, MockServer};
+use op_events_mock::{Fault, FaultKind, MockConfig, MockServer, Tls};
 
 const BIN: &str = env!("CARGO_BIN_EXE_op-events");
 
@@ -259,4 +259,33 @@ fn run_once_gives_up_on_an_unreachable_api() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("introspection attempts failed"), "{stderr}");
+}
+
+#[test]
+fn run_once_stops_at_a_refused_certificate() {
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 1,
+        tls: Some(Tls::self_signed(&["127.0.0.1"]).unwrap()),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // Without `--ca-file` the mock's CA is unknown. Retries are made quick, so that treating the
+    // certificate as a network blip would show as six attempts rather than as a slow test.
+    let token = mock.token("acme", &["auditevents"]);
+    let out = op_events(Some(&token))
+        .args(["run", "--once", "--base-url", &mock.url()])
+        .args(["--set", "retry_initial=10ms", "--set", "retry_max=20ms"])
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("certificate refused"), "{stderr}");
+    assert!(stderr.contains("`ca_file` (--ca-file)"), "{stderr}");
+    assert!(!stderr.contains("attempts failed"), "{stderr}");
+    // Logged once, then reported once on exit: no second attempt.
+    assert_eq!(stderr.matches("UnknownIssuer").count(), 2, "{stderr}");
+    assert!(!stderr.contains(&token), "{stderr}");
 }

@@ -300,9 +300,15 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
             Ok(i) => break i,
             Err(e) => {
                 attempt += 1;
-                let wait = if e.action() == Action::Unauthorized {
-                    let why = client.token().explain_unauthorized(None, &client.host());
-                    let msg = format!("token rejected by {}: {why}", client.host());
+                let needs_a_person = match e.action() {
+                    Action::Unauthorized => {
+                        let why = client.token().explain_unauthorized(None, &client.host());
+                        Some(format!("token rejected by {}: {why}", client.host()))
+                    }
+                    Action::Untrusted => Some(format!("introspection failed: {e}")),
+                    _ => None,
+                };
+                let wait = if let Some(msg) = needs_a_person {
                     error!(
                         "{msg}; retrying in {}s",
                         config.unauthorized_retry.as_secs()
