@@ -245,19 +245,28 @@ fn sigterm_checkpoints_and_exits_zero() {
     assert_eq!(saved, 1, "checkpoint written on SIGTERM");
 }
 
-#[test]
-fn run_once_gives_up_on_an_unreachable_api() {
+/// `run --once` against `base_url` with retries made quick, so that a failure treated as
+/// transient shows as several attempts rather than as a slow test: exit code and stderr.
+fn run_once_failing(token: &str, base_url: &str) -> (Option<i32>, String) {
     let state = tempfile::tempdir().unwrap();
-    // Nothing listens on port 9 of loopback: connection refused on every attempt.
-    let out = op_events(Some("a.b.c"))
-        .args(["run", "--once", "--base-url", "http://127.0.0.1:9"])
+    let out = op_events(Some(token))
+        .args(["run", "--once", "--base-url", base_url])
         .args(["--set", "retry_initial=10ms", "--set", "retry_max=20ms"])
         .arg("--state-dir")
         .arg(state.path())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn run_once_gives_up_on_an_unreachable_api() {
+    // Nothing listens on port 9 of loopback: connection refused on every attempt.
+    let (code, stderr) = run_once_failing("a.b.c", "http://127.0.0.1:9");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("introspection attempts failed"), "{stderr}");
 }
 
@@ -269,19 +278,10 @@ fn run_once_stops_at_a_refused_certificate() {
         ..MockConfig::default()
     })
     .unwrap();
-    let state = tempfile::tempdir().unwrap();
-    // Without `--ca-file` the mock's CA is unknown. Retries are made quick, so that treating the
-    // certificate as a network blip would show as six attempts rather than as a slow test.
+    // Without `--ca-file` the mock's CA is unknown.
     let token = mock.token("acme", &["auditevents"]);
-    let out = op_events(Some(&token))
-        .args(["run", "--once", "--base-url", &mock.url()])
-        .args(["--set", "retry_initial=10ms", "--set", "retry_max=20ms"])
-        .arg("--state-dir")
-        .arg(state.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = run_once_failing(&token, &mock.url());
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("certificate refused"), "{stderr}");
     assert!(stderr.contains("`ca_file` (--ca-file)"), "{stderr}");
     assert!(!stderr.contains("attempts failed"), "{stderr}");
