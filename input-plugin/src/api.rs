@@ -181,6 +181,9 @@ struct IntrospectV1 {
     uuid: Option<String>,
 }
 
+/// What a 404 most likely means, for the messages that report one.
+pub const NOT_FOUND_HINT: &str = "nothing is served at this address: check `base_url` (for the real API, the region's events host with no path) and `api_version`";
+
 /// A failed request, classified by what the caller should do.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -209,6 +212,9 @@ pub enum Action {
     RateLimited,
     /// 400: the request (cursor) was rejected.
     Rejected,
+    /// 404: nothing is served there (a wrong `base_url` or `api_version`, or a proxy's page);
+    /// not a verdict on the cursor, which is kept.
+    NotFound,
     /// 401/403: the token cannot read this.
     Unauthorized,
     /// The server's certificate was refused.
@@ -225,9 +231,9 @@ impl ApiError {
                 status: 401 | 403, ..
             } => Action::Unauthorized,
             Self::Status {
-                status: 400 | 404 | 422,
-                ..
+                status: 400 | 422, ..
             } => Action::Rejected,
+            Self::Status { status: 404, .. } => Action::NotFound,
             Self::Certificate(_) => Action::Untrusted,
             _ => Action::Retry,
         }
@@ -506,12 +512,22 @@ mod tests {
             Some("Unauthorized")
         );
         assert_eq!(error_message(b""), None);
-        let e = ApiError::Status {
-            status: 503,
-            message: String::new(),
-            retry_after: None,
-        };
-        assert_eq!(e.action(), Action::Retry);
+        for (status, action) in [
+            (400, Action::Rejected),
+            (401, Action::Unauthorized),
+            (403, Action::Unauthorized),
+            (404, Action::NotFound),
+            (429, Action::RateLimited),
+            (500, Action::Retry),
+            (503, Action::Retry),
+        ] {
+            let e = ApiError::Status {
+                status,
+                message: String::new(),
+                retry_after: None,
+            };
+            assert_eq!(e.action(), action, "{status}");
+        }
     }
 
     #[test]

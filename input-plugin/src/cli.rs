@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::api::{Action, Client, Request};
+use crate::api::{Action, ApiError, Client, NOT_FOUND_HINT, Request};
 use crate::config::{Config, ConfigError, KEYS, Region};
 use crate::encode::Target;
 use crate::event::EventType;
@@ -444,14 +444,14 @@ pub fn check(options: Options) -> Result<(), Failure> {
     let host = client.host();
     let region = Region::from_host(&host).map_or("custom", Region::as_str);
     println!("endpoint:  {} (region {region})", client.base_url());
-    let intro = rt.block_on(client.introspect()).map_err(|e| {
-        if e.action() == Action::Unauthorized {
-            let why = client.token().explain_unauthorized(None, &host);
-            Failure::runtime(format!("introspection failed: {e} ({why})"))
-        } else {
-            Failure::runtime(format!("introspection failed: {e}"))
-        }
-    })?;
+    let hint = |e: &ApiError, kind: Option<EventType>| match e.action() {
+        Action::Unauthorized => format!(" ({})", client.token().explain_unauthorized(kind, &host)),
+        Action::NotFound => format!(" ({NOT_FOUND_HINT})"),
+        _ => String::new(),
+    };
+    let intro = rt
+        .block_on(client.introspect())
+        .map_err(|e| Failure::runtime(format!("introspection failed: {e}{}", hint(&e, None))))?;
     let account = intro
         .account_uuid
         .or_else(|| client.token().claims().account_uuid.clone())
@@ -475,15 +475,7 @@ pub fn check(options: Options) -> Result<(), Failure> {
             Ok(()) => println!("{:<15} ok", kind.as_str()),
             Err(e) => {
                 failed = true;
-                let why = if e.action() == crate::api::Action::Unauthorized {
-                    format!(
-                        " ({})",
-                        client.token().explain_unauthorized(Some(kind), &host)
-                    )
-                } else {
-                    String::new()
-                };
-                println!("{:<15} FAILED: {e}{why}", kind.as_str());
+                println!("{:<15} FAILED: {e}{}", kind.as_str(), hint(&e, Some(kind)));
             }
         }
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, error, warn};
 
-use crate::api::{Action, ApiError, Client, RawPage, Request};
+use crate::api::{Action, ApiError, Client, NOT_FOUND_HINT, RawPage, Request};
 use crate::budget::Budget;
 use crate::checkpoint::{RECENT_UUIDS, State};
 use crate::config::StartTime;
@@ -461,6 +461,9 @@ impl Stream {
             }
             // Retrying fast cannot help until a setting changes; `--once` stops at once.
             Action::Untrusted => self.needs_a_person(format!("{kind}: {e}")),
+            // The cursor is kept: a 404 says nothing about it, and a reset would skip events
+            // that reach the API late with older timestamps.
+            Action::NotFound => self.needs_a_person(format!("{kind}: {e}: {NOT_FOUND_HINT}")),
         }
     }
 

@@ -270,6 +270,22 @@ fn run_once_gives_up_on_an_unreachable_api() {
     assert!(stderr.contains("introspection attempts failed"), "{stderr}");
 }
 
+/// A `base_url` with a path the API does not serve: a 404 is reported at once with what to
+/// change, not retried like an outage.
+#[test]
+fn run_once_stops_at_a_wrong_base_url() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let base_url = format!("{}/events", mock.url().trim_end_matches('/'));
+    let (code, stderr) = run_once_failing(&token, &base_url);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("HTTP 404"), "{stderr}");
+    assert!(stderr.contains("check `base_url`"), "{stderr}");
+    assert!(!stderr.contains("attempts failed"), "{stderr}");
+    // Logged once, then reported once on exit: no second attempt.
+    assert_eq!(stderr.matches("HTTP 404").count(), 2, "{stderr}");
+}
+
 #[test]
 fn run_once_stops_at_a_refused_certificate() {
     let mock = MockServer::start(MockConfig {

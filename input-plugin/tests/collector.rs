@@ -347,6 +347,32 @@ fn rejected_cursor_restarts_from_last_event_without_duplicates() {
     assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
 }
 
+/// A 404 says nothing about the cursor (a proxy's page, a wrong path): the same cursor is
+/// tried again, so events that reached the API late, with older timestamps, still arrive; a
+/// reset from the newest delivered time would skip them.
+#[test]
+fn not_found_keeps_the_cursor() {
+    let mock = mock(200);
+    let token = mock.token("acme", &["itemusages"]);
+    // The newest delivered event is from now, the late ones minutes to hours older.
+    mock.generate("acme", "itemusages", 10, false);
+    let state = tempfile::tempdir().unwrap();
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    let mut all = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    mock.generate("acme", "itemusages", 20, true);
+    mock.inject(Fault {
+        kind: FaultKind::Status(404),
+        count: 1,
+        path: Some("/api/v2/itemusages".into()),
+    });
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    all.extend(drain(&c, usize::MAX));
+    c.shutdown(Duration::from_secs(2));
+    assert_eq!(mock.stats().count("/api/v2/itemusages", 404), 1);
+    assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
+}
+
 #[test]
 fn unreadable_state_fails_start_and_names_the_file() {
     let mock = mock(10);

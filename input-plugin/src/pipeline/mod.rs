@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 pub use queue::{AckToken, Batch, BatchLimits};
 
-use crate::api::{Action, Client, Introspection, SetupError};
+use crate::api::{Action, Client, Introspection, NOT_FOUND_HINT, SetupError};
 use crate::budget::Budget;
 use crate::checkpoint::{CheckpointError, Key, Store};
 use crate::config::{Config, ConfigError};
@@ -306,6 +306,9 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
                         Some(format!("token rejected by {}: {why}", client.host()))
                     }
                     Action::Untrusted => Some(format!("introspection failed: {e}")),
+                    Action::NotFound => {
+                        Some(format!("introspection failed: {e}: {NOT_FOUND_HINT}"))
+                    }
                     _ => None,
                 };
                 let wait = if let Some(msg) = needs_a_person {
