@@ -207,6 +207,21 @@ impl Committer {
         }
     }
 
+    /// [`flush`](Self::flush) on `runtime`'s blocking pool, waiting at most `limit`: a state
+    /// directory that hangs (a stuck network mount, a saturated disk) must not hold up Fluent
+    /// Bit's shutdown. Returns whether every write finished; one that did not goes on alone.
+    pub fn flush_within(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Runtime,
+        limit: Duration,
+    ) -> bool {
+        let me = Arc::clone(self);
+        runtime.block_on(async move {
+            let write = tokio::task::spawn_blocking(move || me.flush());
+            matches!(tokio::time::timeout(limit, write).await, Ok(Ok(())))
+        })
+    }
+
     /// The background writer: wakes on acks and when held ones come due, writes, then waits
     /// out the interval, until the runtime stops (shutdown flushes what is left).
     pub async fn run(self: Arc<Self>) {
@@ -296,6 +311,40 @@ mod tests {
         c.release_for_shutdown();
         c.flush();
         assert_eq!(cursor().as_deref(), Some("c1"));
+    }
+
+    /// A write that hangs (here the writer's lock is held, as by a background write stuck on
+    /// the disk) costs the limit, not the shutdown; it finishes on its own afterwards.
+    #[test]
+    fn a_hung_write_costs_the_limit_not_the_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = Arc::new(Committer::new(
+            store.clone(),
+            Duration::ZERO,
+            Duration::ZERO,
+        ));
+        c.add(key(), State::default());
+        c.apply(vec![meta(0)]);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stuck = c.write.lock().unwrap();
+        let start = Instant::now();
+        assert!(!c.flush_within(&runtime, Duration::from_millis(100)));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(store.load(&key()).unwrap(), None);
+        drop(stuck);
+        assert!(c.flush_within(&runtime, Duration::from_secs(10)));
+        let s = store.load(&key()).unwrap().unwrap();
+        assert_eq!(s.cursor.as_deref(), Some("c0"));
+        runtime.shutdown_timeout(Duration::from_secs(1));
     }
 
     /// The saved cursor, once it is `want` (or panics after 10 s).

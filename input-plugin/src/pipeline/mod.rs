@@ -253,7 +253,8 @@ impl Collector {
         self.shared.queue.buffered_events()
     }
 
-    /// Stops the streams, writes acked checkpoints, joins the threads within `grace`. Batches
+    /// Stops the streams, writes acked checkpoints and joins the threads, all within `grace`
+    /// (a write still running then is left to finish alone). Batches
     /// taken but not acked, or acked but still held while paused, are not checkpointed: they are
     /// fetched again next time.
     pub fn shutdown(mut self, grace: Duration) {
@@ -268,7 +269,11 @@ impl Collector {
         let start = Instant::now();
         self.shared.control.stop();
         self.shared.committer.release_for_shutdown();
-        self.shared.committer.flush();
+        if !self.shared.committer.flush_within(&runtime, grace) {
+            warn!(
+                "state files not written within the {grace:?} shutdown grace (is `state_dir` on a slow or hung disk?); what was delivered since the last write is fetched again next time"
+            );
+        }
         runtime.shutdown_timeout(grace.saturating_sub(start.elapsed()));
         tracing::debug!(
             buffered_events = self.shared.queue.buffered_events(),
