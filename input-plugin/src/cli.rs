@@ -72,7 +72,8 @@ pub struct Options {
     /// Events API address, overriding region (https; http only to loopback or with --insecure-http).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Comma-separated: signinattempts,itemusages,auditevents [default: the token's features].
+    /// Comma-separated: signinattempts,itemusages,auditevents, or all [default: the token's
+    /// features].
     #[arg(long, value_name = "LIST")]
     pub events: Option<String>,
     /// Record shape: ecs, ocsf or raw [default: ecs].

@@ -369,6 +369,7 @@ impl Config {
                     .parse()
                     .map_err(|e| invalid("api_version", format!("{e}")))?
             }
+            "events" if v.trim().eq_ignore_ascii_case("all") => self.events = None,
             "events" => {
                 let list = v
                     .split(',')
@@ -380,11 +381,7 @@ impl Config {
                 let mut list = list;
                 list.sort();
                 list.dedup();
-                self.events = if v.eq_ignore_ascii_case("all") || list.is_empty() {
-                    None
-                } else {
-                    Some(list)
-                };
+                self.events = if list.is_empty() { None } else { Some(list) };
             }
             "format" => self.format = v.parse().map_err(|e| invalid("format", format!("{e}")))?,
             "start_time" => {
@@ -532,6 +529,10 @@ mod tests {
         let e = Config::from_pairs([("limit", "5000")]).unwrap_err();
         assert!(e.to_string().starts_with("limit:"), "{e}");
         assert!(Config::from_pairs([("events", "logins")]).is_err());
+        for all in ["all", " ALL "] {
+            let c = Config::from_pairs([("events", "auditevents"), ("events", all)]).unwrap();
+            assert_eq!(c.events, None, "{all:?}: every type the token allows");
+        }
     }
 
     #[test]
