@@ -80,6 +80,14 @@ fn two_accounts_deliver_everything_once_through_pause_and_shutdown() {
             .all(|(level, l)| !l.starts_with("[onepassword.1] ") || *level <= harness::INFO),
         "instance 1 runs at log_level info"
     );
+    // What the collector's threads log ("token accepted", from its runtime) reaches Fluent
+    // Bit's logger from Fluent Bit's own thread, so that it lands in Fluent Bit's log file.
+    assert!(
+        logs.iter()
+            .any(|(_, l)| l.starts_with("[onepassword.1] token accepted")),
+        "{logs:#?}"
+    );
+    assert_eq!(harness::logged_on_plugin_threads(), 0);
     for account in &accounts {
         assert!(
             logs.iter().all(|(_, l)| !l.contains(&account.token)),

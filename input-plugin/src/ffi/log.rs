@@ -1,9 +1,10 @@
 //! Logs through Fluent Bit's own logger (`api->log_print`), so plugin messages land wherever
 //! Fluent Bit logs go, with its timestamps, and honour the instance's `log_level`.
 
+use std::collections::VecDeque;
 use std::ffi::{CString, c_char, c_int};
 use std::fmt::Write as _;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -33,6 +34,9 @@ pub(super) const LEVELS_VERBOSE_FIRST: [Level; 5] = [
     Level::ERROR,
 ];
 
+/// Most lines kept from the plugin's own threads between two collects.
+const BACKLOG_LINES: usize = 1000;
+
 /// One instance's way into Fluent Bit's log. Fluent Bit frees the API table and the instance
 /// after `FLBPluginExit`, so `close` makes later messages (from a thread that outlived the
 /// shutdown grace period) a no-op instead of a call into freed memory.
@@ -43,6 +47,16 @@ pub(super) struct LogSink {
     /// The exact token value, scrubbed from every line as a last line of defence.
     secret: Option<String>,
     open: RwLock<bool>,
+    /// Lines logged on the collector's threads, which Fluent Bit's logger does not know: it
+    /// would write them to stderr, not to its `log_file`. Written from Fluent Bit's thread at
+    /// the next collect (every second) or log line there.
+    backlog: Mutex<Backlog>,
+}
+
+#[derive(Default)]
+struct Backlog {
+    lines: VecDeque<(Level, CString)>,
+    dropped: usize,
 }
 
 impl LogSink {
@@ -57,6 +71,7 @@ impl LogSink {
             max_level,
             secret: None,
             open: RwLock::new(true),
+            backlog: Mutex::default(),
         }
     }
 
@@ -83,6 +98,40 @@ impl LogSink {
             line = line.replace(secret.as_str(), "[redacted]");
         }
         let line = CString::new(line.replace('\0', "\\0")).unwrap_or_default();
+        if std::thread::current().name() == Some(crate::pipeline::THREAD_NAME) {
+            let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
+            if backlog.lines.len() == BACKLOG_LINES {
+                backlog.lines.pop_front();
+                backlog.dropped += 1;
+            }
+            backlog.lines.push_back((level, line));
+            return;
+        }
+        self.write_backlog();
+        self.print(log_print, level, &line);
+    }
+
+    /// Writes what the collector's threads logged; call on a Fluent Bit thread.
+    pub(super) fn write_backlog(&self) {
+        let Some(log_print) = self.log_print else {
+            return;
+        };
+        let Backlog { lines, dropped } =
+            std::mem::take(&mut *self.backlog.lock().unwrap_or_else(|e| e.into_inner()));
+        if dropped > 0 {
+            let line = format!("[{}] {dropped} earlier log lines dropped", self.prefix);
+            self.print(
+                log_print,
+                Level::WARN,
+                &CString::new(line).unwrap_or_default(),
+            );
+        }
+        for (level, line) in lines {
+            self.print(log_print, level, &line);
+        }
+    }
+
+    fn print(&self, log_print: LogPrintFn, level: Level, line: &CString) {
         let open = self.open.read().unwrap_or_else(|e| e.into_inner());
         if !*open {
             return;

@@ -408,6 +408,7 @@ fn collect(
     let Some(instance) = instance else {
         return FLB_OK;
     };
+    instance.log.write_backlog();
     if paused {
         return FLB_OK;
     }

@@ -58,6 +58,10 @@ struct Shared {
     started: std::sync::atomic::AtomicBool,
 }
 
+/// The name of every thread the collector starts (benches and the plugin's log tell them apart
+/// by it).
+pub const THREAD_NAME: &str = "op-events";
+
 /// The running collector.
 pub struct Collector {
     shared: Arc<Shared>,
@@ -100,7 +104,7 @@ impl Collector {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .max_blocking_threads(2)
-            .thread_name("op-events")
+            .thread_name(THREAD_NAME)
             .enable_all()
             .on_thread_start(move || {
                 if let Some(d) = &thread_logs {

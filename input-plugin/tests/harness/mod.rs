@@ -129,7 +129,22 @@ extern "C" fn log_print(
     let (fmt, arg) = unsafe { (CStr::from_ptr(fmt), CStr::from_ptr(arg)) };
     assert_eq!(fmt, c"%s", "the plugin must log through a fixed format");
     let line = arg.to_string_lossy().into_owned();
+    // Fluent Bit's logger knows only its own threads: from the plugin's, a line would go to
+    // stderr instead of Fluent Bit's `log_file`.
+    // (The OS's name: the library's threads are foreign to this binary's std.)
+    let thread = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+    if thread.trim_end() == "op-events" {
+        LOGGED_ON_PLUGIN_THREADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     LOGS.lock().unwrap().push((level, line));
+}
+
+static LOGGED_ON_PLUGIN_THREADS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Lines the plugin logged from its own threads (Fluent Bit would lose them from its log file).
+pub fn logged_on_plugin_threads() -> usize {
+    LOGGED_ON_PLUGIN_THREADS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The log lines so far that contain `needle`.
