@@ -258,7 +258,7 @@ fn main() {
     let (mut collector_ns, mut instance_ns, mut faults) = (0, 0, 0);
     for tid in tasks() {
         match comm(tid).trim() {
-            "op-events" => {
+            op_events_input::pipeline::THREAD_NAME => {
                 collector_ns += task_cpu_ns(tid);
                 faults += task_minor_faults(tid);
             }

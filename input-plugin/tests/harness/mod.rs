@@ -133,7 +133,7 @@ extern "C" fn log_print(
     // stderr instead of Fluent Bit's `log_file`.
     // (The OS's name: the library's threads are foreign to this binary's std.)
     let thread = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
-    if thread.trim_end() == "op-events" {
+    if thread.trim_end() == op_events_input::pipeline::THREAD_NAME {
         LOGGED_ON_PLUGIN_THREADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     LOGS.lock().unwrap().push((level, line));
