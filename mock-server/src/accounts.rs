@@ -84,6 +84,11 @@ impl Accounts {
     }
 
     /// Fails early on unreadable fixtures (the server checks them at start).
+    /// The account tokens are for unless they name another (`serve --account`).
+    pub fn default_name(&self) -> &str {
+        &self.seeding.default_account
+    }
+
     pub fn check_fixtures(&self) -> anyhow::Result<()> {
         self.fixtures().map(drop)
     }

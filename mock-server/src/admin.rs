@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::{self, Region, TokenSpec};
+use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind};
 use crate::server::Peer;
 use crate::state::MockState;
@@ -72,15 +73,41 @@ struct ClockChange {
 }
 
 async fn set_clock(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
+    let advanced = |secs: u64| {
+        let secs = i64::try_from(secs).ok()?;
+        let to = s
+            .clock
+            .now()
+            .checked_add(jiff::SignedDuration::from_secs(secs))
+            .ok()?;
+        Clock::in_range(to).then_some(())
+    };
     match serde_json::from_slice::<ClockChange>(&body) {
         Ok(ClockChange {
             now: Some(now),
             advance_seconds: None,
-        }) => s.clock.set(now),
+        }) if Clock::in_range(now) => s.clock.set(now),
         Ok(ClockChange {
             now: None,
             advance_seconds: Some(secs),
-        }) => s.clock.advance(Duration::from_secs(secs)),
+        }) if advanced(secs).is_some() => s.clock.advance(Duration::from_secs(secs)),
+        Ok(
+            ClockChange {
+                now: Some(_),
+                advance_seconds: None,
+            }
+            | ClockChange {
+                now: None,
+                advance_seconds: Some(_),
+            },
+        ) => {
+            let range = format!(
+                "the clock must stay within {} to {}",
+                Clock::EARLIEST,
+                Clock::LATEST
+            );
+            return fail(StatusCode::BAD_REQUEST, range);
+        }
         _ => {
             return fail(
                 StatusCode::BAD_REQUEST,
@@ -160,15 +187,23 @@ async fn token(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
         Some(Err(e)) => return fail(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let now = s.clock.now();
+    let lifetime = jiff::SignedDuration::from_secs(t.expires_in_seconds.unwrap_or(365 * 86_400));
+    let Ok(expires_at) = now.checked_add(lifetime) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "expires_in_seconds is out of range",
+        );
+    };
     let spec = TokenSpec {
         region,
         features: t
             .features
             .unwrap_or_else(|| Kind::ALL.iter().map(|k| k.name().to_owned()).collect()),
-        account: t.account.unwrap_or_else(|| "acme".into()),
+        account: t
+            .account
+            .unwrap_or_else(|| s.accounts.default_name().to_owned()),
         issued_at: now,
-        expires_at: now
-            + jiff::SignedDuration::from_secs(t.expires_in_seconds.unwrap_or(365 * 86_400)),
+        expires_at,
     };
     axum::Json(json!({"token": auth::mint(&s.key, &spec), "account_uuid": auth::account_uuid(&spec.account)})).into_response()
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -35,6 +37,28 @@ pub fn routes() -> Router<Arc<MockState>> {
 /// The API version whose error shape a path uses.
 pub fn is_v1_path(path: &str) -> bool {
     !path.starts_with("/api/v2/")
+}
+
+/// Whether `path` is one of the API's endpoints (introspect, or an event type's, v1 or v2).
+pub fn is_endpoint(path: &str) -> bool {
+    match path {
+        "/api/auth/introspect" | "/api/v2/auth/introspect" => true,
+        _ => path
+            .strip_prefix("/api/v1/")
+            .or_else(|| path.strip_prefix("/api/v2/"))
+            .is_some_and(|kind| Kind::parse(kind).is_some()),
+    }
+}
+
+/// Paths no route serves: the API's error shape, so that clients parsing error bodies never meet
+/// an empty or plain-text one.
+pub async fn not_found(uri: Uri) -> Response {
+    error_body(StatusCode::NOT_FOUND, is_v1_path(uri.path())).into_response()
+}
+
+/// A known path with the wrong method (`GET` on an events endpoint, `POST` on introspect).
+pub async fn method_not_allowed(uri: Uri) -> Response {
+    error_body(StatusCode::METHOD_NOT_ALLOWED, is_v1_path(uri.path())).into_response()
 }
 
 #[derive(Debug)]
@@ -109,11 +133,9 @@ fn authenticate(
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|h| h.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
     let now = s.clock.now();
@@ -170,7 +192,7 @@ async fn events(
     State(s): State<Arc<MockState>>,
     Path((version, kind)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let v1 = match version.as_str() {
         "v1" => true,
@@ -179,6 +201,14 @@ async fn events(
     };
     let Some(kind) = Kind::parse(&kind) else {
         return error_body(StatusCode::NOT_FOUND, v1).into_response();
+    };
+    // A body over axum's limit (2 MiB) is 413, in the version's error shape.
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            let reason = e.body_text();
+            return ApiError::Status(e.status(), reason).response(v1, false);
+        }
     };
     match page(&s, v1, kind, &headers, &body) {
         Ok(response) => response,

@@ -10,6 +10,14 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The times the mock can hold: the store keeps nanoseconds in 64 bits (1677 to 2262).
+    pub const EARLIEST: Timestamp = Timestamp::constant(-9_000_000_000, 0);
+    pub const LATEST: Timestamp = Timestamp::constant(9_000_000_000, 0);
+
+    pub fn in_range(t: Timestamp) -> bool {
+        (Self::EARLIEST..=Self::LATEST).contains(&t)
+    }
+
     /// A clock that reads `start` now and then runs at real speed (`None` = real time).
     pub fn new(start: Option<Timestamp>) -> Self {
         let clock = Clock {

@@ -123,12 +123,21 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Token(t) => {
             let issued_at = t.issued_at.unwrap_or_else(jiff::Timestamp::now);
+            let expires_at = t
+                .days
+                .checked_mul(86_400)
+                .and_then(|secs| {
+                    issued_at
+                        .checked_add(jiff::SignedDuration::from_secs(secs))
+                        .ok()
+                })
+                .ok_or_else(|| anyhow::anyhow!("--days {} is out of range", t.days))?;
             let spec = TokenSpec {
                 region: t.region,
                 features: t.features,
                 account: t.account,
                 issued_at,
-                expires_at: issued_at + jiff::SignedDuration::from_hours(24 * t.days),
+                expires_at,
             };
             println!(
                 "{}",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::Connected;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +25,7 @@ use crate::auth::{self, Region, TokenSpec};
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::limits::RateLimits;
-use crate::state::{Behaviour, Counters, MockState, Stats};
+use crate::state::{Behaviour, Counters, MockState, OTHER_PATHS, Stats};
 use crate::store::{Kind, StoreError};
 use crate::tls::{Tls, TlsListener};
 
@@ -92,6 +92,20 @@ impl Default for MockConfig {
 /// Builds the shared state and generates the default account.
 fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
     let clock = Clock::new(config.now);
+    let oldest = clock
+        .now()
+        .checked_sub(SignedDuration::from_hours(24 * i64::from(config.span_days)))
+        .ok();
+    if !oldest.is_some_and(Clock::in_range) || !Clock::in_range(clock.now()) {
+        anyhow::bail!(
+            "the clock ({}) and the span of generated events ({} days before it) must stay \
+             within {} to {}",
+            clock.now(),
+            config.span_days,
+            Clock::EARLIEST,
+            Clock::LATEST,
+        );
+    }
     let state = Arc::new(MockState {
         key: config
             .key
@@ -129,6 +143,8 @@ fn router(state: Arc<MockState>) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(crate::admin::routes(state.clone()))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -194,6 +210,7 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let matched = request.extensions().get::<MatchedPath>().is_some();
     let api_path = path.starts_with("/api/");
     let fault = if api_path { s.faults.take(&path) } else { None };
     let v1 = api::is_v1_path(&path);
@@ -233,7 +250,13 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     };
     let status = response.status().as_u16();
     let items = response.extensions().get::<Served>().map_or(0, |s| s.0);
-    s.counters.request(&path, status);
+    // Paths the API does not have are counted together, so that stray or hostile requests
+    // cannot grow the stats without bound.
+    let known = matched
+        && status != StatusCode::FORBIDDEN.as_u16()
+        && (api::is_endpoint(&path) || path.starts_with("/_mock/"));
+    s.counters
+        .request(if known { &path } else { OTHER_PATHS }, status);
     tracing::info!(%method, %path, status, items, latency_us = started.elapsed().as_micros() as u64, "request");
     response
 }

@@ -41,6 +41,9 @@ impl MockState {
     }
 }
 
+/// The stats' key for requests to paths the API does not have.
+pub const OTHER_PATHS: &str = "other";
+
 /// Live request counters.
 #[derive(Default)]
 pub struct Counters {

@@ -146,6 +146,52 @@ async fn admin_moves_the_clock_and_mints_tokens() {
         post(&mock, "/api/v2/auditevents", token, "{}").await.status,
         401
     );
+
+    // Out of range: a clear 400, and the clock stays where it was.
+    for change in [
+        json!({"now": "2300-01-01T00:00:00Z"}),
+        json!({"now": "1600-01-01T00:00:00Z"}),
+        json!({"advance_seconds": u64::MAX}),
+        json!({"advance_seconds": 300u64 * 365 * 86_400}),
+    ] {
+        let (status, body) = admin(&mock, "POST", "/_mock/clock", Some(change.clone())).await;
+        assert_eq!(status, 400, "{change}: {body}");
+        assert!(body.contains("the clock must stay within"), "{body}");
+    }
+    assert!(mock.now().duration_since(expected).as_secs() < 60);
+    let (status, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/tokens",
+        Some(json!({"expires_in_seconds": 9_000_000_000_000_000_000i64})),
+    )
+    .await;
+    assert_eq!(
+        (status, body.contains("expires_in_seconds")),
+        (400, true),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minted_tokens_default_to_the_servers_account() {
+    let mock = common::start(op_events_mock::MockConfig {
+        events_per_type: 5,
+        default_account: "globex".into(),
+        ..op_events_mock::MockConfig::default()
+    });
+    let (_, body) = admin(&mock, "POST", "/_mock/tokens", Some(json!({}))).await;
+    let minted: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(minted["account_uuid"], mock.account_uuid("globex"));
+    let token = minted["token"].as_str().unwrap();
+    let r = post(
+        &mock,
+        "/api/v2/auditevents",
+        token,
+        r#"{"limit":10,"start_time":"2020-01-01T00:00:00Z"}"#,
+    )
+    .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,7 +310,14 @@ async fn stats_count_requests_by_path_and_status_and_events_served() {
     .await;
     post(&mock, "/api/v1/signinattempts", &token, r#"{"limit":0}"#).await;
     post(&mock, "/api/v2/itemusages", "bad", "{}").await;
+    // Paths the API does not have are counted together, however many there are.
+    for i in 0..20 {
+        post(&mock, &format!("/api/{i}{}", "x".repeat(500)), &token, "{}").await;
+        post(&mock, &format!("/api/v2/kind{i}"), &token, "{}").await;
+    }
     let stats = mock.stats();
+    assert_eq!(stats.count("other", 404), 40);
+    assert!(stats.requests.iter().all(|r| !r.path.contains("xxx")));
     assert_eq!(stats.count("/api/v1/signinattempts", 200), 1);
     assert_eq!(stats.count("/api/v1/signinattempts", 400), 1);
     assert_eq!(stats.count("/api/v2/itemusages", 401), 1);

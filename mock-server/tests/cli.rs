@@ -201,3 +201,37 @@ fn fixtures_load_into_the_default_account() {
         .is_err()
     );
 }
+
+#[test]
+fn times_out_of_range_are_errors_not_panics() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["token", "--days", "100000000"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("--days 100000000 is out of range") && !err.contains("panicked"),
+        "{err}"
+    );
+    for args in [
+        [
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--now",
+            "2300-01-01T00:00:00Z",
+        ],
+        ["serve", "--addr", "127.0.0.1:0", "--span-days", "200000"],
+    ] {
+        let (code, err) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("must stay within") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}

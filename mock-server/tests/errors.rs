@@ -92,6 +92,70 @@ async fn unknown_fields_are_rejected_only_when_asked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_wrong_methods_and_huge_bodies_get_the_versions_error_body() {
+    let mock = common::small(10);
+    let token = mock.token("acme", &ALL);
+    let r = get(&mock, "/api/v2/signinattempts", &token).await;
+    assert_eq!(
+        (r.status, r.body),
+        (405, v2_error(405, "Method Not Allowed"))
+    );
+    let r = post(&mock, "/api/v2/auth/introspect", &token, "{}").await;
+    assert_eq!(
+        (r.status, r.body),
+        (405, v2_error(405, "Method Not Allowed"))
+    );
+    let r = get(&mock, "/api/auth/introspect/x", &token).await;
+    assert_eq!((r.status, r.body), (404, v1_error("Not Found")));
+    for path in ["/api/v2/signinattempts/", "/api/v2/nope", "/api/v2/a/b/c"] {
+        let r = post(&mock, path, &token, "{}").await;
+        assert_eq!(
+            (r.status, &r.body),
+            (404, &v2_error(404, "Not Found")),
+            "{path}"
+        );
+    }
+    let huge = format!(r#"{{"limit":10,"pad":"{}"}}"#, "x".repeat(3 << 20));
+    let r = post(&mock, "/api/v2/itemusages", &token, &huge).await;
+    assert_eq!(
+        (r.status, r.body),
+        (413, v2_error(413, "Payload Too Large"))
+    );
+    let r = post(&mock, "/api/v1/itemusages", &token, &huge).await;
+    assert_eq!((r.status, r.body), (413, v1_error("Payload Too Large")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let mock = common::small(10);
+    let token = mock.token("acme", &ALL);
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = common::client()
+            .post(format!("{}/api/v2/itemusages", mock.url()))
+            .header("authorization", format!("{scheme} {token}"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+    for header in [
+        format!("Basic {token}"),
+        format!("Bearer{token}"),
+        "Bearer ".to_owned(),
+    ] {
+        let r = common::client()
+            .post(format!("{}/api/v2/itemusages", mock.url()))
+            .header("authorization", &header)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{header}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_get_401_with_the_documented_body() {
     let mock = common::small(10);
     let other = common::start(MockConfig {
