@@ -163,6 +163,17 @@ pub struct Introspection {
     pub integration_uuid: Option<String>,
 }
 
+impl Introspection {
+    /// The event types the token grants, in [`EventType::ALL`]'s order: what is collected when
+    /// `events` is not set.
+    pub fn granted(&self) -> Vec<EventType> {
+        EventType::ALL
+            .into_iter()
+            .filter(|k| self.features.iter().any(|f| f == k.as_str()))
+            .collect()
+    }
+}
+
 #[derive(Deserialize)]
 struct IntrospectV2 {
     #[serde(default)]

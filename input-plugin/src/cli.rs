@@ -455,14 +455,19 @@ pub fn check(options: Options) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("introspection failed: {e}{}", hint(&e, None))))?;
     let account = intro
         .account_uuid
+        .clone()
         .or_else(|| client.token().claims().account_uuid.clone())
         .unwrap_or_else(|| "unknown".into());
     println!("account:   {account}");
     println!("features:  {}", intro.features.join(", "));
-    let kinds = config
-        .events
-        .clone()
-        .unwrap_or_else(|| EventType::ALL.to_vec());
+    // As `run` does: the listed types, or else every type the token grants.
+    let kinds = config.events.clone().unwrap_or_else(|| {
+        let granted = intro.granted();
+        for kind in EventType::ALL.into_iter().filter(|k| !granted.contains(k)) {
+            println!("{:<15} not granted by the token (skipped)", kind.as_str());
+        }
+        granted
+    });
     let mut failed = false;
     for kind in kinds {
         let request = Request::Reset {

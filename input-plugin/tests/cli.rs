@@ -117,11 +117,26 @@ fn check_reports_account_features_and_streams() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&mock.account_uuid("acme")), "{stdout}");
     assert!(stdout.contains("signinattempts  ok"), "{stdout}");
+    assert!(stdout.contains("auditevents     ok"), "{stdout}");
+    // Without `events`, as `run`: the types the token grants; the rest are only named.
+    assert!(
+        stdout.contains("itemusages      not granted by the token (skipped)"),
+        "{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // Asked for explicitly, a type the token lacks fails, with the reason.
+    let out = op_events(Some(&token))
+        .args(["check", "--events", "itemusages,auditevents", "--base-url"])
+        .arg(mock.url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("itemusages      FAILED"), "{stdout}");
     assert!(
         stdout.contains("lacks the `itemusages` feature"),
         "{stdout}"
     );
+    assert!(!stdout.contains("signinattempts  ok"), "{stdout}");
     assert_eq!(out.status.code(), Some(1));
 }
 

@@ -361,11 +361,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         .or_else(|| client.token().claims().account_uuid.clone())
         .or(intro.integration_uuid.clone())
         .unwrap_or_else(|| "default".into());
-    let granted: Vec<EventType> = intro
-        .features
-        .iter()
-        .filter_map(|f| f.parse().ok())
-        .collect();
+    let granted = intro.granted();
     let kinds = match &config.events {
         Some(list) => {
             for k in list.iter().filter(|k| !granted.contains(k)) {
@@ -373,10 +369,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
             }
             list.clone()
         }
-        None => EventType::ALL
-            .into_iter()
-            .filter(|k| granted.contains(k))
-            .collect(),
+        None => granted,
     };
     if kinds.is_empty() {
         error!(
