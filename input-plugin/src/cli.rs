@@ -364,6 +364,7 @@ impl Progress {
 }
 
 /// How a sink loop ended.
+#[derive(PartialEq, Eq)]
 enum End {
     CaughtUp,
     Signal,
@@ -418,8 +419,17 @@ fn collect(config: Config, once: bool) -> Result<(), Failure> {
         StartError::State(_) | StartError::Runtime(_) => Failure::runtime(e),
     })?;
     let end = pump(&collector, once, &stop, limits);
-    collector.shutdown(Duration::from_secs(5));
-    match end? {
+    let saved = collector.shutdown(Duration::from_secs(5));
+    let end = end?;
+    if !saved && end != End::Closed {
+        // A cron job must not report success while every run re-sends the same events.
+        return Err(Failure::runtime(
+            "the checkpoints could not be saved (see the errors above): the events delivered \
+             since the last saved checkpoint will be delivered again; check that `state_dir` \
+             is writable",
+        ));
+    }
+    match end {
         End::CaughtUp => tracing::info!("caught up; checkpoints saved"),
         End::Signal => tracing::info!("stopped by signal; checkpoints saved"),
         End::Closed => tracing::info!("stdout closed; stopping"),

@@ -66,6 +66,38 @@ fn run_once_drains_then_resumes_with_nothing_new() {
     assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 3);
 }
 
+/// A cron job must not report success while its checkpoints go nowhere: every run would send
+/// the same events again. `/proc/self/fdinfo` exists but takes no new files, even for root.
+#[test]
+fn run_once_fails_when_checkpoints_cannot_be_saved() {
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    let out = op_events(Some(&token))
+        .args([
+            "run",
+            "--once",
+            "--state-dir",
+            "/proc/self/fdinfo",
+            "--base-url",
+        ])
+        .arg(mock.url())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the checkpoints could not be saved"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("checkpoints saved"), "{stderr}");
+    let lines = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(lines, 360, "the events are still delivered");
+}
+
 /// A deployment without `/api/v2/auth/introspect` (404): the collector falls back to v1
 /// introspection, takes the account from the token, and delivers everything.
 #[test]

@@ -181,8 +181,8 @@ impl Committer {
         self.slots().iter().any(|s| s.dirty)
     }
 
-    /// Writes every dirty stream now (blocking I/O).
-    pub fn flush(&self) {
+    /// Writes every dirty stream now (blocking I/O); whether every write succeeded.
+    pub fn flush(&self) -> bool {
         let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let dirty: Vec<(usize, Key, State)> = self
             .slots()
@@ -194,31 +194,38 @@ impl Committer {
                 (i, s.key.clone(), s.state.clone())
             })
             .collect();
+        let mut written = true;
         for (i, key, state) in dirty {
             match self.store.save(&key, &state) {
                 Ok(()) => tracing::debug!(stream = %key.kind, "checkpoint written"),
                 Err(e) => {
                     tracing::error!("{e}; retrying on the next delivery");
+                    written = false;
                     if let Some(s) = self.slots().get_mut(i) {
                         s.dirty = true;
                     }
                 }
             }
         }
+        written
     }
 
     /// [`flush`](Self::flush) on `runtime`'s blocking pool, waiting at most `limit`: a state
     /// directory that hangs (a stuck network mount, a saturated disk) must not hold up Fluent
-    /// Bit's shutdown. Returns whether every write finished; one that did not goes on alone.
+    /// Bit's shutdown. Returns whether every write succeeded, or `None` when they did not
+    /// finish in time (one still running goes on alone).
     pub fn flush_within(
         self: &Arc<Self>,
         runtime: &tokio::runtime::Runtime,
         limit: Duration,
-    ) -> bool {
+    ) -> Option<bool> {
         let me = Arc::clone(self);
         runtime.block_on(async move {
             let write = tokio::task::spawn_blocking(move || me.flush());
-            matches!(tokio::time::timeout(limit, write).await, Ok(Ok(())))
+            match tokio::time::timeout(limit, write).await {
+                Ok(written) => Some(written.unwrap_or(false)),
+                Err(_) => None,
+            }
         })
     }
 
@@ -333,7 +340,7 @@ mod tests {
             .unwrap();
         let stuck = c.write.lock().unwrap();
         let start = Instant::now();
-        assert!(!c.flush_within(&runtime, Duration::from_millis(100)));
+        assert_eq!(c.flush_within(&runtime, Duration::from_millis(100)), None);
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "{:?}",
@@ -341,7 +348,10 @@ mod tests {
         );
         assert_eq!(store.load(&key()).unwrap(), None);
         drop(stuck);
-        assert!(c.flush_within(&runtime, Duration::from_secs(10)));
+        assert_eq!(
+            c.flush_within(&runtime, Duration::from_secs(10)),
+            Some(true)
+        );
         let s = store.load(&key()).unwrap().unwrap();
         assert_eq!(s.cursor.as_deref(), Some("c0"));
         runtime.shutdown_timeout(Duration::from_secs(1));

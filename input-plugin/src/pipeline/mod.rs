@@ -260,20 +260,22 @@ impl Collector {
     /// Stops the streams, writes acked checkpoints and joins the threads, all within `grace`
     /// (a write still running then is left to finish alone). Batches
     /// taken but not acked, or acked but still held while paused, are not checkpointed: they are
-    /// fetched again next time.
-    pub fn shutdown(mut self, grace: Duration) {
-        self.stop(grace);
+    /// fetched again next time. Returns whether the state files were written (a failed write
+    /// has logged its error).
+    pub fn shutdown(mut self, grace: Duration) -> bool {
+        self.stop(grace)
     }
 
-    fn stop(&mut self, grace: Duration) {
+    fn stop(&mut self, grace: Duration) -> bool {
         let Some(runtime) = self.runtime.take() else {
-            return;
+            return true;
         };
         let _logging = self.logging();
         let start = Instant::now();
         self.shared.control.stop();
         self.shared.committer.release_for_shutdown();
-        if !self.shared.committer.flush_within(&runtime, grace) {
+        let written = self.shared.committer.flush_within(&runtime, grace);
+        if written.is_none() {
             warn!(
                 "state files not written within the {grace:?} shutdown grace (is `state_dir` on a slow or hung disk?); what was delivered since the last write is fetched again next time"
             );
@@ -283,6 +285,7 @@ impl Collector {
             buffered_events = self.shared.queue.buffered_events(),
             "collector stopped (buffered events are fetched again on the next start)"
         );
+        written == Some(true)
     }
 }
 
