@@ -463,11 +463,11 @@ impl Config {
             return Err(invalid("base_url", "must be an http:// or https:// URL"));
         }
         if let Some(u) = &self.proxy
-            && !matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h")
+            && !matches!(u.scheme(), "http" | "https")
         {
             return Err(invalid(
                 "proxy",
-                "must be an http://, https:// or socks5:// URL",
+                "must be an http:// or https:// URL (SOCKS proxies are not supported)",
             ));
         }
         Ok(())
@@ -528,6 +528,15 @@ mod tests {
         );
         let e = Config::from_pairs([("limit", "5000")]).unwrap_err();
         assert!(e.to_string().starts_with("limit:"), "{e}");
+        // The HTTP client has no SOCKS support: refused at start, not retried forever.
+        for proxy in ["socks5://127.0.0.1:1080", "socks5h://proxy:1080"] {
+            let e = Config::from_pairs([("token", "t"), ("proxy", proxy)]).unwrap_err();
+            assert!(
+                e.to_string().contains("SOCKS proxies are not supported"),
+                "{e}"
+            );
+        }
+        assert!(Config::from_pairs([("token", "t"), ("proxy", "http://proxy:3128")]).is_ok());
         assert!(Config::from_pairs([("events", "logins")]).is_err());
         for all in ["all", " ALL "] {
             let c = Config::from_pairs([("events", "auditevents"), ("events", all)]).unwrap();
