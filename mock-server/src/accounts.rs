@@ -83,12 +83,12 @@ impl Accounts {
             .clone())
     }
 
-    /// Fails early on unreadable fixtures (the server checks them at start).
     /// The account tokens are for unless they name another (`serve --account`).
     pub fn default_name(&self) -> &str {
         &self.seeding.default_account
     }
 
+    /// Fails early on unreadable fixtures (the server checks them at start).
     pub fn check_fixtures(&self) -> anyhow::Result<()> {
         self.fixtures().map(drop)
     }

@@ -10,7 +10,8 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// The times the mock can hold: the store keeps nanoseconds in 64 bits (1677 to 2262).
+    /// The times the mock accepts (1684 to 2255): a margin inside what the store's 64-bit
+    /// nanoseconds hold (1677 to 2262).
     pub const EARLIEST: Timestamp = Timestamp::constant(-9_000_000_000, 0);
     pub const LATEST: Timestamp = Timestamp::constant(9_000_000_000, 0);
 
