@@ -20,12 +20,14 @@ impl Clock {
     }
 
     /// A clock that reads `start` now and then runs at real speed (`None` = real time).
+    /// `start` must be [in range](Self::in_range) (the server checks it first).
     pub fn new(start: Option<Timestamp>) -> Self {
         let clock = Clock {
             offset_ns: AtomicI64::new(0),
         };
         if let Some(start) = start {
-            clock.set(start);
+            let moved = clock.set(start);
+            debug_assert!(moved, "start {start} is out of range");
         }
         clock
     }
@@ -37,19 +39,23 @@ impl Clock {
             .unwrap_or(Timestamp::MAX)
     }
 
-    pub fn set(&self, now: Timestamp) {
+    /// Moves the clock to `now`; false, and the clock unchanged, when `now` is out of range.
+    pub fn set(&self, now: Timestamp) -> bool {
+        if !Self::in_range(now) {
+            return false;
+        }
         let offset = now.duration_since(Timestamp::now());
         self.offset_ns
             .store(saturating_nanos(offset), Ordering::Relaxed);
+        true
     }
 
-    pub fn advance(&self, by: std::time::Duration) {
-        let by = i64::try_from(by.as_nanos()).unwrap_or(i64::MAX);
-        self.offset_ns
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
-                Some(o.saturating_add(by))
-            })
-            .ok();
+    /// Moves the clock on by `by`; false, and the clock unchanged, when that leaves the range.
+    pub fn advance(&self, by: std::time::Duration) -> bool {
+        SignedDuration::try_from(by)
+            .ok()
+            .and_then(|by| self.now().checked_add(by).ok())
+            .is_some_and(|to| self.set(to))
     }
 }
 
@@ -66,7 +72,7 @@ mod tests {
         let start: Timestamp = "2024-05-14T00:00:00Z".parse().unwrap();
         let clock = Clock::new(Some(start));
         assert!(clock.now().duration_since(start).as_secs() < 5);
-        clock.advance(std::time::Duration::from_secs(3600));
+        assert!(clock.advance(std::time::Duration::from_secs(3600)));
         let d = clock.now().duration_since(start).as_secs();
         assert!((3600..3605).contains(&d), "{d}");
     }

@@ -91,21 +91,20 @@ impl Default for MockConfig {
 
 /// Builds the shared state and generates the default account.
 fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
-    let clock = Clock::new(config.now);
-    let oldest = clock
-        .now()
+    let start = config.now.unwrap_or_else(Timestamp::now);
+    let oldest = start
         .checked_sub(SignedDuration::from_hours(24 * i64::from(config.span_days)))
         .ok();
-    if !oldest.is_some_and(Clock::in_range) || !Clock::in_range(clock.now()) {
+    if !oldest.is_some_and(Clock::in_range) || !Clock::in_range(start) {
         anyhow::bail!(
-            "the clock ({}) and the span of generated events ({} days before it) must stay \
+            "the clock ({start}) and the span of generated events ({} days before it) must stay \
              within {} to {}",
-            clock.now(),
             config.span_days,
             Clock::EARLIEST,
             Clock::LATEST,
         );
     }
+    let clock = Clock::new(config.now);
     let state = Arc::new(MockState {
         key: config
             .key
@@ -472,12 +471,20 @@ impl MockServer {
         self.state.faults.inject(fault);
     }
 
+    /// Panics outside 1684 to 2255, times the store cannot hold.
     pub fn set_now(&self, now: Timestamp) {
-        self.state.clock.set(now);
+        assert!(
+            self.state.clock.set(now),
+            "{now} is out of the mock's range"
+        );
     }
 
+    /// Panics when that leaves 1684 to 2255.
     pub fn advance(&self, by: Duration) {
-        self.state.clock.advance(by);
+        assert!(
+            self.state.clock.advance(by),
+            "advancing by {by:?} leaves the mock's range"
+        );
     }
 
     pub fn now(&self) -> Timestamp {
