@@ -457,6 +457,28 @@ impl Config {
                 "must be more than 0 (example: 10s)",
             ));
         }
+        // A zero wait would retry in a tight loop, against the API and its rate limits.
+        if self.retry_initial.is_zero() {
+            return Err(invalid(
+                "retry_initial",
+                "must be more than 0 (example: 1s)",
+            ));
+        }
+        if self.retry_max < self.retry_initial {
+            return Err(invalid(
+                "retry_max",
+                format!(
+                    "{:?} is less than retry_initial ({:?}); it caps the doubling waits",
+                    self.retry_max, self.retry_initial
+                ),
+            ));
+        }
+        if self.unauthorized_retry.is_zero() {
+            return Err(invalid(
+                "unauthorized_retry",
+                "must be more than 0 (example: 5m)",
+            ));
+        }
         if let Some(u) = &self.base_url
             && !matches!(u.scheme(), "http" | "https")
         {

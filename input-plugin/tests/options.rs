@@ -46,6 +46,9 @@ const OUT_OF_RANGE: &[(&str, &str)] = &[
     ("start_time", "2026-13-45T00:00:00Z"),
     ("start_time", "yesterday"),
     ("retry_max", "1000000001s"),
+    ("retry_initial", "0"),
+    ("retry_max", "500ms"),
+    ("unauthorized_retry", "0s"),
 ];
 
 fn assert_names(key: &str, value: &str, e: &ConfigError) {
