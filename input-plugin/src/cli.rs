@@ -1,6 +1,7 @@
 //! `op-events run | check | demo`: flags and TOML → `Config`, the NDJSON sink loop (write, flush,
 //! then ack), signals, progress on a terminal.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 
 use crate::api::{Action, ApiError, Client, NOT_FOUND_HINT, Request};
-use crate::config::{Config, ConfigError, KEYS, Region};
+use crate::config::{Config, ConfigError, KEYS, Region, key_name};
 use crate::encode::Target;
 use crate::event::EventType;
 use crate::pipeline::{BatchLimits, Collector, StartError, load_token};
@@ -167,10 +168,19 @@ impl From<ConfigError> for Failure {
     }
 }
 
+/// Where an option's value came from, so that an error found only once every option is in
+/// (`Config::validate`) names the option the way the user wrote it.
+enum Origin<'p> {
+    File(&'p std::path::Path),
+    Flag,
+    Set,
+}
+
 impl Options {
     /// TOML first, then flags, then the token from the environment if none is configured.
     pub fn to_config(&self) -> Result<Config, Failure> {
         let mut config = Config::default();
+        let mut origins: HashMap<&'static str, Origin> = HashMap::new();
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
@@ -194,6 +204,7 @@ impl Options {
                 config
                     .set(&key, &value)
                     .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+                origins.extend(key_name(&key).map(|k| (k, Origin::File(path))));
             }
         }
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
@@ -221,6 +232,7 @@ impl Options {
         for (key, value) in flags {
             if let Some(v) = value {
                 config.set(key, &v).map_err(flag_error)?;
+                origins.insert(key, Origin::Flag);
             }
         }
         for pair in &self.set {
@@ -230,13 +242,14 @@ impl Options {
                     KEYS.join(", ")
                 ))
             })?;
-            // Same normalization as Config::set: `Token`, `TOKEN` and ` token` are the token too.
-            if k.trim().to_ascii_lowercase().replace('-', "_") == "token" {
+            let key = key_name(k);
+            if key == Some("token") {
                 return Err(Failure::usage(format!(
                     "--set token: the token is never taken on the command line; use --token-file or {ENV_TOKEN}"
                 )));
             }
             config.set(k, v)?;
+            origins.extend(key.map(|k| (k, Origin::Set)));
         }
         if config.token.is_none()
             && config.token_file.is_none()
@@ -245,7 +258,16 @@ impl Options {
         {
             config.token = Some(t.into());
         }
-        config.validate()?;
+        config.validate().map_err(|e| match &e {
+            ConfigError::Invalid { key, .. } => match origins.get(key) {
+                Some(Origin::Flag) => flag_error(e),
+                Some(Origin::File(path)) => {
+                    Failure::usage(format!("--config {}: {e}", path.display()))
+                }
+                Some(Origin::Set) | None => Failure::usage(e),
+            },
+            ConfigError::UnknownKey { .. } => Failure::usage(e),
+        })?;
         Ok(config)
     }
 }
@@ -260,15 +282,35 @@ fn flag_error(e: ConfigError) -> Failure {
     }
 }
 
-/// Installs the stderr logger.
-pub fn init_logging(format: &str, level: &str) {
+/// The stderr logger's filter. A bare word that is not a level would be read as a target name,
+/// which silences every log line, so it is refused; filters with `=` or `,` are RUST_LOG's.
+fn log_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, Failure> {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let level = level.trim();
+    let bare_word = !level.contains(['=', ',']);
+    let refused = || {
+        Failure::usage(format!(
+            "--log-level: `{level}` is not one of {} or a filter such as \
+             `info,op_events_input=debug`",
+            LEVELS.join(", ")
+        ))
+    };
+    if bare_word && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+        return Err(refused());
+    }
     // The demo's embedded mock logs every request at info: keep it quiet unless asked.
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("op_events_mock=warn,{level}"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::EnvFilter::try_new(format!("op_events_mock=warn,{level}"))
+        .map_err(|_| refused())
+}
+
+/// Installs the stderr logger.
+pub fn init_logging(format: &str, level: &str) -> Result<(), Failure> {
+    let filter = log_filter(level)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
+    // Fails only when a logger is already installed: that one stays.
     let _ = if format == "json" {
         builder.json().try_init()
     } else {
@@ -276,6 +318,7 @@ pub fn init_logging(format: &str, level: &str) {
             .with_ansi(std::io::stderr().is_terminal())
             .try_init()
     };
+    Ok(())
 }
 
 /// Sets the returned flag on SIGINT or SIGTERM.
@@ -439,7 +482,8 @@ fn collect(config: Config, once: bool) -> Result<(), Failure> {
 
 /// `op-events run`.
 pub fn run(args: RunArgs) -> Result<(), Failure> {
-    let config = args.options.to_config()?;
+    let mut config = args.options.to_config()?;
+    config.retry_fatal = !args.once;
     collect(config, args.once)
 }
 
@@ -546,12 +590,11 @@ pub fn main() -> i32 {
             return e.exit_code();
         }
     };
-    init_logging(&cli.log_format, &cli.log_level);
-    let result = match cli.command {
+    let result = init_logging(&cli.log_format, &cli.log_level).and_then(|()| match cli.command {
         Command::Run(a) => run(a),
         Command::Check(o) => check(o),
         Command::Demo(a) => demo(a),
-    };
+    });
     match result {
         Ok(()) => 0,
         Err(f) => {

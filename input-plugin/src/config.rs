@@ -177,6 +177,10 @@ pub struct Config {
     pub retry_max: Duration,
     /// Wait after a 401 before trying again.
     pub unauthorized_retry: Duration,
+    /// Whether what only a setting can fix (a 401, a 404, a refused certificate) is tried again
+    /// every `unauthorized_retry`. Not an option: `run --once` turns it off, and exits with the
+    /// error instead.
+    pub retry_fatal: bool,
 }
 
 /// Every option name, so the plugin can query each through Fluent Bit.
@@ -252,6 +256,7 @@ impl Default for Config {
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             unauthorized_retry: Duration::from_secs(300),
+            retry_fatal: true,
         }
     }
 }
@@ -293,6 +298,12 @@ fn parse_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
             format!("`{v}` is not a URL ({e}; example: https://events.1password.com)"),
         )
     })
+}
+
+/// The option `key` names, in any case, with `-` or `_`, and around spaces.
+pub fn key_name(key: &str) -> Option<&'static str> {
+    let norm = key.trim().to_ascii_lowercase().replace('-', "_");
+    KEYS.iter().copied().find(|k| *k == norm)
 }
 
 /// Levenshtein distance, for did-you-mean suggestions.
@@ -341,8 +352,8 @@ impl Config {
 
     /// Sets one option from its text form.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let norm = key.trim().to_ascii_lowercase().replace('-', "_");
-        let Some(&key) = KEYS.iter().find(|k| **k == norm) else {
+        let Some(key) = key_name(key) else {
+            let norm = key.trim().to_ascii_lowercase().replace('-', "_");
             let suggestion = KEYS
                 .iter()
                 .copied()

@@ -97,7 +97,8 @@ pub struct Settings {
     pub start_time: StartTime,
     pub retry_initial: Duration,
     pub retry_max: Duration,
-    pub unauthorized_retry: Duration,
+    /// `None`: errors that need a person are reported, not retried (`--once`).
+    pub unauthorized_retry: Option<Duration>,
 }
 
 /// Everything one stream task uses.
@@ -468,12 +469,15 @@ impl Stream {
     }
 
     /// Reports a condition that a setting must fix; the request is tried again after
-    /// `unauthorized_retry`, in case it was fixed elsewhere (a proxy, the clock).
+    /// `unauthorized_retry`, in case it was fixed elsewhere (a proxy, the clock), or never.
     fn needs_a_person(&self, msg: String) -> Duration {
         let wait = self.settings.unauthorized_retry;
-        error!(stream = %self.kind, "{msg}; retrying in {}s", wait.as_secs());
+        match wait {
+            Some(wait) => error!(stream = %self.kind, "{msg}; retrying in {}s", wait.as_secs()),
+            None => error!(stream = %self.kind, "{msg}"),
+        }
         self.update(|s| s.failure = Some(msg));
-        wait
+        wait.unwrap_or(Duration::MAX)
     }
 }
 

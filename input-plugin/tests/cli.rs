@@ -228,12 +228,39 @@ fn bad_flags_and_missing_token_are_usage_errors() {
             vec!["run", "--base-url", "http://example.com"],
             "insecure_http",
         ),
+        // Checked once every option is in, and still named as it was given.
+        (
+            vec!["run", "--limit", "5000"],
+            "--limit: 5000 is out of range",
+        ),
+        (
+            vec!["run", "--set", "retry_initial=0"],
+            "retry_initial: must be more than 0",
+        ),
+        // A level mistyped would otherwise silence every log line.
+        (vec!["--log-level", "inf", "run"], "--log-level: `inf`"),
+        (
+            vec!["--log-level", "info,[", "run"],
+            "--log-level: `info,[`",
+        ),
     ] {
         let out = op_events(Some("a.b.c")).args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "limit = 5000\n").unwrap();
+    let out = op_events(Some("a.b.c"))
+        .arg("run")
+        .arg("--config")
+        .arg(file.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let needle = format!("--config {}: limit: 5000", file.path().display());
+    assert!(stderr.contains(&needle), "{stderr}");
     let out = op_events(None)
         .args(["check", "--region", "eu"])
         .output()
@@ -329,6 +356,10 @@ fn run_once_stops_at_a_wrong_base_url() {
     assert!(stderr.contains("HTTP 404"), "{stderr}");
     assert!(stderr.contains("check `base_url`"), "{stderr}");
     assert!(!stderr.contains("attempts failed"), "{stderr}");
+    assert!(
+        !stderr.contains("retrying"),
+        "--once does not retry: {stderr}"
+    );
     // Logged once, then reported once on exit: no second attempt.
     assert_eq!(stderr.matches("HTTP 404").count(), 2, "{stderr}");
 }

@@ -324,15 +324,16 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
                     _ => None,
                 };
                 let wait = if let Some(msg) = needs_a_person {
-                    error!(
-                        "{msg}; retrying in {}s",
-                        config.unauthorized_retry.as_secs()
-                    );
+                    let wait = config.retry_fatal.then_some(config.unauthorized_retry);
+                    match wait {
+                        Some(wait) => error!("{msg}; retrying in {}s", wait.as_secs()),
+                        None => error!("{msg}"),
+                    }
                     *shared
                         .launch_failure
                         .lock()
                         .unwrap_or_else(|e| e.into_inner()) = Some(msg);
-                    config.unauthorized_retry
+                    wait.unwrap_or(Duration::MAX)
                 } else {
                     let cap = config
                         .retry_initial
@@ -394,7 +395,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         start_time: config.start_time,
         retry_initial: config.retry_initial,
         retry_max: config.retry_max,
-        unauthorized_retry: config.unauthorized_retry,
+        unauthorized_retry: config.retry_fatal.then_some(config.unauthorized_retry),
     };
     let mut statuses = Vec::new();
     let mut streams = Vec::new();
