@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 use crate::accounts::Account;
 use crate::auth::{self, AuthError, Claims, Region};
 use crate::cursor::Cursor;
+use crate::rfc3339;
 use crate::state::MockState;
-use crate::store::{Kind, Window, parse_rfc3339};
+use crate::store::{Kind, Window};
 
 /// Header carrying the mock's reason for an error; bodies keep the real API's terse messages.
 pub const REASON_HEADER: &str = "x-op-events-mock-reason";
@@ -328,25 +329,26 @@ fn parse_request(body: &[u8], reject_unknown: bool, now_ns: i128) -> Result<Requ
             .map(|f| f as u16)
             .ok_or_else(|| bad("limit must be an integer from 1 to 1000"))?,
     };
-    let time = |key: &str| -> Result<Option<i64>, ApiError> {
-        match map.get(key) {
-            None => Ok(None),
-            Some(v) => v.as_str().and_then(parse_rfc3339).map(Some).ok_or_else(|| {
-                ApiError::BadRequest(format!("{key} must be an RFC 3339 date-time string"))
-            }),
-        }
+    // Exact instants: two times beyond what the store holds still compare as they should.
+    let time = |key: &str| -> Result<Option<i128>, ApiError> {
+        let Some(v) = map.get(key) else {
+            return Ok(None);
+        };
+        let text = v.as_str().ok_or_else(|| {
+            ApiError::BadRequest(format!("{key} must be an RFC 3339 date-time string"))
+        })?;
+        rfc3339::parse(text)
+            .map(Some)
+            .map_err(|e| ApiError::BadRequest(format!("{key} is not an RFC 3339 date-time: {e}")))
     };
-    let end_ns = time("end_time")?;
-    let default_start = end_ns
-        .map_or(i64::try_from(now_ns).unwrap_or(i64::MAX), |e| e)
-        .saturating_sub(HOUR_NS);
-    let start_ns = time("start_time")?.unwrap_or(default_start);
-    if end_ns.is_some_and(|end| end < start_ns) {
+    let end = time("end_time")?;
+    let start = time("start_time")?.unwrap_or_else(|| end.unwrap_or(now_ns) - i128::from(HOUR_NS));
+    if end.is_some_and(|end| end < start) {
         return Err(bad("end_time is before start_time"));
     }
     Ok(Request::Reset {
         limit,
-        start_ns,
-        end_ns,
+        start_ns: rfc3339::clamp(start),
+        end_ns: end.map(rfc3339::clamp),
     })
 }

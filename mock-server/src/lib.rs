@@ -11,6 +11,7 @@ mod cursor;
 mod faults;
 mod generate;
 mod limits;
+mod rfc3339;
 mod server;
 mod state;
 mod store;

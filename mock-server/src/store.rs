@@ -3,8 +3,9 @@
 //! Each event is kept as its v2 JSON bytes; the spans holding v2-only (MSP) fields are recorded
 //! so the v1 form is the same bytes with those spans skipped. Pages are built by concatenation.
 
-use jiff::Timestamp;
 use serde_json::Value;
+
+use crate::rfc3339;
 
 /// The three event types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -231,27 +232,12 @@ impl Log {
     }
 }
 
-/// Nanoseconds since the epoch of an RFC 3339 string.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let zoned = b.len() > 19
-        && matches!(b[10], b'T' | b't')
-        && (b.ends_with(b"Z")
-            || b.ends_with(b"z")
-            || b[b.len() - 6] == b'+'
-            || b[b.len() - 6] == b'-');
-    if !zoned {
-        return None;
-    }
-    let ts: Timestamp = s.parse().ok()?;
-    i64::try_from(ts.as_nanosecond()).ok()
-}
-
 fn event_timestamp(event: &Value) -> Result<i64, StoreError> {
     event
         .get("timestamp")
         .and_then(Value::as_str)
-        .and_then(parse_rfc3339)
+        .and_then(|t| rfc3339::parse(t).ok())
+        .map(rfc3339::clamp)
         .ok_or(StoreError::Timestamp)
 }
 
@@ -348,11 +334,21 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_must_be_rfc3339() {
-        assert!(parse_rfc3339("2024-05-14T09:12:44Z").is_some());
-        assert!(parse_rfc3339("2024-05-14T09:12:44.5+05:30").is_some());
-        assert!(parse_rfc3339("2024-05-14").is_none());
-        assert!(parse_rfc3339("2024-05-14T09:12:44").is_none());
-        assert!(parse_rfc3339("yesterday").is_none());
+    fn event_timestamps_are_any_rfc3339_date_time() {
+        let mut log = Log::default();
+        for ts in [
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.9999999999+23:59",
+        ] {
+            log.push(&json!({ "timestamp": ts })).unwrap();
+        }
+        assert_eq!((log.entries[0].ts, log.entries[1].ts), (i64::MIN, i64::MAX));
+        for ts in [
+            "2024-05-14T09:12:44+25:00",
+            "2024-05-14T09:12:44",
+            "2024-05-14",
+        ] {
+            assert!(log.push(&json!({ "timestamp": ts })).is_err(), "{ts}");
+        }
     }
 }

@@ -409,3 +409,92 @@ proptest::proptest! {
         proptest::prop_assert!(served.values().all(|n| *n <= budget), "{served:?}");
     }
 }
+
+/// Every RFC 3339 date-time is a valid `start_time`/`end_time`, however far off or precise;
+/// instants beyond what the store holds count as its first or last, so an early start means
+/// "from the retention horizon". What the RFC refuses (an offset of 25 hours, month 13) is 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_and_end_time_take_every_rfc_3339_date_time_and_only_those() {
+    let mock = common::small(20);
+    let token = mock.token("acme", &ALL);
+    let path = "/api/v2/auditevents";
+    let all = mock.servable_events("acme", "auditevents").len();
+    assert_eq!(all, 20);
+    let count = |body: serde_json::Value| {
+        let (mock, token) = (&mock, &token);
+        async move {
+            let body = body.to_string();
+            let r = post(mock, path, token, &body).await;
+            assert_eq!(r.status, 200, "{body}: {}", r.body);
+            r.body["items"].as_array().unwrap().len()
+        }
+    };
+    for (start, end, expected) in [
+        ("0000-01-01T00:00:00Z", None, all),
+        ("0001-01-01T00:00:00Z", None, all),
+        ("0001-01-01T00:00:00Z", Some("9999-12-31T23:59:59Z"), all),
+        ("0000-01-01T00:00:00Z", Some("0001-01-01T00:00:00Z"), 0),
+        ("9999-12-31T23:59:59.999999999+23:59", None, 0),
+        ("9999-01-01T00:00:00Z", Some("9999-01-01T00:00:00Z"), 0),
+        ("2020-01-01T00:00:00.1234567890123Z", None, all),
+        ("2020-01-01t00:00:00z", None, all),
+        ("2016-12-31T23:59:60Z", None, all),
+        (
+            "2020-01-01T00:00:00-00:00",
+            Some("9999-12-31T23:59:59-23:59"),
+            all,
+        ),
+    ] {
+        let mut body = json!({ "limit": 1000, "start_time": start });
+        if let Some(end) = end {
+            body["end_time"] = end.into();
+        }
+        assert_eq!(count(body).await, expected, "{start} to {end:?}");
+    }
+    // Only end_time: the hour before it, even at the bottom of the range.
+    assert_eq!(
+        count(json!({ "end_time": "0000-01-01T00:00:00Z" })).await,
+        0
+    );
+    // Beyond the store's range, order still counts: this end is before this start.
+    let r = post(
+        &mock,
+        path,
+        &token,
+        r#"{"start_time":"9999-01-01T00:00:00Z","end_time":"9998-01-01T00:00:00Z"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+
+    for (time, reason) in [
+        ("2024-05-14T09:12:44+25:00", "offset hour 25"),
+        ("2024-05-14T09:12:44+23:60", "offset minute 60"),
+        ("2024-13-14T09:12:44Z", "month 13"),
+        ("2023-02-29T09:12:44Z", "day 29"),
+        ("2024-05-14T24:00:00Z", "hour 24"),
+        ("2024-05-14T09:12Z", "expected"),
+        ("2024-05-14T09:12:44,5Z", "expected"),
+        ("2024-05-14 09:12:44Z", "expected"),
+    ] {
+        for key in ["start_time", "end_time"] {
+            let body = json!({ key: time }).to_string();
+            let r = post(&mock, "/api/v1/auditevents", &token, &body).await;
+            assert_eq!(
+                (r.status, &r.body),
+                (400, &v1_error("Bad Request")),
+                "{body}"
+            );
+            let r = post(&mock, path, &token, &body).await;
+            assert_eq!(
+                (r.status, &r.body),
+                (400, &v2_error(400, "Bad Request")),
+                "{body}"
+            );
+            let why = r.headers["x-op-events-mock-reason"].to_str().unwrap();
+            assert!(
+                why.starts_with(key) && why.contains(reason),
+                "{body}: {why}"
+            );
+        }
+    }
+}
