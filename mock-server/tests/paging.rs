@@ -302,6 +302,47 @@ async fn a_reset_without_start_time_covers_the_last_hour() {
     assert_eq!(uuids(&items), uuids(&expected));
 }
 
+/// A cursor keeps its reset's window: an event appended later is served if its timestamp is in
+/// the window, however late it arrives (even before events already served), and never if it is
+/// older than the reset's start_time. The cursor is a time-positioned query, not a feed of
+/// everything ingested after the reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_keeps_its_resets_window_for_events_appended_later() {
+    let mock = common::small(200);
+    let token = mock.token("acme", &ALL);
+    let path = "/api/v2/itemusages";
+    let start = mock.now() - jiff::SignedDuration::from_hours(24 * 10);
+    let reset = json!({"limit": 1000, "start_time": start.to_string()}).to_string();
+    let (first, cursor) = drain(&mock, path, &token, &reset).await;
+    assert!(first.len() > 5, "{}", first.len());
+    let newest_served = first.iter().map(ts).max().unwrap();
+    let event = |uuid: &str, at: Timestamp| {
+        json!({"uuid": uuid, "timestamp": at.to_string(), "used_version": 1, "vault_uuid": "V",
+            "item_uuid": "I", "user": {"uuid": "U", "name": "N", "email": "e"}, "client": {}})
+    };
+    let minute = jiff::SignedDuration::from_mins(1);
+    let items = vec![
+        event("BEFORESTART000000000000000", start - minute),
+        event("LATEINWINDOW00000000000000", start + minute),
+        event("ATSTART0000000000000000000", start),
+    ];
+    mock.append("acme", "itemusages", items).unwrap();
+    assert!(
+        start + minute < newest_served,
+        "the in-window ones are late"
+    );
+    let poll = json!({ "cursor": cursor }).to_string();
+    let (new, _) = drain(&mock, path, &token, &poll).await;
+    assert_eq!(
+        uuids(&new),
+        ["LATEINWINDOW00000000000000", "ATSTART0000000000000000000"]
+    );
+    // The event before start_time is held and servable; only a reset reaching back serves it.
+    let earlier = json!({"limit": 1000, "start_time": (start - minute).to_string()}).to_string();
+    let (again, _) = drain(&mock, path, &token, &earlier).await;
+    assert!(uuids(&again).contains(&"BEFORESTART000000000000000".to_owned()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_limit_is_100_and_the_cursor_keeps_the_limit() {
     let mock = common::small(250);
