@@ -57,7 +57,8 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
-/// Options shared by `run` and `check`. Names match the Fluent Bit plugin keys (kebab-case here).
+/// Options shared by `run` and `check`: how to reach the API. Names match the Fluent Bit
+/// plugin keys (kebab-case here).
 #[derive(Debug, Args, Default)]
 pub struct Options {
     /// TOML file whose keys are the option names in snake_case (e.g. `poll_interval = "30s"`);
@@ -77,18 +78,37 @@ pub struct Options {
     /// features].
     #[arg(long, value_name = "LIST")]
     pub events: Option<String>,
+    /// Events endpoints: v1 or v2 [default: v2].
+    #[arg(long, value_name = "VERSION")]
+    pub api_version: Option<String>,
+    /// Extra PEM CA certificates to trust (besides the bundled Mozilla roots).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// HTTP(S) proxy URL.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Allow plain http to a non-loopback base URL (testing only).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Any other option as KEY=VALUE (see docs/configuration.md), e.g. --set request_timeout=30s.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// `run`'s own options: what to collect, from where on, and how fast.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Collection")]
+pub struct Collection {
     /// Record shape: ecs, ocsf or raw [default: ecs].
     #[arg(long)]
     pub format: Option<String>,
     /// First run only: RFC 3339 time or a lookback like 7d, 12h [default: the whole 120-day retention].
     #[arg(long, value_name = "TIME")]
     pub start_time: Option<String>,
-    /// Where cursors are saved [default: $XDG_STATE_HOME/op-events or ~/.local/state/op-events].
+    /// Where cursors are saved [default: $XDG_STATE_HOME/op-events, else
+    /// ~/.local/state/op-events, else ./op-events-state].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Events endpoints: v1 or v2 [default: v2].
-    #[arg(long, value_name = "VERSION")]
-    pub api_version: Option<String>,
     /// Wait between polls once caught up [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub poll_interval: Option<String>,
@@ -104,27 +124,17 @@ pub struct Options {
     /// Events fetched ahead of the output before fetching pauses [default: 10000].
     #[arg(long, value_name = "N")]
     pub max_buffered_events: Option<String>,
-    /// Extra PEM CA certificates to trust (besides the bundled Mozilla roots).
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// HTTP(S) proxy URL.
-    #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
-    /// Allow plain http to a non-loopback base URL (testing only).
+    /// Drain every stream until caught up, save the checkpoints, exit 0 (for cron).
     #[arg(long)]
-    pub insecure_http: bool,
-    /// Any other option as KEY=VALUE (see docs/configuration.md), e.g. --set request_timeout=30s.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub options: Options,
-    /// Drain every stream until caught up, save the checkpoints, exit 0 (for cron).
-    #[arg(long)]
-    pub once: bool,
+    #[command(flatten)]
+    pub collection: Collection,
 }
 
 #[derive(Debug, Args)]
@@ -177,8 +187,9 @@ enum Origin<'p> {
 }
 
 impl Options {
-    /// TOML first, then flags, then the token from the environment if none is configured.
-    pub fn to_config(&self) -> Result<Config, Failure> {
+    /// TOML first, then flags (`run`'s with `collection`), then the token from the environment
+    /// if none is configured.
+    pub fn to_config(&self, collection: Option<&Collection>) -> Result<Config, Failure> {
         let mut config = Config::default();
         let mut origins: HashMap<&'static str, Origin> = HashMap::new();
         if let Some(path) = &self.config {
@@ -208,26 +219,28 @@ impl Options {
             }
         }
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let none = Collection::default();
+        let c = collection.unwrap_or(&none);
         let flags = [
             ("token_file", path(&self.token_file)),
             ("region", self.region.clone()),
             ("base_url", self.base_url.clone()),
             ("events", self.events.clone()),
-            ("format", self.format.clone()),
-            ("start_time", self.start_time.clone()),
-            ("state_dir", path(&self.state_dir)),
             ("api_version", self.api_version.clone()),
-            ("poll_interval", self.poll_interval.clone()),
-            ("rate_limit_per_minute", self.rate_limit_per_minute.clone()),
-            ("rate_limit_per_hour", self.rate_limit_per_hour.clone()),
-            ("limit", self.limit.clone()),
-            ("max_buffered_events", self.max_buffered_events.clone()),
             ("ca_file", path(&self.ca_file)),
             ("proxy", self.proxy.clone()),
             (
                 "insecure_http",
                 self.insecure_http.then(|| "true".to_owned()),
             ),
+            ("format", c.format.clone()),
+            ("start_time", c.start_time.clone()),
+            ("state_dir", path(&c.state_dir)),
+            ("poll_interval", c.poll_interval.clone()),
+            ("rate_limit_per_minute", c.rate_limit_per_minute.clone()),
+            ("rate_limit_per_hour", c.rate_limit_per_hour.clone()),
+            ("limit", c.limit.clone()),
+            ("max_buffered_events", c.max_buffered_events.clone()),
         ];
         for (key, value) in flags {
             if let Some(v) = value {
@@ -482,14 +495,15 @@ fn collect(config: Config, once: bool) -> Result<(), Failure> {
 
 /// `op-events run`.
 pub fn run(args: RunArgs) -> Result<(), Failure> {
-    let mut config = args.options.to_config()?;
-    config.retry_fatal = !args.once;
-    collect(config, args.once)
+    let once = args.collection.once;
+    let mut config = args.options.to_config(Some(&args.collection))?;
+    config.retry_fatal = !once;
+    collect(config, once)
 }
 
 /// `op-events check`: prints what the token can do; touches no state.
 pub fn check(options: Options) -> Result<(), Failure> {
-    let config = options.to_config()?;
+    let config = options.to_config(None)?;
     let token = load_token(&config).map_err(Failure::usage)?;
     let client = Client::new(&config, token).map_err(Failure::usage)?;
     let rt = tokio::runtime::Builder::new_current_thread()

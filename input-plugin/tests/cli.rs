@@ -68,6 +68,35 @@ fn run_once_drains_then_resumes_with_nothing_new() {
 
 /// A cron job must not report success while its checkpoints go nowhere: every run would send
 /// the same events again. `/proc/self/fdinfo` exists but takes no new files, even for root.
+/// A start time in the future is valid (it may be meant), but it is said, since it also means
+/// nothing before it is ever collected.
+#[test]
+fn a_future_start_time_is_warned_about() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let out = op_events(Some(&token))
+        .args([
+            "run",
+            "--once",
+            "--start-time",
+            "2099-01-01T00:00:00Z",
+            "--base-url",
+        ])
+        .arg(mock.url())
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains("start_time 2099-01-01T00:00:00Z is in the future"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn run_once_fails_when_checkpoints_cannot_be_saved() {
     let mock = mock();
@@ -285,6 +314,29 @@ fn bad_flags_and_missing_token_are_usage_errors() {
     let help = op_events(None).args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("OP_EVENTS_TOKEN") && help.contains("--rate-limit-per-minute"));
+    assert!(
+        help.contains("./op-events-state"),
+        "every state_dir fallback: {help}"
+    );
+    // `check` touches no state and fetches one event a stream: it offers no collection options.
+    let help = op_events(None).args(["check", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--base-url") && help.contains("--events"),
+        "{help}"
+    );
+    for unused in [
+        "--state-dir",
+        "--start-time",
+        "--format",
+        "--limit",
+        "--poll-interval",
+    ] {
+        assert!(
+            !help.contains(unused),
+            "check --help offers {unused}: {help}"
+        );
+    }
 }
 
 #[test]
