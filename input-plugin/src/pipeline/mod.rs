@@ -415,7 +415,12 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         match &state.cursor {
             Some(_) => info!(stream = %kind, "resuming from the saved cursor"),
             None => {
-                info!(stream = %kind, start_time = %config.start_time.resolve(jiff::Timestamp::now()), "first run: starting from a reset cursor")
+                let now = jiff::Timestamp::now();
+                let start_time = config.start_time.resolve(now);
+                info!(stream = %kind, %start_time, "first run: starting from a reset cursor");
+                if start_time > now {
+                    warn!(stream = %kind, "start_time {start_time} is in the future: nothing is delivered until then, and nothing from before it ever");
+                }
             }
         }
         let index = shared.committer.add(key, state.clone());
