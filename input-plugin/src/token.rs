@@ -63,6 +63,12 @@ pub enum TokenError {
         path: String,
         source: std::io::Error,
     },
+    /// The file was read, but what it holds is not a token.
+    #[error("token_file {path}: {problem}")]
+    FileContents {
+        path: String,
+        problem: Box<TokenError>,
+    },
     #[error("the token is empty")]
     Empty,
     #[error("the token contains whitespace or control characters inside it; copy it again")]
@@ -92,7 +98,10 @@ impl Token {
             path: path.display().to_string(),
             source,
         })?;
-        Token::new(SecretString::from(text))
+        Token::new(SecretString::from(text)).map_err(|problem| TokenError::FileContents {
+            path: path.display().to_string(),
+            problem: Box::new(problem),
+        })
     }
 
     pub fn secret(&self) -> &SecretString {
@@ -189,5 +198,19 @@ mod tests {
         );
         assert!(Token::new(SecretString::from("opaque")).is_ok());
         assert!(Token::new(SecretString::from("  ")).is_err());
+    }
+
+    /// What is wrong with a token read from a file names the file.
+    #[test]
+    fn token_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, problem) in [("\n", "is empty"), ("two words\n", "whitespace")] {
+            let path = dir.path().join("token");
+            std::fs::write(&path, text).unwrap();
+            let e = Token::from_file(&path).unwrap_err().to_string();
+            let start = format!("token_file {}: the token ", path.display());
+            assert!(e.starts_with(&start) && e.contains(problem), "{e}");
+            assert!(!e.contains("words"), "the token is never quoted: {e}");
+        }
     }
 }
