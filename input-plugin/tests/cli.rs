@@ -107,6 +107,10 @@ fn run_once_fails_when_checkpoints_cannot_be_saved() {
             "--once",
             "--state-dir",
             "/proc/self/fdinfo",
+            "--limit",
+            "20",
+            "--set",
+            "checkpoint_interval=0",
             "--base-url",
         ])
         .arg(mock.url())
@@ -114,6 +118,9 @@ fn run_once_fails_when_checkpoints_cannot_be_saved() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Six pages a stream, each tried: reported once a stream, not once a write.
+    let reported = stderr.matches("could not be written").count();
+    assert_eq!(reported, 3, "{stderr}");
     assert!(
         stderr.contains("the checkpoints could not be saved"),
         "{stderr}"

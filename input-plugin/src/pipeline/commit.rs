@@ -25,7 +25,18 @@ struct Slot {
     next_seq: u64,
     pending: BTreeMap<u64, PageMeta>,
     dirty: bool,
+    /// Set while writes of this stream's state fail.
+    failing: Option<Failing>,
 }
+
+/// A state file that cannot be written is retried at every checkpoint, but reported once and
+/// then every [`REPORT_EVERY`]: one error a second per stream would bury every other line.
+struct Failing {
+    reported: Instant,
+    unreported: u64,
+}
+
+const REPORT_EVERY: Duration = Duration::from_secs(300);
 
 /// Acks waiting out the delay, oldest first.
 struct Held {
@@ -105,6 +116,7 @@ impl Committer {
             next_seq: 0,
             pending: BTreeMap::new(),
             dirty: false,
+            failing: None,
         });
         slots.len() - 1
     }
@@ -196,13 +208,43 @@ impl Committer {
             .collect();
         let mut written = true;
         for (i, key, state) in dirty {
-            match self.store.save(&key, &state) {
-                Ok(()) => tracing::debug!(stream = %key.kind, "checkpoint written"),
+            let saved = self.store.save(&key, &state);
+            let mut slots = self.slots();
+            let Some(slot) = slots.get_mut(i) else {
+                continue;
+            };
+            match saved {
+                Ok(()) => {
+                    tracing::debug!(stream = %key.kind, "checkpoint written");
+                    if slot.failing.take().is_some() {
+                        tracing::info!(stream = %key.kind, "checkpoints are written again");
+                    }
+                }
                 Err(e) => {
-                    tracing::error!("{e}; retrying on the next delivery");
                     written = false;
-                    if let Some(s) = self.slots().get_mut(i) {
-                        s.dirty = true;
+                    slot.dirty = true;
+                    match &mut slot.failing {
+                        None => {
+                            tracing::error!(
+                                "{e}; retrying at every checkpoint (reported again every {} minutes while it fails)",
+                                REPORT_EVERY.as_secs() / 60
+                            );
+                            slot.failing = Some(Failing {
+                                reported: Instant::now(),
+                                unreported: 0,
+                            });
+                        }
+                        Some(f) if f.reported.elapsed() >= REPORT_EVERY => {
+                            tracing::error!(
+                                "{e}; still failing ({} failed writes since the last report)",
+                                f.unreported + 1
+                            );
+                            (f.reported, f.unreported) = (Instant::now(), 0);
+                        }
+                        Some(f) => {
+                            tracing::debug!("{e}");
+                            f.unreported += 1;
+                        }
                     }
                 }
             }
