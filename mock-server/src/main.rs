@@ -88,6 +88,11 @@ struct Serve {
     /// (op-events --ca-file FILE, the plugin's ca_file, curl --cacert FILE).
     #[arg(long, value_name = "FILE", conflicts_with = "tls_cert")]
     tls_self_signed: Option<PathBuf>,
+    /// Close a connection that has not sent a whole request head this many seconds after it
+    /// opened or after its last response (0 = never), so that slow or silent clients cannot
+    /// hold connections.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    header_timeout_secs: u64,
     /// Log filter (tracing syntax): info logs one line per request; warn keeps benchmarks quiet.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -173,6 +178,8 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         default_account: s.account,
         gzip: s.gzip,
         tls,
+        header_read_timeout: (s.header_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(s.header_timeout_secs)),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::connect_info::Connected;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::IncomingStream;
+use hyper::body::Incoming;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -64,6 +63,10 @@ pub struct MockConfig {
     pub gzip: bool,
     /// Serve HTTPS instead of plain HTTP.
     pub tls: Option<Tls>,
+    /// A connection that has not sent a whole request head this long after it opened, or after
+    /// its previous response, is closed (`None` = never): a slow or silent client must not hold
+    /// a connection for ever.
+    pub header_read_timeout: Option<Duration>,
 }
 
 impl Default for MockConfig {
@@ -85,6 +88,7 @@ impl Default for MockConfig {
             default_account: "acme".into(),
             gzip: false,
             tls: None,
+            header_read_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -152,18 +156,6 @@ fn router(state: Arc<MockState>) -> Router {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Peer(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
 fn scheme(tls: Option<&Tls>) -> &'static str {
     if tls.is_some() { "https" } else { "http" }
 }
@@ -173,21 +165,77 @@ async fn run(
     listener: TcpListener,
     tls: Option<&Tls>,
     app: Router,
+    header_read_timeout: Option<Duration>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app.into_make_service_with_connect_info::<Peer>();
     match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => serve_connections(listener, app, header_read_timeout, shutdown).await,
         Some(tls) => {
-            axum::serve(TlsListener::new(listener, tls)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let listener = TlsListener::new(listener, tls)?;
+            serve_connections(listener, app, header_read_timeout, shutdown).await
         }
     }
+    Ok(())
+}
+
+/// The accept loop for HTTP and HTTPS alike, in place of `axum::serve`, which gives hyper no
+/// timer and so no header read timeout: a client that sent its request head slowly, or never,
+/// held its connection (and a task) for as long as it liked.
+///
+/// On `shutdown`, stops accepting, asks every connection to finish its request in flight and
+/// close, and returns once all have.
+async fn serve_connections<L>(
+    mut listener: L,
+    app: Router,
+    header_read_timeout: Option<Duration>,
+    shutdown: impl Future<Output = ()>,
+) where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use hyper::server::conn::http1;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    // Connections watch `draining` for shutdown and hold `open` until they end.
+    let (drain, draining) = tokio::sync::watch::channel(());
+    let (all_closed, open) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, peer) = tokio::select! {
+            connection = listener.accept() => connection,
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+            app.clone().oneshot(request)
+        });
+        let connection = http.serve_connection(TokioIo::new(io), service);
+        let (mut draining, open) = (draining.clone(), open.clone());
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = draining.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            // Header timeouts, resets and the like end one client's connection, no more.
+            if let Err(e) = ended {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+            drop(open);
+        });
+    }
+    drop(listener);
+    drop(drain);
+    drop(open);
+    all_closed.closed().await;
 }
 
 /// Serves the mock on `listener` until `shutdown` completes (the binary's entry point).
@@ -197,10 +245,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let tls = config.tls.take();
+    let header_read_timeout = config.header_read_timeout;
     let state = build_state(config)?;
     let url = format!("{}://{}", scheme(tls.as_ref()), listener.local_addr()?);
     tracing::info!(%url, "op-events-mock ready");
-    run(listener, tls.as_ref(), router(state), shutdown).await?;
+    run(
+        listener,
+        tls.as_ref(),
+        router(state),
+        header_read_timeout,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 
@@ -352,6 +408,7 @@ impl MockServer {
     pub fn start_on(addr: SocketAddr, mut config: MockConfig) -> anyhow::Result<MockServer> {
         let default_region = config.region;
         let tls = config.tls.take();
+        let header_read_timeout = config.header_read_timeout;
         let scheme = scheme(tls.as_ref());
         let state = build_state(config)?;
         let listener = std::net::TcpListener::bind(addr)?;
@@ -377,7 +434,7 @@ impl MockServer {
                             stop_rx.wait_for(|s| *s).await.ok();
                         }
                     };
-                    let server = run(listener, tls.as_ref(), app, graceful);
+                    let server = run(listener, tls.as_ref(), app, header_read_timeout, graceful);
                     tokio::spawn(async move {
                         rx.await.ok();
                         stop_tx.send(true).ok();
