@@ -302,8 +302,12 @@ fn parse_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
 
 /// The option `key` names, in any case, with `-` or `_`, and around spaces.
 pub fn key_name(key: &str) -> Option<&'static str> {
-    let norm = key.trim().to_ascii_lowercase().replace('-', "_");
+    let norm = normalize(key);
     KEYS.iter().copied().find(|k| *k == norm)
+}
+
+fn normalize(key: &str) -> String {
+    key.trim().to_ascii_lowercase().replace('-', "_")
 }
 
 /// Levenshtein distance, for did-you-mean suggestions.
@@ -353,7 +357,7 @@ impl Config {
     /// Sets one option from its text form.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let Some(key) = key_name(key) else {
-            let norm = key.trim().to_ascii_lowercase().replace('-', "_");
+            let norm = normalize(key);
             let suggestion = KEYS
                 .iter()
                 .copied()
