@@ -107,44 +107,55 @@ struct FaultRequest {
     #[serde(default = "one")]
     count: u32,
     path: Option<String>,
-    #[serde(default)]
-    delay_ms: u64,
+    delay_ms: Option<u64>,
 }
 
 fn one() -> u32 {
     1
 }
 
+const FAULT_KINDS: &str = "a status from 400 to 599 (\"503\"), \"delay\" (with delay_ms), \
+                           \"truncate\", \"reset\" or \"invalid_json\"";
+
+/// Refuses what could never fire as meant (a status that is no error, count 0, a path the API
+/// does not have), saying what is allowed: such a fault would otherwise be queued in silence
+/// and the test that relies on it pass or fail for the wrong reason.
 async fn inject(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
-    let Ok(f) = serde_json::from_slice::<FaultRequest>(&body) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "expected {\"kind\", \"count\"?, \"path\"?, \"delay_ms\"?}",
-        );
+    let f = match serde_json::from_slice::<FaultRequest>(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                format!("{e}; expected {{\"kind\", \"count\"?, \"path\"?, \"delay_ms\"?}}"),
+            );
+        }
     };
     let kind = match f.kind.as_str() {
-        "delay" => FaultKind::Delay(Duration::from_millis(f.delay_ms)),
+        "delay" => FaultKind::Delay(Duration::from_millis(f.delay_ms.unwrap_or(0))),
         "truncate" => FaultKind::Truncate,
         "reset" => FaultKind::Reset,
         "invalid_json" => FaultKind::InvalidJson,
-        code => match code.parse::<u16>() {
-            Ok(code) if StatusCode::from_u16(code).is_ok() && code >= 400 => {
-                FaultKind::Status(code)
-            }
-            _ => {
-                return fail(
-                    StatusCode::BAD_REQUEST,
-                    "kind: a status code >= 400, delay, truncate, reset or invalid_json",
-                );
+        other => match other.parse::<u16>() {
+            Ok(code) => FaultKind::Status(code),
+            Err(_) => {
+                let message = format!("unknown kind {other:?}; allowed: {FAULT_KINDS}");
+                return fail(StatusCode::BAD_REQUEST, message);
             }
         },
     };
-    s.faults.inject(Fault {
+    if f.delay_ms.is_some() && !matches!(kind, FaultKind::Delay(_)) {
+        let message = format!("delay_ms applies to kind \"delay\" only, not {:?}", f.kind);
+        return fail(StatusCode::BAD_REQUEST, message);
+    }
+    let fault = Fault {
         kind,
         count: f.count,
         path: f.path,
-    });
-    StatusCode::NO_CONTENT.into_response()
+    };
+    match s.faults.inject(fault) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => fail(StatusCode::BAD_REQUEST, e.to_string()),
+    }
 }
 
 #[derive(Deserialize)]

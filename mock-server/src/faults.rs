@@ -26,6 +26,39 @@ pub struct Fault {
     pub path: Option<String>,
 }
 
+/// Why a fault is refused: each would sit in the queue and never fire, or fire as something
+/// other than the error the caller meant to test.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    #[error("status {0} is not an error status; allowed: 400 to 599")]
+    Status(u16),
+    #[error("count 0 would never fire; allowed: 1 or more")]
+    Count,
+    #[error(
+        "path {0:?} is not an API endpoint; allowed: /api/v1/ or /api/v2/ followed by \
+         signinattempts, itemusages or auditevents, /api/auth/introspect, \
+         /api/v2/auth/introspect, or no path (any of them)"
+    )]
+    Path(String),
+}
+
+impl Fault {
+    pub fn check(&self) -> Result<(), FaultError> {
+        if let FaultKind::Status(code) = self.kind
+            && !(400..=599).contains(&code)
+        {
+            return Err(FaultError::Status(code));
+        }
+        if self.count == 0 {
+            return Err(FaultError::Count);
+        }
+        match &self.path {
+            Some(path) if !crate::api::is_endpoint(path) => Err(FaultError::Path(path.clone())),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Pending faults, applied in the order they were injected.
 #[derive(Default)]
 pub struct Faults {
@@ -33,10 +66,10 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn inject(&self, fault: Fault) {
-        if fault.count > 0 {
-            self.queue.lock().expect("faults lock").push(fault);
-        }
+    pub fn inject(&self, fault: Fault) -> Result<(), FaultError> {
+        fault.check()?;
+        self.queue.lock().expect("faults lock").push(fault);
+        Ok(())
     }
 
     /// Takes one use of the first fault matching `path`.
@@ -61,19 +94,63 @@ mod tests {
     #[test]
     fn faults_are_used_up_in_order_and_respect_paths() {
         let faults = Faults::default();
-        faults.inject(Fault {
-            kind: FaultKind::Status(500),
-            count: 1,
-            path: Some("/a".into()),
-        });
-        faults.inject(Fault {
-            kind: FaultKind::Reset,
-            count: 2,
-            path: None,
-        });
-        assert_eq!(faults.take("/b"), Some(FaultKind::Reset));
-        assert_eq!(faults.take("/a"), Some(FaultKind::Status(500)));
-        assert_eq!(faults.take("/a"), Some(FaultKind::Reset));
-        assert_eq!(faults.take("/a"), None);
+        let (a, b) = ("/api/v2/auditevents", "/api/v1/itemusages");
+        faults
+            .inject(Fault {
+                kind: FaultKind::Status(500),
+                count: 1,
+                path: Some(a.into()),
+            })
+            .unwrap();
+        faults
+            .inject(Fault {
+                kind: FaultKind::Reset,
+                count: 2,
+                path: None,
+            })
+            .unwrap();
+        assert_eq!(faults.take(b), Some(FaultKind::Reset));
+        assert_eq!(faults.take(a), Some(FaultKind::Status(500)));
+        assert_eq!(faults.take(a), Some(FaultKind::Reset));
+        assert_eq!(faults.take(a), None);
+    }
+
+    #[test]
+    fn faults_that_cannot_fire_as_meant_are_refused() {
+        let faults = Faults::default();
+        let fault = |kind, count, path: Option<&str>| Fault {
+            kind,
+            count,
+            path: path.map(str::to_owned),
+        };
+        for (f, e) in [
+            (
+                fault(FaultKind::Status(999), 1, None),
+                FaultError::Status(999),
+            ),
+            (
+                fault(FaultKind::Status(399), 1, None),
+                FaultError::Status(399),
+            ),
+            (fault(FaultKind::Reset, 0, None), FaultError::Count),
+            (
+                fault(FaultKind::Reset, 1, Some("/_mock/stats")),
+                FaultError::Path("/_mock/stats".into()),
+            ),
+            (
+                fault(FaultKind::Reset, 1, Some("/api/v2/auditevent")),
+                FaultError::Path("/api/v2/auditevent".into()),
+            ),
+        ] {
+            assert_eq!(faults.inject(f), Err(e));
+        }
+        assert_eq!(faults.take("/api/v2/auditevents"), None, "nothing queued");
+        for (code, path) in [
+            (400, "/api/auth/introspect"),
+            (599, "/api/v1/signinattempts"),
+        ] {
+            let f = fault(FaultKind::Status(code), 1, Some(path));
+            assert_eq!(faults.inject(f), Ok(()));
+        }
     }
 }

@@ -18,7 +18,7 @@ mod store;
 mod tls;
 
 pub use auth::{Region, TokenSpec};
-pub use faults::{Fault, FaultKind};
+pub use faults::{Fault, FaultError, FaultKind};
 pub use generate::UNKNOWN_ENUM_VALUES;
 pub use server::{MockConfig, MockServer, serve};
 pub use state::{RequestCount, Stats};

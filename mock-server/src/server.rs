@@ -268,6 +268,7 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let matched = request.extensions().get::<MatchedPath>().is_some();
     let api_path = path.starts_with("/api/");
     let fault = if api_path { s.faults.take(&path) } else { None };
+    let reset = fault == Some(FaultKind::Reset);
     let v1 = api::is_v1_path(&path);
     // Faults other than a delay send their bytes as they are.
     let gzip = s.behaviour.gzip
@@ -297,6 +298,14 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
         Some(FaultKind::Truncate) => truncate(next.run(request).await).await,
         Some(FaultKind::Reset) => broken_body(Response::new(Body::empty()), bytes::Bytes::new()),
     };
+    if reset {
+        // hyper sends a 200 head before the body fails, but the API answered nothing: counting
+        // it with the 200s would make those count pages that were never served.
+        s.counters.reset();
+        let latency_us = started.elapsed().as_micros() as u64;
+        tracing::info!(%method, %path, latency_us, "request ended by an injected reset");
+        return response;
+    }
     let response = if gzip && response.status() == StatusCode::OK {
         s.counters.gzipped();
         compress(response).await
@@ -524,8 +533,11 @@ impl MockServer {
         account.log(kind).events(Some(self.state.horizon_ns()))
     }
 
+    /// Panics on a fault that could never fire as meant (see [`FaultError`](crate::FaultError)), as on a bad test.
     pub fn inject(&self, fault: Fault) {
-        self.state.faults.inject(fault);
+        if let Err(e) = self.state.faults.inject(fault) {
+            panic!("cannot inject that fault: {e}");
+        }
     }
 
     /// Panics outside 1684 to 2255, times the store cannot hold.

@@ -51,6 +51,7 @@ pub struct Counters {
     events_served: AtomicU64,
     rate_limited: AtomicU64,
     gzipped: AtomicU64,
+    resets: AtomicU64,
 }
 
 impl Counters {
@@ -75,6 +76,10 @@ impl Counters {
         self.gzipped.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn reset(&self) {
+        self.resets.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Stats {
         Stats {
             requests: self
@@ -91,6 +96,7 @@ impl Counters {
             events_served: self.events_served.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             gzipped: self.gzipped.load(Ordering::Relaxed),
+            resets: self.resets.load(Ordering::Relaxed),
         }
     }
 }
@@ -104,6 +110,9 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Responses sent gzip-compressed (see `MockConfig::gzip`).
     pub gzipped: u64,
+    /// Requests answered by an injected `reset` fault. They are not in `requests`: the client
+    /// got a 200 head and no body, and the API never saw the request.
+    pub resets: u64,
 }
 
 impl Stats {

@@ -332,3 +332,89 @@ async fn stats_count_requests_by_path_and_status_and_events_served() {
             .contains(&json!({"path": "/api/v2/itemusages", "status": 401, "count": 1}))
     );
 }
+
+/// A fault that could never fire as meant is refused with a 400 that names the problem and
+/// what is allowed, and nothing is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonsense_faults_are_refused_saying_what_is_allowed() {
+    let mock = common::small(5);
+    let token = mock.token("acme", &ALL);
+    let path = "/api/v2/auditevents";
+    for (fault, says) in [
+        (json!({"kind": "999"}), ["status 999", "400 to 599"]),
+        (json!({"kind": "200"}), ["status 200", "400 to 599"]),
+        (json!({"kind": "teapot"}), ["\"teapot\"", "invalid_json"]),
+        (json!({"kind": "503", "count": 0}), ["count 0", "1 or more"]),
+        (json!({"kind": "503", "count": -1}), ["count", "u32"]),
+        (
+            json!({"kind": "503", "path": "/_mock/stats"}),
+            ["\"/_mock/stats\"", "auditevents"],
+        ),
+        (
+            json!({"kind": "503", "path": "/api/v2/auditevent"}),
+            ["\"/api/v2/auditevent\"", "/api/v2/auth/introspect"],
+        ),
+        (
+            json!({"kind": "503", "delay_ms": 100}),
+            ["delay_ms", "\"delay\""],
+        ),
+    ] {
+        let (status, body) = admin(&mock, "POST", "/_mock/faults", Some(fault.clone())).await;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((status, &body["status"]), (400, &json!(400)), "{fault}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            says.iter().all(|s| message.contains(s)),
+            "{fault}: {message}"
+        );
+    }
+    let reset = r#"{"start_time":"2020-01-01T00:00:00Z"}"#;
+    assert_eq!(
+        post(&mock, path, &token, reset).await.status,
+        200,
+        "nothing was queued"
+    );
+    for fault in [
+        json!({"kind": "599", "path": "/api/auth/introspect"}),
+        json!({"kind": "400", "count": 3, "path": path}),
+        json!({"kind": "delay", "delay_ms": 10}),
+    ] {
+        let (status, body) = admin(&mock, "POST", "/_mock/faults", Some(fault.clone())).await;
+        assert_eq!(status, 204, "{fault}: {body}");
+    }
+}
+
+/// A reset fault sends hyper's 200 head, then drops the connection: no answer, so it is
+/// counted apart from the requests the API answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_faults_are_not_counted_as_answered_requests() {
+    let mock = common::small(5);
+    let token = mock.token("acme", &ALL);
+    let path = "/api/v2/auditevents";
+    let (status, _) = admin(
+        &mock,
+        "POST",
+        "/_mock/faults",
+        Some(json!({"kind": "reset", "count": 2, "path": path})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    for _ in 0..2 {
+        let sent = client()
+            .post(format!("{}{path}", mock.url()))
+            .bearer_auth(&token)
+            .body("{}")
+            .send()
+            .await;
+        assert!(
+            sent.is_err() || sent.unwrap().bytes().await.is_err(),
+            "the connection drops"
+        );
+    }
+    assert_eq!(post(&mock, path, &token, "{}").await.status, 200);
+    let stats = mock.stats();
+    assert_eq!(stats.count(path, 200), 1, "{stats:?}");
+    assert_eq!(stats.resets, 2, "{stats:?}");
+    let (_, body) = admin(&mock, "GET", "/_mock/stats", None).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["resets"], 2);
+}
