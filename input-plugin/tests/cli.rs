@@ -74,20 +74,11 @@ fn run_once_drains_then_resumes_with_nothing_new() {
 fn a_future_start_time_is_warned_about() {
     let mock = mock();
     let token = mock.token("acme", &["auditevents"]);
-    let state = tempfile::tempdir().unwrap();
-    let out = op_events(Some(&token))
-        .args([
-            "run",
-            "--once",
-            "--start-time",
-            "2099-01-01T00:00:00Z",
-            "--base-url",
-        ])
-        .arg(mock.url())
-        .arg("--state-dir")
-        .arg(state.path())
-        .output()
-        .unwrap();
+    let out = run_once(
+        &token,
+        &mock.url(),
+        &["--start-time", "2099-01-01T00:00:00Z"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(out.stdout.is_empty(), "{stderr}");
@@ -378,17 +369,23 @@ fn sigterm_checkpoints_and_exits_zero() {
     assert_eq!(saved, 1, "checkpoint written on SIGTERM");
 }
 
-/// `run --once` against `base_url` with retries made quick, so that a failure treated as
-/// transient shows as several attempts rather than as a slow test: exit code and stderr.
-fn run_once_failing(token: &str, base_url: &str) -> (Option<i32>, String) {
+/// `run --once` against `base_url` with `args`, in a state directory of its own.
+fn run_once(token: &str, base_url: &str, args: &[&str]) -> std::process::Output {
     let state = tempfile::tempdir().unwrap();
-    let out = op_events(Some(token))
+    op_events(Some(token))
         .args(["run", "--once", "--base-url", base_url])
-        .args(["--set", "retry_initial=10ms", "--set", "retry_max=20ms"])
+        .args(args)
         .arg("--state-dir")
         .arg(state.path())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `run --once` against `base_url` with retries made quick, so that a failure treated as
+/// transient shows as several attempts rather than as a slow test: exit code and stderr.
+fn run_once_failing(token: &str, base_url: &str) -> (Option<i32>, String) {
+    let quick = ["--set", "retry_initial=10ms", "--set", "retry_max=20ms"];
+    let out = run_once(token, base_url, &quick);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
