@@ -302,6 +302,8 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         config.rate_limit_per_minute,
         config.rate_limit_per_hour,
     ));
+    // What only a setting can fix is retried this often, or (`--once`) not at all.
+    let unauthorized_retry = config.retry_fatal.then_some(config.unauthorized_retry);
     let mut attempt = 0u32;
     let intro: Introspection = loop {
         tokio::select! {
@@ -324,8 +326,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
                     _ => None,
                 };
                 let wait = if let Some(msg) = needs_a_person {
-                    let wait = config.retry_fatal.then_some(config.unauthorized_retry);
-                    match wait {
+                    match unauthorized_retry {
                         Some(wait) => error!("{msg}; retrying in {}s", wait.as_secs()),
                         None => error!("{msg}"),
                     }
@@ -333,7 +334,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
                         .launch_failure
                         .lock()
                         .unwrap_or_else(|e| e.into_inner()) = Some(msg);
-                    wait.unwrap_or(Duration::MAX)
+                    unauthorized_retry.unwrap_or(Duration::MAX)
                 } else {
                     let cap = config
                         .retry_initial
@@ -395,7 +396,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         start_time: config.start_time,
         retry_initial: config.retry_initial,
         retry_max: config.retry_max,
-        unauthorized_retry: config.retry_fatal.then_some(config.unauthorized_retry),
+        unauthorized_retry,
     };
     let mut statuses = Vec::new();
     let mut streams = Vec::new();
