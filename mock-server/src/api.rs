@@ -24,7 +24,8 @@ pub const REASON_HEADER: &str = "x-op-events-mock-reason";
 const DEFAULT_LIMIT: u16 = 100;
 const HOUR_NS: i64 = 3_600_000_000_000;
 
-/// Events served by a response, for the request log.
+/// Events in a response's page, for the request log and, once the page went out whole, the
+/// stats' `events_served`.
 #[derive(Clone, Copy)]
 pub struct Served(pub usize);
 
@@ -280,7 +281,6 @@ fn page(
     } else {
         b"\",\"has_more\":false}"
     });
-    s.counters.served(page.count);
     let mut response = ([(header::CONTENT_TYPE, "application/json")], out).into_response();
     response.extensions_mut().insert(Served(page.count));
     Ok(response)

@@ -269,6 +269,7 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let api_path = path.starts_with("/api/");
     let fault = if api_path { s.faults.take(&path) } else { None };
     let reset = fault == Some(FaultKind::Reset);
+    let truncated = fault == Some(FaultKind::Truncate);
     let v1 = api::is_v1_path(&path);
     // Faults other than a delay send their bytes as they are.
     let gzip = s.behaviour.gzip
@@ -306,6 +307,15 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
         tracing::info!(%method, %path, latency_us, "request ended by an injected reset");
         return response;
     }
+    if truncated {
+        // The client gets a head and half a body it cannot use: counting it with the answers
+        // of its status (and its page's events as served) would overstate what was delivered.
+        s.counters.truncated();
+        let status = response.status().as_u16();
+        let latency_us = started.elapsed().as_micros() as u64;
+        tracing::info!(%method, %path, status, latency_us, "request answered with a body cut off by an injected truncate");
+        return response;
+    }
     let response = if gzip && response.status() == StatusCode::OK {
         s.counters.gzipped();
         compress(response).await
@@ -314,6 +324,7 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     };
     let status = response.status().as_u16();
     let items = response.extensions().get::<Served>().map_or(0, |s| s.0);
+    s.counters.served(items);
     // Paths the API does not have are counted together, so that stray or hostile requests
     // cannot grow the stats without bound.
     let known = matched

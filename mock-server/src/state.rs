@@ -52,6 +52,7 @@ pub struct Counters {
     rate_limited: AtomicU64,
     gzipped: AtomicU64,
     resets: AtomicU64,
+    truncated: AtomicU64,
 }
 
 impl Counters {
@@ -80,6 +81,10 @@ impl Counters {
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn truncated(&self) {
+        self.truncated.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Stats {
         Stats {
             requests: self
@@ -97,6 +102,7 @@ impl Counters {
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             gzipped: self.gzipped.load(Ordering::Relaxed),
             resets: self.resets.load(Ordering::Relaxed),
+            truncated: self.truncated.load(Ordering::Relaxed),
         }
     }
 }
@@ -105,6 +111,7 @@ impl Counters {
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Stats {
     pub requests: Vec<RequestCount>,
+    /// Events in the pages sent whole (a page cut off by a `truncate` fault is not counted).
     pub events_served: u64,
     /// Responses with status 429 (from rate limits or injected faults).
     pub rate_limited: u64,
@@ -113,6 +120,9 @@ pub struct Stats {
     /// Requests answered by an injected `reset` fault. They are not in `requests`: the client
     /// got a 200 head and no body, and the API never saw the request.
     pub resets: u64,
+    /// Requests answered by an injected `truncate` fault. They are not in `requests`, nor their
+    /// events in `events_served`: the client got a head and half a body it cannot use.
+    pub truncated: u64,
 }
 
 impl Stats {

@@ -418,3 +418,49 @@ async fn reset_faults_are_not_counted_as_answered_requests() {
     let (_, body) = admin(&mock, "GET", "/_mock/stats", None).await;
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["resets"], 2);
 }
+
+/// A truncate fault sends the head with the full `Content-Length` and half the body: the client
+/// cannot use that page, so it is counted apart, neither as an answer of its status nor as
+/// events served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_faults_are_not_counted_as_answers_nor_as_events_served() {
+    let mock = common::small(20);
+    let token = mock.token("acme", &ALL);
+    let path = "/api/v2/auditevents";
+    let reset = r#"{"limit":5,"start_time":"2020-01-01T00:00:00Z"}"#;
+    let (status, _) = admin(
+        &mock,
+        "POST",
+        "/_mock/faults",
+        Some(json!({"kind": "truncate", "count": 3, "path": path})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    for token in [token.as_str(), token.as_str(), "bad"] {
+        let sent = client()
+            .post(format!("{}{path}", mock.url()))
+            .bearer_auth(token)
+            .body(reset)
+            .send()
+            .await;
+        assert!(
+            sent.is_err() || sent.unwrap().bytes().await.is_err(),
+            "the body is cut off"
+        );
+    }
+    let whole = post(&mock, path, &token, reset).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body["items"].as_array().unwrap().len(), 5);
+    let stats = mock.stats();
+    assert_eq!(stats.count(path, 200), 1, "{stats:?}");
+    assert_eq!(stats.count(path, 401), 0, "{stats:?}");
+    assert_eq!(stats.events_served, 5, "{stats:?}");
+    assert_eq!(stats.truncated, 3, "{stats:?}");
+    assert_eq!(stats.resets, 0, "{stats:?}");
+    let (_, body) = admin(&mock, "GET", "/_mock/stats", None).await;
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&json["truncated"], &json["events_served"]),
+        (&json!(3), &json!(5))
+    );
+}
