@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::auth::{self, Region, TokenSpec};
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind};
+use crate::rfc3339;
 use crate::server::Peer;
 use crate::state::MockState;
 use crate::store::Kind;
@@ -68,9 +69,12 @@ async fn clock(State(s): State<Arc<MockState>>) -> Response {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClockChange {
+    #[serde(default, deserialize_with = "rfc3339::deserialize_timestamp_opt")]
     now: Option<jiff::Timestamp>,
     advance_seconds: Option<u64>,
 }
+
+const CLOCK_CHANGES: &str = "expected {\"now\": an RFC 3339 date-time} or {\"advance_seconds\": N}";
 
 async fn set_clock(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
     let moved = match serde_json::from_slice::<ClockChange>(&body) {
@@ -82,12 +86,8 @@ async fn set_clock(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
             now: None,
             advance_seconds: Some(secs),
         }) => s.clock.advance(Duration::from_secs(secs)),
-        _ => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                "expected {\"now\": RFC 3339} or {\"advance_seconds\": N}",
-            );
-        }
+        Ok(_) => return fail(StatusCode::BAD_REQUEST, CLOCK_CHANGES),
+        Err(e) => return fail(StatusCode::BAD_REQUEST, format!("{e}; {CLOCK_CHANGES}")),
     };
     if !moved {
         let range = format!(

@@ -47,8 +47,8 @@ struct Serve {
     /// Key signing tokens (HS256) and cursors. Without it, the documented development key is used.
     #[arg(long, env = "OP_EVENTS_MOCK_KEY", hide_env_values = true)]
     key: Option<String>,
-    /// Start the virtual clock at this RFC 3339 time (it then runs at real speed).
-    #[arg(long)]
+    /// Start the virtual clock at this RFC 3339 date-time (it then runs at real speed).
+    #[arg(long, value_name = "RFC3339", value_parser = op_events_mock::parse_timestamp)]
     now: Option<jiff::Timestamp>,
     /// Per-account requests per minute before 429 (0 = no limit).
     #[arg(long, default_value_t = 600)]
@@ -119,8 +119,9 @@ struct Token {
     /// Lifetime in days.
     #[arg(long, default_value_t = 365)]
     days: i64,
-    /// Issue time (RFC 3339), e.g. to match a server started with --now. Default: real now.
-    #[arg(long)]
+    /// Issue time (an RFC 3339 date-time), e.g. to match a server started with --now. Default:
+    /// real now.
+    #[arg(long, value_name = "RFC3339", value_parser = op_events_mock::parse_timestamp)]
     issued_at: Option<jiff::Timestamp>,
 }
 
@@ -223,4 +224,50 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("op-events-mock").chain(args.iter().copied()))
+    }
+
+    /// `--now` and `--issued-at` take RFC 3339 date-times as `start_time` does, and refuse
+    /// the looser forms jiff would take, saying an RFC 3339 date-time is expected.
+    #[test]
+    fn time_flags_take_rfc_3339_date_times_only() {
+        let noon: jiff::Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+        for (flag, text) in [
+            ("--now", "2026-01-15T12:00:00Z"),
+            ("--issued-at", "2026-01-15t13:00:00+01:00"),
+        ] {
+            let command = if flag == "--now" { "serve" } else { "token" };
+            let parsed = match parse(&[command, flag, text]).unwrap().command {
+                Command::Serve(s) => s.now,
+                Command::Token(t) => t.issued_at,
+            };
+            assert_eq!(parsed, Some(noon), "{flag} {text}");
+        }
+        for (command, flag) in [("serve", "--now"), ("token", "--issued-at")] {
+            for text in [
+                "2026-01-15 12:00:00Z",
+                "2026-01-15T12:00Z",
+                "2026-01-15T12:00:00Z[UTC]",
+                "2026-01-15T12:00:00+25:00",
+            ] {
+                assert!(text.parse::<jiff::Timestamp>().is_ok(), "jiff takes {text}");
+                let Err(e) = parse(&[command, flag, text]) else {
+                    panic!("{flag} {text} was taken");
+                };
+                assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{e}");
+                let e = e.to_string();
+                assert!(
+                    e.contains(flag) && e.contains("is not an RFC 3339 date-time"),
+                    "{e}"
+                );
+            }
+        }
+    }
 }

@@ -26,6 +26,35 @@ pub enum Rfc3339Error {
     OffsetMinute(u32),
 }
 
+/// Why a string is not a time the mock's clock, `--now` or `--issued-at` can take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("{0:?} is not an RFC 3339 date-time: {1}")]
+    NotRfc3339(String, Rfc3339Error),
+    #[error("{0:?} is after {max}, the last instant a timestamp holds", max = jiff::Timestamp::MAX)]
+    Range(String),
+}
+
+/// An RFC 3339 date-time as a `jiff::Timestamp`, read by [`parse`] as `start_time` and
+/// `end_time` are: the admin clock's `now`, `serve --now` and `token --issued-at` take what the
+/// API takes, not jiff's looser forms (a space for `T`, no seconds, `[UTC]` annotations,
+/// offsets up to ±25:59). Only the last hours of 9999, past jiff's range, are refused besides.
+pub fn parse_timestamp(s: &str) -> Result<jiff::Timestamp, TimestampError> {
+    let ns = parse(s).map_err(|e| TimestampError::NotRfc3339(s.to_owned(), e))?;
+    jiff::Timestamp::from_nanosecond(ns).map_err(|_| TimestampError::Range(s.to_owned()))
+}
+
+/// `#[serde(default, deserialize_with = "…")]` for an optional [`parse_timestamp`] field.
+pub fn deserialize_timestamp_opt<'de, D>(d: D) -> Result<Option<jiff::Timestamp>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize as _;
+    Option::<String>::deserialize(d)?
+        .map(|s| parse_timestamp(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 const NS_PER_SEC: i128 = 1_000_000_000;
 
 /// Nanoseconds since the Unix epoch, exact for every year the RFC allows (0000 to 9999).
@@ -257,6 +286,37 @@ mod tests {
         assert_eq!(clamp(i128::from(i64::MIN)), i64::MIN);
         assert_eq!(clamp(ns("0000-01-01T00:00:00Z")), i64::MIN);
         assert_eq!(clamp(ns("9999-12-31T23:59:59Z")), i64::MAX);
+    }
+
+    #[test]
+    fn timestamps_are_read_as_rfc_3339_only() {
+        let at = |s: &str| parse_timestamp(s).unwrap_or_else(|e| panic!("{e}"));
+        let noon: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+        assert_eq!(at("2026-01-15T12:00:00Z"), noon);
+        assert_eq!(at("2026-01-15t13:30:00.000+01:30"), noon);
+        assert_eq!(at("2026-01-15T12:00:00z"), noon);
+        // Forms jiff takes that RFC 3339 does not.
+        for s in [
+            "2026-01-15 12:00:00Z",
+            "2026-01-15T12:00Z",
+            "2026-01-15T12:00:00Z[UTC]",
+            "2026-01-15T12:00:00+00:00[Europe/Paris]",
+            "2026-01-15T12:00:00+25:00",
+            "2026-01-15T12:00:00+0000",
+            "20260115T120000Z",
+        ] {
+            assert!(s.parse::<Timestamp>().is_ok(), "jiff takes {s}");
+            let e = parse_timestamp(s).unwrap_err();
+            assert!(matches!(e, TimestampError::NotRfc3339(..)), "{s}: {e}");
+            assert!(
+                e.to_string().contains("is not an RFC 3339 date-time"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            parse_timestamp("9999-12-31T23:59:59Z"),
+            Err(TimestampError::Range("9999-12-31T23:59:59Z".into()))
+        );
     }
 
     proptest! {

@@ -173,6 +173,47 @@ async fn admin_moves_the_clock_and_mints_tokens() {
     );
 }
 
+/// The clock's `now` is read as `start_time` is: RFC 3339 date-times only, not the looser
+/// forms jiff takes, with a 400 saying an RFC 3339 date-time is expected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_takes_rfc_3339_date_times_only() {
+    let mock = common::small(5);
+    let noon: jiff::Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+    let (status, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/clock",
+        Some(json!({"now": "2026-01-15t13:00:00.5+01:00"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for now in [
+        "2026-01-15T12:00:00Z[UTC]",
+        "2026-01-15 12:00:00Z",
+        "2026-01-15T12:00Z",
+        "2026-01-15T12:00:00+25:00",
+        "2026-01-15T12:00:00+0000",
+    ] {
+        assert!(now.parse::<jiff::Timestamp>().is_ok(), "jiff takes {now}");
+        let later = now.replace("2026-01-15", "2030-06-01");
+        let (status, body) =
+            admin(&mock, "POST", "/_mock/clock", Some(json!({"now": later}))).await;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status, 400, "{later}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{later:?} is not an RFC 3339 date-time"))
+                && message.contains("{\"now\": an RFC 3339 date-time}"),
+            "{message}"
+        );
+    }
+    let (status, body) = admin(&mock, "POST", "/_mock/clock", Some(json!({"now": 1}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("RFC 3339"), "{body}");
+    let drift = mock.now().duration_since(noon).as_secs();
+    assert!((0..60).contains(&drift), "the clock stayed: {}", mock.now());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minted_tokens_default_to_the_servers_account() {
     let mock = common::start(op_events_mock::MockConfig {
