@@ -114,8 +114,15 @@ fn one() -> u32 {
     1
 }
 
-const FAULT_KINDS: &str = "a status from 400 to 599 (\"503\"), \"delay\" (with delay_ms), \
-                           \"truncate\", \"reset\" or \"invalid_json\"";
+const FAULT_KINDS: &str = "a status from 400 to 599 as three decimal digits (\"503\"), \"delay\" \
+                           (with delay_ms), \"truncate\", \"reset\" or \"invalid_json\"";
+
+/// A status code written as the README shows them, plain decimal digits without a leading zero:
+/// `str::parse` would also take "+500" and "0500", which no one writes on purpose.
+fn status_code(kind: &str) -> Option<u16> {
+    let plain = kind.bytes().all(|b| b.is_ascii_digit()) && !kind.starts_with('0');
+    plain.then(|| kind.parse().ok()).flatten()
+}
 
 /// Refuses what could never fire as meant (a status that is no error, count 0, a path the API
 /// does not have), saying what is allowed: such a fault would otherwise be queued in silence
@@ -135,9 +142,9 @@ async fn inject(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
         "truncate" => FaultKind::Truncate,
         "reset" => FaultKind::Reset,
         "invalid_json" => FaultKind::InvalidJson,
-        other => match other.parse::<u16>() {
-            Ok(code) => FaultKind::Status(code),
-            Err(_) => {
+        other => match status_code(other) {
+            Some(code) => FaultKind::Status(code),
+            None => {
                 let message = format!("unknown kind {other:?}; allowed: {FAULT_KINDS}");
                 return fail(StatusCode::BAD_REQUEST, message);
             }

@@ -425,6 +425,45 @@ async fn nonsense_faults_are_refused_saying_what_is_allowed() {
     }
 }
 
+/// A status fault's kind is a status as plain decimal digits, as the README writes them:
+/// "+500", " 500" or "0500" are refused saying what is allowed, not read as 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_statuses_are_plain_decimal_digits() {
+    let mock = common::small(5);
+    let token = mock.token("acme", &ALL);
+    let path = "/api/v2/auditevents";
+    for kind in [
+        "+500", " 500", "500 ", "0500", "00503", "-500", "5_00", "500.0", "",
+    ] {
+        let fault = json!({"kind": kind, "path": path});
+        let (status, body) = admin(&mock, "POST", "/_mock/faults", Some(fault)).await;
+        assert_eq!(status, 400, "{kind:?} was taken: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("unknown kind {kind:?}"))
+                && message.contains("400 to 599 as three decimal digits (\"503\")")
+                && message.contains("\"invalid_json\""),
+            "{kind:?}: {message}"
+        );
+    }
+    let reset = r#"{"start_time":"2020-01-01T00:00:00Z"}"#;
+    assert_eq!(
+        post(&mock, path, &token, reset).await.status,
+        200,
+        "nothing was queued"
+    );
+    let (status, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/faults",
+        Some(json!({"kind": "500", "path": path})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(post(&mock, path, &token, reset).await.status, 500);
+}
+
 /// A reset fault sends hyper's 200 head, then drops the connection: no answer, so it is
 /// counted apart from the requests the API answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
