@@ -2,6 +2,10 @@
 //! the newest delivered event time and a window of recently delivered uuids (dedupe after a crash
 //! or a cursor reset). Written atomically: temp file in the same directory (mode 0600), fsync,
 //! rename, fsync the directory. Never holds the token.
+//!
+//! Beside each state file, a lock file (`state-….lock`, never removed) that the collector
+//! running the stream holds: a second collector for the same stream in the same `state_dir`
+//! would deliver every event again.
 
 use std::collections::VecDeque;
 use std::io::Write as _;
@@ -67,6 +71,19 @@ pub enum CheckpointError {
         path: String,
         source: std::io::Error,
     },
+    #[error("lock file {path} cannot be locked: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A stream's claim on its state file, held while its collector runs. An advisory `flock`,
+/// released when this is dropped, or by the kernel when the process dies: a crash never
+/// leaves a stream locked.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
 }
 
 /// Identifies one state file.
@@ -78,13 +95,13 @@ pub struct Key {
 }
 
 impl Key {
-    fn file_name(&self) -> String {
+    fn file_name(&self, extension: &str) -> String {
         let account: String = self
             .account
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        format!("state-{account}-{}-{}.json", self.version, self.kind)
+        format!("state-{account}-{}-{}.{extension}", self.version, self.kind)
     }
 }
 
@@ -126,7 +143,33 @@ impl Store {
     }
 
     pub fn path(&self, key: &Key) -> PathBuf {
-        self.dir.join(key.file_name())
+        self.dir.join(key.file_name("json"))
+    }
+
+    pub fn lock_path(&self, key: &Key) -> PathBuf {
+        self.dir.join(key.file_name("lock"))
+    }
+
+    /// Claims the stream without waiting: `None` while another collector holds it (another
+    /// process, or another input of the same Fluent Bit: each open file has its own lock).
+    /// Load its state only once it is held: the holder writes its last checkpoint before
+    /// letting go.
+    pub fn try_lock(&self, key: &Key) -> Result<Option<StateLock>, CheckpointError> {
+        let path = self.lock_path(key);
+        let lerr = |source| CheckpointError::Lock {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(lerr)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StateLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(lerr(e)),
+        }
     }
 
     fn read(&self, path: &Path) -> Result<Option<File<State>>, CheckpointError> {
@@ -231,5 +274,29 @@ mod tests {
             e.contains("delete it") && e.contains("state-ACME_1-v2-itemusages.json"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn one_lock_per_stream_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            Store::open(dir.path()).unwrap(),
+            Store::open(dir.path()).unwrap(),
+        );
+        let key = |kind| Key {
+            account: "ACME".into(),
+            version: ApiVersion::V2,
+            kind,
+        };
+        let held = a.try_lock(&key(EventType::AuditEvents)).unwrap();
+        assert!(held.is_some());
+        // Even in the same process, as two inputs of one Fluent Bit are.
+        assert!(b.try_lock(&key(EventType::AuditEvents)).unwrap().is_none());
+        assert!(b.try_lock(&key(EventType::ItemUsages)).unwrap().is_some());
+        drop(held);
+        assert!(b.try_lock(&key(EventType::AuditEvents)).unwrap().is_some());
+        assert!(dir.path().join("state-ACME-v2-auditevents.lock").exists());
+        // Lock files are not state files: opening the directory ignores them.
+        assert!(Store::open(dir.path()).is_ok());
     }
 }
