@@ -103,6 +103,7 @@ pub struct Settings {
 
 /// Everything one stream task uses.
 pub struct Stream {
+    /// Its slot in the committer, which pages carry; set once its state is claimed and loaded.
     pub index: usize,
     pub kind: EventType,
     pub client: Client,

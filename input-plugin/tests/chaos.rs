@@ -77,7 +77,7 @@ fn assert_state_valid(state: &Path) {
     for entry in std::fs::read_dir(state).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("state-") {
+        if name.starts_with("state-") && name.ends_with(".json") {
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap())
                 .unwrap_or_else(|e| panic!("{name} is not valid JSON after a kill: {e}"));
             assert!(v["recent_uuids"].is_array(), "{name}: {v}");

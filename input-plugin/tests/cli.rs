@@ -63,7 +63,7 @@ fn run_once_drains_then_resumes_with_nothing_new() {
     let again = run();
     assert!(again.status.success());
     assert!(again.stdout.is_empty(), "re-delivered after checkpoint");
-    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 3);
+    assert_eq!(state_files(state.path()).len(), 3);
 }
 
 /// A cron job must not report success while its checkpoints go nowhere: every run would send
@@ -154,12 +154,9 @@ fn introspection_falls_back_to_v1_on_404() {
     assert_eq!(stats.count("/api/auth/introspect", 200), 1);
     // The state files are named after the token's account, as with v2 introspection.
     let account = mock.account_uuid("acme");
-    let named = std::fs::read_dir(state.path())
-        .unwrap()
-        .filter(|e| {
-            let name = e.as_ref().unwrap().file_name();
-            name.to_string_lossy().contains(&account)
-        })
+    let named = state_files(state.path())
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(&account))
         .count();
     assert_eq!(named, 3, "one state file per stream for {account}");
 }
@@ -365,8 +362,19 @@ fn sigterm_checkpoints_and_exits_zero() {
     assert!(child.wait().unwrap().success());
     let delivered = first.len() + rest.len();
     assert!(delivered > 0);
-    let saved = std::fs::read_dir(state.path()).unwrap().count();
-    assert_eq!(saved, 1, "checkpoint written on SIGTERM");
+    assert_eq!(
+        state_files(state.path()).len(),
+        1,
+        "checkpoint written on SIGTERM"
+    );
+}
+
+/// The state files in `dir` (not their lock files).
+fn state_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let files = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path());
+    files
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect()
 }
 
 /// `run --once` against `base_url` with `args`, in a state directory of its own.
@@ -438,4 +446,106 @@ fn run_once_stops_at_a_refused_certificate() {
     // Logged once, then reported once on exit: no second attempt.
     assert_eq!(stderr.matches("UnknownIssuer").count(), 2, "{stderr}");
     assert!(!stderr.contains(&token), "{stderr}");
+}
+
+/// Lines a child writes to stdout, as they come.
+fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout) {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn terminate(child: &mut std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}
+
+/// Two collectors of one account with one `state_dir` would each deliver everything: a second
+/// `run --once` fails at once, saying why; a second `run` waits, then takes over from the
+/// first one's checkpoints when it stops.
+#[test]
+fn a_second_collector_of_the_same_state_waits_or_fails() {
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let collector = |once: bool| {
+        let mut c = op_events(Some(&token));
+        c.args([
+            "run",
+            "--format",
+            "raw",
+            "--poll-interval",
+            "1s",
+            "--base-url",
+        ])
+        .arg(mock.url())
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(once.then_some("--once"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        c
+    };
+    let wait = std::time::Duration::from_secs(20);
+    let uuid = |line: &str| {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        event["event"]["uuid"].as_str().unwrap().to_owned()
+    };
+    let mut first = collector(false).spawn().unwrap();
+    let first_lines = stdout_lines(&mut first);
+    let mut delivered = std::collections::HashSet::new();
+    for _ in 0..360 {
+        let line = first_lines.recv_timeout(wait).expect("the first delivers");
+        assert!(delivered.insert(uuid(&line)));
+    }
+
+    let once = collector(true).output().unwrap();
+    let stderr = String::from_utf8_lossy(&once.stderr);
+    assert_eq!(once.status.code(), Some(1), "{stderr}");
+    assert!(once.stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains("is held by another collector of this stream") && stderr.contains(".lock"),
+        "{stderr}"
+    );
+
+    let mut second = collector(false).spawn().unwrap();
+    let second_lines = stdout_lines(&mut second);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    terminate(&mut first);
+    let kinds = ["signinattempts", "itemusages", "auditevents"];
+    for kind in kinds {
+        mock.generate("acme", kind, 5, false);
+    }
+    let mut taken_over = Vec::new();
+    for _ in 0..15 {
+        let line = second_lines
+            .recv_timeout(wait)
+            .expect("the second takes over");
+        taken_over.push(uuid(&line));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    terminate(&mut second);
+    taken_over.extend(second_lines.try_iter().map(|l| uuid(&l)));
+    // Only what came after the first stopped: the second began from its checkpoints.
+    let mut new: Vec<String> = kinds
+        .iter()
+        .flat_map(|k| mock.servable_events("acme", k))
+        .map(|e| e["uuid"].as_str().unwrap().to_owned())
+        .filter(|u| !delivered.contains(u))
+        .collect();
+    new.sort();
+    taken_over.sort();
+    assert_eq!(taken_over, new);
+    assert_eq!(new.len(), 15);
 }

@@ -331,7 +331,7 @@ fn rejected_cursor_restarts_from_last_event_without_duplicates() {
     let file = std::fs::read_dir(state.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("itemusages"))
+        .find(|p| p.to_string_lossy().ends_with("itemusages.json"))
         .unwrap();
     let mut saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();

@@ -17,9 +17,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::queue::PageMeta;
-use crate::checkpoint::{Key, State, Store};
+use crate::checkpoint::{Key, State, StateLock, Store};
 
 struct Slot {
+    /// Held as long as the committer may write this stream's state file (`None`: the state
+    /// directory has no locks).
+    _lock: Option<StateLock>,
     key: Key,
     state: State,
     next_seq: u64,
@@ -108,9 +111,10 @@ impl Committer {
     }
 
     /// Registers a stream; returns its index (pages carry it).
-    pub fn add(&self, key: Key, state: State) -> usize {
+    pub fn add(&self, key: Key, state: State, lock: Option<StateLock>) -> usize {
         let mut slots = self.slots();
         slots.push(Slot {
+            _lock: lock,
             key,
             state,
             next_seq: 0,
@@ -331,7 +335,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let c = Committer::new(store.clone(), Duration::ZERO, Duration::ZERO);
         let key = key();
-        c.add(key.clone(), State::default());
+        c.add(key.clone(), State::default(), None);
         c.apply(vec![meta(1)]);
         c.flush();
         assert_eq!(store.load(&key).unwrap(), None, "page 0 not acked yet");
@@ -347,7 +351,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let c = Committer::new(store.clone(), Duration::ZERO, Duration::from_millis(200));
-        c.add(key(), State::default());
+        c.add(key(), State::default(), None);
         c.apply(vec![meta(0)]);
         std::thread::sleep(Duration::from_millis(250));
         c.apply(vec![meta(1)]);
@@ -373,7 +377,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
         ));
-        c.add(key(), State::default());
+        c.add(key(), State::default(), None);
         c.apply(vec![meta(0)]);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -418,7 +422,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let c = Arc::new(Committer::new(store.clone(), INTERVAL, Duration::ZERO));
-        c.add(key(), State::default());
+        c.add(key(), State::default(), None);
         tokio::spawn(Arc::clone(&c).run());
         c.apply(vec![meta(0)]);
         let first = saved(&store, "c0").await;

@@ -3,6 +3,7 @@
 //! queue and the checkpoint writer. The sink side (`try_take`, `take_timeout`, `ack`) is plain
 //! synchronous code that never waits on async tasks.
 
+mod claim;
 mod commit;
 pub mod queue;
 
@@ -22,6 +23,7 @@ use crate::encode::{EncodeContext, Encoder, Target};
 use crate::event::EventType;
 use crate::stream::{Control, PERSISTENT_FAILURES, Settings, Status, Stream, jitter};
 use crate::token::{Token, TokenError};
+use claim::{Claimed, claim};
 use commit::Committer;
 use queue::{Queue, Taken};
 
@@ -401,46 +403,25 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
     let mut statuses = Vec::new();
     let mut streams = Vec::new();
     for kind in kinds {
+        let status = Arc::new(Mutex::new(Status::default()));
+        statuses.push((kind, Arc::clone(&status)));
         let key = Key {
             account: account.clone(),
             version: config.api_version,
             kind,
         };
-        let state = match store.load(&key) {
-            Ok(s) => s.unwrap_or_default(),
-            Err(e) => {
-                error!(stream = %kind, "{e}; this stream is not started");
-                continue;
-            }
+        let stream = Stream {
+            index: 0,
+            kind,
+            client: client.clone(),
+            budget: Arc::clone(&budget),
+            encoder: Arc::clone(&encoder),
+            queue: Arc::clone(&shared.queue),
+            control: Arc::clone(&shared.control),
+            status,
+            settings: settings.clone(),
         };
-        match &state.cursor {
-            Some(_) => info!(stream = %kind, "resuming from the saved cursor"),
-            None => {
-                let now = jiff::Timestamp::now();
-                let start_time = config.start_time.resolve(now);
-                info!(stream = %kind, %start_time, "first run: starting from a reset cursor");
-                if start_time > now {
-                    warn!(stream = %kind, "start_time {start_time} is in the future: nothing is delivered until then, and nothing from before it ever");
-                }
-            }
-        }
-        let index = shared.committer.add(key, state.clone());
-        let status = Arc::new(Mutex::new(Status::default()));
-        statuses.push((kind, Arc::clone(&status)));
-        streams.push((
-            Stream {
-                index,
-                kind,
-                client: client.clone(),
-                budget: Arc::clone(&budget),
-                encoder: Arc::clone(&encoder),
-                queue: Arc::clone(&shared.queue),
-                control: Arc::clone(&shared.control),
-                status,
-                settings: settings.clone(),
-            },
-            state,
-        ));
+        streams.push((key, stream));
     }
     *shared
         .launch_failure
@@ -450,7 +431,54 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
     shared
         .started
         .store(true, std::sync::atomic::Ordering::Release);
-    for (stream, state) in streams {
-        tokio::spawn(stream.run(state));
+    for (key, stream) in streams {
+        let committer = Arc::clone(&shared.committer);
+        tokio::spawn(open_and_run(
+            committer,
+            store.clone(),
+            key,
+            stream,
+            config.retry_fatal,
+        ));
     }
+}
+
+/// Claims the stream's state file, loads the state, registers it for checkpoints, and runs it.
+async fn open_and_run(
+    committer: Arc<Committer>,
+    store: Store,
+    key: Key,
+    mut stream: Stream,
+    wait: bool,
+) {
+    let kind = key.kind;
+    let lock = match claim(&store, &key, &stream.control, &stream.status, wait).await {
+        Claimed::Yes(lock) => lock,
+        Claimed::No => return,
+    };
+    let state = match store.load(&key) {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => {
+            error!(stream = %kind, "{e}; this stream is not started");
+            stream
+                .status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .failure = Some(e.to_string());
+            return;
+        }
+    };
+    match &state.cursor {
+        Some(_) => info!(stream = %kind, "resuming from the saved cursor"),
+        None => {
+            let now = jiff::Timestamp::now();
+            let start_time = stream.settings.start_time.resolve(now);
+            info!(stream = %kind, %start_time, "first run: starting from a reset cursor");
+            if start_time > now {
+                warn!(stream = %kind, "start_time {start_time} is in the future: nothing is delivered until then, and nothing from before it ever");
+            }
+        }
+    }
+    stream.index = committer.add(key, state.clone(), lock);
+    stream.run(state).await;
 }
