@@ -75,6 +75,28 @@ pub fn jitter(max: Duration) -> Duration {
     max.mul_f64((h.finish() >> 11) as f64 / (1u64 << 53) as f64)
 }
 
+/// The wait before retry `attempt` (1 for the first) of a transient failure: doubling from
+/// `initial` up to `max`, its upper half random so that collectors that failed together do
+/// not come back together.
+pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    let cap = initial
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(max);
+    cap / 2 + jitter(cap / 2)
+}
+
+/// Logs a condition only a person can fix, and returns the wait before trying again anyway
+/// (`unauthorized_retry`, in case it was fixed elsewhere: a proxy, the clock), or forever
+/// (`None`: `--once`).
+pub fn needs_a_person(stream: Option<EventType>, msg: &str, retry: Option<Duration>) -> Duration {
+    let stream = stream.map(|k| k.as_str());
+    match retry {
+        Some(wait) => error!(stream, "{msg}; retrying in {}s", wait.as_secs()),
+        None => error!(stream, "{msg}"),
+    }
+    retry.unwrap_or(Duration::MAX)
+}
+
 /// Consecutive transient errors after which `failure()` reports the stream (retries go on).
 pub const PERSISTENT_FAILURES: u32 = 6;
 
@@ -427,12 +449,12 @@ impl Stream {
             }
             Action::Retry => {
                 *failures += 1;
-                let exp = self
-                    .settings
-                    .retry_initial
-                    .saturating_mul(1 << (*failures - 1).min(16));
-                let cap = exp.min(self.settings.retry_max);
-                let wait = cap / 2 + jitter(cap / 2);
+                let Settings {
+                    retry_initial,
+                    retry_max,
+                    ..
+                } = self.settings;
+                let wait = backoff(retry_initial, retry_max, *failures);
                 warn!(stream = %kind, attempt = *failures, "{e}; retrying the same request in {:.1}s", wait.as_secs_f64());
                 if *failures >= PERSISTENT_FAILURES {
                     let msg = format!("{kind}: {} attempts in a row failed, last: {e}", *failures);
@@ -469,22 +491,34 @@ impl Stream {
         }
     }
 
-    /// Reports a condition that a setting must fix; the request is tried again after
-    /// `unauthorized_retry`, in case it was fixed elsewhere (a proxy, the clock), or never.
+    /// Reports a condition that a setting must fix, as the stream's failure too.
     fn needs_a_person(&self, msg: String) -> Duration {
-        let wait = self.settings.unauthorized_retry;
-        match wait {
-            Some(wait) => error!(stream = %self.kind, "{msg}; retrying in {}s", wait.as_secs()),
-            None => error!(stream = %self.kind, "{msg}"),
-        }
+        let wait = needs_a_person(Some(self.kind), &msg, self.settings.unauthorized_retry);
         self.update(|s| s.failure = Some(msg));
-        wait.unwrap_or(Duration::MAX)
+        wait
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_from_initial_up_to_max_with_jitter_below_each() {
+        let (initial, max) = (Duration::from_secs(1), Duration::from_secs(60));
+        for (attempt, cap) in [(1, 1), (2, 2), (3, 4), (7, 60), (40, 60), (u32::MAX, 60)] {
+            let cap = Duration::from_secs(cap);
+            for _ in 0..50 {
+                let wait = backoff(initial, max, attempt);
+                assert!(
+                    wait >= cap / 2 && wait <= cap,
+                    "attempt {attempt}: {wait:?}"
+                );
+            }
+        }
+        let huge = backoff(Duration::from_secs(u64::MAX / 2), Duration::MAX, 30);
+        assert!(huge >= Duration::from_secs(u64::MAX / 4));
+    }
 
     #[test]
     fn the_uuid_window_is_bounded() {

@@ -21,7 +21,7 @@ use crate::checkpoint::{CheckpointError, Key, Store};
 use crate::config::{Config, ConfigError};
 use crate::encode::{EncodeContext, Encoder, Target};
 use crate::event::EventType;
-use crate::stream::{Control, PERSISTENT_FAILURES, Settings, Status, Stream, jitter};
+use crate::stream::{self, Control, PERSISTENT_FAILURES, Settings, Status, Stream, backoff};
 use crate::token::{Token, TokenError};
 use claim::{Claimed, claim};
 use commit::Committer;
@@ -328,23 +328,17 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
                     _ => None,
                 };
                 let wait = if let Some(msg) = needs_a_person {
-                    match unauthorized_retry {
-                        Some(wait) => error!("{msg}; retrying in {}s", wait.as_secs()),
-                        None => error!("{msg}"),
-                    }
+                    let wait = stream::needs_a_person(None, &msg, unauthorized_retry);
                     *shared
                         .launch_failure
                         .lock()
                         .unwrap_or_else(|e| e.into_inner()) = Some(msg);
-                    unauthorized_retry.unwrap_or(Duration::MAX)
+                    wait
                 } else {
-                    let cap = config
-                        .retry_initial
-                        .saturating_mul(1 << attempt.min(16))
-                        .min(config.retry_max);
+                    let wait = backoff(config.retry_initial, config.retry_max, attempt);
                     warn!(
                         "introspection failed: {e}; retrying in {:.1}s",
-                        cap.as_secs_f64()
+                        wait.as_secs_f64()
                     );
                     if attempt >= PERSISTENT_FAILURES {
                         *shared
@@ -354,7 +348,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
                             "{attempt} introspection attempts failed, last: {e}"
                         ));
                     }
-                    cap / 2 + jitter(cap / 2)
+                    wait
                 };
                 if !shared.control.sleep(wait).await {
                     return;
