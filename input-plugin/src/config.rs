@@ -178,8 +178,9 @@ pub struct Config {
     /// Wait after a 401 before trying again.
     pub unauthorized_retry: Duration,
     /// Whether what only a setting can fix (a 401, a 404, a refused certificate) is tried again
-    /// every `unauthorized_retry`. Not an option: `run --once` turns it off, and exits with the
-    /// error instead.
+    /// every `unauthorized_retry`, and a transient error still failing after six attempts goes
+    /// on being retried. Not an option: `run --once` turns it off, and exits with the error
+    /// instead.
     pub retry_fatal: bool,
 }
 

@@ -85,10 +85,10 @@ pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
     cap / 2 + jitter(cap / 2)
 }
 
-/// Logs a condition only a person can fix, and returns the wait before trying again anyway
-/// (`unauthorized_retry`, in case it was fixed elsewhere: a proxy, the clock), or forever
-/// (`None`: `--once`).
-pub fn needs_a_person(stream: Option<EventType>, msg: &str, retry: Option<Duration>) -> Duration {
+/// Logs a failure that retrying soon cannot fix (one only a person can, or, for `--once`, a
+/// persistent outage), and returns the wait before trying again anyway (`unauthorized_retry`,
+/// in case it was fixed elsewhere: a proxy, the clock), or forever (`None`: `--once`).
+pub fn report_fatal(stream: Option<EventType>, msg: &str, retry: Option<Duration>) -> Duration {
     let stream = stream.map(|k| k.as_str());
     match retry {
         Some(wait) => error!(stream, "{msg}; retrying in {}s", wait.as_secs()),
@@ -119,7 +119,8 @@ pub struct Settings {
     pub start_time: StartTime,
     pub retry_initial: Duration,
     pub retry_max: Duration,
-    /// `None`: errors that need a person are reported, not retried (`--once`).
+    /// `None` (`--once`): errors that need a person, and transient ones that persist for
+    /// [`PERSISTENT_FAILURES`] attempts, are reported, not retried.
     pub unauthorized_retry: Option<Duration>,
 }
 
@@ -449,6 +450,14 @@ impl Stream {
             }
             Action::Retry => {
                 *failures += 1;
+                if *failures >= PERSISTENT_FAILURES {
+                    let msg = format!("{kind}: {} attempts in a row failed, last: {e}", *failures);
+                    if self.settings.unauthorized_retry.is_none() {
+                        // `--once` ends on it: say so, not that it retries.
+                        return self.fail(msg);
+                    }
+                    self.update(|s| s.failure = Some(msg));
+                }
                 let Settings {
                     retry_initial,
                     retry_max,
@@ -456,10 +465,6 @@ impl Stream {
                 } = self.settings;
                 let wait = backoff(retry_initial, retry_max, *failures);
                 warn!(stream = %kind, attempt = *failures, "{e}; retrying the same request in {:.1}s", wait.as_secs_f64());
-                if *failures >= PERSISTENT_FAILURES {
-                    let msg = format!("{kind}: {} attempts in a row failed, last: {e}", *failures);
-                    self.update(|s| s.failure = Some(msg));
-                }
                 wait
             }
             Action::Rejected if pos.cursor.is_some() => {
@@ -473,7 +478,7 @@ impl Stream {
                 pos.reset_from = Some(from);
                 Duration::ZERO
             }
-            Action::Rejected => self.needs_a_person(format!(
+            Action::Rejected => self.fail(format!(
                 "{kind}: the API rejected the reset request ({e}); check `start_time` and `limit`"
             )),
             Action::Unauthorized => {
@@ -481,19 +486,19 @@ impl Stream {
                     .client
                     .token()
                     .explain_unauthorized(Some(kind), &self.client.host());
-                self.needs_a_person(format!("{kind}: {e}: {why}"))
+                self.fail(format!("{kind}: {e}: {why}"))
             }
             // Retrying fast cannot help until a setting changes; `--once` stops at once.
-            Action::Untrusted => self.needs_a_person(format!("{kind}: {e}")),
+            Action::Untrusted => self.fail(format!("{kind}: {e}")),
             // The cursor is kept: a 404 says nothing about it, and a reset would skip events
             // that reach the API late with older timestamps.
-            Action::NotFound => self.needs_a_person(format!("{kind}: {e}: {NOT_FOUND_HINT}")),
+            Action::NotFound => self.fail(format!("{kind}: {e}: {NOT_FOUND_HINT}")),
         }
     }
 
-    /// Reports a condition that a setting must fix, as the stream's failure too.
-    fn needs_a_person(&self, msg: String) -> Duration {
-        let wait = needs_a_person(Some(self.kind), &msg, self.settings.unauthorized_retry);
+    /// [`report_fatal`], and the stream's failure.
+    fn fail(&self, msg: String) -> Duration {
+        let wait = report_fatal(Some(self.kind), &msg, self.settings.unauthorized_retry);
         self.update(|s| s.failure = Some(msg));
         wait
     }

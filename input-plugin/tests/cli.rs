@@ -405,7 +405,37 @@ fn run_once_gives_up_on_an_unreachable_api() {
     // Nothing listens on port 9 of loopback: connection refused on every attempt.
     let (code, stderr) = run_once_failing("a.b.c", "http://127.0.0.1:9");
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("introspection attempts failed"), "{stderr}");
+    assert!(
+        stderr.contains("6 introspection attempts failed"),
+        "{stderr}"
+    );
+    // Five retries, then the sixth failure ends the run, and is not announced as a retry.
+    assert_eq!(stderr.matches("retrying in").count(), 5, "{stderr}");
+}
+
+/// A stream whose requests keep failing ends `--once` after its sixth attempt, as an error
+/// that does not claim to retry; the other streams deliver what they have.
+#[test]
+fn run_once_gives_up_on_a_stream_that_keeps_failing() {
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "auditevents"]);
+    mock.inject(Fault {
+        kind: FaultKind::Status(503),
+        count: 100,
+        path: Some("/api/v2/auditevents".into()),
+    });
+    let (code, stderr) = run_once_failing(&token, &mock.url());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("auditevents: 6 attempts in a row failed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("retrying the same request").count(),
+        5,
+        "{stderr}"
+    );
+    assert_eq!(mock.stats().count("/api/v2/auditevents", 503), 6);
 }
 
 /// A `base_url` with a path the API does not serve: a 404 is reported at once with what to

@@ -21,7 +21,9 @@ use crate::checkpoint::{CheckpointError, Key, Store};
 use crate::config::{Config, ConfigError};
 use crate::encode::{EncodeContext, Encoder, Target};
 use crate::event::EventType;
-use crate::stream::{self, Control, PERSISTENT_FAILURES, Settings, Status, Stream, backoff};
+use crate::stream::{
+    Control, PERSISTENT_FAILURES, Settings, Status, Stream, backoff, report_fatal,
+};
 use crate::token::{Token, TokenError};
 use claim::{Claimed, claim};
 use commit::Committer;
@@ -327,29 +329,29 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
                     }
                     _ => None,
                 };
-                let wait = if let Some(msg) = needs_a_person {
-                    let wait = stream::needs_a_person(None, &msg, unauthorized_retry);
+                let persistent = (attempt >= PERSISTENT_FAILURES)
+                    .then(|| format!("{attempt} introspection attempts failed, last: {e}"));
+                let (wait, failure) = match (needs_a_person, persistent) {
+                    (Some(msg), _) => (report_fatal(None, &msg, unauthorized_retry), Some(msg)),
+                    // `--once` ends on it: say so, not that it retries.
+                    (None, Some(msg)) if unauthorized_retry.is_none() => {
+                        (report_fatal(None, &msg, None), Some(msg))
+                    }
+                    (None, persistent) => {
+                        let wait = backoff(config.retry_initial, config.retry_max, attempt);
+                        warn!(
+                            "introspection failed: {e}; retrying in {:.1}s",
+                            wait.as_secs_f64()
+                        );
+                        (wait, persistent)
+                    }
+                };
+                if failure.is_some() {
                     *shared
                         .launch_failure
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = Some(msg);
-                    wait
-                } else {
-                    let wait = backoff(config.retry_initial, config.retry_max, attempt);
-                    warn!(
-                        "introspection failed: {e}; retrying in {:.1}s",
-                        wait.as_secs_f64()
-                    );
-                    if attempt >= PERSISTENT_FAILURES {
-                        *shared
-                            .launch_failure
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner()) = Some(format!(
-                            "{attempt} introspection attempts failed, last: {e}"
-                        ));
-                    }
-                    wait
-                };
+                        .unwrap_or_else(|e| e.into_inner()) = failure;
+                }
                 if !shared.control.sleep(wait).await {
                     return;
                 }
