@@ -1,7 +1,7 @@
 //! A stream's claim on its state file. Two collectors running the same stream (account, API
 //! version, event type) from one `state_dir` would each deliver every event; the second one
-//! waits instead, and takes over when the first stops. Waiting is also what a hot reload
-//! needs: the new instance starts while the old one is still writing its last checkpoint.
+//! waits instead, and takes over when the first stops. Waiting also covers a hot reload whose
+//! new instance starts before the old one has written its last checkpoint.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -52,16 +52,20 @@ pub(super) async fn claim(
                 return Claimed::Yes(None);
             }
         }
-        let held = format!(
-            "{} is held by another collector of this stream (another op-events process, or another input with the same account and state_dir)",
-            store.lock_path(key).display()
-        );
+        let held = || {
+            format!(
+                "{} is held by another collector of this stream (another op-events process, or another input with the same account and state_dir)",
+                store.lock_path(key).display()
+            )
+        };
         if !wait {
+            let held = held();
             error!(stream = %key.kind, "{held}; this stream is not started");
             set_failure(Some(held));
             return Claimed::No;
         }
         if !reported && since.elapsed() >= PATIENCE {
+            let held = held();
             warn!(stream = %key.kind, "{held}; waiting for it to stop. Give each collector its own state_dir, or its own events");
             set_failure(Some(held));
             reported = true;
