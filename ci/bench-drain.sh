@@ -30,8 +30,8 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --quiet -p op-events -p op-events-mock --manifest-path "$ROOT/Cargo.toml"
-MOCK="$ROOT/target/release/op-events-mock"
-BIN="$ROOT/target/release/op-events"
+MOCK="${CARGO_TARGET_DIR:-$ROOT/target}/release/op-events-mock"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/op-events"
 PER_TYPE=$(( (EVENTS + 2) / 3 ))
 
 serve() { # serve PER_MINUTE

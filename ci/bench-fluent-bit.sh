@@ -14,6 +14,7 @@
 #   TLS=1 ci/bench-fluent-bit.sh               # over HTTPS (the real API is HTTPS only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TARGET=${CARGO_TARGET_DIR:-target} # where cargo builds, as cargo reads it
 FB=${FLUENT_BIT:-$(command -v fluent-bit || true)}
 if [ -z "$FB" ]; then
     echo "SKIPPED: no Fluent Bit (set FLUENT_BIT=/path/to/fluent-bit)"
@@ -51,15 +52,15 @@ if [ "${TLS:-}" = 1 ]; then
     TLS_MOCK=(--tls-self-signed "$DIR/mock-ca.pem")
     TLS_INPUT=(-p ca_file="$DIR/mock-ca.pem")
 fi
-target/release/op-events-mock serve --addr 127.0.0.1:0 --events "$PER_TYPE" "${TLS_MOCK[@]}" \
+"$TARGET"/release/op-events-mock serve --addr 127.0.0.1:0 --events "$PER_TYPE" "${TLS_MOCK[@]}" \
     --rate-limit-per-minute 0 --rate-limit-per-hour 0 >"$DIR/mock.log" 2>&1 &
 MOCK_PID=$!
 await "grep -q 'ready url=' '$DIR/mock.log'" 120
 MOCK=$(sed -n 's/.*ready url=\([^ ]*\).*/\1/p' "$DIR/mock.log")
-target/release/op-events-mock token --account acme >"$DIR/token"
+"$TARGET"/release/op-events-mock token --account acme >"$DIR/token"
 HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-"$FB" -q -H -P "$HTTP_PORT" -e target/release/libop_events_input.so \
+"$FB" -q -H -P "$HTTP_PORT" -e "$TARGET"/release/libop_events_input.so \
     -i onepassword -p token_file="$DIR/token" -p base_url="$MOCK" -p insecure_http=true \
     -p state_dir="$DIR/state" -p format=ecs -p limit=1000 -p batch_max_records=4000 \
     -p rate_limit_per_minute=0 -p rate_limit_per_hour=0 "${TLS_INPUT[@]}" \

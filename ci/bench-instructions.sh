@@ -16,7 +16,7 @@ ITEMS=1000 # per page, as in benches/encode.rs
 KINDS=3    # every group runs one page per event type
 
 cargo bench --quiet -p op-events --bench encode --no-run 2>/dev/null
-BENCH=$(find target/release/deps -maxdepth 1 -type f -executable -name 'encode-*' -printf '%T@ %p\n' |
+BENCH=$(find "${CARGO_TARGET_DIR:-target}"/release/deps -maxdepth 1 -type f -executable -name 'encode-*' -printf '%T@ %p\n' |
     sort -rn | awk 'NR == 1 { print $2 }')
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT

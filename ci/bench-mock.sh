@@ -22,7 +22,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 cargo build --release --quiet -p op-events-mock --manifest-path "$ROOT/Cargo.toml"
-BIN="$ROOT/target/release/op-events-mock"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/op-events-mock"
 
 started=$(date +%s.%N)
 "$BIN" serve --addr "127.0.0.1:$PORT" --events "$EVENTS" --log warn,op_events_mock::server=info \

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind not found: install it to count instructions" >&2; exit 1; }
 
 cargo bench --quiet -p op-events --bench plugin --no-run 2>/dev/null
-BENCH=$(find target/release/deps -maxdepth 1 -type f -executable -name 'plugin-*' -printf '%T@ %p\n' |
+BENCH=$(find "${CARGO_TARGET_DIR:-target}"/release/deps -maxdepth 1 -type f -executable -name 'plugin-*' -printf '%T@ %p\n' |
     sort -rn | awk 'NR == 1 { print $2 }')
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
