@@ -37,7 +37,7 @@ fn a_second_input_with_the_same_state_waits_and_delivers_nothing_twice() {
     }
     let second = fb.started(&borrow(&props), harness::INFO);
     // Long enough for the waiting input to report why it delivers nothing.
-    let report = Instant::now() + Duration::from_secs(7);
+    let report = Instant::now() + Duration::from_secs(8);
     while Instant::now() < report {
         for (got, instance) in got.iter_mut().zip([&first, &second]) {
             if let Some(buffer) = instance.collect() {
