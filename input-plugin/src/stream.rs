@@ -281,7 +281,7 @@ struct Encoded<'a> {
 }
 
 impl Stream {
-    fn update(&self, f: impl FnOnce(&mut Status)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Status)) {
         f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
     }
 

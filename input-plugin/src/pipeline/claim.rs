@@ -3,13 +3,12 @@
 //! waits instead, and takes over when the first stops. Waiting also covers a hot reload whose
 //! new instance starts before the old one has written its last checkpoint.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
 use crate::checkpoint::{Key, StateLock, Store};
-use crate::stream::{Control, Status};
+use crate::stream::Stream;
 
 /// How long a held claim is waited for before it is reported: a hot reload's old instance
 /// lets go within Fluent Bit's 2 s grace period.
@@ -25,16 +24,10 @@ pub(super) enum Claimed {
     No,
 }
 
-/// Claims `key`'s state file, waiting while another collector holds it, unless `wait` is off
-/// (`--once`: a run that ends by itself should not wait on one that never does).
-pub(super) async fn claim(
-    store: &Store,
-    key: &Key,
-    control: &Control,
-    status: &Mutex<Status>,
-    wait: bool,
-) -> Claimed {
-    let set_failure = |failure| status.lock().unwrap_or_else(|e| e.into_inner()).failure = failure;
+/// Claims `key`'s state file for `stream`, waiting while another collector holds it, unless
+/// `wait` is off (`--once`: a run that ends by itself should not wait on one that never does).
+pub(super) async fn claim(store: &Store, key: &Key, stream: &Stream, wait: bool) -> Claimed {
+    let set_failure = |failure| stream.update(|s| s.failure = failure);
     let since = Instant::now();
     let mut reported = false;
     loop {
@@ -70,7 +63,7 @@ pub(super) async fn claim(
             set_failure(Some(held));
             reported = true;
         }
-        if !control.sleep(RETRY).await {
+        if !stream.control.sleep(RETRY).await {
             return Claimed::No;
         }
     }

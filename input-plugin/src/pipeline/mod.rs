@@ -448,7 +448,7 @@ async fn open_and_run(
     wait: bool,
 ) {
     let kind = key.kind;
-    let lock = match claim(&store, &key, &stream.control, &stream.status, wait).await {
+    let lock = match claim(&store, &key, &stream, wait).await {
         Claimed::Yes(lock) => lock,
         Claimed::No => return,
     };
@@ -456,11 +456,7 @@ async fn open_and_run(
         Ok(s) => s.unwrap_or_default(),
         Err(e) => {
             error!(stream = %kind, "{e}; this stream is not started");
-            stream
-                .status
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .failure = Some(e.to_string());
+            stream.update(|s| s.failure = Some(e.to_string()));
             return;
         }
     };
