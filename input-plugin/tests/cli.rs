@@ -352,11 +352,7 @@ fn sigterm_checkpoints_and_exits_zero() {
     let mut first = [0u8; 1024];
     std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child);
     let mut rest = Vec::new();
     std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
     assert!(child.wait().unwrap().success());
@@ -492,12 +488,17 @@ fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<St
     rx
 }
 
-fn terminate(child: &mut std::process::Child) {
+/// Asks `child` to stop, as Vector and systemd do.
+fn sigterm(child: &std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+fn terminate(child: &mut std::process::Child) {
+    sigterm(child);
     assert!(child.wait().unwrap().success());
 }
 
