@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Compression, Config};
 use crate::event::{ApiVersion, EventType};
 use crate::json::{Envelope, JsonError, Tape, parse_page};
 use crate::token::Token;
@@ -354,9 +354,18 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config(config)?)
             .user_agent(USER_AGENT)
+            // Inflates a gzip page even when it was not asked for, as HTTP allows.
             .gzip(true)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout);
+        if config.compression == Compression::None {
+            let identity = reqwest::header::HeaderValue::from_static("identity");
+            builder = builder.default_headers(
+                [(reqwest::header::ACCEPT_ENCODING, identity)]
+                    .into_iter()
+                    .collect(),
+            );
+        }
         if let Some(p) = &config.proxy {
             builder = builder.proxy(
                 reqwest::Proxy::all(p.as_str()).map_err(|e| SetupError::Proxy(e.to_string()))?,

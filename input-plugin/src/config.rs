@@ -62,6 +62,29 @@ impl FromStr for Region {
     }
 }
 
+/// Whether requests ask for gzip-compressed pages. Whether the real API compresses is not
+/// documented: asking costs nothing where it doesn't; where it does, pages are four to five
+/// times smaller and inflating them costs about 0.8 µs of CPU per event (docs/performance.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// `Accept-Encoding: gzip`.
+    #[default]
+    Gzip,
+    /// No `Accept-Encoding`: the server sends pages as they are.
+    None,
+}
+
+impl FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "gzip" => Ok(Self::Gzip),
+            "none" => Ok(Self::None),
+            _ => Err(format!("`{s}` is not one of: gzip, none")),
+        }
+    }
+}
+
 /// Where a stream without a saved cursor starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum StartTime {
@@ -167,6 +190,7 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     pub proxy: Option<Url>,
     pub insecure_http: bool,
+    pub compression: Compression,
     pub batch_max_records: usize,
     pub batch_max_bytes: usize,
     pub connect_timeout: Duration,
@@ -205,6 +229,7 @@ pub const KEYS: &[&str] = &[
     "ca_file",
     "proxy",
     "insecure_http",
+    "compression",
     "batch_max_records",
     "batch_max_bytes",
     "connect_timeout",
@@ -249,6 +274,7 @@ impl Default for Config {
             ca_file: None,
             proxy: None,
             insecure_http: false,
+            compression: Compression::Gzip,
             batch_max_records: 1000,
             batch_max_bytes: 4 << 20,
             connect_timeout: Duration::from_secs(10),
@@ -420,6 +446,7 @@ impl Config {
             "ca_file" => self.ca_file = Some(PathBuf::from(v)),
             "proxy" => self.proxy = Some(parse_url("proxy", v)?),
             "insecure_http" => self.insecure_http = parse_bool(key, v)?,
+            "compression" => self.compression = v.parse().map_err(|e| invalid(key, e))?,
             "batch_max_records" => self.batch_max_records = parse_num(key, v, "a number")?,
             "batch_max_bytes" => self.batch_max_bytes = parse_num(key, v, "a number of bytes")?,
             "connect_timeout" => self.connect_timeout = parse_dur(key, v)?,
@@ -544,6 +571,9 @@ mod tests {
         );
         assert_eq!(c.region, Some(Region::Eu));
         assert_eq!(c.limit, 1000);
+        assert_eq!(c.compression, Compression::Gzip);
+        let plain = Config::from_pairs([("compression", " None ")]).unwrap();
+        assert_eq!(plain.compression, Compression::None);
         assert_eq!(
             c.start_time,
             StartTime::Lookback(Duration::from_secs(7 * 86400))
@@ -563,6 +593,11 @@ mod tests {
         assert!(
             e.to_string().contains("did you mean `poll_interval`"),
             "{e}"
+        );
+        let e = Config::from_pairs([("compression", "deflate")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "compression: `deflate` is not one of: gzip, none"
         );
         let e = Config::from_pairs([("limit", "5000")]).unwrap_err();
         assert!(e.to_string().starts_with("limit:"), "{e}");

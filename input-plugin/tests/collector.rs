@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use op_events_input::config::Config;
+use op_events_input::config::{Compression, Config};
 use op_events_input::encode::Target;
 use op_events_input::pipeline::{BatchLimits, Collector};
 use op_events_mock::{Fault, FaultKind, MockConfig, MockServer, Tls};
@@ -189,7 +189,8 @@ fn every_fault_kind_is_survived_without_loss() {
     assert_exactly_once(&delivered, &servable(&mock, ALL));
 }
 
-/// The client asks for gzip; a server that uses it delivers the same events.
+/// The client asks for gzip by default; a server that uses it delivers the same events. With
+/// `compression none` it asks for the pages as they are.
 #[test]
 fn gzip_compressed_pages_arrive_whole() {
     let mock = MockServer::start(MockConfig {
@@ -205,7 +206,18 @@ fn gzip_compressed_pages_arrive_whole() {
     c.shutdown(Duration::from_secs(2));
     assert_exactly_once(&delivered, &servable(&mock, ALL));
     // 12 pages of 50, and the introspection and polls after them.
-    assert!(mock.stats().gzipped >= 12, "{:?}", mock.stats());
+    let gzipped = mock.stats().gzipped;
+    assert!(gzipped >= 12, "{:?}", mock.stats());
+
+    // `compression none` asks for pages as they are, and gets them.
+    let state = tempfile::tempdir().unwrap();
+    let mut plain = config(&mock, &token, state.path());
+    plain.compression = Compression::None;
+    let c = Collector::start(plain, Target::Ndjson, None).unwrap();
+    let delivered = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    assert_exactly_once(&delivered, &servable(&mock, ALL));
+    assert_eq!(mock.stats().gzipped, gzipped, "{:?}", mock.stats());
 }
 
 /// Over HTTPS, as the real API is: with the mock's CA in `ca_file`, the same events.

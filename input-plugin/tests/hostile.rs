@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use op_events_input::api::{Action, ApiError, Client, Request};
-use op_events_input::config::Config;
+use op_events_input::config::{Compression, Config};
 use op_events_input::event::EventType;
 use op_events_input::json::{Node, Tape};
 use op_events_input::token::Token;
@@ -27,8 +27,8 @@ enum Script {
     Big { len: usize },
     /// Chunked body that never ends.
     Endless,
-    /// A small gzip body that inflates to far more than the cap.
-    GzipBomb(Arc<Vec<u8>>),
+    /// A gzip-encoded body, whether or not the request asked for one.
+    Gzip(Arc<Vec<u8>>),
     /// 200 headers, then one byte per 50 ms forever (under the size cap).
     Drip,
     /// Reads the request and never answers.
@@ -59,7 +59,7 @@ async fn connection(mut s: TcpStream, script: &(dyn Fn(&str) -> Script + Send + 
         };
         let ok = match script(&path) {
             Script::Reply(status, body) => reply(&mut s, status, "", &body).await,
-            Script::GzipBomb(body) => reply(&mut s, 200, "content-encoding: gzip\r\n", &body).await,
+            Script::Gzip(body) => reply(&mut s, 200, "content-encoding: gzip\r\n", &body).await,
             Script::Big { len } => {
                 let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
                 if s.write_all(head.as_bytes()).await.is_err() {
@@ -154,13 +154,16 @@ async fn read_request(s: &mut TcpStream) -> Option<String> {
 }
 
 fn client(url: &str, timeout: Duration, max_bytes: usize) -> Client {
-    let c = Config {
+    client_with(Config {
         base_url: Some(url.parse().unwrap()),
         connect_timeout: timeout,
         request_timeout: timeout,
         max_response_bytes: max_bytes,
         ..Config::default()
-    };
+    })
+}
+
+fn client_with(c: Config) -> Client {
     Client::new(&c, Token::new(SecretString::from("hostile-token")).unwrap()).unwrap()
 }
 
@@ -173,15 +176,34 @@ fn reset() -> Request {
 
 const GOOD: &str = r#"{"cursor":"c2","has_more":false,"items":[{"uuid":"A"}]}"#;
 
-/// Spaces (valid JSON whitespace) compressed about a thousandfold: 64 MiB sent as 64 KB.
-fn gzip_bomb() -> Vec<u8> {
+fn gzip(parts: &[&[u8]]) -> Vec<u8> {
     use std::io::Write as _;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let spaces = vec![b' '; 1 << 20];
-    for _ in 0..64 {
-        encoder.write_all(&spaces).unwrap();
+    for part in parts {
+        encoder.write_all(part).unwrap();
     }
     encoder.finish().unwrap()
+}
+
+/// Spaces (valid JSON whitespace) compressed about a thousandfold: 64 MiB sent as 64 KB.
+fn gzip_bomb() -> Vec<u8> {
+    let spaces = vec![b' '; 1 << 20];
+    gzip(&[&spaces[..]; 64])
+}
+
+/// With `compression none` the client asks for pages as they are; a server that compresses
+/// anyway (HTTP allows it) still gets its page read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_page_not_asked_for_is_read() {
+    let page = Arc::new(gzip(&[GOOD.as_bytes()]));
+    let url = serve(move |_| Script::Gzip(page.clone())).await;
+    let client = client_with(Config {
+        base_url: Some(url.parse().unwrap()),
+        compression: Compression::None,
+        ..Config::default()
+    });
+    let page = client.fetch(EventType::ItemUsages, &reset()).await.unwrap();
+    assert_eq!(page.envelope().unwrap().items, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +218,7 @@ async fn oversized_and_endless_bodies_stop_at_the_cap() {
         match *n {
             1 => Script::Big { len: 8 << 20 },
             2 => Script::Endless,
-            3 => Script::GzipBomb(bomb.clone()),
+            3 => Script::Gzip(bomb.clone()),
             _ => Script::Reply(200, GOOD.into()),
         }
     })

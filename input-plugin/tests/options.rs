@@ -42,6 +42,8 @@ const OUT_OF_RANGE: &[(&str, &str)] = &[
     ("region", "mars"),
     ("api_version", "v3"),
     ("format", "cef"),
+    ("compression", "deflate"),
+    ("compression", "br"),
     ("events", "signinattempts,logins"),
     ("start_time", "2026-13-45T00:00:00Z"),
     ("start_time", "yesterday"),

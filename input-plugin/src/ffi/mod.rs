@@ -287,6 +287,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("https_proxy", "proxy"),
     ("insecure", "insecure_http"),
     ("allow_http", "insecure_http"),
+    ("compress", "compression"),
+    ("gzip", "compression"),
     ("page_size", "limit"),
     ("batch_size", "batch_max_records"),
     ("max_events", "max_buffered_events"),
