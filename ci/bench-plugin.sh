@@ -9,6 +9,7 @@
 #
 #   ci/bench-plugin.sh
 #   GZIP=1 ci/bench-plugin.sh      # the mock sends its pages gzip-compressed
+#   GZIP=1 COMPRESSION=none ci/bench-plugin.sh   # ... unless the plugin asks for them as they are
 #   TLS=1 ci/bench-plugin.sh       # over HTTPS (the real API is HTTPS only)
 set -euo pipefail
 cd "$(dirname "$0")/.."

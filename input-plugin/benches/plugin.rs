@@ -11,8 +11,8 @@
 //!   encoding an event or two; recycled buffers avoid them).
 //!
 //! With `GZIP=1` the mock sends its pages gzip-compressed, and every figure includes inflating
-//! them; with `TLS=1` it serves HTTPS (the real API is HTTPS only), and every figure includes
-//! decrypting them.
+//! them, unless `COMPRESSION=none` has the plugin ask for them as they are; with `TLS=1` it
+//! serves HTTPS (the real API is HTTPS only), and every figure includes decrypting them.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -24,7 +24,7 @@ use divan::black_box;
 use harness::source::{self, Account, KINDS, borrow};
 use harness::{FluentBit, Layout, Timing};
 use op_events_input::api::{Client, Request};
-use op_events_input::config::{Config, StartTime};
+use op_events_input::config::{Compression, Config, StartTime};
 use op_events_input::encode::{EncodeContext, Encoder, Target};
 use op_events_input::event::{ApiVersion, EventType, Format};
 use op_events_input::json::Tape;
@@ -115,11 +115,17 @@ struct Parts {
 
 /// Every page of `account` fetched, encoded, then parsed again, one at a time on this thread,
 /// with the plugin's client and encoder and none of its queue, tasks or checkpoints.
-fn parts(mock: &MockServer, account: &Account, ca_file: Option<&Path>) -> Parts {
+fn parts(
+    mock: &MockServer,
+    account: &Account,
+    ca_file: Option<&Path>,
+    compression: Compression,
+) -> Parts {
     let config = Config {
         base_url: Some(mock.url().parse().expect("mock URL")),
         insecure_http: true,
         ca_file: ca_file.map(Path::to_path_buf),
+        compression,
         ..Config::default()
     };
     let token = Token::new(SecretString::from(account.token.clone())).expect("mock token");
@@ -180,9 +186,12 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 fn main() {
     // GZIP=1: pages come gzip-compressed, as the real API may send them (it does not say).
+    // COMPRESSION=none: the plugin asks for pages as they are.
     // TLS=1: over HTTPS, as the real API always is.
     let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
     let (gzip, tls) = (on("GZIP"), on("TLS"));
+    let compression = std::env::var("COMPRESSION").unwrap_or_else(|_| "gzip".into());
+    let compression_setting: Compression = compression.parse().expect("COMPRESSION: gzip or none");
     let pki = tempfile::tempdir().expect("CA directory");
     let ca_file = pki.path().join("mock-ca.pem");
     let tls = tls.then(|| {
@@ -204,6 +213,7 @@ fn main() {
     let mut extra = vec![
         ("format", "ecs"),
         ("limit", "1000"),
+        ("compression", &compression),
         // The request budget off, as the mock's limits are: the API's pace is not measured.
         ("rate_limit_per_minute", "0"),
         ("rate_limit_per_hour", "0"),
@@ -272,7 +282,7 @@ fn main() {
     instance.stop(false);
     fb.unregister(&def);
     assert_eq!(events, total, "not every event arrived");
-    let parts = parts(&mock, &account, ca_file);
+    let parts = parts(&mock, &account, ca_file, compression_setting);
     assert_eq!(parts.events, total, "the parts saw every event");
 
     let mut with_data = full_queue;
