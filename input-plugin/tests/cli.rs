@@ -474,6 +474,97 @@ fn run_once_stops_at_a_refused_certificate() {
     assert!(!stderr.contains(&token), "{stderr}");
 }
 
+/// A certificate refused after introspection and a first page succeeded (the server's
+/// certificate replaced by one from another CA while the collector runs) is met by the stream,
+/// not the launch: it too stops `--once` at once, naming the stream and pointing at `ca_file`,
+/// and is not retried like a network blip. Deterministic: the first mock serves one page, then
+/// answers 503, and during the backoff that follows it is replaced on its address by a mock
+/// whose CA the collector was not given.
+#[test]
+fn run_once_stops_a_stream_whose_certificate_is_refused_mid_run() {
+    use std::time::{Duration, Instant};
+    const PATH: &str = "/api/v2/auditevents";
+    let https = || MockConfig {
+        events_per_type: 30,
+        tls: Some(Tls::self_signed(&["127.0.0.1"]).unwrap()),
+        ..MockConfig::default()
+    };
+    let config = https();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("first-ca.pem");
+    std::fs::write(&ca_file, config.tls.as_ref().unwrap().ca_pem().unwrap()).unwrap();
+    let first = MockServer::start(config).unwrap();
+    // The first page as it is (a zero delay), then a 503 for the second.
+    for kind in [FaultKind::Delay(Duration::ZERO), FaultKind::Status(503)] {
+        first.inject(Fault {
+            kind,
+            count: 1,
+            path: Some(PATH.into()),
+        });
+    }
+    // Both mocks sign tokens with the same key: only the certificate tells them apart.
+    let token = first.token("acme", &["auditevents"]);
+    let mut child = op_events(Some(&token))
+        .args(["run", "--once", "--limit", "10", "--base-url"])
+        .arg(first.url())
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .arg("--state-dir")
+        .arg(dir.path())
+        // The retries wait 0.5 s to 1 s: time enough to swap the mocks.
+        .args(["--set", "retry_max=1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stdout_lines(&mut child);
+    for _ in 0..10 {
+        lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the first page is delivered");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while first.stats().count(PATH, 503) == 0 {
+        assert!(Instant::now() < deadline, "no second request");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(first.stats().count(PATH, 200), 1);
+    let addr = first.addr();
+    drop(first);
+    let second = MockServer::start_on(addr, https()).unwrap();
+
+    // A stream that kept retrying would keep `--once` running: stopped, and shown.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("auditevents: certificate refused"),
+        "{stderr}"
+    );
+    // Both CAs have one name, so rustls reports a bad signature: the same hint.
+    assert!(
+        stderr.contains("not from a CA this collector trusts")
+            && stderr.contains("`ca_file` (--ca-file)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("attempts failed"), "{stderr}");
+    // Logged once, then reported once on exit: no second attempt.
+    assert_eq!(stderr.matches("certificate refused").count(), 2, "{stderr}");
+    // Nothing after the first page, and the second mock answered no request.
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(rest.is_empty(), "{rest:?}");
+    let served = second.stats().requests;
+    assert!(served.is_empty(), "{served:?}");
+}
+
 /// Lines a child writes to stdout, as they come.
 fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
