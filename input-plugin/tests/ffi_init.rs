@@ -127,6 +127,10 @@ fn init_fails_with_one_line_naming_the_key() {
         (with(&[("tokenFile", b"/tmp/t")]), &["`token_file`"]),
         (with(&[("api_token", b"x")]), &["`api_token`", "`token`"]),
         (
+            with(&[("compress", b"none")]),
+            &["`compress`", "`compression`"],
+        ),
+        (
             with(&[("endpoint", b"http://127.0.0.1:1")]),
             &["`endpoint`", "`base_url`"],
         ),
