@@ -70,7 +70,7 @@ pub enum Compression {
     /// `Accept-Encoding: gzip`.
     #[default]
     Gzip,
-    /// No `Accept-Encoding`: the server sends pages as they are.
+    /// `Accept-Encoding: identity` (not just no header, which would let a server choose).
     None,
 }
 
