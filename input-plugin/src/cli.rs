@@ -41,7 +41,8 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
-    /// Log level on stderr: error, warn, info, debug, trace (RUST_LOG-style filters work too).
+    /// Log level on stderr: error, warn, info, debug, trace or off (RUST_LOG-style filters work
+    /// too).
     #[arg(long, global = true, default_value = "info")]
     pub log_level: String,
 }
@@ -84,7 +85,8 @@ pub struct Options {
     /// Extra PEM CA certificates to trust (besides the bundled Mozilla roots).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// HTTP(S) proxy URL.
+    /// HTTP(S) proxy URL (http:// or https://; not SOCKS) [default: the HTTPS_PROXY/NO_PROXY
+    /// environment].
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
     /// Allow plain http to a non-loopback base URL (testing only).
