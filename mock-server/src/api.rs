@@ -7,9 +7,9 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get};
 use serde_json::{Value, json};
 
 use crate::accounts::Account;
@@ -33,7 +33,8 @@ pub fn routes() -> Router<Arc<MockState>> {
     Router::new()
         .route("/api/auth/introspect", get(introspect_v1))
         .route("/api/v2/auth/introspect", get(introspect_v2))
-        .route("/api/{version}/{kind}", post(events))
+        // Any method: which of 404 and 405 a wrong method gets depends on the path (see `events`).
+        .route("/api/{version}/{kind}", any(events))
 }
 
 /// The API version whose error shape a path uses.
@@ -192,6 +193,7 @@ async fn introspect_v2(State(s): State<Arc<MockState>>, headers: HeaderMap) -> R
 
 async fn events(
     State(s): State<Arc<MockState>>,
+    method: Method,
     Path((version, kind)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -204,6 +206,14 @@ async fn events(
     let Some(kind) = Kind::parse(&kind) else {
         return error_body(StatusCode::NOT_FOUND, v1).into_response();
     };
+    // Only now is the path known: another method is 405, as on introspect.
+    if method != Method::POST {
+        let mut response = error_body(StatusCode::METHOD_NOT_ALLOWED, v1).into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
     // A body over axum's limit (2 MiB) is 413, in the version's error shape.
     let body = match body {
         Ok(body) => body,

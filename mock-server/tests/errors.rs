@@ -125,6 +125,47 @@ async fn unknown_paths_wrong_methods_and_huge_bodies_get_the_versions_error_body
     assert_eq!((r.status, r.body), (413, v1_error("Payload Too Large")));
 }
 
+/// 405 is for a known path with the wrong method; a path the API does not have (an unknown
+/// event type or version, the v3 beta's GET) is 404 whatever the method, without `Allow`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_are_404_whatever_the_method() {
+    let mock = common::small(10);
+    let token = mock.token("acme", &ALL);
+    for method in ["GET", "PUT", "DELETE", "PATCH"] {
+        for (path, body) in [
+            ("/api/v1/bogus", v1_error("Not Found")),
+            ("/api/v3/auditevents", v1_error("Not Found")),
+            ("/api/v9/itemusages", v1_error("Not Found")),
+            ("/api/v2/auth", v2_error(404, "Not Found")),
+            ("/api/v2/nope", v2_error(404, "Not Found")),
+        ] {
+            let r = common::client()
+                .request(method.parse().unwrap(), format!("{}{path}", mock.url()))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "{method} {path}");
+            assert!(r.headers().get("allow").is_none(), "{method} {path}");
+            let got: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(got, body, "{method} {path}");
+        }
+        let r = common::client()
+            .request(
+                method.parse().unwrap(),
+                format!("{}/api/v1/itemusages", mock.url()),
+            )
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method} on a known path");
+        assert_eq!(r.headers()["allow"], "POST");
+        let got: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(got, v1_error("Method Not Allowed"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bearer_scheme_is_case_insensitive() {
     let mock = common::small(10);
