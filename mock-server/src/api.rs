@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -194,10 +194,15 @@ async fn introspect_v2(State(s): State<Arc<MockState>>, headers: HeaderMap) -> R
 async fn events(
     State(s): State<Arc<MockState>>,
     method: Method,
-    Path((version, kind)): Path<(String, String)>,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A segment that is not UTF-8 once decoded names nothing the API has.
+    let Ok(Path((version, kind))) = path else {
+        return error_body(StatusCode::NOT_FOUND, is_v1_path(uri.path())).into_response();
+    };
     let v1 = match version.as_str() {
         "v1" => true,
         "v2" => false,

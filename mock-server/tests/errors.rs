@@ -166,6 +166,34 @@ async fn unknown_paths_are_404_whatever_the_method() {
     }
 }
 
+/// A segment that does not decode to UTF-8 is just another path the API does not have: 404
+/// with the version's JSON body, never axum's plain-text 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_that_are_not_utf_8_get_the_versions_404_body() {
+    let mock = common::small(10);
+    let token = mock.token("acme", &ALL);
+    for (path, body) in [
+        ("/api/v2/%FF", v2_error(404, "Not Found")),
+        ("/api/v2/item%C0usages", v2_error(404, "Not Found")),
+        ("/api/v1/%FF", v1_error("Not Found")),
+        ("/api/%FF/itemusages", v1_error("Not Found")),
+    ] {
+        for method in ["POST", "GET"] {
+            let r = common::client()
+                .request(method.parse().unwrap(), format!("{}{path}", mock.url()))
+                .bearer_auth(&token)
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "{method} {path}");
+            assert_eq!(r.headers()["content-type"], "application/json");
+            let got: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(got, body, "{method} {path}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bearer_scheme_is_case_insensitive() {
     let mock = common::small(10);
