@@ -222,9 +222,13 @@ fn account_kind(
     Ok((account, kind))
 }
 
+/// The most events one `{"generate": N}` builds: the events are built in memory before they
+/// are appended, so an unbounded N could exhaust memory (and abort the server) or overflow.
+const MAX_GENERATE: u64 = 100_000;
+
 #[derive(Deserialize)]
 struct Generate {
-    generate: usize,
+    generate: u64,
     #[serde(default)]
     late: bool,
 }
@@ -246,7 +250,15 @@ async fn append(
             }
         }
         Ok(v @ Value::Object(_)) => match serde_json::from_value::<Generate>(v) {
-            Ok(g) => account.generate(kind, g.generate, s.clock.now(), g.late),
+            Ok(g) if g.generate > MAX_GENERATE => {
+                let message = format!(
+                    "generate {} is more than {MAX_GENERATE} events per request; \
+                     send several requests",
+                    g.generate
+                );
+                return fail(StatusCode::BAD_REQUEST, message);
+            }
+            Ok(g) => account.generate(kind, g.generate as usize, s.clock.now(), g.late),
             Err(e) => return fail(StatusCode::BAD_REQUEST, e.to_string()),
         },
         _ => {

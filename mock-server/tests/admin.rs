@@ -544,3 +544,28 @@ async fn truncate_faults_are_not_counted_as_answers_nor_as_events_served() {
         (&json!(3), &json!(5))
     );
 }
+
+/// A `generate` count beyond what one request may build is refused with 400, saying the
+/// bound: it used to panic the handler (leaving the generator's lock poisoned, so that every
+/// later `generate` for that account and type failed too) or abort the whole server on an
+/// allocation it could not make.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_counts_beyond_the_bound_are_refused_not_fatal() {
+    let mock = common::small(5);
+    let path = "/_mock/accounts/acme/signinattempts/events";
+    for n in [json!(u64::MAX), json!(100_001)] {
+        let (status, body) = admin(&mock, "POST", path, Some(json!({ "generate": n }))).await;
+        assert_eq!(status, 400, "{n}: {body}");
+        let message = serde_json::from_str::<Value>(&body).unwrap()["message"].clone();
+        assert!(
+            message.as_str().unwrap().contains("100000"),
+            "{n}: {message}"
+        );
+    }
+    assert_eq!(mock.events("acme", "signinattempts").len(), 5);
+    let (status, body) = admin(&mock, "POST", path, Some(json!({ "generate": 3 }))).await;
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (200, json!({"appended": 3, "total": 8}))
+    );
+}
