@@ -166,7 +166,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub struct Config {
     /// The bearer token itself (from an env var or a Fluent Bit `${ENV}` reference).
     pub token: Option<SecretString>,
-    /// A file holding the token (trailing whitespace ignored); read at start.
+    /// A file holding the token (whitespace around it ignored); read at start.
     pub token_file: Option<PathBuf>,
     pub region: Option<Region>,
     pub base_url: Option<Url>,
@@ -389,7 +389,12 @@ impl Config {
                 .iter()
                 .copied()
                 .map(|k| (distance(&norm, k), k))
-                .filter(|(d, k)| *d <= 3 || k.contains(norm.as_str()) && norm.len() >= 3)
+                // A third of the name may be wrong: three edits would turn most short names
+                // into some key (`nope` into `token`).
+                .filter(|(d, k)| {
+                    *d <= (norm.len() / 3).clamp(1, 3)
+                        || k.contains(norm.as_str()) && norm.len() >= 3
+                })
                 .min()
                 .map(|(_, k)| k);
             return Err(ConfigError::UnknownKey {
@@ -594,6 +599,19 @@ mod tests {
             e.to_string().contains("did you mean `poll_interval`"),
             "{e}"
         );
+        for (typo, key) in [
+            ("tokn", "token"),
+            ("stat_dir", "state_dir"),
+            ("proxi", "proxy"),
+        ] {
+            let e = Config::from_pairs([(typo, "x")]).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("did you mean `{key}`")),
+                "{e}"
+            );
+        }
+        let e = Config::from_pairs([("nope", "1")]).unwrap_err();
+        assert_eq!(e.to_string(), "unknown option `nope`");
         let e = Config::from_pairs([("compression", "deflate")]).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -92,7 +92,7 @@ impl Token {
         })
     }
 
-    /// Reads a token file (trailing newline ignored).
+    /// Reads a token file (whitespace around the token, such as a final newline, ignored).
     pub fn from_file(path: &Path) -> Result<Token, TokenError> {
         let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
             path: path.display().to_string(),
