@@ -280,6 +280,9 @@ pub struct Generator {
     rng: SplitMix64,
     kind: Kind,
     pool: Pool,
+    /// The instant the last event that was not late was written as: a later one written to
+    /// the second or millisecond must not fall before it.
+    last_ns: i128,
 }
 
 impl Generator {
@@ -291,6 +294,7 @@ impl Generator {
             ),
             kind,
             pool: Pool::new(seed, account),
+            last_ns: i128::MIN,
         }
     }
 
@@ -308,12 +312,12 @@ impl Generator {
         let step = span_ns / (n as i128 + 1);
         (0..n).map(move |i| {
             let base = end - span_ns + step * (i as i128 + 1);
-            let ts = if self.kind == Kind::ItemUsages && self.rng.chance(300) {
-                self.late(base)
+            if self.kind == Kind::ItemUsages && self.rng.chance(300) {
+                let ts = self.late(base);
+                self.event(ts, true)
             } else {
-                base
-            };
-            self.event(ts)
+                self.event(base, false)
+            }
         })
     }
 
@@ -327,7 +331,7 @@ impl Generator {
                 } else {
                     now - (n - i) as i128 * 1_000_000
                 };
-                self.event(ts)
+                self.event(ts, late)
             })
             .collect()
     }
@@ -336,20 +340,24 @@ impl Generator {
         ts - i128::from(300 + self.rng.below(6 * 3600)) * 1_000_000_000
     }
 
-    /// One event of this generator's type at `ts_ns`, in v2 shape.
-    pub fn event(&mut self, ts_ns: i128) -> Value {
+    /// One event of this generator's type at `ts_ns`, in v2 shape; `late` if it is meant to
+    /// arrive after events with later timestamps.
+    pub fn event(&mut self, ts_ns: i128, late: bool) -> Value {
         let mut e = match self.kind {
             Kind::SignInAttempts => self.sign_in(),
             Kind::ItemUsages => self.item_usage(),
             Kind::AuditEvents => self.audit_event(),
         };
         e.insert("uuid".into(), self.rng.uuid().into());
-        e.insert("timestamp".into(), self.timestamp(ts_ns).into());
+        e.insert("timestamp".into(), self.timestamp(ts_ns, late).into());
         e.insert("account_uuid".into(), self.pool.account_uuid.clone().into());
         Value::Object(e)
     }
 
-    fn timestamp(&mut self, ts_ns: i128) -> String {
+    /// `ts_ns` in RFC 3339 with second, millisecond or nanosecond precision (truncated), at a
+    /// random offset; in nanoseconds if fewer digits would put an event that is not late
+    /// before the previous one.
+    fn timestamp(&mut self, ts_ns: i128, late: bool) -> String {
         let ts = Timestamp::from_nanosecond(ts_ns).unwrap_or(Timestamp::UNIX_EPOCH);
         let offset = if self.rng.chance(1000) {
             *self.rng.pick(&OFFSETS)
@@ -371,9 +379,22 @@ impl Generator {
             dt.second()
         );
         let nanos = dt.subsec_nanosecond();
-        match self.rng.below(4) {
+        // Fractional digits: 0, 9 or 3, and the nanoseconds that many digits drop.
+        let (mut digits, dropped) = match self.rng.below(4) {
+            0 => (0, nanos),
+            1 => (9, 0),
+            _ => (3, nanos % 1_000_000),
+        };
+        let mut written = ts_ns - i128::from(dropped);
+        if !late {
+            if written < self.last_ns {
+                (digits, written) = (9, ts_ns);
+            }
+            self.last_ns = self.last_ns.max(written);
+        }
+        match digits {
             0 => {}
-            1 => out.push_str(&format!(".{:09}", nanos)),
+            9 => out.push_str(&format!(".{:09}", nanos)),
             _ => out.push_str(&format!(".{:03}", nanos / 1_000_000)),
         }
         if offset == 0 {
@@ -749,5 +770,42 @@ mod tests {
         let (a, b, c) = (events(7), events(7), events(8));
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    /// Events that are not late never go back in time, however closely they follow each other:
+    /// writing a timestamp to the second or millisecond must not put it before the one already
+    /// written (the README: ingestion order is timestamp order except late arrivals).
+    #[test]
+    fn timestamps_that_are_not_late_never_decrease() {
+        let now = Timestamp::from_second(1_700_000_000).unwrap()
+            + jiff::SignedDuration::from_nanos(123_456_789);
+        let instants = |events: &[Value]| -> Vec<i128> {
+            events
+                .iter()
+                .map(|e| crate::rfc3339::parse(e["timestamp"].as_str().unwrap()).unwrap())
+                .collect()
+        };
+        let check = |what: &str, events: &[Value]| {
+            let ts = instants(events);
+            if let Some(i) = (1..ts.len()).find(|&i| ts[i] < ts[i - 1]) {
+                panic!(
+                    "{what}: {} then {}",
+                    events[i - 1]["timestamp"],
+                    events[i]["timestamp"]
+                );
+            }
+        };
+        // 1,000 events over 10 s (10 ms apart); item usages are left out as ~3% are late.
+        for kind in [Kind::SignInAttempts, Kind::AuditEvents] {
+            let mut generator = Generator::new(7, "acme", kind);
+            let span = jiff::SignedDuration::from_secs(10);
+            let events: Vec<Value> = generator.initial(1000, now, span).collect();
+            check(&format!("initial {kind:?}"), &events);
+        }
+        // `more` without `late`: 1 ms apart, up to now.
+        for kind in Kind::ALL {
+            let mut generator = Generator::new(7, "acme", kind);
+            check(&format!("more {kind:?}"), &generator.more(500, now, false));
+        }
     }
 }
