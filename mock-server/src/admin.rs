@@ -227,6 +227,7 @@ fn account_kind(
 const MAX_GENERATE: u64 = 100_000;
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Generate {
     generate: u64,
     #[serde(default)]

@@ -569,3 +569,24 @@ async fn generate_counts_beyond_the_bound_are_refused_not_fatal() {
         (200, json!({"appended": 3, "total": 8}))
     );
 }
+
+/// A misspelt field in `{"generate": N, "late": …}` is refused, as in the other admin bodies,
+/// rather than ignored: `"lates": true` used to generate events that were not late at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_refuses_unknown_fields() {
+    let mock = common::small(5);
+    let path = "/_mock/accounts/acme/itemusages/events";
+    for body in [
+        json!({"generate": 3, "lates": true}),
+        json!({"generate": 3, "late": true, "count": 2}),
+    ] {
+        let (status, text) = admin(&mock, "POST", path, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        let message = serde_json::from_str::<Value>(&text).unwrap()["message"].clone();
+        assert!(
+            message.as_str().unwrap().contains("unknown field"),
+            "{body}: {message}"
+        );
+    }
+    assert_eq!(mock.events("acme", "itemusages").len(), 5);
+}
