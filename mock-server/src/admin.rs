@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -43,6 +44,17 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// The value of an extractor, or its rejection (a path segment that is not UTF-8, a query
+/// that does not parse, a body over 2 MiB) answered in the admin API's JSON shape.
+macro_rules! extract {
+    ($extracted:expr) => {
+        match $extracted {
+            Ok(value) => value,
+            Err(e) => return fail(e.status(), e.body_text()),
+        }
+    };
+}
+
 async fn loopback_only(
     State(s): State<Arc<MockState>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
@@ -76,7 +88,11 @@ struct ClockChange {
 
 const CLOCK_CHANGES: &str = "expected {\"now\": an RFC 3339 date-time} or {\"advance_seconds\": N}";
 
-async fn set_clock(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
+async fn set_clock(
+    State(s): State<Arc<MockState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = extract!(body);
     let moved = match serde_json::from_slice::<ClockChange>(&body) {
         Ok(ClockChange {
             now: Some(now),
@@ -127,7 +143,8 @@ fn status_code(kind: &str) -> Option<u16> {
 /// Refuses what could never fire as meant (a status that is no error, count 0, a path the API
 /// does not have), saying what is allowed: such a fault would otherwise be queued in silence
 /// and the test that relies on it pass or fail for the wrong reason.
-async fn inject(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
+async fn inject(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = extract!(body);
     let f = match serde_json::from_slice::<FaultRequest>(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -174,7 +191,8 @@ struct TokenRequest {
     expires_in_seconds: Option<i64>,
 }
 
-async fn token(State(s): State<Arc<MockState>>, body: Bytes) -> Response {
+async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = extract!(body);
     let Ok(t) = serde_json::from_slice::<TokenRequest>(&body) else {
         return fail(
             StatusCode::BAD_REQUEST,
@@ -236,9 +254,11 @@ struct Generate {
 
 async fn append(
     State(s): State<Arc<MockState>>,
-    Path((account, kind)): Path<(String, String)>,
-    body: Bytes,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let Path((account, kind)) = extract!(path);
+    let body = extract!(body);
     let (account, kind) = match account_kind(&s, &account, &kind) {
         Ok(x) => x,
         Err((status, message)) => return fail(status, message),
@@ -283,9 +303,11 @@ struct ListQuery {
 
 async fn list(
     State(s): State<Arc<MockState>>,
-    Path((account, kind)): Path<(String, String)>,
-    Query(q): Query<ListQuery>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
+    let Path((account, kind)) = extract!(path);
+    let Query(q) = extract!(query);
     let (account, kind) = match account_kind(&s, &account, &kind) {
         Ok(x) => x,
         Err((status, message)) => return fail(status, message),

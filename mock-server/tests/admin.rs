@@ -590,3 +590,42 @@ async fn generate_refuses_unknown_fields() {
     }
     assert_eq!(mock.events("acme", "itemusages").len(), 5);
 }
+
+/// The admin API is JSON in, JSON out: what axum's extractors refuse (a path segment that is
+/// not UTF-8, a query it cannot read, a body over 2 MiB) is answered in its JSON error shape
+/// too, not in plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_errors_from_paths_queries_and_bodies_are_json() {
+    let mock = common::small(5);
+    let huge = "x".repeat(3 << 20);
+    for (method, path, body, status) in [
+        ("GET", "/_mock/accounts/%FF/itemusages/events", "", 400),
+        ("POST", "/_mock/accounts/acme/%FF/events", "[]", 400),
+        (
+            "GET",
+            "/_mock/accounts/acme/itemusages/events?servable=maybe",
+            "",
+            400,
+        ),
+        ("POST", "/_mock/accounts/acme/itemusages/events", &huge, 413),
+        ("POST", "/_mock/clock", &huge, 413),
+        ("POST", "/_mock/faults", &huge, 413),
+        ("POST", "/_mock/tokens", &huge, 413),
+    ] {
+        let r = client()
+            .request(method.parse().unwrap(), format!("{}{path}", mock.url()))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json",
+            "{method} {path}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], status, "{method} {path}: {body}");
+        assert!(body["message"].is_string(), "{method} {path}: {body}");
+    }
+}
