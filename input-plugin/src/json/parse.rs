@@ -65,7 +65,6 @@ fn page<'a>(
         return p.end().map(|()| env);
     }
     loop {
-        p.ws();
         let name = p.key()?.decoded();
         let seen = match &*name {
             "cursor" => Some(&mut cursor),
@@ -122,11 +121,8 @@ fn page<'a>(
                             Err(e) => return Err(e),
                         }
                         env.items += 1;
-                        p.ws();
-                        match p.next_byte() {
-                            Some(b',') => continue,
-                            Some(b']') => break,
-                            _ => return Err(p.err("expected `,` or `]` in `items`")),
+                        if !p.more(b']', "expected `,` or `]` in `items`")? {
+                            break;
                         }
                     }
                 }
@@ -137,11 +133,8 @@ fn page<'a>(
                 p.deferred = None;
             }
         }
-        p.ws();
-        match p.next_byte() {
-            Some(b',') => continue,
-            Some(b'}') => break,
-            _ => return Err(p.err("expected `,` or `}` in the page object")),
+        if !p.more(b'}', "expected `,` or `}` in the page object")? {
+            break;
         }
     }
     p.end().map(|()| env)
@@ -177,13 +170,6 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
-    }
-
-    #[inline(always)]
-    fn next_byte(&mut self) -> Option<u8> {
-        let b = self.peek();
-        self.pos += 1;
-        b
     }
 
     #[inline(always)]
