@@ -59,7 +59,8 @@ pub async fn not_found(uri: Uri) -> Response {
     error_body(StatusCode::NOT_FOUND, is_v1_path(uri.path())).into_response()
 }
 
-/// A known path with the wrong method (`GET` on an events endpoint, `POST` on introspect).
+/// A known path with the wrong method (`POST` on introspect). The events route takes every
+/// method and answers its own 405s, as only its segments say whether the path is known.
 pub async fn method_not_allowed(uri: Uri) -> Response {
     error_body(StatusCode::METHOD_NOT_ALLOWED, is_v1_path(uri.path())).into_response()
 }
