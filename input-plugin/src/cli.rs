@@ -273,6 +273,17 @@ impl Options {
         {
             config.token = Some(t.into());
         }
+        // Said here in the binary's words: the shared error speaks to Fluent Bit users.
+        if config.token.is_none() && config.token_file.is_none() {
+            return Err(Failure::usage(match std::env::var_os(ENV_TOKEN) {
+                Some(_) => format!(
+                    "{ENV_TOKEN} is set but empty: put the token in it, or pass --token-file FILE"
+                ),
+                None => format!(
+                    "no token: pass --token-file FILE, set {ENV_TOKEN}, or set `token_file` in the --config file"
+                ),
+            }));
+        }
         config.validate().map_err(|e| match &e {
             ConfigError::Invalid { key, .. } => match origins.get(key) {
                 Some(Origin::Flag) => flag_error(e),

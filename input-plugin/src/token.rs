@@ -55,7 +55,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error(
-        "no token: set the `token` option (in Fluent Bit, e.g. `token ${{OP_EVENTS_TOKEN}}`) or `token_file` to a file holding the Events API bearer token; the op-events binary also reads the OP_EVENTS_TOKEN environment variable"
+        "no token: set the `token` option (e.g. `token ${{OP_EVENTS_TOKEN}}`) or `token_file` to a file holding the Events API bearer token"
     )]
     Missing,
     #[error("token_file {path}: {source}")]

@@ -285,12 +285,26 @@ fn bad_flags_and_missing_token_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let needle = format!("--config {}: limit: 5000", file.path().display());
     assert!(stderr.contains(&needle), "{stderr}");
-    let out = op_events(None)
-        .args(["check", "--region", "eu"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("OP_EVENTS_TOKEN"));
+    // No token, or an empty one from `OP_EVENTS_TOKEN=$(cat missing-file)`: said in the
+    // binary's terms (its flags and environment), not the Fluent Bit plugin's.
+    for (env, needle) in [
+        (
+            None,
+            "no token: pass --token-file FILE, set OP_EVENTS_TOKEN",
+        ),
+        (Some(" \n"), "OP_EVENTS_TOKEN is set but empty"),
+    ] {
+        for command in ["check", "run"] {
+            let out = op_events(env)
+                .args([command, "--region", "eu"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+            assert!(stderr.contains(needle), "{command}: {stderr}");
+            assert!(!stderr.contains("Fluent Bit"), "{command}: {stderr}");
+        }
+    }
     // An unreachable API is a network problem, not a token problem.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
