@@ -120,6 +120,19 @@ fn init_fails_with_one_line_naming_the_key() {
             with(&[("interval_sec", b"5")]),
             &["`interval_sec`", "`poll_interval`"],
         ),
+        // Any one typo: a silently ignored `state_dir` would keep checkpoints elsewhere.
+        (
+            with(&[("poll_intervl", b"5")]),
+            &["`poll_intervl`", "`poll_interval`"],
+        ),
+        (
+            with(&[("sate_dir", b"/tmp/elsewhere")]),
+            &["`sate_dir`", "`state_dir`"],
+        ),
+        (
+            with(&[("rate_limit_per_mniute", b"10")]),
+            &["`rate_limit_per_mniute`", "`rate_limit_per_minute`"],
+        ),
         (
             with(&[("token-file", b"/tmp/t")]),
             &["`token-file`", "`token_file`"],

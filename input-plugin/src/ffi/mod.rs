@@ -20,6 +20,7 @@
 mod log;
 mod registry;
 
+use std::collections::HashSet;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::{Arc, Mutex};
 
@@ -297,19 +298,53 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 /// Each probe: a spelling Fluent Bit would accept silently, and the option it was meant for.
-fn misspellings() -> impl Iterator<Item = (String, &'static str)> {
-    let variants = config::KEYS
-        .iter()
-        .filter(|k| k.contains('_'))
-        .flat_map(|key| {
-            // Keys match case-insensitively, so `tokenFile` is `tokenfile`.
-            [(key.replace('_', "-"), *key), (key.replace('_', ""), *key)]
-        });
+/// Besides the aliases: every option in kebab-case and run together (keys match
+/// case-insensitively, so `tokenFile` is `tokenfile`), and every spelling one typo away from
+/// an option. That is some 20,000 probes, a few milliseconds once per init.
+fn misspellings() -> Vec<(String, &'static str)> {
+    let mut seen: HashSet<String> = config::KEYS.iter().map(|k| (*k).to_owned()).collect();
+    let variants = config::KEYS.iter().flat_map(|key| {
+        [key.replace('_', "-"), key.replace('_', "")]
+            .into_iter()
+            .chain(one_typo(key))
+            .map(move |probe| (probe, *key))
+    });
     ALIASES
         .iter()
         .map(|(alias, key)| ((*alias).to_owned(), *key))
         .chain(variants)
-        .filter(|(probe, _)| !config::KEYS.contains(&probe.as_str()))
+        .filter(|(probe, _)| seen.insert(probe.clone()))
+        .collect()
+}
+
+/// Every spelling of `key` one typo away: a character dropped, added or changed, or two
+/// neighbours swapped (the mistakes a reader of the configuration misses).
+fn one_typo(key: &str) -> impl Iterator<Item = String> + '_ {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz_-";
+    let b = key.as_bytes();
+    let dropped = (0..b.len()).map(move |i| [&b[..i], &b[i + 1..]].concat());
+    let swapped = (1..b.len()).map(move |i| {
+        let mut v = b.to_vec();
+        v.swap(i - 1, i);
+        v
+    });
+    let changed = (0..b.len()).flat_map(move |i| {
+        CHARS.iter().map(move |&c| {
+            let mut v = b.to_vec();
+            v[i] = c;
+            v
+        })
+    });
+    let added = (0..=b.len()).flat_map(move |i| {
+        CHARS
+            .iter()
+            .map(move |&c| [&b[..i], &[c], &b[i..]].concat())
+    });
+    dropped
+        .chain(swapped)
+        .chain(changed)
+        .chain(added)
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
 fn init_instance(
@@ -591,7 +626,20 @@ mod tests {
             assert!(config::KEYS.contains(&key), "{probe} -> {key}");
             assert!(!config::KEYS.contains(&probe.as_str()), "{probe}");
         }
-        assert!(misspellings().any(|(p, k)| p == "token-file" && k == "token_file"));
-        assert!(misspellings().any(|(p, k)| p == "statedir" && k == "state_dir"));
+        let has =
+            |probe: &str, key: &str| misspellings().iter().any(|(p, k)| p == probe && *k == key);
+        assert!(has("token-file", "token_file"));
+        assert!(has("statedir", "state_dir"));
+        // One typo: dropped, added, changed, swapped.
+        assert!(has("poll_intervl", "poll_interval"));
+        assert!(has("poll_intervall", "poll_interval"));
+        assert!(has("poll_interwal", "poll_interval"));
+        assert!(has("poll_itnerval", "poll_interval"));
+        assert!(has("tokne", "token"));
+        assert!(has("state-dir", "state_dir"));
+        // Each probed once, whatever it is near.
+        let probes = misspellings();
+        let distinct: HashSet<_> = probes.iter().map(|(p, _)| p).collect();
+        assert_eq!(distinct.len(), probes.len());
     }
 }
