@@ -275,11 +275,14 @@ impl Options {
         }
         // Said here in the binary's words: the shared error speaks to Fluent Bit users.
         if config.token.is_none() && config.token_file.is_none() {
-            return Err(Failure::usage(match std::env::var_os(ENV_TOKEN) {
-                Some(_) => format!(
+            return Err(Failure::usage(match std::env::var(ENV_TOKEN) {
+                Ok(_) => format!(
                     "{ENV_TOKEN} is set but empty: put the token in it, or pass --token-file FILE"
                 ),
-                None => format!(
+                Err(std::env::VarError::NotUnicode(_)) => format!(
+                    "{ENV_TOKEN} is not valid UTF-8: put the token in it, or pass --token-file FILE"
+                ),
+                Err(std::env::VarError::NotPresent) => format!(
                     "no token: pass --token-file FILE, set {ENV_TOKEN}, or set `token_file` in the --config file"
                 ),
             }));

@@ -1,5 +1,6 @@
 //! The `op-events` binary end to end against the mock.
 
+use std::os::unix::ffi::OsStrExt as _;
 use std::process::{Command, Stdio};
 
 use op_events_mock::{Fault, FaultKind, MockConfig, MockServer, Tls};
@@ -287,18 +288,21 @@ fn bad_flags_and_missing_token_are_usage_errors() {
     assert!(stderr.contains(&needle), "{stderr}");
     // No token, or an empty one from `OP_EVENTS_TOKEN=$(cat missing-file)`: said in the
     // binary's terms (its flags and environment), not the Fluent Bit plugin's.
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"ab\xffcd");
     for (env, needle) in [
         (
             None,
             "no token: pass --token-file FILE, set OP_EVENTS_TOKEN",
         ),
-        (Some(" \n"), "OP_EVENTS_TOKEN is set but empty"),
+        (Some(" \n".as_ref()), "OP_EVENTS_TOKEN is set but empty"),
+        (Some(not_utf8), "OP_EVENTS_TOKEN is not valid UTF-8"),
     ] {
         for command in ["check", "run"] {
-            let out = op_events(env)
-                .args([command, "--region", "eu"])
-                .output()
-                .unwrap();
+            let mut c = op_events(None);
+            if let Some(value) = env {
+                c.env("OP_EVENTS_TOKEN", value);
+            }
+            let out = c.args([command, "--region", "eu"]).output().unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
             assert!(stderr.contains(needle), "{command}: {stderr}");
