@@ -10,7 +10,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::event::{ApiVersion, EventType, Format};
+use crate::event::{ApiVersion, EventType, Format, UnknownVariant};
 
 /// The Events API keeps 120 days. A reset cursor just inside it is never rejected.
 pub const MAX_LOOKBACK: Duration = Duration::from_secs(119 * 86_400 + 23 * 3_600);
@@ -50,14 +50,17 @@ impl Region {
 }
 
 impl FromStr for Region {
-    type Err = String;
+    type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "us" | "com" | "1password.com" => Ok(Self::Us),
             "ent" | "ent.1password.com" => Ok(Self::Ent),
             "ca" | "1password.ca" => Ok(Self::Ca),
             "eu" | "1password.eu" => Ok(Self::Eu),
-            _ => Err(format!("`{s}` is not one of: us, ent, ca, eu")),
+            _ => Err(UnknownVariant {
+                value: s.to_owned(),
+                expected: "us, ent, ca, eu",
+            }),
         }
     }
 }
@@ -75,12 +78,15 @@ pub enum Compression {
 }
 
 impl FromStr for Compression {
-    type Err = String;
+    type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "gzip" => Ok(Self::Gzip),
             "none" => Ok(Self::None),
-            _ => Err(format!("`{s}` is not one of: gzip, none")),
+            _ => Err(UnknownVariant {
+                value: s.to_owned(),
+                expected: "gzip, none",
+            }),
         }
     }
 }
@@ -409,7 +415,9 @@ impl Config {
         match key {
             "token" => self.token = Some(SecretString::from(v.to_owned())),
             "token_file" => self.token_file = Some(PathBuf::from(v)),
-            "region" => self.region = Some(v.parse().map_err(|e| invalid("region", e))?),
+            "region" => {
+                self.region = Some(v.parse().map_err(|e| invalid("region", format!("{e}")))?)
+            }
             "base_url" => self.base_url = Some(parse_url("base_url", v)?),
             "api_version" => {
                 self.api_version = v
@@ -451,7 +459,9 @@ impl Config {
             "ca_file" => self.ca_file = Some(PathBuf::from(v)),
             "proxy" => self.proxy = Some(parse_url("proxy", v)?),
             "insecure_http" => self.insecure_http = parse_bool(key, v)?,
-            "compression" => self.compression = v.parse().map_err(|e| invalid(key, e))?,
+            "compression" => {
+                self.compression = v.parse().map_err(|e| invalid(key, format!("{e}")))?
+            }
             "batch_max_records" => self.batch_max_records = parse_num(key, v, "a number")?,
             "batch_max_bytes" => self.batch_max_bytes = parse_num(key, v, "a number of bytes")?,
             "connect_timeout" => self.connect_timeout = parse_dur(key, v)?,
