@@ -266,26 +266,25 @@ impl Options {
             config.set(k, v)?;
             origins.extend(key.map(|k| (k, Origin::Set)));
         }
-        if config.token.is_none()
-            && config.token_file.is_none()
-            && let Ok(t) = std::env::var(ENV_TOKEN)
-            && !t.trim().is_empty()
-        {
-            config.token = Some(t.into());
-        }
         // Said here in the binary's words: the shared error speaks to Fluent Bit users.
         if config.token.is_none() && config.token_file.is_none() {
-            return Err(Failure::usage(match std::env::var(ENV_TOKEN) {
-                Ok(_) => format!(
-                    "{ENV_TOKEN} is set but empty: put the token in it, or pass --token-file FILE"
-                ),
-                Err(std::env::VarError::NotUnicode(_)) => format!(
-                    "{ENV_TOKEN} is not valid UTF-8: put the token in it, or pass --token-file FILE"
-                ),
-                Err(std::env::VarError::NotPresent) => format!(
-                    "no token: pass --token-file FILE, set {ENV_TOKEN}, or set `token_file` in the --config file"
-                ),
-            }));
+            let usage = |problem: &str| {
+                Failure::usage(format!(
+                    "{ENV_TOKEN} {problem}: put the token in it, or pass --token-file FILE"
+                ))
+            };
+            match std::env::var(ENV_TOKEN) {
+                Ok(t) if !t.trim().is_empty() => config.token = Some(t.into()),
+                Ok(_) => return Err(usage("is set but empty")),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(usage("is not valid UTF-8"));
+                }
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(Failure::usage(format!(
+                        "no token: pass --token-file FILE, set {ENV_TOKEN}, or set `token_file` in the --config file"
+                    )));
+                }
+            }
         }
         config.validate().map_err(|e| match &e {
             ConfigError::Invalid { key, .. } => match origins.get(key) {
