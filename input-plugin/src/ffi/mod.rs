@@ -300,8 +300,9 @@ const ALIASES: &[(&str, &str)] = &[
 /// Each probe: a spelling Fluent Bit would accept silently, and the option it was meant for.
 /// Besides the aliases: every option in kebab-case and run together (keys match
 /// case-insensitively, so `tokenFile` is `tokenfile`), and every spelling one typo away from
-/// an option. That is some 20,000 probes, a few milliseconds once per init.
-fn misspellings() -> Vec<(String, &'static str)> {
+/// an option. That is some 20,000 probes, a few milliseconds once per init; made as they are
+/// asked, so the first one set ends the search.
+fn misspellings() -> impl Iterator<Item = (String, &'static str)> {
     let mut seen: HashSet<String> = config::KEYS.iter().map(|k| (*k).to_owned()).collect();
     let variants = config::KEYS.iter().flat_map(|key| {
         [key.replace('_', "-"), key.replace('_', "")]
@@ -313,8 +314,7 @@ fn misspellings() -> Vec<(String, &'static str)> {
         .iter()
         .map(|(alias, key)| ((*alias).to_owned(), *key))
         .chain(variants)
-        .filter(|(probe, _)| seen.insert(probe.clone()))
-        .collect()
+        .filter(move |(probe, _)| seen.insert(probe.clone()))
 }
 
 /// Every spelling of `key` one typo away: a character dropped, added or changed, or two
@@ -626,8 +626,7 @@ mod tests {
             assert!(config::KEYS.contains(&key), "{probe} -> {key}");
             assert!(!config::KEYS.contains(&probe.as_str()), "{probe}");
         }
-        let has =
-            |probe: &str, key: &str| misspellings().iter().any(|(p, k)| p == probe && *k == key);
+        let has = |probe: &str, key: &str| misspellings().any(|(p, k)| p == probe && k == key);
         assert!(has("token-file", "token_file"));
         assert!(has("statedir", "state_dir"));
         // One typo: dropped, added, changed, swapped.
@@ -638,7 +637,7 @@ mod tests {
         assert!(has("tokne", "token"));
         assert!(has("state-dir", "state_dir"));
         // Each probed once, whatever it is near.
-        let probes = misspellings();
+        let probes: Vec<_> = misspellings().collect();
         let distinct: HashSet<_> = probes.iter().map(|(p, _)| p).collect();
         assert_eq!(distinct.len(), probes.len());
     }
