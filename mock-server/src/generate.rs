@@ -336,8 +336,11 @@ impl Generator {
             .collect()
     }
 
+    /// 5 minutes to 6 hours before `ts`, as the README says.
     fn late(&mut self, ts: i128) -> i128 {
-        ts - i128::from(300 + self.rng.below(6 * 3600)) * 1_000_000_000
+        const MIN_S: u64 = 5 * 60;
+        const MAX_S: u64 = 6 * 3600;
+        ts - i128::from(MIN_S + self.rng.below(MAX_S - MIN_S + 1)) * 1_000_000_000
     }
 
     /// One event of this generator's type at `ts_ns`, in v2 shape; `late` if it is meant to
@@ -770,6 +773,17 @@ mod tests {
         let (a, b, c) = (events(7), events(7), events(8));
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn late_events_are_five_minutes_to_six_hours_old() {
+        let mut generator = Generator::new(7, "acme", Kind::ItemUsages);
+        let now = 1_700_000_000 * 1_000_000_000i128;
+        let ages: Vec<i128> = (0..10_000)
+            .map(|_| (now - generator.late(now)) / 1_000_000_000)
+            .collect();
+        assert!(ages.iter().all(|s| (300..=6 * 3600).contains(s)));
+        assert!(ages.iter().any(|&s| s > 6 * 3600 - 60), "the range is used");
     }
 
     /// Events that are not late never go back in time, however closely they follow each other:
