@@ -37,7 +37,8 @@ impl Region {
         }
     }
 
-    /// The region a `Host` header names, ignoring any port.
+    /// The region a `Host` header names, ignoring any port and the root's trailing dot of a
+    /// fully qualified name (`events.1password.ca.` is `events.1password.ca`).
     pub fn from_host(host: &str) -> Option<Region> {
         let name = host.rsplit_once(':').map_or(host, |(h, p)| {
             if p.chars().all(|c| c.is_ascii_digit()) {
@@ -46,6 +47,7 @@ impl Region {
                 host
             }
         });
+        let name = name.strip_suffix('.').unwrap_or(name);
         Region::ALL
             .into_iter()
             .find(|r| r.host().eq_ignore_ascii_case(name))
@@ -287,6 +289,12 @@ mod tests {
             Region::from_host("EVENTS.ENT.1PASSWORD.COM"),
             Some(Region::Ent)
         );
+        assert_eq!(
+            Region::from_host("events.1password.eu.:8443"),
+            Some(Region::Eu)
+        );
+        assert_eq!(Region::from_host("events.1password.eu."), Some(Region::Eu));
+        assert_eq!(Region::from_host("events.1password.eu.."), None);
         assert_eq!(Region::from_host("127.0.0.1:8080"), None);
     }
 }
