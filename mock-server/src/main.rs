@@ -73,7 +73,7 @@ struct Serve {
     /// Serve /_mock/ to non-loopback peers too (otherwise they get 403).
     #[arg(long)]
     admin_allow_remote: bool,
-    /// Compress API responses with gzip when the client sends Accept-Encoding: gzip (the real
+    /// Compress API responses with gzip when the client's Accept-Encoding allows it (the real
     /// API's behaviour is not documented; off by default).
     #[arg(long)]
     gzip: bool,

@@ -316,12 +316,18 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
         tracing::info!(%method, %path, status, latency_us, "request answered with a body cut off by an injected truncate");
         return response;
     }
-    let response = if gzip && response.status() == StatusCode::OK {
+    let mut response = if gzip && response.status() == StatusCode::OK {
         s.counters.gzipped();
         compress(response).await
     } else {
         response
     };
+    // With --gzip, every API answer's body depends on `Accept-Encoding`, compressed or not.
+    if s.behaviour.gzip && api_path && response.status() == StatusCode::OK {
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     let status = response.status().as_u16();
     let items = response.extensions().get::<Served>().map_or(0, |s| s.0);
     s.counters.served(items);
@@ -336,21 +342,29 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     response
 }
 
+/// Whether `Accept-Encoding` allows gzip (RFC 9110 12.5.3): `gzip` or its alias `x-gzip` with a
+/// weight above 0, or, when neither is named, `*` with one.
 fn accepts_gzip(request: &Request) -> bool {
-    request
+    let (mut gzip, mut any) = (None, None);
+    for coding in request
         .headers()
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let q = parts
-                .find_map(|p| p.strip_prefix("q="))
-                .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
-            name.eq_ignore_ascii_case("gzip") && q > 0.0
-        })
+    {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let q = parts
+            .find_map(|p| p.strip_prefix("q="))
+            .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+        if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q);
+        } else if name == "*" {
+            any = Some(q);
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
 /// The response with its body gzip-compressed.
@@ -368,9 +382,6 @@ async fn compress(response: Response) -> Response {
     parts
         .headers
         .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    parts
-        .headers
-        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(compressed))
 }

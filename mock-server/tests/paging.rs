@@ -395,9 +395,13 @@ async fn the_same_seed_gives_the_same_dataset_and_accounts_differ() {
     assert_ne!(uuids(&ia), uuids(&a.events("acme", "auditevents")));
 }
 
-/// Items of one reset page and its `Content-Encoding`, read without the client's own
+/// Items of one reset page and its `Content-Encoding` and `Vary`, read without the client's own
 /// decompression so the test sees what the mock sent.
-async fn page_as_sent(mock: &MockServer, token: &str, accept: &str) -> (Option<String>, Value) {
+async fn page_as_sent(
+    mock: &MockServer,
+    token: &str,
+    accept: &str,
+) -> (Option<String>, Option<String>, Value) {
     let r = common::raw_client()
         .post(format!("{}/api/v2/auditevents", mock.url()))
         .bearer_auth(token)
@@ -407,10 +411,12 @@ async fn page_as_sent(mock: &MockServer, token: &str, accept: &str) -> (Option<S
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let encoding = r
-        .headers()
-        .get("content-encoding")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (encoding, vary) = (header("content-encoding"), header("vary"));
     let bytes = r.bytes().await.unwrap();
     let text = match encoding.as_deref() {
         Some("gzip") => {
@@ -423,14 +429,14 @@ async fn page_as_sent(mock: &MockServer, token: &str, accept: &str) -> (Option<S
         _ => String::from_utf8(bytes.to_vec()).unwrap(),
     };
     let page: Value = serde_json::from_str(&text).unwrap();
-    (encoding, page["items"].clone())
+    (encoding, vary, page["items"].clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_is_sent_only_when_enabled_and_accepted() {
     let plain = common::small(60);
-    let (encoding, _) = page_as_sent(&plain, &plain.token("acme", &ALL), "gzip").await;
-    assert_eq!(encoding, None, "off by default");
+    let (encoding, vary, _) = page_as_sent(&plain, &plain.token("acme", &ALL), "gzip").await;
+    assert_eq!((encoding, vary), (None, None), "off by default");
 
     let mock = common::start(MockConfig {
         events_per_type: 60,
@@ -440,18 +446,38 @@ async fn gzip_is_sent_only_when_enabled_and_accepted() {
         ..MockConfig::default()
     });
     let token = mock.token("acme", &ALL);
-    let (encoding, expected) = page_as_sent(&mock, &token, "identity").await;
+    let vary = Some("accept-encoding".to_owned());
+    let (encoding, plain_vary, expected) = page_as_sent(&mock, &token, "identity").await;
     assert_eq!(encoding, None);
+    assert_eq!(
+        plain_vary, vary,
+        "a plain answer varies with Accept-Encoding too"
+    );
     assert_eq!(expected.as_array().unwrap().len(), 50);
-    for accept in ["gzip", "br, GZIP;q=0.5", "deflate, gzip"] {
-        let (encoding, items) = page_as_sent(&mock, &token, accept).await;
+    let accepted = [
+        "gzip",
+        "br, GZIP;q=0.5",
+        "deflate, gzip",
+        "x-gzip",
+        "*",
+        "br, *;q=0.1",
+    ];
+    for accept in accepted {
+        let (encoding, gzip_vary, items) = page_as_sent(&mock, &token, accept).await;
         assert_eq!(encoding.as_deref(), Some("gzip"), "{accept}");
+        assert_eq!(gzip_vary, vary, "{accept}");
         assert_eq!(items, expected, "{accept}: the same page, compressed");
     }
-    for accept in ["gzip;q=0", "gzip; q=0.0, identity"] {
-        let (encoding, items) = page_as_sent(&mock, &token, accept).await;
+    for accept in [
+        "gzip;q=0",
+        "gzip; q=0.0, identity",
+        "*, gzip;q=0",
+        "*;q=0",
+        "br",
+    ] {
+        let (encoding, _, items) = page_as_sent(&mock, &token, accept).await;
         assert_eq!(encoding, None, "{accept}");
         assert_eq!(items, expected, "{accept}");
     }
-    assert_eq!(mock.stats().gzipped, 3);
+    assert_eq!(mock.stats().gzipped, accepted.len() as u64);
 }
