@@ -141,7 +141,7 @@ fn status_code(kind: &str) -> Option<u16> {
 }
 
 /// Refuses what could never fire as meant (a status that is no error, count 0, a path the API
-/// does not have), saying what is allowed: such a fault would otherwise be queued in silence
+/// does not have, a delay of no stated length), saying what is allowed: such a fault would otherwise be queued in silence
 /// and the test that relies on it pass or fail for the wrong reason.
 async fn inject(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = extract!(body);
@@ -155,7 +155,13 @@ async fn inject(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesReject
         }
     };
     let kind = match f.kind.as_str() {
-        "delay" => FaultKind::Delay(Duration::from_millis(f.delay_ms.unwrap_or(0))),
+        "delay" => match f.delay_ms {
+            Some(ms) => FaultKind::Delay(Duration::from_millis(ms)),
+            None => {
+                let message = "kind \"delay\" needs delay_ms, the milliseconds to wait";
+                return fail(StatusCode::BAD_REQUEST, message.to_owned());
+            }
+        },
         "truncate" => FaultKind::Truncate,
         "reset" => FaultKind::Reset,
         "invalid_json" => FaultKind::InvalidJson,

@@ -399,6 +399,7 @@ async fn nonsense_faults_are_refused_saying_what_is_allowed() {
             json!({"kind": "503", "delay_ms": 100}),
             ["delay_ms", "\"delay\""],
         ),
+        (json!({"kind": "delay"}), ["\"delay\"", "delay_ms"]),
     ] {
         let (status, body) = admin(&mock, "POST", "/_mock/faults", Some(fault.clone())).await;
         let body: Value = serde_json::from_str(&body).unwrap();
