@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,6 +34,26 @@ pub fn routes(state: Arc<MockState>) -> Router<Arc<MockState>> {
             get(list).post(append),
         )
         .layer(middleware::from_fn_with_state(state, loopback_only))
+}
+
+/// Whether `path` is the admin API's, whose errors have its own shape.
+pub fn is_admin_path(path: &str) -> bool {
+    path == "/_mock" || path.starts_with("/_mock/")
+}
+
+/// An admin path no route serves, answered in the admin API's shape with the routes there are.
+pub fn not_found(path: &str) -> Response {
+    let message = format!(
+        "no admin endpoint at {path}; there are /_mock/stats, /_mock/clock, /_mock/faults, \
+         /_mock/tokens and /_mock/accounts/{{account}}/{{type}}/events"
+    );
+    fail(StatusCode::NOT_FOUND, message)
+}
+
+/// An admin route asked with a method it does not take.
+pub fn method_not_allowed(method: &Method, path: &str) -> Response {
+    let message = format!("{path} does not take {method}");
+    fail(StatusCode::METHOD_NOT_ALLOWED, message)
 }
 
 fn fail(status: StatusCode, message: impl Into<String>) -> Response {

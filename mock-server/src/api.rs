@@ -53,15 +53,21 @@ pub fn is_endpoint(path: &str) -> bool {
     }
 }
 
-/// Paths no route serves: the API's error shape, so that clients parsing error bodies never meet
-/// an empty or plain-text one.
+/// Paths no route serves: the API's error shape (the admin API's under `/_mock/`), so that
+/// clients parsing error bodies never meet an empty or plain-text one.
 pub async fn not_found(uri: Uri) -> Response {
+    if crate::admin::is_admin_path(uri.path()) {
+        return crate::admin::not_found(uri.path());
+    }
     error_body(StatusCode::NOT_FOUND, is_v1_path(uri.path())).into_response()
 }
 
 /// A known path with the wrong method (`POST` on introspect). The events route takes every
 /// method and answers its own 405s, as only its segments say whether the path is known.
-pub async fn method_not_allowed(uri: Uri) -> Response {
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    if crate::admin::is_admin_path(uri.path()) {
+        return crate::admin::method_not_allowed(&method, uri.path());
+    }
     error_body(StatusCode::METHOD_NOT_ALLOWED, is_v1_path(uri.path())).into_response()
 }
 

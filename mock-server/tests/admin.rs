@@ -630,3 +630,26 @@ async fn admin_errors_from_paths_queries_and_bodies_are_json() {
         assert!(body["message"].is_string(), "{method} {path}: {body}");
     }
 }
+
+/// The admin API's own error shape for its paths, whatever the route: a script reading
+/// `message` learns which endpoints there are, or which method to use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_admin_paths_and_methods_answer_in_the_admin_shape() {
+    let mock = common::small(5);
+    for (method, path, status, says) in [
+        ("GET", "/_mock/nope", 404, "/_mock/faults"),
+        ("GET", "/_mock", 404, "/_mock/stats"),
+        ("GET", "/_mock/faults", 405, "GET"),
+        ("POST", "/_mock/stats", 405, "POST"),
+    ] {
+        let (got, body) = admin(&mock, method, path, None).await;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((got, &body["status"]), (status, &json!(status)), "{path}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(says), "{method} {path}: {message}");
+    }
+    // API paths keep the API's shapes.
+    let (status, body) = admin(&mock, "GET", "/api/v1/nope", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body, r#"{"Error":{"Message":"Not Found"}}"#);
+}
