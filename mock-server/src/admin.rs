@@ -161,8 +161,9 @@ fn status_code(kind: &str) -> Option<u16> {
 }
 
 /// Refuses what could never fire as meant (a status that is no error, count 0, a path the API
-/// does not have, a delay of no stated length), saying what is allowed: such a fault would otherwise be queued in silence
-/// and the test that relies on it pass or fail for the wrong reason.
+/// does not have, a delay of no stated length), saying what is allowed: such a fault would
+/// otherwise be queued in silence and the test that relies on it pass or fail for the wrong
+/// reason.
 async fn inject(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = extract!(body);
     let f = match serde_json::from_slice::<FaultRequest>(&body) {

@@ -272,10 +272,9 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let truncated = fault == Some(FaultKind::Truncate);
     let v1 = api::is_v1_path(&path);
     // Faults other than a delay send their bytes as they are.
-    let gzip = s.behaviour.gzip
-        && api_path
-        && matches!(fault, None | Some(FaultKind::Delay(_)))
-        && accepts_gzip(&request);
+    let negotiated =
+        s.behaviour.gzip && api_path && matches!(fault, None | Some(FaultKind::Delay(_)));
+    let gzip = negotiated && accepts_gzip(&request);
     let response = match fault {
         None => next.run(request).await,
         Some(FaultKind::Delay(d)) => {
@@ -322,8 +321,8 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     } else {
         response
     };
-    // With --gzip, every API answer's body depends on `Accept-Encoding`, compressed or not.
-    if s.behaviour.gzip && api_path && response.status() == StatusCode::OK {
+    // Such an answer's body depends on `Accept-Encoding`, compressed or not.
+    if negotiated && response.status() == StatusCode::OK {
         response
             .headers_mut()
             .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
