@@ -52,16 +52,13 @@ impl Region {
 impl FromStr for Region {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "us" | "com" | "1password.com" => Ok(Self::Us),
-            "ent" | "ent.1password.com" => Ok(Self::Ent),
-            "ca" | "1password.ca" => Ok(Self::Ca),
-            "eu" | "1password.eu" => Ok(Self::Eu),
-            _ => Err(UnknownVariant {
-                value: s.to_owned(),
-                expected: "us, ent, ca, eu",
-            }),
-        }
+        UnknownVariant::parse(s, "us, ent, ca, eu", |v| match v {
+            "us" | "com" | "1password.com" => Some(Self::Us),
+            "ent" | "ent.1password.com" => Some(Self::Ent),
+            "ca" | "1password.ca" => Some(Self::Ca),
+            "eu" | "1password.eu" => Some(Self::Eu),
+            _ => None,
+        })
     }
 }
 
@@ -80,14 +77,11 @@ pub enum Compression {
 impl FromStr for Compression {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "gzip" => Ok(Self::Gzip),
-            "none" => Ok(Self::None),
-            _ => Err(UnknownVariant {
-                value: s.to_owned(),
-                expected: "gzip, none",
-            }),
-        }
+        UnknownVariant::parse(s, "gzip, none", |v| match v {
+            "gzip" => Some(Self::Gzip),
+            "none" => Some(Self::None),
+            _ => None,
+        })
     }
 }
 

@@ -51,23 +51,31 @@ pub struct UnknownVariant {
     pub expected: &'static str,
 }
 
+impl UnknownVariant {
+    /// Reads `s` as `pick` names it, in any case and with spaces around ignored, as every
+    /// setting naming a variant is read; the error lists `expected`.
+    pub fn parse<T>(
+        s: &str,
+        expected: &'static str,
+        pick: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, Self> {
+        pick(&s.trim().to_ascii_lowercase()).ok_or_else(|| Self {
+            value: s.to_owned(),
+            expected,
+        })
+    }
+}
+
 impl FromStr for EventType {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s
-            .trim()
-            .to_ascii_lowercase()
-            .replace(['_', '-'], "")
-            .as_str()
-        {
-            "signinattempts" => Ok(Self::SignInAttempts),
-            "itemusages" => Ok(Self::ItemUsages),
-            "auditevents" => Ok(Self::AuditEvents),
-            _ => Err(UnknownVariant {
-                value: s.to_owned(),
-                expected: "signinattempts, itemusages, auditevents",
-            }),
-        }
+        let expected = "signinattempts, itemusages, auditevents";
+        UnknownVariant::parse(s, expected, |v| match v.replace(['_', '-'], "").as_str() {
+            "signinattempts" => Some(Self::SignInAttempts),
+            "itemusages" => Some(Self::ItemUsages),
+            "auditevents" => Some(Self::AuditEvents),
+            _ => None,
+        })
     }
 }
 
@@ -97,14 +105,11 @@ impl fmt::Display for ApiVersion {
 impl FromStr for ApiVersion {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "v1" | "1" => Ok(Self::V1),
-            "v2" | "2" => Ok(Self::V2),
-            _ => Err(UnknownVariant {
-                value: s.to_owned(),
-                expected: "v1, v2",
-            }),
-        }
+        UnknownVariant::parse(s, "v1, v2", |v| match v {
+            "v1" | "1" => Some(Self::V1),
+            "v2" | "2" => Some(Self::V2),
+            _ => None,
+        })
     }
 }
 
@@ -139,15 +144,12 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = UnknownVariant;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "ecs" => Ok(Self::Ecs),
-            "ocsf" => Ok(Self::Ocsf),
-            "raw" => Ok(Self::Raw),
-            _ => Err(UnknownVariant {
-                value: s.to_owned(),
-                expected: "ecs, ocsf, raw",
-            }),
-        }
+        UnknownVariant::parse(s, "ecs, ocsf, raw", |v| match v {
+            "ecs" => Some(Self::Ecs),
+            "ocsf" => Some(Self::Ocsf),
+            "raw" => Some(Self::Raw),
+            _ => None,
+        })
     }
 }
 
