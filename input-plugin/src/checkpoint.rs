@@ -24,8 +24,13 @@ const FORMAT_VERSION: u32 = 1;
 pub struct State {
     /// The cursor to continue from; `None` = start from a reset cursor.
     pub cursor: Option<String>,
-    /// Newest event time delivered; a rejected cursor restarts here.
+    /// Newest event time delivered: no uuid in `recent_uuids` is of a later event.
     pub last_timestamp: Option<jiff::Timestamp>,
+    /// Newest event time delivered that was not in the future when fetched: where a rejected
+    /// cursor restarts. One client with a wrong clock can date an item usage years ahead, and a
+    /// reset from there would serve nothing again. Absent from files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_from: Option<jiff::Timestamp>,
     /// Last [`RECENT_UUIDS`] delivered uuids, oldest first. Inline, so that taking a snapshot
     /// to write (under the lock the sink's thread also takes) is one copy of the window.
     pub recent_uuids: VecDeque<EventUuid>,
@@ -250,6 +255,7 @@ mod tests {
         let mut s = State {
             cursor: Some("c".into()),
             last_timestamp: Some("2026-01-01T00:00:00Z".parse().unwrap()),
+            resume_from: Some("2025-12-31T00:00:00Z".parse().unwrap()),
             ..State::default()
         };
         s.remember((0..RECENT_UUIDS + 4).map(|i| EventUuid::from(&*i.to_string())));

@@ -144,6 +144,8 @@ struct Position {
     /// Where the next reset cursor starts (first run, or after a rejected cursor).
     reset_from: Option<jiff::Timestamp>,
     last_timestamp: Option<jiff::Timestamp>,
+    /// As [`State::resume_from`].
+    resume_from: Option<jiff::Timestamp>,
     recent: RecentUuids,
     seq: u64,
 }
@@ -292,6 +294,8 @@ impl Stream {
             cursor: state.cursor,
             reset_from: None,
             last_timestamp: state.last_timestamp,
+            // A file from an earlier version has only `last_timestamp`; the restart caps it.
+            resume_from: state.resume_from.or(state.last_timestamp),
             seq: 0,
         };
         self.update(|s| s.last_timestamp = pos.last_timestamp);
@@ -378,7 +382,8 @@ impl Stream {
         }
         let (mut records, mut duplicates) = (0usize, 0u64);
         let mut uuids = Vec::with_capacity(encoded.len());
-        let mut newest = pos.last_timestamp;
+        let (mut newest, mut resume_from) = (pos.last_timestamp, pos.resume_from);
+        let now = jiff::Timestamp::now();
         // Drop re-read events, moving the rest down over them.
         let (mut start, mut kept) = (0, 0);
         for item in encoded {
@@ -398,6 +403,9 @@ impl Stream {
             if item.timestamp > newest {
                 newest = item.timestamp;
             }
+            if item.timestamp > resume_from && item.timestamp.is_some_and(|t| t <= now) {
+                resume_from = item.timestamp;
+            }
             records += 1;
         }
         pos.recent.page_done();
@@ -412,6 +420,7 @@ impl Stream {
         pos.cursor = Some(cursor.clone());
         pos.reset_from = None;
         pos.last_timestamp = newest;
+        pos.resume_from = resume_from;
         let seq = pos.seq;
         pos.seq += 1;
         room.push(Page {
@@ -422,6 +431,7 @@ impl Stream {
                 seq,
                 cursor,
                 last_timestamp: newest,
+                resume_from,
                 uuids,
             },
         });
@@ -469,10 +479,13 @@ impl Stream {
             }
             Action::Rejected if pos.cursor.is_some() => {
                 // The saved cursor is no longer accepted (expired, or from another key): start
-                // over from the newest event we delivered; the uuid window drops the overlap.
-                let from = pos
-                    .last_timestamp
-                    .unwrap_or_else(|| self.settings.start_time.resolve(jiff::Timestamp::now()));
+                // over from the newest event we delivered (within retention, never in the
+                // future); the uuid window drops the overlap.
+                let now = jiff::Timestamp::now();
+                let from = match pos.resume_from {
+                    Some(t) => StartTime::At(t).resolve(now).min(now),
+                    None => self.settings.start_time.resolve(now),
+                };
                 warn!(stream = %kind, "the saved cursor was rejected ({e}); restarting from a reset cursor at {from}, dropping duplicates by uuid");
                 pos.cursor = None;
                 pos.reset_from = Some(from);

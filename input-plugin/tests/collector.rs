@@ -359,6 +359,34 @@ fn rejected_cursor_restarts_from_last_event_without_duplicates() {
     assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
 }
 
+/// An event dated in the future (a client with a wrong clock) must not become the restart
+/// point of a rejected cursor: a reset from 2099 would never serve another event.
+#[test]
+fn a_future_dated_event_does_not_move_the_restart_point_past_new_events() {
+    let mock = mock(20);
+    let token = mock.token("acme", &["itemusages"]);
+    let mut future = mock.events("acme", "itemusages")[0].clone();
+    future["uuid"] = "FUTUREDATEDITEMUSAGE000000".into();
+    future["timestamp"] = "2099-01-01T00:00:00Z".into();
+    mock.append("acme", "itemusages", vec![future]).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    let mut all = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    assert!(all.iter().any(|u| u == "FUTUREDATEDITEMUSAGE000000"));
+    mock.generate("acme", "itemusages", 5, false);
+    mock.inject(Fault {
+        kind: FaultKind::Status(400),
+        count: 1,
+        path: Some("/api/v2/itemusages".into()),
+    });
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    all.extend(drain(&c, usize::MAX));
+    c.shutdown(Duration::from_secs(2));
+    assert_eq!(mock.stats().count("/api/v2/itemusages", 400), 1);
+    assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
+}
+
 /// A 404 says nothing about the cursor (a proxy's page, a wrong path): the same cursor is
 /// tried again, so events that reached the API late, with older timestamps, still arrive; a
 /// reset from the newest delivered time would skip them.

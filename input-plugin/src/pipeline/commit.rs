@@ -184,9 +184,8 @@ impl Committer {
             while let Some(meta) = slot.pending.remove(&slot.next_seq) {
                 slot.next_seq += 1;
                 slot.state.cursor = Some(meta.cursor);
-                if meta.last_timestamp > slot.state.last_timestamp {
-                    slot.state.last_timestamp = meta.last_timestamp;
-                }
+                slot.state.last_timestamp = slot.state.last_timestamp.max(meta.last_timestamp);
+                slot.state.resume_from = slot.state.resume_from.max(meta.resume_from);
                 slot.state.remember(meta.uuids);
                 slot.dirty = true;
             }
@@ -317,6 +316,7 @@ mod tests {
             seq,
             cursor: format!("c{seq}"),
             last_timestamp: None,
+            resume_from: None,
             uuids: vec![EventUuid::from(&*format!("u{seq}"))],
         }
     }

@@ -17,6 +17,7 @@ pub struct PageMeta {
     pub seq: u64,
     pub cursor: String,
     pub last_timestamp: Option<jiff::Timestamp>,
+    pub resume_from: Option<jiff::Timestamp>,
     pub uuids: Vec<crate::event::EventUuid>,
 }
 
@@ -292,6 +293,7 @@ mod tests {
                 seq,
                 cursor: seq.to_string(),
                 last_timestamp: None,
+                resume_from: None,
                 uuids: Vec::new(),
             },
         }
