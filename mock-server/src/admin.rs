@@ -65,7 +65,21 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The value of an extractor, or its rejection (a path segment that is not UTF-8, a query
-/// that does not parse, a body over 2 MiB) answered in the admin API's JSON shape.
+/// that does not parse) answered in the admin API's JSON shape.
+/// The request body, or why it could not be read (over 2 MiB: 413; not in time: 408) in the
+/// admin API's JSON shape.
+macro_rules! read_body {
+    ($body:expr) => {
+        match $body {
+            Ok(value) => value,
+            Err(e) => {
+                let (status, message) = crate::body::rejection(&e);
+                return fail(status, message);
+            }
+        }
+    };
+}
+
 macro_rules! extract {
     ($extracted:expr) => {
         match $extracted {
@@ -112,7 +126,7 @@ async fn set_clock(
     State(s): State<Arc<MockState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = extract!(body);
+    let body = read_body!(body);
     let moved = match serde_json::from_slice::<ClockChange>(&body) {
         Ok(ClockChange {
             now: Some(now),
@@ -165,7 +179,7 @@ fn status_code(kind: &str) -> Option<u16> {
 /// otherwise be queued in silence and the test that relies on it pass or fail for the wrong
 /// reason.
 async fn inject(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = extract!(body);
+    let body = read_body!(body);
     let f = match serde_json::from_slice::<FaultRequest>(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -219,7 +233,7 @@ struct TokenRequest {
 }
 
 async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = extract!(body);
+    let body = read_body!(body);
     let Ok(t) = serde_json::from_slice::<TokenRequest>(&body) else {
         return fail(
             StatusCode::BAD_REQUEST,
@@ -285,7 +299,7 @@ async fn append(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Path((account, kind)) = extract!(path);
-    let body = extract!(body);
+    let body = read_body!(body);
     let (account, kind) = match account_kind(&s, &account, &kind) {
         Ok(x) => x,
         Err((status, message)) => return fail(status, message),

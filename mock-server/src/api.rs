@@ -226,12 +226,13 @@ async fn events(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    // A body over axum's limit (2 MiB) is 413, in the version's error shape.
+    // A body over axum's limit (2 MiB) is 413, one that did not arrive in time 408, in the
+    // version's error shape.
     let body = match body {
         Ok(body) => body,
         Err(e) => {
-            let reason = e.body_text();
-            return ApiError::Status(e.status(), reason).response(v1, false);
+            let (status, reason) = crate::body::rejection(&e);
+            return ApiError::Status(status, reason).response(v1, false);
         }
     };
     match page(&s, v1, kind, &headers, &body) {

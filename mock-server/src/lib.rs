@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod api;
 pub mod auth;
+mod body;
 mod clock;
 mod cursor;
 mod faults;

@@ -89,8 +89,9 @@ struct Serve {
     #[arg(long, value_name = "FILE", conflicts_with = "tls_cert")]
     tls_self_signed: Option<PathBuf>,
     /// Close a connection that has not sent a whole request head this many seconds after it
-    /// opened or after its last response (0 = never), so that slow or silent clients cannot
-    /// hold connections.
+    /// opened or after its last response, and answer 408 (then close) to a request whose body
+    /// is not whole this many seconds after the server began waiting for it (0 = never), so
+    /// that slow or silent clients cannot hold connections.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     header_timeout_secs: u64,
     /// Log filter (tracing syntax): info logs one line per request; warn keeps benchmarks quiet.

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use crate::accounts::{Account, Accounts, Seeding};
 use crate::api::{self, Served};
 use crate::auth::{self, Region, TokenSpec};
+use crate::body::TimedBody;
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::limits::RateLimits;
@@ -64,8 +65,9 @@ pub struct MockConfig {
     /// Serve HTTPS instead of plain HTTP.
     pub tls: Option<Tls>,
     /// A connection that has not sent a whole request head this long after it opened, or after
-    /// its previous response, is closed (`None` = never): a slow or silent client must not hold
-    /// a connection for ever.
+    /// its previous response, is closed, and a request body not whole this long after the
+    /// server began waiting for it is answered 408 (`None` = never): a slow or silent client
+    /// must not hold a connection for ever.
     pub header_read_timeout: Option<Duration>,
 }
 
@@ -182,8 +184,12 @@ async fn run(
 /// timer and so no header read timeout: a client that sent its request head slowly, or never,
 /// held its connection (and a task) for as long as it liked.
 ///
+/// The same timeout bounds request bodies (see [`TimedBody`]): a client that sent a head and
+/// then stalled mid-body is answered 408 and its connection closed.
+///
 /// On `shutdown`, stops accepting, asks every connection to finish its request in flight and
-/// close, and returns once all have.
+/// close, and returns once all have or after [`SHUTDOWN_GRACE`], whichever is first: a client
+/// that never finishes its request must not keep the process from exiting.
 async fn serve_connections<L>(
     mut listener: L,
     app: Router,
@@ -210,7 +216,10 @@ async fn serve_connections<L>(
         };
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let mut request = request.map(Body::new);
+            let mut request = request.map(|body| match header_read_timeout {
+                Some(limit) => Body::new(TimedBody::new(body, limit)),
+                None => Body::new(body),
+            });
             request.extensions_mut().insert(ConnectInfo(Peer(peer)));
             app.clone().oneshot(request)
         });
@@ -235,8 +244,18 @@ async fn serve_connections<L>(
     drop(listener);
     drop(drain);
     drop(open);
-    all_closed.closed().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_closed.closed())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            "connections still open {SHUTDOWN_GRACE:?} after shutdown began: dropping them"
+        );
+    }
 }
+
+/// How long shutdown waits for requests in flight before dropping their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves the mock on `listener` until `shutdown` completes (the binary's entry point).
 pub async fn serve(
@@ -458,25 +477,17 @@ impl MockServer {
                         return;
                     };
                     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-                    let graceful = {
-                        let mut stop_rx = stop_rx.clone();
-                        async move {
-                            stop_rx.wait_for(|s| *s).await.ok();
-                        }
+                    let graceful = async move {
+                        stop_rx.wait_for(|s| *s).await.ok();
                     };
-                    let server = run(listener, tls.as_ref(), app, header_read_timeout, graceful);
                     tokio::spawn(async move {
                         rx.await.ok();
                         stop_tx.send(true).ok();
                     });
-                    // Keep-alive clients may hold connections open: give them a moment, then stop.
-                    tokio::select! {
-                        _ = server => {}
-                        _ = async {
-                            stop_rx.wait_for(|s| *s).await.ok();
-                            tokio::time::sleep(Duration::from_secs(2)).await;
-                        } => {}
-                    }
+                    // Returns at most SHUTDOWN_GRACE after the stop, open connections or not.
+                    run(listener, tls.as_ref(), app, header_read_timeout, graceful)
+                        .await
+                        .ok();
                 });
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })?;

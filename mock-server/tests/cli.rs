@@ -76,6 +76,38 @@ async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
     }
 }
 
+/// SIGTERM ends the process within a few seconds even while a client holds a request open
+/// (here with no timeouts at all, so nothing else would end it).
+#[test]
+fn sigterm_does_not_wait_for_a_client_that_never_finishes_its_request() {
+    use std::io::Write as _;
+    let (mut server, port, _log) = serve(&["--events", "5", "--header-timeout-secs", "0"]);
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled
+        .write_all(b"POST /api/v2/itemusages HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    // Let the server take the head and start waiting for the body.
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "still running {:?} after SIGTERM",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stalled);
+}
+
 /// Starts `serve` with `args` on a free port; returns it, its port and its log once ready.
 fn serve(
     args: &[&str],

@@ -1,5 +1,6 @@
 //! Connections, over HTTP and HTTPS: a client that sends its request head slowly, or not at
-//! all, or idles between requests, loses its connection after the header read timeout.
+//! all, or idles between requests, or stalls mid-body, loses its connection after the header
+//! read timeout.
 
 mod common;
 
@@ -64,6 +65,45 @@ fn slow_silent_and_idle_http_clients_are_cut_off() {
     assert_eq!(&head, b"HTTP/1.1 200");
     let idle = closed_after(&mut prompt);
     assert!(idle >= TIMEOUT / 2 && idle < PATIENCE, "{idle:?}");
+}
+
+/// A head in time, then a body that stalls: 408 in the version's shape (the admin API's for
+/// `/_mock/`), and the connection closes.
+#[test]
+fn a_body_that_stalls_is_answered_408_and_its_connection_closed() {
+    let mock = mock(None);
+    let token = mock.token("acme", &common::ALL);
+    for (path, shape) in [
+        ("/api/v2/itemusages", "/message"),
+        ("/api/v1/itemusages", "/Error/Message"),
+        ("/_mock/clock", "/status"),
+    ] {
+        let mut stalled = TcpStream::connect(mock.addr()).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Length: 100\r\n\r\n{{"
+        );
+        stalled.write_all(head.as_bytes()).unwrap();
+        stalled.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut answer = Vec::new();
+        let started = Instant::now();
+        // Ok at the close; a timeout means the connection is still open.
+        stalled
+            .read_to_end(&mut answer)
+            .unwrap_or_else(|e| panic!("{path}: still open after {PATIENCE:?} ({e})"));
+        assert!(started.elapsed() < PATIENCE, "{path}");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        let body: serde_json::Value =
+            serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{path}: {e}: {answer}"));
+        let expected = if path.starts_with("/_mock/") {
+            serde_json::json!(408)
+        } else {
+            serde_json::json!("Request Timeout")
+        };
+        assert_eq!(body.pointer(shape), Some(&expected), "{path}: {answer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
