@@ -192,8 +192,8 @@ struct IntrospectV1 {
     uuid: Option<String>,
 }
 
-/// What a 404 most likely means, for the messages that report one.
-pub const NOT_FOUND_HINT: &str = "nothing is served at this address: check `base_url` (for the real API, the region's events host with no path) and `api_version`";
+/// What a 404 or a redirect most likely means, for the messages that report one.
+pub const NOT_FOUND_HINT: &str = "the Events API is not served at this address: check `base_url` (for the real API, the region's events host with no path) and `api_version`";
 
 /// A failed request, classified by what the caller should do.
 #[derive(Debug, thiserror::Error)]
@@ -223,7 +223,9 @@ pub enum Action {
     RateLimited,
     /// 400: the request (cursor) was rejected.
     Rejected,
-    /// 404: nothing is served there (a wrong `base_url` or `api_version`, or a proxy's page);
+    /// 404, or a redirect (never followed: it could leave HTTPS, or the API's host, with the
+    /// cursor): the API is not served there (a wrong `base_url` or `api_version`, or a proxy's
+    /// page);
     /// not a verdict on the cursor, which is kept.
     NotFound,
     /// 401/403: the token cannot read this.
@@ -244,7 +246,10 @@ impl ApiError {
             Self::Status {
                 status: 400 | 422, ..
             } => Action::Rejected,
-            Self::Status { status: 404, .. } => Action::NotFound,
+            Self::Status {
+                status: 404 | 300..=399,
+                ..
+            } => Action::NotFound,
             Self::Certificate(_) => Action::Untrusted,
             _ => Action::Retry,
         }
@@ -356,6 +361,7 @@ impl Client {
             .user_agent(USER_AGENT)
             // Inflates a gzip page even when it was not asked for, as HTTP allows.
             .gzip(true)
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout);
         if config.compression == Compression::None {
@@ -421,6 +427,17 @@ impl Client {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+        // Shown in errors: a URL, cut short and printable whatever the server sent.
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            })
+            .map(|v| v.escape_default().to_string());
         body.clear();
         // Room for the announced length, but a lying Content-Length must not allocate much.
         body.reserve(resp.content_length().unwrap_or(0).min(1 << 20) as usize);
@@ -436,6 +453,14 @@ impl Client {
                 Err(e) if status.is_success() => return Err(network(e)),
                 Err(_) => break,
             }
+        }
+        if status.is_redirection() {
+            let to = location.as_deref().unwrap_or("nowhere given");
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                message: format!("a redirect to {to}, not followed"),
+                retry_after,
+            });
         }
         if status != StatusCode::OK {
             let message = error_message(&body).unwrap_or_else(|| {
@@ -537,6 +562,8 @@ mod tests {
             (401, Action::Unauthorized),
             (403, Action::Unauthorized),
             (404, Action::NotFound),
+            (301, Action::NotFound),
+            (307, Action::NotFound),
             (429, Action::RateLimited),
             (500, Action::Retry),
             (503, Action::Retry),

@@ -23,6 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 enum Script {
     /// A complete response.
     Reply(u16, Vec<u8>),
+    /// A redirect to the URL given.
+    Redirect(u16, String),
     /// `Content-Length` of `len`, then that many bytes of JSON-ish filler, slowly if `pace`.
     Big { len: usize },
     /// Chunked body that never ends.
@@ -59,6 +61,9 @@ async fn connection(mut s: TcpStream, script: &(dyn Fn(&str) -> Script + Send + 
         };
         let ok = match script(&path) {
             Script::Reply(status, body) => reply(&mut s, status, "", &body).await,
+            Script::Redirect(status, to) => {
+                reply(&mut s, status, &format!("location: {to}\r\n"), b"").await
+            }
             Script::Gzip(body) => reply(&mut s, 200, "content-encoding: gzip\r\n", &body).await,
             Script::Big { len } => {
                 let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
@@ -348,6 +353,43 @@ async fn error_statuses_and_garbage_are_classified() {
         let e = page.envelope().expect_err("not an envelope");
         assert!(e.to_string().contains("invalid response JSON"), "{e}");
     }
+}
+
+/// A redirect is not followed: it could take the request off HTTPS or to another host with
+/// the cursor. It needs a person, as a 404 does, and says where it pointed.
+#[tokio::test]
+async fn redirects_are_reported_not_followed() {
+    let followed = Arc::new(Mutex::new(0u32));
+    let seen = followed.clone();
+    let url = serve(move |path| {
+        if path.starts_with("/elsewhere") {
+            *seen.lock().unwrap() += 1;
+            Script::Reply(200, GOOD.into())
+        } else {
+            let status = if path.ends_with("itemusages") {
+                301
+            } else {
+                307
+            };
+            Script::Redirect(status, "/elsewhere".into())
+        }
+    })
+    .await;
+    let client = client(&url, Duration::from_secs(5), 1 << 20);
+    for kind in [EventType::ItemUsages, EventType::AuditEvents] {
+        let e = client
+            .fetch(kind, &reset())
+            .await
+            .err()
+            .expect("a redirect fails");
+        assert_eq!(e.action(), Action::NotFound, "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("a redirect to /elsewhere, not followed"),
+            "{msg}"
+        );
+    }
+    assert_eq!(*followed.lock().unwrap(), 0, "no redirect was followed");
 }
 
 /// One item with bytes that are not UTF-8 must not cost the rest of the page.
