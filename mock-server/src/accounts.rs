@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use crate::generate::Generator;
-use crate::store::{Kind, Log, StoreError};
+use crate::store::{Kind, Log, StoreError, event_timestamp};
 
 /// One account: a log and a generator per event type.
 pub struct Account {
@@ -45,6 +45,17 @@ pub struct Seeding {
     pub span: SignedDuration,
     pub default_account: String,
     pub fixtures_dir: Option<PathBuf>,
+}
+
+/// Fixture events outside retention when the server starts.
+#[derive(Debug, Default)]
+pub struct StaleFixtures {
+    /// Fixture events loaded, in all.
+    pub total: usize,
+    /// Those older than the retention horizon.
+    pub count: usize,
+    /// The newest of those (nanoseconds since the epoch).
+    pub newest: Option<i64>,
 }
 
 /// All accounts seen so far, keyed by account uuid.
@@ -88,9 +99,20 @@ impl Accounts {
         &self.seeding.default_account
     }
 
-    /// Fails early on unreadable fixtures (the server checks them at start).
-    pub fn check_fixtures(&self) -> anyhow::Result<()> {
-        self.fixtures().map(drop)
+    /// Fails early on unreadable fixtures (the server checks them at start), and counts those
+    /// timestamped before `horizon_ns`, which the API will never serve.
+    pub fn check_fixtures(&self, horizon_ns: i64) -> anyhow::Result<StaleFixtures> {
+        let mut stale = StaleFixtures::default();
+        for (_, events) in self.fixtures()? {
+            stale.total += events.len();
+            for ns in events.iter().filter_map(|e| event_timestamp(e).ok()) {
+                if ns < horizon_ns {
+                    stale.count += 1;
+                    stale.newest = stale.newest.max(Some(ns));
+                }
+            }
+        }
+        Ok(stale)
     }
 
     fn create(&self, name: &str, now: Timestamp, fixtures: Vec<(Kind, Vec<Value>)>) -> Account {

@@ -64,7 +64,8 @@ struct Serve {
     #[arg(long)]
     reject_unknown_fields: bool,
     /// Load <kind>*.json files (envelopes or arrays, v2 shape) from DIR/responses/v2 (or DIR)
-    /// into the default account, after the generated events.
+    /// into the default account, after the generated events. Events older than the retention
+    /// are never served: a warning at start counts them and suggests a --now that serves them.
     #[arg(long, value_name = "DIR")]
     fixtures: Option<PathBuf>,
     /// The account generated at start and fed the fixtures.

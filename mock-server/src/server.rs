@@ -111,6 +111,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
         );
     }
     let clock = Clock::new(config.now);
+    let retention_days = config.retention_days;
     let state = Arc::new(MockState {
         key: config
             .key
@@ -136,7 +137,29 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
         faults: Faults::default(),
         counters: Counters::default(),
     });
-    state.accounts.check_fixtures()?;
+    let stale = state.accounts.check_fixtures(state.horizon_ns())?;
+    if let Some(newest) = stale.newest {
+        // The repo's fixtures date from 2024: on today's clock the API would never serve them,
+        // and nothing else would say so.
+        let suggested = Timestamp::from_nanosecond(i128::from(newest))
+            .ok()
+            .and_then(|t| t.checked_add(SignedDuration::from_hours(24)).ok())
+            .and_then(|t| t.round(jiff::Unit::Hour).ok())
+            .map_or_else(|| "<time>".to_owned(), |t| t.to_string());
+        tracing::warn!(
+            "{} of the {} fixture events are older than the {}-day retention on the mock clock \
+             ({}) and will never be served; start with --now {suggested} (and mint tokens with \
+             --issued-at {suggested}) to serve them",
+            stale.count,
+            stale.total,
+            retention_days,
+            state
+                .clock
+                .now()
+                .round(jiff::Unit::Second)
+                .unwrap_or(state.clock.now()),
+        );
+    }
     let account = &config.default_account;
     state
         .accounts

@@ -232,7 +232,8 @@ impl Log {
     }
 }
 
-fn event_timestamp(event: &Value) -> Result<i64, StoreError> {
+/// The event's `timestamp` in nanoseconds, clamped to what the mock holds.
+pub(crate) fn event_timestamp(event: &Value) -> Result<i64, StoreError> {
     event
         .get("timestamp")
         .and_then(Value::as_str)

@@ -116,6 +116,19 @@ fn serve(
     u16,
     BufReader<std::process::ChildStderr>,
 ) {
+    let (server, port, log, _) = serve_logging(args);
+    (server, port, log)
+}
+
+/// As [`serve`], also returning what it logged up to and including its ready line.
+fn serve_logging(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    u16,
+    BufReader<std::process::ChildStderr>,
+    String,
+) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -130,11 +143,43 @@ fn serve(
         .unwrap();
     let mut log = BufReader::new(server.stderr.take().unwrap());
     let mut line = String::new();
+    let mut startup = String::new();
     while !line.contains("ready") {
         line.clear();
         assert!(log.read_line(&mut line).unwrap() > 0, "server exited early");
+        startup.push_str(&line);
     }
-    (server, port, log)
+    (server, port, log, startup)
+}
+
+/// The repo's fixtures are from 2024: on today's clock they are outside retention, which
+/// `serve` says at start, with the --now that serves them; with that --now it says nothing.
+#[test]
+fn fixtures_outside_retention_are_warned_about() {
+    let fixtures = common::fixtures_dir();
+    let fixtures = fixtures.to_str().unwrap();
+    let (mut server, _, _, startup) = serve_logging(&["--events", "5", "--fixtures", fixtures]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let warning = startup
+        .lines()
+        .find(|l| l.contains("WARN"))
+        .unwrap_or_else(|| panic!("no warning: {startup}"));
+    assert!(
+        warning.contains("11 of the 11 fixture events are older than the 120-day retention"),
+        "{warning}"
+    );
+    let now = warning
+        .split("--now ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no --now suggested: {warning}"));
+
+    let (mut server, _, _, startup) =
+        serve_logging(&["--events", "5", "--fixtures", fixtures, "--now", now]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(!startup.contains("WARN"), "{startup}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
