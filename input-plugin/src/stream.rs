@@ -85,6 +85,15 @@ pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
     cap / 2 + jitter(cap / 2)
 }
 
+/// The wait after a 429: its `Retry-After`, else until the next minute window (the server's
+/// windows are fixed), plus jitter so that several collectors don't return together.
+pub fn rate_limited_wait(retry_after: Option<Duration>) -> Duration {
+    retry_after.unwrap_or_else(|| {
+        let into = jiff::Timestamp::now().as_millisecond().rem_euclid(60_000);
+        Duration::from_millis((60_000 - into) as u64)
+    }) + jitter(Duration::from_secs(2))
+}
+
 /// Logs a failure that retrying soon cannot fix (one only a person can, or, for `--once`, a
 /// persistent outage), and returns the wait before trying again anyway (`unauthorized_retry`,
 /// in case it was fixed elsewhere: a proxy, the clock), or forever (`None`: `--once`).
@@ -448,12 +457,7 @@ impl Stream {
         let kind = self.kind;
         match e.action() {
             Action::RateLimited => {
-                // Without Retry-After, wait for the next minute window (the server's windows
-                // are fixed) plus jitter so several collectors don't return together.
-                let wait = e.retry_after().unwrap_or_else(|| {
-                    let into = jiff::Timestamp::now().as_millisecond().rem_euclid(60_000);
-                    Duration::from_millis((60_000 - into) as u64)
-                }) + jitter(Duration::from_secs(2));
+                let wait = rate_limited_wait(e.retry_after());
                 warn!(stream = %kind, "rate limited by the server (HTTP 429); every stream waits {:.1}s", wait.as_secs_f64());
                 self.budget.block_for(wait);
                 Duration::ZERO

@@ -359,6 +359,32 @@ fn rejected_cursor_restarts_from_last_event_without_duplicates() {
     assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
 }
 
+/// A 429 on introspection is the account's budget spent elsewhere, not a failure: its
+/// `Retry-After` (1 s from the mock's faults) is waited out, not a backoff of milliseconds.
+#[test]
+fn introspection_waits_out_a_429_retry_after() {
+    let mock = mock(20);
+    let token = mock.token("acme", &["itemusages"]);
+    mock.inject(Fault {
+        kind: FaultKind::Status(429),
+        count: 2,
+        path: Some("/api/v2/auth/introspect".into()),
+    });
+    let state = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
+    let got = drain(&c, usize::MAX);
+    let took = started.elapsed();
+    assert_eq!(c.failure(), None);
+    c.shutdown(Duration::from_secs(2));
+    assert_eq!(mock.stats().count("/api/v2/auth/introspect", 429), 2);
+    assert!(
+        took >= Duration::from_secs(2),
+        "two Retry-After: 1 waited out in {took:?}"
+    );
+    assert_exactly_once(&got, &servable(&mock, &["itemusages"]));
+}
+
 /// An event dated in the future (a client with a wrong clock) must not become the restart
 /// point of a rejected cursor: a reset from 2099 would never serve another event.
 #[test]

@@ -22,7 +22,8 @@ use crate::config::{Config, ConfigError};
 use crate::encode::{EncodeContext, Encoder, Target};
 use crate::event::EventType;
 use crate::stream::{
-    Control, PERSISTENT_FAILURES, Settings, Status, Stream, backoff, report_fatal,
+    Control, PERSISTENT_FAILURES, Settings, Status, Stream, backoff, rate_limited_wait,
+    report_fatal,
 };
 use crate::token::{Token, TokenError};
 use claim::{Claimed, claim};
@@ -316,6 +317,15 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         }
         match client.introspect().await {
             Ok(i) => break i,
+            // Not a failure: the account's budget is spent (another collector, a script).
+            Err(e) if e.action() == Action::RateLimited => {
+                let wait = rate_limited_wait(e.retry_after());
+                warn!(
+                    "introspection rate limited by the server (HTTP 429); waiting {:.1}s",
+                    wait.as_secs_f64()
+                );
+                budget.block_for(wait);
+            }
             Err(e) => {
                 attempt += 1;
                 let needs_a_person = match e.action() {
