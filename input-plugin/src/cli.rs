@@ -418,7 +418,7 @@ impl Progress {
                     "caught up".to_owned()
                 } else {
                     match p.status.last_timestamp {
-                        Some(t) => format!("{}h behind", (now - t).get_hours()),
+                        Some(t) => format!("{} behind", lag(now.duration_since(t))),
                         None => "starting".to_owned(),
                     }
                 };
@@ -514,6 +514,16 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let mut config = args.options.to_config(Some(&args.collection))?;
     config.retry_fatal = !once;
     collect(config, once)
+}
+
+/// How far a stream's newest event is behind: minutes, hours, then days.
+fn lag(d: jiff::SignedDuration) -> String {
+    let minutes = d.as_mins().max(0);
+    match minutes {
+        0..120 => format!("{minutes}m"),
+        120..2_880 => format!("{}h", minutes / 60),
+        _ => format!("{}d", minutes / 1_440),
+    }
 }
 
 /// `op-events check`: prints what the token can do; touches no state.
@@ -629,6 +639,26 @@ pub fn main() -> i32 {
         Err(f) => {
             eprintln!("op-events: error: {}", f.message);
             f.code
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lag;
+    use jiff::SignedDuration;
+
+    #[test]
+    fn lag_reads_in_minutes_hours_then_days() {
+        for (secs, shown) in [
+            (-30, "0m"),
+            (59, "0m"),
+            (7_140, "119m"),
+            (7_200, "2h"),
+            (47 * 3_600, "47h"),
+            (90 * 86_400 + 5, "90d"),
+        ] {
+            assert_eq!(lag(SignedDuration::from_secs(secs)), shown, "{secs}s");
         }
     }
 }
