@@ -1,5 +1,6 @@
 //! The public routes (v1, v2, introspect) and their error bodies.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
@@ -37,7 +38,40 @@ pub fn routes() -> Router<Arc<MockState>> {
         .route("/api/{version}/{kind}", any(events))
 }
 
-/// The API version whose error shape a path uses.
+/// The request's path percent-decoded, as routing reads the events route's `{version}` and
+/// `{kind}`: faults, the error shape and the stats must read it so too, or
+/// `/api/v2/audit%65vents`, served as audit events, escapes a fault for `/api/v2/auditevents`.
+/// Bytes that are not UTF-8 once decoded become U+FFFD (no endpoint has them).
+pub fn decoded_path(uri: &Uri) -> Cow<'_, str> {
+    let path = uri.path();
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let pair = bytes
+            .get(i + 1)
+            .copied()
+            .and_then(hex)
+            .zip(bytes.get(i + 2).copied().and_then(hex));
+        match (bytes[i], pair) {
+            (b'%', Some((high, low))) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The API version whose error shape a path (percent-decoded) uses.
 pub fn is_v1_path(path: &str) -> bool {
     !path.starts_with("/api/v2/")
 }
@@ -56,19 +90,21 @@ pub fn is_endpoint(path: &str) -> bool {
 /// Paths no route serves: the API's error shape (the admin API's under `/_mock/`), so that
 /// clients parsing error bodies never meet an empty or plain-text one.
 pub async fn not_found(uri: Uri) -> Response {
-    if crate::admin::is_admin_path(uri.path()) {
+    let path = decoded_path(&uri);
+    if crate::admin::is_admin_path(&path) {
         return crate::admin::not_found(uri.path());
     }
-    error_body(StatusCode::NOT_FOUND, is_v1_path(uri.path())).into_response()
+    error_body(StatusCode::NOT_FOUND, is_v1_path(&path)).into_response()
 }
 
 /// A known path with the wrong method (`POST` on introspect). The events route takes every
 /// method and answers its own 405s, as only its segments say whether the path is known.
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    if crate::admin::is_admin_path(uri.path()) {
+    let path = decoded_path(&uri);
+    if crate::admin::is_admin_path(&path) {
         return crate::admin::method_not_allowed(&method, uri.path());
     }
-    error_body(StatusCode::METHOD_NOT_ALLOWED, is_v1_path(uri.path())).into_response()
+    error_body(StatusCode::METHOD_NOT_ALLOWED, is_v1_path(&path)).into_response()
 }
 
 #[derive(Debug)]
@@ -208,7 +244,7 @@ async fn events(
 ) -> Response {
     // A segment that is not UTF-8 once decoded names nothing the API has.
     let Ok(Path((version, kind))) = path else {
-        return error_body(StatusCode::NOT_FOUND, is_v1_path(uri.path())).into_response();
+        return error_body(StatusCode::NOT_FOUND, is_v1_path(&decoded_path(&uri))).into_response();
     };
     let v1 = match version.as_str() {
         "v1" => true,
@@ -374,4 +410,23 @@ fn parse_request(body: &[u8], reject_unknown: bool, now_ns: i128) -> Result<Requ
         start_ns: rfc3339::clamp(start),
         end_ns: end.map(rfc3339::clamp),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_decoded_as_routing_decodes_segments() {
+        for (path, decoded) in [
+            ("/api/v2/auditevents", "/api/v2/auditevents"),
+            ("/api/v2/audit%65vents", "/api/v2/auditevents"),
+            ("/api/v%32/AUDIT%65VENTS", "/api/v2/AUDITeVENTS"),
+            ("/api/v2/%zz%4", "/api/v2/%zz%4"),
+            ("/api/v2/%FF", "/api/v2/\u{FFFD}"),
+        ] {
+            let uri: Uri = path.parse().unwrap();
+            assert_eq!(decoded_path(&uri), decoded, "{path}");
+        }
+    }
 }

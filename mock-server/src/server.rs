@@ -306,13 +306,19 @@ pub async fn serve(
 async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
+    // The path as sent, for the log; decoded, as routing reads it, for faults, shape and stats.
     let path = request.uri().path().to_owned();
+    let decoded = api::decoded_path(request.uri()).into_owned();
     let matched = request.extensions().get::<MatchedPath>().is_some();
-    let api_path = path.starts_with("/api/");
-    let fault = if api_path { s.faults.take(&path) } else { None };
+    let api_path = decoded.starts_with("/api/");
+    let fault = if api_path {
+        s.faults.take(&decoded)
+    } else {
+        None
+    };
     let reset = fault == Some(FaultKind::Reset);
     let truncated = fault == Some(FaultKind::Truncate);
-    let v1 = api::is_v1_path(&path);
+    let v1 = api::is_v1_path(&decoded);
     // Faults other than a delay send their bytes as they are.
     let negotiated =
         s.behaviour.gzip && api_path && matches!(fault, None | Some(FaultKind::Delay(_)));
@@ -376,9 +382,9 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     // cannot grow the stats without bound.
     let known = matched
         && status != StatusCode::FORBIDDEN.as_u16()
-        && (api::is_endpoint(&path) || path.starts_with("/_mock/"));
+        && (api::is_endpoint(&decoded) || path.starts_with("/_mock/"));
     s.counters
-        .request(if known { &path } else { OTHER_PATHS }, status);
+        .request(if known { &decoded } else { OTHER_PATHS }, status);
     tracing::info!(%method, %path, status, items, latency_us = started.elapsed().as_micros() as u64, "request");
     response
 }

@@ -653,3 +653,60 @@ async fn unknown_admin_paths_and_methods_answer_in_the_admin_shape() {
     assert_eq!(status, 404);
     assert_eq!(body, r#"{"Error":{"Message":"Not Found"}}"#);
 }
+
+/// Routing decodes the events route's segments, so `/api/v2/audit%65vents` is the audit
+/// events endpoint: faults for that path hit it, an unfiltered fault answers in the v2 shape
+/// on `/api/v%32/…`, and the stats count it under the endpoint's path, not "other".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percent_encoded_paths_are_the_endpoints_they_route_to() {
+    let mock = common::small(5);
+    let token = mock.token("acme", &ALL);
+    let reset = r#"{"limit":5,"start_time":"2020-01-01T00:00:00Z"}"#;
+    let encoded = "/api/v2/audit%65vents";
+    assert_eq!(post(&mock, encoded, &token, reset).await.status, 200);
+
+    mock.inject(Fault {
+        kind: FaultKind::Status(503),
+        count: 1,
+        path: Some("/api/v2/auditevents".into()),
+    });
+    assert_eq!(post(&mock, encoded, &token, reset).await.status, 503);
+
+    mock.inject(Fault {
+        kind: FaultKind::Status(500),
+        count: 1,
+        path: None,
+    });
+    let r = post(&mock, "/api/v%32/auditevents", &token, reset).await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            500,
+            json!({"status": 500, "message": "Internal Server Error"})
+        )
+    );
+    // Not found either way; a version segment that decodes to v2 answers in its shape.
+    let r = post(&mock, "/api/v%32/nothing", &token, reset).await;
+    assert_eq!(
+        (r.status, r.body),
+        (404, json!({"status": 404, "message": "Not Found"}))
+    );
+    let r = post(&mock, "/api/v%32/auth/nothing/here", &token, reset).await;
+    assert_eq!(
+        (r.status, r.body),
+        (404, json!({"status": 404, "message": "Not Found"}))
+    );
+
+    let stats = mock.stats();
+    let count = |path: &str, status: u16| {
+        stats
+            .requests
+            .iter()
+            .find(|c| c.path == path && c.status == status)
+            .map_or(0, |c| c.count)
+    };
+    assert_eq!(count("/api/v2/auditevents", 200), 1, "{:?}", stats.requests);
+    assert_eq!(count("/api/v2/auditevents", 503), 1, "{:?}", stats.requests);
+    assert_eq!(count("/api/v2/auditevents", 500), 1, "{:?}", stats.requests);
+    assert_eq!(count("other", 404), 2, "{:?}", stats.requests);
+}
