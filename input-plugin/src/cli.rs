@@ -349,8 +349,15 @@ pub fn init_logging(format: &str, level: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Sets the returned flag on SIGINT or SIGTERM.
-fn stop_signal() -> Arc<AtomicBool> {
+/// How long stdout may stay blocked after SIGINT or SIGTERM (a reader that stopped reading)
+/// before the process exits without waiting for it.
+const STUCK_STDOUT_GRACE: Duration = Duration::from_secs(5);
+
+/// Sets the returned flag on SIGINT or SIGTERM. The pump sees it between two writes; if it is
+/// still `pumping` [`STUCK_STDOUT_GRACE`] later, or at a second signal, it is stuck in a write
+/// that nothing will read, and the process exits at once. Nothing is lost by that: what was
+/// written but not yet checkpointed is delivered again by the next run.
+fn stop_signal(pumping: Arc<AtomicBool>) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = Arc::clone(&flag);
     std::thread::Builder::new()
@@ -365,20 +372,31 @@ fn stop_signal() -> Arc<AtomicBool> {
             rt.block_on(async {
                 let mut term =
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                let term = async {
-                    match term.as_mut() {
-                        Some(t) => {
-                            t.recv().await;
+                let mut signal = async || {
+                    let term = async {
+                        match term.as_mut() {
+                            Some(t) => {
+                                t.recv().await;
+                            }
+                            None => std::future::pending().await,
                         }
-                        None => std::future::pending().await,
+                    };
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        () = term => {}
                     }
                 };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    () = term => {}
-                }
+                signal().await;
+                set.store(true, Ordering::SeqCst);
+                let _ = tokio::time::timeout(STUCK_STDOUT_GRACE, signal()).await;
             });
-            set.store(true, Ordering::SeqCst);
+            if pumping.load(Ordering::SeqCst) {
+                tracing::error!(
+                    "stopping without finishing a write to stdout that nothing reads; the \
+                     events written since the last checkpoint will be delivered again"
+                );
+                std::process::exit(1);
+            }
         })
         .ok();
     flag
@@ -484,12 +502,14 @@ fn collect(config: Config, once: bool) -> Result<(), Failure> {
         max_records: config.batch_max_records,
         max_bytes: config.batch_max_bytes,
     };
-    let stop = stop_signal();
+    let pumping = Arc::new(AtomicBool::new(true));
+    let stop = stop_signal(Arc::clone(&pumping));
     let collector = Collector::start(config, Target::Ndjson, None).map_err(|e| match e {
         StartError::Config(_) | StartError::Token(_) | StartError::Setup(_) => Failure::usage(e),
         StartError::State(_) | StartError::Runtime(_) => Failure::runtime(e),
     })?;
     let end = pump(&collector, once, &stop, limits);
+    pumping.store(false, Ordering::SeqCst);
     let saved = collector.shutdown(Duration::from_secs(5));
     let end = end?;
     if !saved && end != End::Closed {

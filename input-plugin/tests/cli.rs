@@ -383,6 +383,48 @@ fn sigterm_checkpoints_and_exits_zero() {
     );
 }
 
+/// A reader that stopped reading (a stalled Vector) leaves a write to stdout blocked; SIGTERM
+/// still ends the process within a few seconds, saying why, instead of waiting for the reader
+/// (or systemd's SIGKILL).
+#[test]
+fn sigterm_ends_a_run_stuck_writing_to_a_full_stdout() {
+    let state = tempfile::tempdir().unwrap();
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    let mut child = op_events(Some(&token))
+        .args(["run", "--base-url"])
+        .arg(mock.url())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 360 events are several times the pipe's 64 KiB: the writer blocks, nothing reads.
+    let stdout = child.stdout.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    sigterm(&child);
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > std::time::Duration::from_secs(15) {
+            child.kill().unwrap();
+            panic!("still running 15 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    drop(stdout);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("a write to stdout that nothing reads"),
+        "{stderr}"
+    );
+}
+
 /// The state files in `dir` (not their lock files).
 fn state_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let files = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path());
