@@ -245,6 +245,15 @@ async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejecti
         Some(Ok(r)) => r,
         Some(Err(e)) => return fail(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    if let Some(Err(e)) = t
+        .features
+        .iter()
+        .flatten()
+        .map(|f| auth::parse_feature(f))
+        .find(Result::is_err)
+    {
+        return fail(StatusCode::BAD_REQUEST, e.to_string());
+    }
     let now = s.clock.now();
     let lifetime = jiff::SignedDuration::from_secs(t.expires_in_seconds.unwrap_or(365 * 86_400));
     let Ok(expires_at) = now.checked_add(lifetime) else {

@@ -7,6 +7,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::store::Kind;
+
 /// Key shared by `op-events-mock token` and `op-events-mock serve` when neither gets `--key`,
 /// so a minted token works against a plain server at once. Never use it outside tests.
 pub const DEV_KEY: &str = "op-events-mock-development-key";
@@ -68,6 +70,20 @@ impl std::str::FromStr for Region {
             "eu" => Ok(Region::Eu),
             other => Err(UnknownRegion(other.to_owned())),
         }
+    }
+}
+
+/// A feature name that no endpoint grants access by.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown feature {0:?} (expected signinattempts, itemusages or auditevents)")]
+pub struct UnknownFeature(String);
+
+/// A feature a token may grant (an event type's name). Minting refuses others, which would
+/// otherwise surface only later, as a 401 from the endpoint the typo meant.
+pub fn parse_feature(name: &str) -> Result<String, UnknownFeature> {
+    match Kind::parse(name) {
+        Some(kind) => Ok(kind.name().to_owned()),
+        None => Err(UnknownFeature(name.to_owned())),
     }
 }
 

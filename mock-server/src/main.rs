@@ -105,11 +105,12 @@ struct Token {
     /// Region whose events host becomes the audience: us, ent, ca or eu.
     #[arg(long, default_value = "us")]
     region: Region,
-    /// Comma-separated features: signinattempts, itemusages, auditevents.
+    /// Comma-separated features: signinattempts, itemusages, auditevents (others are refused).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "signinattempts,itemusages,auditevents"
+        default_value = "signinattempts,itemusages,auditevents",
+        value_parser = auth::parse_feature
     )]
     features: Vec<String>,
     /// Account name; its uuid and dataset derive from it.

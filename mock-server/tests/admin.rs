@@ -710,3 +710,36 @@ async fn percent_encoded_paths_are_the_endpoints_they_route_to() {
     assert_eq!(count("/api/v2/auditevents", 500), 1, "{:?}", stats.requests);
     assert_eq!(count("other", 404), 2, "{:?}", stats.requests);
 }
+
+/// A feature name no endpoint knows (a typo, an empty one) is refused when minting, naming
+/// the valid ones, instead of making a token that later gets 401s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minting_refuses_unknown_features() {
+    let mock = common::small(1);
+    for features in [
+        json!(["bogus"]),
+        json!([""]),
+        json!(["itemusages", "ItemUsages"]),
+    ] {
+        let (status, body) = admin(
+            &mock,
+            "POST",
+            "/_mock/tokens",
+            Some(json!({ "features": features })),
+        )
+        .await;
+        assert_eq!(status, 400, "{features}: {body}");
+        assert!(
+            body.contains("expected signinattempts, itemusages or auditevents"),
+            "{features}: {body}"
+        );
+    }
+    let (status, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/tokens",
+        Some(json!({"features": ["itemusages"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -279,6 +279,30 @@ fn fixtures_load_into_the_default_account() {
     );
 }
 
+/// `token --features` refuses names no endpoint knows (`--features ''` among them), naming
+/// the valid ones, instead of printing a token that later gets 401s.
+#[test]
+fn token_refuses_unknown_features() {
+    for features in [
+        "bogus",
+        "",
+        "itemusages,,auditevents",
+        "signinattempts,audit",
+    ] {
+        let out = Command::new(BIN)
+            .args(["token", "--features", features])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{features:?}: {err}");
+        assert!(out.stdout.is_empty(), "{features:?}");
+        assert!(
+            err.contains("expected signinattempts, itemusages or auditevents"),
+            "{features:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn times_out_of_range_are_errors_not_panics() {
     let run = |args: &[&str]| {
