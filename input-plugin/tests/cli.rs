@@ -71,6 +71,32 @@ fn run_once_drains_then_resumes_with_nothing_new() {
 /// the same events again. `/proc/self/fdinfo` exists but takes no new files, even for root.
 /// A start time in the future is valid (it may be meant), but it is said, since it also means
 /// nothing before it is ever collected.
+/// A start time before the API's retention is raised to it; asked for explicitly, that is said.
+#[test]
+fn a_start_time_before_retention_is_raised_and_said() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    for asked in ["2020-01-01T00:00:00Z", "365d"] {
+        let out = run_once(&token, &mock.url(), &["--start-time", asked]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            out.stdout
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count(),
+            120
+        );
+        let shown = if asked == "365d" { "365d ago" } else { asked };
+        assert!(
+            stderr.contains(&format!("start_time {shown} is before what the API keeps")),
+            "{stderr}"
+        );
+    }
+    let out = run_once(&token, &mock.url(), &["--start-time", "7d"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("before what the API keeps"));
+}
+
 #[test]
 fn a_future_start_time_is_warned_about() {
     let mock = mock();

@@ -18,7 +18,7 @@ pub use queue::{AckToken, Batch, BatchLimits};
 use crate::api::{Action, Client, Introspection, NOT_FOUND_HINT, SetupError};
 use crate::budget::Budget;
 use crate::checkpoint::{CheckpointError, Key, Store};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, MAX_LOOKBACK, StartTime};
 use crate::encode::{EncodeContext, Encoder, Target};
 use crate::event::EventType;
 use crate::stream::{
@@ -478,6 +478,17 @@ async fn open_and_run(
             info!(stream = %kind, %start_time, "first run: starting from a reset cursor");
             if start_time > now {
                 warn!(stream = %kind, "start_time {start_time} is in the future: nothing is delivered until then, and nothing from before it ever");
+            }
+            // Raised to the retention horizon: said, since it was asked for explicitly.
+            let asked = match stream.settings.start_time {
+                StartTime::At(t) if t < start_time => Some(t.to_string()),
+                StartTime::Lookback(d) if d > MAX_LOOKBACK => {
+                    Some(format!("{}d ago", d.as_secs() / 86_400))
+                }
+                _ => None,
+            };
+            if let Some(asked) = asked {
+                warn!(stream = %kind, "start_time {asked} is before what the API keeps (120 days): starting from {start_time}");
             }
         }
     }
