@@ -217,3 +217,41 @@ async fn every_error_body_matches_the_schema() {
         assert_eq!(statuses, [401, 401, 400, 429, 429, 500], "{version}");
     }
 }
+
+/// The README's count of external MSP users per account (seed 7) is what generation makes:
+/// each person is external with a 5% chance, so `acme`, the default account, has none.
+#[test]
+fn external_users_per_account_are_as_the_readme_says() {
+    let mock = common::start(MockConfig {
+        events_per_type: 3000,
+        ..MockConfig::default()
+    });
+    let external = |account: &str| {
+        let mut people = std::collections::BTreeMap::new();
+        for e in mock.events(account, "signinattempts") {
+            let user = &e["target_user"];
+            people.insert(
+                user["uuid"].to_string(),
+                user["user_type"] == "external_user",
+            );
+        }
+        assert_eq!(people.len(), 40, "{account}: every person signs in");
+        people.values().filter(|x| **x).count()
+    };
+    let counts = [external("acme"), external("globex"), external("initech")];
+    let said = format!(
+        "`acme` has {}, `globex` {} and `initech` {}",
+        if counts[0] == 0 {
+            "none".to_owned()
+        } else {
+            counts[0].to_string()
+        },
+        counts[1],
+        counts[2]
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap()
+        .replace('\n', " ");
+    assert!(readme.contains(&said), "the README should say {said}");
+    assert!(readme.contains("each, with a 5% chance, an external MSP user"));
+}
