@@ -19,9 +19,9 @@ use crate::pipeline::{BatchLimits, Collector, StartError, load_token};
 const ENV_TOKEN: &str = "OP_EVENTS_TOKEN";
 
 const AFTER_HELP: &str = "\
-The token (an Events Reporting bearer token from 1Password) comes from --token-file FILE, the
-`token_file` key of --config, or the OP_EVENTS_TOKEN environment variable. It is never taken on the
-command line, so it can't leak through `ps` or shell history.
+The token (an Events Reporting bearer token from 1Password) comes from the `token` or
+`token_file` key of --config, --token-file FILE, or the OP_EVENTS_TOKEN environment variable. It
+is never taken on the command line, so it can't leak through `ps` or shell history.
 
 Examples:
   op-events demo                                  # everything local, nothing to configure
