@@ -378,17 +378,23 @@ fn bad_flags_and_missing_token_are_usage_errors() {
     }
 }
 
+/// `op-events run` against `mock`, its stdout piped.
+fn run(token: &str, mock: &MockServer, state: &std::path::Path) -> Command {
+    let mut c = op_events(Some(token));
+    c.args(["run", "--base-url", &mock.url()])
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(Stdio::piped());
+    c
+}
+
 #[test]
 fn sigterm_checkpoints_and_exits_zero() {
     let state = tempfile::tempdir().unwrap();
     let mock = mock();
     let token = mock.token("acme", &["auditevents"]);
-    let mut child = op_events(Some(&token))
-        .args(["run", "--limit", "10", "--base-url"])
-        .arg(mock.url())
-        .arg("--state-dir")
-        .arg(state.path())
-        .stdout(Stdio::piped())
+    let mut child = run(&token, &mock, state.path())
+        .args(["--limit", "10"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -417,12 +423,7 @@ fn sigterm_ends_a_run_stuck_writing_to_a_full_stdout() {
     let state = tempfile::tempdir().unwrap();
     let mock = mock();
     let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
-    let mut child = op_events(Some(&token))
-        .args(["run", "--base-url"])
-        .arg(mock.url())
-        .arg("--state-dir")
-        .arg(state.path())
-        .stdout(Stdio::piped())
+    let mut child = run(&token, &mock, state.path())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

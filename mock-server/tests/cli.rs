@@ -58,6 +58,11 @@ async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
     );
     assert!(!logged.contains(&token), "the token is never logged");
 
+    terminate_within(&mut server, Duration::from_secs(10));
+}
+
+/// Sends SIGTERM and checks the server exits cleanly within `limit`.
+fn terminate_within(server: &mut std::process::Child, limit: Duration) {
     Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -66,11 +71,12 @@ async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
     loop {
         if let Some(status) = server.try_wait().unwrap() {
             assert!(status.success(), "{status}");
-            break;
+            return;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no clean shutdown"
+            started.elapsed() < limit,
+            "still running {:?} after SIGTERM",
+            started.elapsed()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -88,23 +94,7 @@ fn sigterm_does_not_wait_for_a_client_that_never_finishes_its_request() {
         .unwrap();
     // Let the server take the head and start waiting for the body.
     std::thread::sleep(Duration::from_millis(300));
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(6),
-            "still running {:?} after SIGTERM",
-            started.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    terminate_within(&mut server, Duration::from_secs(6));
     drop(stalled);
 }
 
