@@ -64,8 +64,6 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// The value of an extractor, or its rejection (a path segment that is not UTF-8, a query
-/// that does not parse) answered in the admin API's JSON shape.
 /// The request body, or why it could not be read (over 2 MiB: 413; not in time: 408) in the
 /// admin API's JSON shape.
 macro_rules! read_body {
@@ -80,6 +78,8 @@ macro_rules! read_body {
     };
 }
 
+/// The value of an extractor, or its rejection (a path segment that is not UTF-8, a query
+/// that does not parse) answered in the admin API's JSON shape.
 macro_rules! extract {
     ($extracted:expr) => {
         match $extracted {
