@@ -427,17 +427,6 @@ impl Client {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(3600.0)));
-        // Shown in errors: a URL, cut short and printable whatever the server sent.
-        let location = resp
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            })
-            .map(|v| v.escape_default().to_string());
         body.clear();
         // Room for the announced length, but a lying Content-Length must not allocate much.
         body.reserve(resp.content_length().unwrap_or(0).min(1 << 20) as usize);
@@ -455,7 +444,17 @@ impl Client {
             }
         }
         if status.is_redirection() {
-            let to = location.as_deref().unwrap_or("nowhere given");
+            // Shown in errors: a URL, cut short and printable whatever the server sent.
+            let to = resp.headers().get(reqwest::header::LOCATION).map_or_else(
+                || "nowhere given".to_owned(),
+                |v| {
+                    let text: String = String::from_utf8_lossy(v.as_bytes())
+                        .chars()
+                        .take(200)
+                        .collect();
+                    text.escape_default().to_string()
+                },
+            );
             return Err(ApiError::Status {
                 status: status.as_u16(),
                 message: format!("a redirect to {to}, not followed"),
