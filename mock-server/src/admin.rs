@@ -245,12 +245,11 @@ async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejecti
         Some(Ok(r)) => r,
         Some(Err(e)) => return fail(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    if let Some(Err(e)) = t
+    if let Err(e) = t
         .features
         .iter()
         .flatten()
-        .map(|f| auth::parse_feature(f))
-        .find(Result::is_err)
+        .try_for_each(|f| auth::parse_feature(f).map(drop))
     {
         return fail(StatusCode::BAD_REQUEST, e.to_string());
     }

@@ -698,17 +698,14 @@ async fn percent_encoded_paths_are_the_endpoints_they_route_to() {
     );
 
     let stats = mock.stats();
-    let count = |path: &str, status: u16| {
-        stats
-            .requests
-            .iter()
-            .find(|c| c.path == path && c.status == status)
-            .map_or(0, |c| c.count)
-    };
-    assert_eq!(count("/api/v2/auditevents", 200), 1, "{:?}", stats.requests);
-    assert_eq!(count("/api/v2/auditevents", 503), 1, "{:?}", stats.requests);
-    assert_eq!(count("/api/v2/auditevents", 500), 1, "{:?}", stats.requests);
-    assert_eq!(count("other", 404), 2, "{:?}", stats.requests);
+    for (path, status, n) in [
+        ("/api/v2/auditevents", 200, 1),
+        ("/api/v2/auditevents", 503, 1),
+        ("/api/v2/auditevents", 500, 1),
+        ("other", 404, 2),
+    ] {
+        assert_eq!(stats.count(path, status), n, "{:?}", stats.requests);
+    }
 }
 
 /// A feature name no endpoint knows (a typo, an empty one) is refused when minting, naming
