@@ -26,5 +26,6 @@ for group in "$@"; do
     valgrind --tool=callgrind --callgrind-out-file="$OUT" --toggle-collect='*parse_page*' \
         "$BENCH" --bench "$group" --sample-count "$SAMPLES" --sample-size 1 >/dev/null 2>&1
     total=$(callgrind_annotate "$OUT" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n++ { gsub(",", "", $1); print $1 }')
+    [[ "$total" =~ ^[1-9][0-9]*$ ]] || { echo "$group: nothing counted: no such bench group, or no function matches the toggle '*parse_page*'" >&2; exit 1; }
     echo "$group: $((total / (SAMPLES * KINDS * ITEMS))) instructions/event"
 done
