@@ -20,6 +20,12 @@ async fn admin(mock: &MockServer, method: &str, path: &str, body: Option<Value>)
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// The `message` of an admin error body.
+fn message(body: &str) -> String {
+    let body: Value = serde_json::from_str(body).unwrap();
+    body["message"].as_str().expect("a message").to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_appends_generates_and_lists_events() {
     let mock = common::small(20);
@@ -557,11 +563,8 @@ async fn generate_counts_beyond_the_bound_are_refused_not_fatal() {
     for n in [json!(u64::MAX), json!(100_001)] {
         let (status, body) = admin(&mock, "POST", path, Some(json!({ "generate": n }))).await;
         assert_eq!(status, 400, "{n}: {body}");
-        let message = serde_json::from_str::<Value>(&body).unwrap()["message"].clone();
-        assert!(
-            message.as_str().unwrap().contains("100000"),
-            "{n}: {message}"
-        );
+        let message = message(&body);
+        assert!(message.contains("100000"), "{n}: {message}");
     }
     assert_eq!(mock.events("acme", "signinattempts").len(), 5);
     let (status, body) = admin(&mock, "POST", path, Some(json!({ "generate": 3 }))).await;
@@ -583,11 +586,8 @@ async fn generate_refuses_unknown_fields() {
     ] {
         let (status, text) = admin(&mock, "POST", path, Some(body.clone())).await;
         assert_eq!(status, 400, "{body}: {text}");
-        let message = serde_json::from_str::<Value>(&text).unwrap()["message"].clone();
-        assert!(
-            message.as_str().unwrap().contains("unknown field"),
-            "{body}: {message}"
-        );
+        let message = message(&text);
+        assert!(message.contains("unknown field"), "{body}: {message}");
     }
     assert_eq!(mock.events("acme", "itemusages").len(), 5);
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ALL, get, post};
+use common::{ALL, get, post, request};
 use jiff::{SignedDuration, Timestamp};
 use op_events_mock::{MockConfig, Region, TokenSpec};
 use serde_json::json;
@@ -139,30 +139,15 @@ async fn unknown_paths_are_404_whatever_the_method() {
             ("/api/v2/auth", v2_error(404, "Not Found")),
             ("/api/v2/nope", v2_error(404, "Not Found")),
         ] {
-            let r = common::client()
-                .request(method.parse().unwrap(), format!("{}{path}", mock.url()))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 404, "{method} {path}");
-            assert!(r.headers().get("allow").is_none(), "{method} {path}");
-            let got: serde_json::Value = r.json().await.unwrap();
-            assert_eq!(got, body, "{method} {path}");
+            let r = request(&mock, method, path, &token, None).await;
+            assert_eq!(r.status, 404, "{method} {path}");
+            assert!(r.headers.get("allow").is_none(), "{method} {path}");
+            assert_eq!(r.body, body, "{method} {path}");
         }
-        let r = common::client()
-            .request(
-                method.parse().unwrap(),
-                format!("{}/api/v1/itemusages", mock.url()),
-            )
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 405, "{method} on a known path");
-        assert_eq!(r.headers()["allow"], "POST");
-        let got: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(got, v1_error("Method Not Allowed"));
+        let r = request(&mock, method, "/api/v1/itemusages", &token, None).await;
+        assert_eq!(r.status, 405, "{method} on a known path");
+        assert_eq!(r.headers["allow"], "POST");
+        assert_eq!(r.body, v1_error("Method Not Allowed"));
     }
 }
 
@@ -179,17 +164,10 @@ async fn paths_that_are_not_utf_8_get_the_versions_404_body() {
         ("/api/%FF/itemusages", v1_error("Not Found")),
     ] {
         for method in ["POST", "GET"] {
-            let r = common::client()
-                .request(method.parse().unwrap(), format!("{}{path}", mock.url()))
-                .bearer_auth(&token)
-                .body("{}")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 404, "{method} {path}");
-            assert_eq!(r.headers()["content-type"], "application/json");
-            let got: serde_json::Value = r.json().await.unwrap();
-            assert_eq!(got, body, "{method} {path}");
+            let r = request(&mock, method, path, &token, Some("{}")).await;
+            assert_eq!(r.status, 404, "{method} {path}");
+            assert_eq!(r.headers["content-type"], "application/json");
+            assert_eq!(r.body, body, "{method} {path}");
         }
     }
 }

@@ -75,13 +75,27 @@ pub async fn post_with(
 }
 
 pub async fn get(mock: &MockServer, path: &str, token: &str) -> Reply {
-    let r = client()
-        .get(format!("{}{path}", mock.url()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    reply(r).await
+    request(mock, "GET", path, token, None).await
+}
+
+/// A request with any method, and a body (with no content type) when given.
+pub async fn request(
+    mock: &MockServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> Reply {
+    let mut r = client()
+        .request(
+            method.parse().expect("a method"),
+            format!("{}{path}", mock.url()),
+        )
+        .bearer_auth(token);
+    if let Some(body) = body {
+        r = r.body(body.to_owned());
+    }
+    reply(r.send().await.expect("request")).await
 }
 
 async fn reply(r: reqwest::Response) -> Reply {
