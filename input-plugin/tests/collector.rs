@@ -87,6 +87,15 @@ fn drain(c: &Collector, max_batches: usize) -> Vec<String> {
     out
 }
 
+/// One run of a collector on `state`, from start until caught up, then stopped: the uuids
+/// it delivered.
+fn run_to_the_end(mock: &MockServer, token: &str, state: &std::path::Path) -> Vec<String> {
+    let c = Collector::start(config(mock, token, state), Target::Ndjson, None).unwrap();
+    let delivered = drain(&c, usize::MAX);
+    c.shutdown(Duration::from_secs(2));
+    delivered
+}
+
 fn servable(mock: &MockServer, kinds: &[&str]) -> Vec<String> {
     kinds
         .iter()
@@ -149,9 +158,7 @@ fn exactly_once_across_restarts_and_late_arrivals() {
         .expect("new events");
     c.shutdown(Duration::from_secs(2));
     let unacked: HashSet<String> = lines(&b.to_vec()).map(uuid_of).collect();
-    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
-    let again = drain(&c, usize::MAX);
-    c.shutdown(Duration::from_secs(2));
+    let again = run_to_the_end(&mock, &token, state.path());
     assert!(
         unacked.iter().all(|u| again.contains(u)),
         "unacked events were lost"
@@ -201,9 +208,7 @@ fn gzip_compressed_pages_arrive_whole() {
     .unwrap();
     let token = mock.token("acme", ALL);
     let state = tempfile::tempdir().unwrap();
-    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
-    let delivered = drain(&c, usize::MAX);
-    c.shutdown(Duration::from_secs(2));
+    let delivered = run_to_the_end(&mock, &token, state.path());
     assert_exactly_once(&delivered, &servable(&mock, ALL));
     // 12 pages of 50, and the introspection and polls after them.
     let gzipped = mock.stats().gzipped;
@@ -336,9 +341,7 @@ fn rejected_cursor_restarts_from_last_event_without_duplicates() {
     let mock = mock(200);
     let token = mock.token("acme", &["itemusages"]);
     let state = tempfile::tempdir().unwrap();
-    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
-    let first = drain(&c, usize::MAX);
-    c.shutdown(Duration::from_secs(2));
+    let first = run_to_the_end(&mock, &token, state.path());
     // Garble the saved cursor: the API answers 400.
     let file = std::fs::read_dir(state.path())
         .unwrap()
@@ -350,9 +353,7 @@ fn rejected_cursor_restarts_from_last_event_without_duplicates() {
     saved["cursor"] = "garbled".into();
     std::fs::write(&file, serde_json::to_vec(&saved).unwrap()).unwrap();
     mock.generate("acme", "itemusages", 20, false);
-    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
-    let second = drain(&c, usize::MAX);
-    c.shutdown(Duration::from_secs(2));
+    let second = run_to_the_end(&mock, &token, state.path());
     assert!(mock.stats().count("/api/v2/itemusages", 400) >= 1);
     let mut all = first;
     all.extend(second);
@@ -396,9 +397,7 @@ fn a_future_dated_event_does_not_move_the_restart_point_past_new_events() {
     future["timestamp"] = "2099-01-01T00:00:00Z".into();
     mock.append("acme", "itemusages", vec![future]).unwrap();
     let state = tempfile::tempdir().unwrap();
-    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
-    let mut all = drain(&c, usize::MAX);
-    c.shutdown(Duration::from_secs(2));
+    let mut all = run_to_the_end(&mock, &token, state.path());
     assert!(all.iter().any(|u| u == "FUTUREDATEDITEMUSAGE000000"));
     mock.generate("acme", "itemusages", 5, false);
     mock.inject(Fault {
@@ -406,9 +405,7 @@ fn a_future_dated_event_does_not_move_the_restart_point_past_new_events() {
         count: 1,
         path: Some("/api/v2/itemusages".into()),
     });
-    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
-    all.extend(drain(&c, usize::MAX));
-    c.shutdown(Duration::from_secs(2));
+    all.extend(run_to_the_end(&mock, &token, state.path()));
     assert_eq!(mock.stats().count("/api/v2/itemusages", 400), 1);
     assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
 }
@@ -423,18 +420,14 @@ fn not_found_keeps_the_cursor() {
     // The newest delivered event is from now, the late ones minutes to hours older.
     mock.generate("acme", "itemusages", 10, false);
     let state = tempfile::tempdir().unwrap();
-    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
-    let mut all = drain(&c, usize::MAX);
-    c.shutdown(Duration::from_secs(2));
+    let mut all = run_to_the_end(&mock, &token, state.path());
     mock.generate("acme", "itemusages", 20, true);
     mock.inject(Fault {
         kind: FaultKind::Status(404),
         count: 1,
         path: Some("/api/v2/itemusages".into()),
     });
-    let c = Collector::start(config(&mock, &token, state.path()), Target::Ndjson, None).unwrap();
-    all.extend(drain(&c, usize::MAX));
-    c.shutdown(Duration::from_secs(2));
+    all.extend(run_to_the_end(&mock, &token, state.path()));
     assert_eq!(mock.stats().count("/api/v2/itemusages", 404), 1);
     assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
 }
