@@ -1,6 +1,5 @@
 //! The public routes (v1, v2, introspect) and their error bodies.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
@@ -38,40 +37,55 @@ pub fn routes() -> Router<Arc<MockState>> {
         .route("/api/{version}/{kind}", any(events))
 }
 
-/// The request's path percent-decoded, as routing reads the events route's `{version}` and
-/// `{kind}`: faults, the error shape and the stats must read it so too, or
-/// `/api/v2/audit%65vents`, served as audit events, escapes a fault for `/api/v2/auditevents`.
-/// Bytes that are not UTF-8 once decoded become U+FFFD (no endpoint has them).
-pub fn decoded_path(uri: &Uri) -> Cow<'_, str> {
+/// The request target with its percent-encoded unreserved characters (letters, digits,
+/// `-._~`) decoded: RFC 3986 (6.2.2.2) makes both spellings one URI, so
+/// `/api/v2/auth/intro%73pect` is introspect. Applied before routing, so that routing, faults,
+/// error shapes and stats all read the same path. Other escapes stay as they are: `%2F`
+/// separates no segments, and no endpoint's name has any of them.
+pub fn normalize(uri: Uri) -> Uri {
     let path = uri.path();
     if !path.contains('%') {
-        return Cow::Borrowed(path);
+        return uri;
     }
-    let hex = |b: u8| char::from(b).to_digit(16);
+    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let pair = bytes
-            .get(i + 1)
-            .copied()
-            .and_then(hex)
-            .zip(bytes.get(i + 2).copied().and_then(hex));
-        match (bytes[i], pair) {
-            (b'%', Some((high, low))) => {
-                out.push((high * 16 + low) as u8);
+        let unreserved = (bytes[i] == b'%')
+            .then(|| hex(bytes.get(i + 1)).zip(hex(bytes.get(i + 2))))
+            .flatten()
+            .map(|(high, low)| (high * 16 + low) as u8)
+            .filter(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b));
+        match unreserved {
+            Some(b) => {
+                out.push(b);
                 i += 3;
             }
-            (b, _) => {
-                out.push(b);
+            None => {
+                out.push(bytes[i]);
                 i += 1;
             }
         }
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    let mut target = String::from_utf8_lossy(&out).into_owned();
+    if let Some(query) = uri.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    // Unreserved characters are valid anywhere in a path: rebuilding cannot fail, but if it
+    // did, the target as sent is still a valid one.
+    let mut parts = uri.clone().into_parts();
+    match target.parse() {
+        Ok(target) => {
+            parts.path_and_query = Some(target);
+            Uri::from_parts(parts).unwrap_or(uri)
+        }
+        Err(_) => uri,
+    }
 }
 
-/// The API version whose error shape a path (percent-decoded) uses.
+/// The API version whose error shape a path uses.
 pub fn is_v1_path(path: &str) -> bool {
     !path.starts_with("/api/v2/")
 }
@@ -90,21 +104,19 @@ pub fn is_endpoint(path: &str) -> bool {
 /// Paths no route serves: the API's error shape (the admin API's under `/_mock/`), so that
 /// clients parsing error bodies never meet an empty or plain-text one.
 pub async fn not_found(uri: Uri) -> Response {
-    let path = decoded_path(&uri);
-    if crate::admin::is_admin_path(&path) {
+    if crate::admin::is_admin_path(uri.path()) {
         return crate::admin::not_found(uri.path());
     }
-    error_body(StatusCode::NOT_FOUND, is_v1_path(&path)).into_response()
+    error_body(StatusCode::NOT_FOUND, is_v1_path(uri.path())).into_response()
 }
 
 /// A known path with the wrong method (`POST` on introspect). The events route takes every
 /// method and answers its own 405s, as only its segments say whether the path is known.
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let path = decoded_path(&uri);
-    if crate::admin::is_admin_path(&path) {
+    if crate::admin::is_admin_path(uri.path()) {
         return crate::admin::method_not_allowed(&method, uri.path());
     }
-    error_body(StatusCode::METHOD_NOT_ALLOWED, is_v1_path(&path)).into_response()
+    error_body(StatusCode::METHOD_NOT_ALLOWED, is_v1_path(uri.path())).into_response()
 }
 
 #[derive(Debug)]
@@ -244,7 +256,7 @@ async fn events(
 ) -> Response {
     // A segment that is not UTF-8 once decoded names nothing the API has.
     let Ok(Path((version, kind))) = path else {
-        return error_body(StatusCode::NOT_FOUND, is_v1_path(&decoded_path(&uri))).into_response();
+        return error_body(StatusCode::NOT_FOUND, is_v1_path(uri.path())).into_response();
     };
     let v1 = match version.as_str() {
         "v1" => true,
@@ -417,16 +429,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_are_decoded_as_routing_decodes_segments() {
-        for (path, decoded) in [
+    fn percent_encoded_unreserved_characters_are_decoded_and_nothing_else() {
+        for (target, normal) in [
             ("/api/v2/auditevents", "/api/v2/auditevents"),
             ("/api/v2/audit%65vents", "/api/v2/auditevents"),
             ("/api/v%32/AUDIT%65VENTS", "/api/v2/AUDITeVENTS"),
-            ("/api/v2/%zz%4", "/api/v2/%zz%4"),
-            ("/api/v2/%FF", "/api/v2/\u{FFFD}"),
+            (
+                "/api/v2/auth/intro%73pect?a=%41",
+                "/api/v2/auth/introspect?a=%41",
+            ),
+            ("/%7e%2d%2E%5F%30", "/~-._0"),
+            ("/api%2Fv2/auditevents", "/api%2Fv2/auditevents"),
+            ("/api/v2/%20%25%3F%FF", "/api/v2/%20%25%3F%FF"),
+            ("/api/v2/%zz%+f%4", "/api/v2/%zz%+f%4"),
+            ("/api/v2/%%341", "/api/v2/%41"),
         ] {
-            let uri: Uri = path.parse().unwrap();
-            assert_eq!(decoded_path(&uri), decoded, "{path}");
+            assert_eq!(normalize(target.parse().unwrap()), normal, "{target}");
         }
     }
 }

@@ -243,6 +243,7 @@ async fn serve_connections<L>(
                 Some(limit) => Body::new(TimedBody::new(body, limit)),
                 None => Body::new(body),
             });
+            *request.uri_mut() = api::normalize(std::mem::take(request.uri_mut()));
             request.extensions_mut().insert(ConnectInfo(Peer(peer)));
             app.clone().oneshot(request)
         });
@@ -306,19 +307,14 @@ pub async fn serve(
 async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    // The path as sent, for the log; decoded, as routing reads it, for faults, shape and stats.
+    // Normalized before routing (see `api::normalize`), as faults, shape and stats read it.
     let path = request.uri().path().to_owned();
-    let decoded = api::decoded_path(request.uri()).into_owned();
     let matched = request.extensions().get::<MatchedPath>().is_some();
-    let api_path = decoded.starts_with("/api/");
-    let fault = if api_path {
-        s.faults.take(&decoded)
-    } else {
-        None
-    };
+    let api_path = path.starts_with("/api/");
+    let fault = if api_path { s.faults.take(&path) } else { None };
     let reset = fault == Some(FaultKind::Reset);
     let truncated = fault == Some(FaultKind::Truncate);
-    let v1 = api::is_v1_path(&decoded);
+    let v1 = api::is_v1_path(&path);
     // Faults other than a delay send their bytes as they are.
     let negotiated =
         s.behaviour.gzip && api_path && matches!(fault, None | Some(FaultKind::Delay(_)));
@@ -382,9 +378,9 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     // cannot grow the stats without bound.
     let known = matched
         && status != StatusCode::FORBIDDEN.as_u16()
-        && (api::is_endpoint(&decoded) || path.starts_with("/_mock/"));
+        && (api::is_endpoint(&path) || path.starts_with("/_mock/"));
     s.counters
-        .request(if known { &decoded } else { OTHER_PATHS }, status);
+        .request(if known { &path } else { OTHER_PATHS }, status);
     tracing::info!(%method, %path, status, items, latency_us = started.elapsed().as_micros() as u64, "request");
     response
 }

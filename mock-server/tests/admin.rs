@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ALL, client, post};
+use common::{ALL, client, get, post};
 use op_events_mock::{Fault, FaultKind, MockServer};
 use serde_json::{Value, json};
 
@@ -654,9 +654,11 @@ async fn unknown_admin_paths_and_methods_answer_in_the_admin_shape() {
     assert_eq!(body, r#"{"Error":{"Message":"Not Found"}}"#);
 }
 
-/// Routing decodes the events route's segments, so `/api/v2/audit%65vents` is the audit
-/// events endpoint: faults for that path hit it, an unfiltered fault answers in the v2 shape
-/// on `/api/v%32/…`, and the stats count it under the endpoint's path, not "other".
+/// Percent-encoded letters and digits are the letters and digits themselves, so
+/// `/api/v2/audit%65vents` is the audit events endpoint and `/api/v2/auth/intro%73pect`
+/// introspect: faults for those paths hit them, an unfiltered fault answers in the v2 shape on
+/// `/api/v%32/…`, and the stats count them under the endpoint's path, not "other". An encoded
+/// slash separates nothing: `/api%2Fv2/auditevents` is no endpoint, and no fault fires on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn percent_encoded_paths_are_the_endpoints_they_route_to() {
     let mock = common::small(5);
@@ -697,12 +699,33 @@ async fn percent_encoded_paths_are_the_endpoints_they_route_to() {
         (404, json!({"status": 404, "message": "Not Found"}))
     );
 
+    mock.inject(Fault {
+        kind: FaultKind::Status(503),
+        count: 1,
+        path: Some("/api/v2/auth/introspect".into()),
+    });
+    let introspect = "/api/v2/auth/intro%73pect";
+    assert_eq!(get(&mock, introspect, &token).await.status, 503);
+    let r = get(&mock, introspect, &token).await;
+    assert_eq!((r.status, &r.body["features"]), (200, &json!(ALL)));
+
+    mock.inject(Fault {
+        kind: FaultKind::Status(500),
+        count: 1,
+        path: Some("/api/v2/auditevents".into()),
+    });
+    let slashed = post(&mock, "/api%2Fv2/auditevents", &token, reset).await;
+    let plain = post(&mock, "/api/v2/auditevents", &token, reset).await;
+    assert_eq!((slashed.status, plain.status), (404, 500));
+
     let stats = mock.stats();
     for (path, status, n) in [
         ("/api/v2/auditevents", 200, 1),
         ("/api/v2/auditevents", 503, 1),
-        ("/api/v2/auditevents", 500, 1),
-        ("other", 404, 2),
+        ("/api/v2/auditevents", 500, 2),
+        ("/api/v2/auth/introspect", 503, 1),
+        ("/api/v2/auth/introspect", 200, 1),
+        ("other", 404, 3),
     ] {
         assert_eq!(stats.count(path, status), n, "{:?}", stats.requests);
     }
