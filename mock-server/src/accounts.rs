@@ -61,26 +61,37 @@ pub struct StaleFixtures {
 /// All accounts seen so far, keyed by account uuid.
 pub struct Accounts {
     seeding: Seeding,
-    slots: Mutex<HashMap<String, Arc<OnceLock<Arc<Account>>>>>,
+    registry: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    slots: HashMap<String, Arc<OnceLock<Arc<Account>>>>,
+    /// The uuid each name was first seen with, for the names a token's uuid does not derive
+    /// from (a token without the account name claim, or made elsewhere).
+    uuids: HashMap<String, String>,
 }
 
 impl Accounts {
     pub fn new(seeding: Seeding) -> Self {
         Accounts {
             seeding,
-            slots: Mutex::new(HashMap::new()),
+            registry: Mutex::default(),
         }
     }
 
     /// The account, generating its dataset (with its generated timestamps before `now`) on first use.
     pub fn get(&self, name: &str, uuid: &str, now: Timestamp) -> anyhow::Result<Arc<Account>> {
-        let slot = self
-            .slots
-            .lock()
-            .expect("accounts lock")
-            .entry(uuid.to_owned())
-            .or_default()
-            .clone();
+        let slot = {
+            let mut registry = self.registry.lock().expect("accounts lock");
+            if !registry.uuids.contains_key(name) {
+                registry.uuids.insert(name.to_owned(), uuid.to_owned());
+            }
+            match registry.slots.get(uuid) {
+                Some(slot) => slot.clone(),
+                None => registry.slots.entry(uuid.to_owned()).or_default().clone(),
+            }
+        };
         if let Some(account) = slot.get() {
             return Ok(account.clone());
         }
@@ -90,8 +101,22 @@ impl Accounts {
             Vec::new()
         };
         Ok(slot
-            .get_or_init(|| Arc::new(self.create(name, now, fixtures)))
+            .get_or_init(|| Arc::new(self.create(name, uuid, now, fixtures)))
             .clone())
+    }
+
+    /// The account a name addresses (the admin API, the in-process server): the one a token
+    /// first reached under that name, or else the one whose uuid derives from it.
+    pub fn named(&self, name: &str, now: Timestamp) -> anyhow::Result<Arc<Account>> {
+        let known = self
+            .registry
+            .lock()
+            .expect("accounts lock")
+            .uuids
+            .get(name)
+            .cloned();
+        let uuid = known.unwrap_or_else(|| crate::auth::account_uuid(name));
+        self.get(name, &uuid, now)
     }
 
     /// The account tokens are for unless they name another (`serve --account`).
@@ -115,13 +140,19 @@ impl Accounts {
         Ok(stale)
     }
 
-    fn create(&self, name: &str, now: Timestamp, fixtures: Vec<(Kind, Vec<Value>)>) -> Account {
+    fn create(
+        &self,
+        name: &str,
+        uuid: &str,
+        now: Timestamp,
+        fixtures: Vec<(Kind, Vec<Value>)>,
+    ) -> Account {
         let s = &self.seeding;
         let built: Vec<(Log, Generator)> = std::thread::scope(|scope| {
             let handles: Vec<_> = Kind::ALL
                 .map(|kind| {
                     scope.spawn(move || {
-                        let mut generator = Generator::new(s.seed, name, kind);
+                        let mut generator = Generator::new(s.seed, name, uuid, kind);
                         let mut log = Log::default();
                         for e in generator.initial(s.events_per_type, now, s.span) {
                             log.push(&e).expect("generated events are valid");

@@ -284,7 +284,7 @@ fn account_kind(
         .ok_or_else(|| (StatusCode::NOT_FOUND, "unknown event type".to_owned()))?;
     let account = s
         .accounts
-        .get(account, &auth::account_uuid(account), s.clock.now())
+        .named(account, s.clock.now())
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok((account, kind))
 }

@@ -219,7 +219,7 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(seed: u64, account: &str) -> Pool {
+    fn new(seed: u64, account: &str, uuid: &str) -> Pool {
         let mut rng = SplitMix64::new(seed ^ fnv(account));
         let domain = format!(
             "{}.com",
@@ -265,7 +265,7 @@ impl Pool {
             .collect();
         let groups = (0..8).map(|_| rng.uuid()).collect();
         Pool {
-            account_uuid: account_uuid(account),
+            account_uuid: uuid.to_owned(),
             msp_uuid: account_uuid(&format!("{account}-msp")),
             people,
             vaults,
@@ -286,14 +286,16 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub fn new(seed: u64, account: &str, kind: Kind) -> Generator {
+    /// Events for the account named `account` (which seeds them), carrying `uuid`: the token's,
+    /// which a token made elsewhere need not derive from the name.
+    pub fn new(seed: u64, account: &str, uuid: &str, kind: Kind) -> Generator {
         Generator {
             rng: SplitMix64::new(
                 seed ^ fnv(account).rotate_left(17)
                     ^ (kind.index() as u64 + 1).wrapping_mul(0x9E37_79B9),
             ),
             kind,
-            pool: Pool::new(seed, account),
+            pool: Pool::new(seed, account, uuid),
             last_ns: i128::MIN,
         }
     }
@@ -767,7 +769,8 @@ mod tests {
         let now = Timestamp::from_second(1_700_000_000).unwrap();
         let span = jiff::SignedDuration::from_hours(24);
         let events = |seed| {
-            let mut generator = Generator::new(seed, "acme", Kind::AuditEvents);
+            let mut generator =
+                Generator::new(seed, "acme", &account_uuid("acme"), Kind::AuditEvents);
             generator.initial(50, now, span).collect::<Vec<_>>()
         };
         let (a, b, c) = (events(7), events(7), events(8));
@@ -777,7 +780,7 @@ mod tests {
 
     #[test]
     fn late_events_are_five_minutes_to_six_hours_old() {
-        let mut generator = Generator::new(7, "acme", Kind::ItemUsages);
+        let mut generator = Generator::new(7, "acme", &account_uuid("acme"), Kind::ItemUsages);
         let now = 1_700_000_000 * 1_000_000_000i128;
         let ages: Vec<i128> = (0..10_000)
             .map(|_| (now - generator.late(now)) / 1_000_000_000)
@@ -811,14 +814,14 @@ mod tests {
         };
         // 1,000 events over 10 s (10 ms apart); item usages are left out as ~3% are late.
         for kind in [Kind::SignInAttempts, Kind::AuditEvents] {
-            let mut generator = Generator::new(7, "acme", kind);
+            let mut generator = Generator::new(7, "acme", &account_uuid("acme"), kind);
             let span = jiff::SignedDuration::from_secs(10);
             let events: Vec<Value> = generator.initial(1000, now, span).collect();
             check(&format!("initial {kind:?}"), &events);
         }
         // `more` without `late`: 1 ms apart, up to now.
         for kind in Kind::ALL {
-            let mut generator = Generator::new(7, "acme", kind);
+            let mut generator = Generator::new(7, "acme", &account_uuid("acme"), kind);
             check(&format!("more {kind:?}"), &generator.more(500, now, false));
         }
     }

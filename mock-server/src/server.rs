@@ -161,9 +161,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
         );
     }
     let account = &config.default_account;
-    state
-        .accounts
-        .get(account, &auth::account_uuid(account), state.clock.now())?;
+    state.accounts.named(account, state.clock.now())?;
     Ok(state)
 }
 
@@ -560,7 +558,7 @@ impl MockServer {
         let account = self
             .state
             .accounts
-            .get(account, &auth::account_uuid(account), self.now())
+            .named(account, self.now())
             .expect("account dataset");
         (account, kind)
     }

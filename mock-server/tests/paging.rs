@@ -395,6 +395,55 @@ async fn the_same_seed_gives_the_same_dataset_and_accounts_differ() {
     assert_ne!(uuids(&ia), uuids(&a.events("acme", "auditevents")));
 }
 
+/// A token signed with the mock's key but naming no account (no `op-events-mock/account`
+/// claim, as tokens made by other tooling may lack) is served its own dataset, whose events carry
+/// the token's `1password.com/auuid`, as introspect does; the admin API reaches that dataset by
+/// the name the README gives it, the uuid in lower case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_without_an_account_name_are_served_events_of_their_account_uuid() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use hmac::{Hmac, Mac as _};
+
+    let mock = common::small(5);
+    let auuid = "GZ4FDOYUWVH5TE3BZQFW3RNJ2E";
+    let now = mock.now().as_second();
+    let claims = json!({
+        "aud": ["events.1password.com"],
+        "sub": "XK2NDRNHQZBG7JQ6XE2V5UXHAI",
+        "iat": now,
+        "exp": now + 3600,
+        "1password.com/fts": ALL,
+        "1password.com/auuid": auuid,
+    });
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let input = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(op_events_mock::auth::DEV_KEY.as_bytes())
+        .expect("any key length");
+    mac.update(input.as_bytes());
+    let token = format!("{input}.{}", B64.encode(mac.finalize().into_bytes()));
+
+    let introspected = common::get(&mock, "/api/v2/auth/introspect", &token).await;
+    assert_eq!(introspected.body["account_uuid"], auuid);
+    let reset = r#"{"limit":1000,"start_time":"2020-01-01T00:00:00Z"}"#;
+    for kind in ALL {
+        let (items, _) = drain(&mock, &format!("/api/v2/{kind}"), &token, reset).await;
+        assert_eq!(items.len(), 5, "{kind}");
+        for item in &items {
+            assert_eq!(item["account_uuid"], auuid, "{kind}: {item}");
+        }
+        assert_eq!(
+            mock.events(&auuid.to_ascii_lowercase(), kind),
+            items,
+            "{kind}"
+        );
+    }
+}
+
 /// Items of one reset page and its `Content-Encoding` and `Vary`, read without the client's own
 /// decompression so the test sees what the mock sent.
 async fn page_as_sent(
