@@ -534,11 +534,20 @@ impl MockServer {
     }
 
     /// A valid token for the default region, issued now (mock clock), expiring in a year.
+    ///
+    /// # Panics
+    /// On a feature no endpoint has (a typo would otherwise surface later, as a 401), as the
+    /// admin API refuses it. [`mint`](Self::mint) makes any token.
     pub fn token(&self, account: &str, features: &[&str]) -> String {
         let now = self.now();
+        let features = features
+            .iter()
+            .map(|f| auth::parse_feature(f))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("MockServer::token: {e}"));
         self.mint(&TokenSpec {
             region: self.default_region,
-            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            features,
             account: account.to_owned(),
             issued_at: now,
             expires_at: now + SignedDuration::from_hours(24 * 365),

@@ -763,3 +763,10 @@ async fn minting_refuses_unknown_features() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// The in-process server's `token()` refuses such a feature too, naming it.
+#[test]
+#[should_panic(expected = "unknown feature \"ItemUsages\" (expected signinattempts")]
+fn in_process_tokens_refuse_unknown_features() {
+    common::small(1).token("acme", &["itemusages", "ItemUsages"]);
+}
