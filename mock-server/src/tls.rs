@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest as _, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -56,21 +57,28 @@ impl Tls {
     }
 
     /// A new CA, and a certificate it signs for `names` (host names or IP addresses).
+    ///
+    /// Each CA is named after its key, and the certificate names its CA's key: clients that
+    /// pick an issuer by name (OpenSSL) must not take another mock's CA from the same CA file.
     pub fn self_signed(names: &[&str]) -> Result<Tls, TlsError> {
         let setup = |e: rcgen::Error| TlsError::Setup(e.to_string());
+        let ca_key = rcgen::KeyPair::generate().map_err(setup)?;
+        let key_id: String = Sha256::digest(ca_key.public_key_raw())[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(setup)?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "op-events-mock CA");
-        let ca_key = rcgen::KeyPair::generate().map_err(setup)?;
+        ca_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("op-events-mock CA {key_id}"),
+        );
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(setup)?;
         let key = rcgen::KeyPair::generate().map_err(setup)?;
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let cert = rcgen::CertificateParams::new(names)
-            .map_err(setup)?
-            .signed_by(&key, &ca)
-            .map_err(setup)?;
+        let mut params = rcgen::CertificateParams::new(names).map_err(setup)?;
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &ca).map_err(setup)?;
         let key_der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
         Ok(Tls {
             config: server_config(vec![cert.der().clone()], key_der)?,

@@ -7,6 +7,8 @@ mod common;
 use std::time::Duration;
 
 use op_events_mock::{MockConfig, MockServer, Tls, TlsError};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
 use serde_json::Value;
 
 fn https_mock(tls: Tls, events: usize) -> MockServer {
@@ -28,6 +30,25 @@ async fn drain(client: &reqwest::Client, mock: &MockServer, kind: &str) -> usize
         .await
         .0
         .len()
+}
+
+/// Each made CA has a name of its own. Clients that pick an issuer by name, as OpenSSL does,
+/// failed when one CA file held two mocks' CAs (`curl --cacert` exit 35 for the mock whose CA
+/// came second).
+#[test]
+fn every_made_ca_has_its_own_name() {
+    let subject = |tls: &Tls| {
+        let pem = tls.ca_pem().expect("a made CA");
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        webpki::anchor_from_trusted_cert(&der)
+            .unwrap()
+            .subject
+            .as_ref()
+            .to_vec()
+    };
+    let one = Tls::self_signed(&["127.0.0.1"]).unwrap();
+    let other = Tls::self_signed(&["127.0.0.1"]).unwrap();
+    assert_ne!(subject(&one), subject(&other));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
