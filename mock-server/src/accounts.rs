@@ -84,13 +84,11 @@ impl Accounts {
     pub fn get(&self, name: &str, uuid: &str, now: Timestamp) -> anyhow::Result<Arc<Account>> {
         let slot = {
             let mut registry = self.registry.lock().expect("accounts lock");
-            if !registry.uuids.contains_key(name) {
-                registry.uuids.insert(name.to_owned(), uuid.to_owned());
-            }
-            match registry.slots.get(uuid) {
-                Some(slot) => slot.clone(),
-                None => registry.slots.entry(uuid.to_owned()).or_default().clone(),
-            }
+            registry
+                .uuids
+                .entry(name.to_owned())
+                .or_insert_with(|| uuid.to_owned());
+            registry.slots.entry(uuid.to_owned()).or_default().clone()
         };
         if let Some(account) = slot.get() {
             return Ok(account.clone());

@@ -68,7 +68,10 @@ pub fn normalize(uri: Uri) -> Uri {
             }
         }
     }
-    let mut target = String::from_utf8_lossy(&out).into_owned();
+    // ASCII escapes became ASCII bytes: the path is still UTF-8.
+    let Ok(mut target) = String::from_utf8(out) else {
+        return uri;
+    };
     if let Some(query) = uri.query() {
         target.push('?');
         target.push_str(query);
