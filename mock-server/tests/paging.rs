@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{ALL, drain, post};
 use jiff::Timestamp;
+use op_events_mock::auth::{DEV_KEY, sign_claims};
 use op_events_mock::{MockConfig, MockServer, TokenSpec};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -401,10 +402,6 @@ async fn the_same_seed_gives_the_same_dataset_and_accounts_differ() {
 /// the name the README gives it, the uuid in lower case.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_without_an_account_name_are_served_events_of_their_account_uuid() {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    use hmac::{Hmac, Mac as _};
-
     let mock = common::small(5);
     let auuid = "GZ4FDOYUWVH5TE3BZQFW3RNJ2E";
     let now = mock.now().as_second();
@@ -416,16 +413,7 @@ async fn tokens_without_an_account_name_are_served_events_of_their_account_uuid(
         "1password.com/fts": ALL,
         "1password.com/auuid": auuid,
     });
-    let header = json!({"alg": "HS256", "typ": "JWT"});
-    let input = format!(
-        "{}.{}",
-        B64.encode(header.to_string()),
-        B64.encode(claims.to_string())
-    );
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(op_events_mock::auth::DEV_KEY.as_bytes())
-        .expect("any key length");
-    mac.update(input.as_bytes());
-    let token = format!("{input}.{}", B64.encode(mac.finalize().into_bytes()));
+    let token = sign_claims(DEV_KEY.as_bytes(), &claims);
 
     let introspected = common::get(&mock, "/api/v2/auth/introspect", &token).await;
     assert_eq!(introspected.body["account_uuid"], auuid);
