@@ -262,6 +262,44 @@ impl ApiError {
     }
 }
 
+/// How much of a server's error message is logged.
+const SHOWN_CHARS: usize = 300;
+
+/// The longest account or integration uuid taken from introspection (the API's are 26).
+const MAX_ID_LEN: usize = 64;
+
+fn is_identifier(id: &str) -> bool {
+    (1..=MAX_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The advice of [`ApiError::TooLarge`] (lower `limit`) is about pages.
+fn introspect_too_large(e: ApiError) -> ApiError {
+    match e {
+        ApiError::TooLarge(n) => ApiError::Body(format!(
+            "introspect response larger than max_response_bytes ({n} bytes)"
+        )),
+        e => e,
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 allows both; the API documents
+/// neither), capped at an hour; a date already past means now. `None` when unreadable or
+/// negative.
+fn retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    let secs = match value.parse::<f64>() {
+        Ok(secs) => secs,
+        Err(_) => {
+            let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+            at.duration_since(now).as_secs_f64().max(0.0)
+        }
+    };
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
 /// Both error body shapes: `{"Error":{"Message":…}}` (v1) and `{"status":…,"message":…}` (v2).
 fn error_message(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
@@ -401,6 +439,31 @@ impl Client {
         self.base.host_str().unwrap_or_default().to_owned()
     }
 
+    /// Text the server chose (an error message, a redirect's target), made safe to log: the
+    /// token redacted (a server may echo the request's headers), control characters escaped
+    /// (a newline would forge a log line, ESC a terminal's colours), and cut to `max` characters.
+    fn shown(&self, text: &str, max: usize) -> String {
+        let secret = self.token.secret().expose_secret();
+        let text = if secret.is_empty() {
+            text.into()
+        } else {
+            text.replace(secret, "[redacted]")
+        };
+        let mut out = String::new();
+        for (n, (at, c)) in text.char_indices().enumerate() {
+            if n == max {
+                out.push_str(&format!("… ({} more bytes)", text.len() - at));
+                break;
+            }
+            if c.is_control() {
+                out.extend(c.escape_debug());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     fn url(&self, path: &str) -> Url {
         let mut u = self.base.clone();
         let prefix = u.path().trim_end_matches('/').to_owned();
@@ -424,9 +487,7 @@ impl Client {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+            .and_then(|v| retry_after(v, jiff::Timestamp::now()));
         body.clear();
         // Room for the announced length, but a lying Content-Length must not allocate much.
         body.reserve(resp.content_length().unwrap_or(0).min(1 << 20) as usize);
@@ -447,13 +508,7 @@ impl Client {
             // Shown in errors: a URL, cut short and printable whatever the server sent.
             let to = resp.headers().get(reqwest::header::LOCATION).map_or_else(
                 || "nowhere given".to_owned(),
-                |v| {
-                    let text: String = String::from_utf8_lossy(v.as_bytes())
-                        .chars()
-                        .take(200)
-                        .collect();
-                    text.escape_default().to_string()
-                },
+                |v| self.shown(&String::from_utf8_lossy(v.as_bytes()), 200),
             );
             return Err(ApiError::Status {
                 status: status.as_u16(),
@@ -462,12 +517,15 @@ impl Client {
             });
         }
         if status != StatusCode::OK {
-            let message = error_message(&body).unwrap_or_else(|| {
-                status
-                    .canonical_reason()
-                    .unwrap_or("no error message")
-                    .to_owned()
-            });
+            let message = error_message(&body).map_or_else(
+                || {
+                    status
+                        .canonical_reason()
+                        .unwrap_or("no error message")
+                        .to_owned()
+                },
+                |m| self.shown(&m, SHOWN_CHARS),
+            );
             return Err(ApiError::Status {
                 status: status.as_u16(),
                 message,
@@ -517,26 +575,45 @@ impl Client {
             Ok(body) => {
                 let v: IntrospectV2 = serde_json::from_slice(&body)
                     .map_err(|e| ApiError::Body(format!("invalid introspect JSON: {e}")))?;
-                Ok(Introspection {
-                    features: v.features,
-                    account_uuid: v.account_uuid,
-                    integration_uuid: v.uuid,
-                })
+                self.introspection(v.features, v.account_uuid, v.uuid)
             }
             Err(ApiError::Status { status: 404, .. }) => {
                 let body = self
                     .send(self.http.get(self.url("/api/auth/introspect")), Vec::new())
-                    .await?;
+                    .await
+                    .map_err(introspect_too_large)?;
                 let v: IntrospectV1 = serde_json::from_slice(&body)
                     .map_err(|e| ApiError::Body(format!("invalid introspect JSON: {e}")))?;
-                Ok(Introspection {
-                    features: v.features,
-                    account_uuid: None,
-                    integration_uuid: v.uuid,
-                })
+                self.introspection(v.features, None, v.uuid)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(introspect_too_large(e)),
         }
+    }
+
+    /// The account and integration uuids name state files and appear in every record and log
+    /// line, so they must be identifiers; features are only compared and shown.
+    fn introspection(
+        &self,
+        features: Vec<String>,
+        account_uuid: Option<String>,
+        integration_uuid: Option<String>,
+    ) -> Result<Introspection, ApiError> {
+        for (name, id) in [("account_uuid", &account_uuid), ("uuid", &integration_uuid)] {
+            if let Some(id) = id
+                && !is_identifier(id)
+            {
+                return Err(ApiError::Body(format!(
+                    "introspect returned a `{name}` that is not an identifier (1 to {MAX_ID_LEN} \
+                     letters, digits, `-` or `_`): {}",
+                    self.shown(id, 64)
+                )));
+            }
+        }
+        Ok(Introspection {
+            features: features.iter().map(|f| self.shown(f, 64)).collect(),
+            account_uuid,
+            integration_uuid,
+        })
     }
 }
 
@@ -573,6 +650,51 @@ mod tests {
                 retry_after: None,
             };
             assert_eq!(e.action(), action, "{status}");
+        }
+    }
+
+    #[test]
+    fn server_text_is_shown_redacted_escaped_and_cut() {
+        let config = Config {
+            base_url: Some("http://127.0.0.1:9/".parse().unwrap()),
+            ..Config::default()
+        };
+        let token = Token::new(SecretString::from("SECRET-abc")).unwrap();
+        let client = Client::new(&config, token).unwrap();
+        assert_eq!(
+            client.shown(
+                "bad token: Bearer SECRET-abc\n2026 INFO forged\u{1b}[31m",
+                300
+            ),
+            "bad token: Bearer [redacted]\\n2026 INFO forged\\u{1b}[31m"
+        );
+        assert_eq!(client.shown("déjà vu", 300), "déjà vu");
+        assert_eq!(client.shown("éabcdef", 3), "éab… (4 more bytes)");
+        assert_eq!(client.shown("abc", 3), "abc");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let read = |v| retry_after(v, now);
+        assert_eq!(read(" 2.5 "), Some(Duration::from_millis(2500)));
+        assert_eq!(read("99999999"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            read("Thu, 01 Jan 2026 00:00:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(read("Wed, 31 Dec 2025 23:00:00 GMT"), Some(Duration::ZERO));
+        for bad in ["-1", "NaN", "inf", "garbage", ""] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn introspected_ids_must_be_identifiers() {
+        assert!(is_identifier("A4UJZEXAMPLEACCTGQ7Q3NDIVM"));
+        assert!(is_identifier("a-b_c"));
+        for bad in ["", "../../tmp/x", "A\nB", "\u{1b}[31m", &"A".repeat(65)] {
+            assert!(!is_identifier(bad), "{bad:?}");
         }
     }
 

@@ -392,6 +392,55 @@ async fn redirects_are_reported_not_followed() {
     assert_eq!(*followed.lock().unwrap(), 0, "no redirect was followed");
 }
 
+/// What a server writes into its errors reaches the logs, so it must not leak the token it
+/// echoes, forge log lines or colour a terminal, or fill the disk; and the identifiers
+/// introspection returns name state files.
+#[tokio::test]
+async fn server_text_is_redacted_escaped_and_cut_and_ids_checked() {
+    let message = format!(
+        "bad token: Bearer hostile-token\n2026-01-01T00:00:00Z INFO op_events: forged\u{1b}[31m{}",
+        "x".repeat(1 << 20)
+    );
+    let error = serde_json::json!({ "status": 401, "message": message }).to_string();
+    let introspections = Arc::new(Mutex::new(0u32));
+    let seen = introspections.clone();
+    let url = serve(move |path| {
+        if path.contains("introspect") {
+            let mut n = seen.lock().unwrap();
+            *n += 1;
+            let account = if *n == 1 { "../../etc/x" } else { "ACCT" };
+            let body = format!(
+                r#"{{"uuid":"I","features":["itemusages\u001b[2J"],"account_uuid":"{account}"}}"#
+            );
+            Script::Reply(200, body.into())
+        } else if path.ends_with("auditevents") {
+            Script::Redirect(302, "/?token=hostile-token".into())
+        } else {
+            Script::Reply(401, error.clone().into())
+        }
+    })
+    .await;
+    let client = client(&url, Duration::from_secs(5), 4 << 20);
+    for kind in [EventType::ItemUsages, EventType::AuditEvents] {
+        let e = client.fetch(kind, &reset()).await.err().expect("refused");
+        let shown = e.to_string();
+        assert!(!shown.contains("hostile-token"), "{kind}: {shown}");
+        assert!(!shown.contains(char::is_control), "{kind}: {shown:?}");
+        assert!(shown.len() < 1000, "{kind}: {} bytes", shown.len());
+    }
+    let e = client
+        .introspect()
+        .await
+        .expect_err("a path is no account uuid");
+    assert!(
+        e.to_string()
+            .contains("`account_uuid` that is not an identifier"),
+        "{e}"
+    );
+    let intro = client.introspect().await.unwrap();
+    assert_eq!(intro.features, ["itemusages\\u{1b}[2J"]);
+}
+
 /// One item with bytes that are not UTF-8 must not cost the rest of the page.
 #[tokio::test]
 async fn invalid_utf8_in_one_item_keeps_the_others() {
