@@ -15,6 +15,9 @@ use crate::event::{ApiVersion, EventType, Format, UnknownVariant};
 /// The Events API keeps 120 days. A reset cursor just inside it is never rejected.
 pub const MAX_LOOKBACK: Duration = Duration::from_secs(119 * 86_400 + 23 * 3_600);
 
+/// The most events the API serves a page (a larger `limit` is refused with a 400).
+pub const MAX_LIMIT: u16 = 1000;
+
 /// 1Password's region hosts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Region {
@@ -473,7 +476,7 @@ impl Config {
 
     /// Cross-field and range checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(1..=1000).contains(&self.limit) {
+        if !(1..=MAX_LIMIT).contains(&self.limit) {
             return Err(invalid(
                 "limit",
                 format!("{} is out of range (1 to 1000)", self.limit),

@@ -16,7 +16,7 @@ use tracing::{debug, error, warn};
 use crate::api::{Action, ApiError, Client, NOT_FOUND_HINT, RawPage, Request};
 use crate::budget::Budget;
 use crate::checkpoint::{RECENT_UUIDS, State};
-use crate::config::StartTime;
+use crate::config::{MAX_LIMIT, StartTime};
 use crate::encode::Encoder;
 use crate::event::{EventType, EventUuid};
 use crate::json::Tape;
@@ -157,6 +157,9 @@ struct Position {
     resume_from: Option<jiff::Timestamp>,
     recent: RecentUuids,
     seq: u64,
+    /// Cursors rejected since a cursor was last accepted: more than one means the server
+    /// refuses even the cursor of the reset it just served.
+    rejections: u32,
 }
 
 /// The last [`RECENT_UUIDS`] uuids handed on, as keyed 64-bit hashes: one cheap hash per
@@ -306,6 +309,7 @@ impl Stream {
             // A file from an earlier version has only `last_timestamp`; the restart caps it.
             resume_from: state.resume_from.or(state.last_timestamp),
             seq: 0,
+            rejections: 0,
         };
         self.update(|s| s.last_timestamp = pos.last_timestamp);
         let mut failures = 0u32;
@@ -341,6 +345,9 @@ impl Stream {
             let wait = match outcome {
                 Ok(has_more) => {
                     failures = 0;
+                    if matches!(request, Request::Cursor(_)) {
+                        pos.rejections = 0;
+                    }
                     self.update(|s| {
                         s.caught_up = !has_more;
                         s.failure = None;
@@ -371,6 +378,11 @@ impl Stream {
         let mut encoded = Vec::new();
         let mut skipped = Vec::new();
         let envelope = raw.parse(&mut Tape::default(), |item| {
+            // Tiny items make records many times their size: past the most a page can hold,
+            // items are only counted (by the parser), and the page is refused below.
+            if encoded.len() + skipped.len() == usize::from(MAX_LIMIT) {
+                return;
+            }
             let encoded_item = item
                 .map_err(Into::into)
                 .and_then(|item| self.encoder.encode_parsed(self.kind, item, &mut data));
@@ -383,6 +395,12 @@ impl Stream {
                 Err(e) => skipped.push(e),
             }
         })?;
+        if envelope.items > usize::from(MAX_LIMIT) {
+            return Err(ApiError::Body(format!(
+                "the page holds {} items, more than the {MAX_LIMIT} the API serves at most",
+                envelope.items
+            )));
+        }
         let cursor = envelope
             .cursor
             .ok_or_else(|| ApiError::Body("response has no cursor".into()))?;
@@ -419,13 +437,12 @@ impl Stream {
         }
         pos.recent.page_done();
         data.truncate(kept);
-        let items_len = envelope.items;
         if duplicates > 0 {
             debug!(stream = %self.kind, duplicates, "dropped events already delivered");
         }
-        // `has_more` with no items and the same cursor again would page forever: treat it as
-        // caught up and poll later.
-        let stuck = items_len == 0 && pos.cursor.as_deref() == Some(cursor.as_str());
+        // `has_more` with the same cursor again would page forever (its items, read again,
+        // are dropped as duplicates): treat it as caught up and poll later.
+        let stuck = pos.cursor.as_deref() == Some(cursor.as_str());
         pos.cursor = Some(cursor.clone());
         pos.reset_from = None;
         pos.last_timestamp = newest;
@@ -464,20 +481,11 @@ impl Stream {
             }
             Action::Retry => {
                 *failures += 1;
-                if *failures >= PERSISTENT_FAILURES {
-                    let msg = format!("{kind}: {} attempts in a row failed, last: {e}", *failures);
-                    if self.settings.unauthorized_retry.is_none() {
-                        // `--once` ends on it: say so, not that it retries.
-                        return self.fail(msg);
-                    }
-                    self.update(|s| s.failure = Some(msg));
+                let msg = || format!("{kind}: {} attempts in a row failed, last: {e}", *failures);
+                if let Some(wait) = self.persisting(*failures, msg) {
+                    return wait;
                 }
-                let Settings {
-                    retry_initial,
-                    retry_max,
-                    ..
-                } = self.settings;
-                let wait = backoff(retry_initial, retry_max, *failures);
+                let wait = self.backoff(*failures);
                 warn!(stream = %kind, attempt = *failures, "{e}; retrying the same request in {:.1}s", wait.as_secs_f64());
                 wait
             }
@@ -490,10 +498,27 @@ impl Stream {
                     Some(t) => StartTime::At(t).resolve(now).min(now),
                     None => self.settings.start_time.resolve(now),
                 };
-                warn!(stream = %kind, "the saved cursor was rejected ({e}); restarting from a reset cursor at {from}, dropping duplicates by uuid");
                 pos.cursor = None;
                 pos.reset_from = Some(from);
-                Duration::ZERO
+                pos.rejections += 1;
+                if pos.rejections == 1 {
+                    warn!(stream = %kind, "the saved cursor was rejected ({e}); restarting from a reset cursor at {from}, dropping duplicates by uuid");
+                    return Duration::ZERO;
+                }
+                // Resetting again at once would spend the account's request budget on the
+                // same page for as long as the server does this.
+                let msg = || {
+                    format!(
+                        "{kind}: {} cursors in a row were rejected, each from a reset just made, last: {e}",
+                        pos.rejections
+                    )
+                };
+                if let Some(wait) = self.persisting(pos.rejections, msg) {
+                    return wait;
+                }
+                let wait = self.backoff(pos.rejections - 1);
+                warn!(stream = %kind, "the cursor of a reset just made was rejected too ({e}); resetting again at {from} in {:.1}s", wait.as_secs_f64());
+                wait
             }
             Action::Rejected => self.fail(format!(
                 "{kind}: the API rejected the reset request ({e}); check `start_time` and `limit`"
@@ -511,6 +536,29 @@ impl Stream {
             // that reach the API late with older timestamps.
             Action::NotFound => self.fail(format!("{kind}: {e}: {NOT_FOUND_HINT}")),
         }
+    }
+
+    /// The `attempt`th error in a row, retried after a capped exponential backoff.
+    fn backoff(&self, attempt: u32) -> Duration {
+        backoff(
+            self.settings.retry_initial,
+            self.settings.retry_max,
+            attempt,
+        )
+    }
+
+    /// From the [`PERSISTENT_FAILURES`]th error in a row, the stream reports `msg` as its
+    /// failure; `--once` ends on it (the wait returned: say so, not that it retries).
+    fn persisting(&self, count: u32, msg: impl FnOnce() -> String) -> Option<Duration> {
+        if count < PERSISTENT_FAILURES {
+            return None;
+        }
+        let msg = msg();
+        if self.settings.unauthorized_retry.is_none() {
+            return Some(self.fail(msg));
+        }
+        self.update(|s| s.failure = Some(msg));
+        None
     }
 
     /// [`report_fatal`], and the stream's failure.

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use op_events_input::api::{Action, ApiError, Client, Request};
 use op_events_input::config::{Compression, Config};
+use op_events_input::encode::Target;
 use op_events_input::event::EventType;
 use op_events_input::json::{Node, Tape};
+use op_events_input::pipeline::{BatchLimits, Collector};
 use op_events_input::token::Token;
 use proptest::prelude::*;
 use secrecy::SecretString;
@@ -42,6 +44,14 @@ async fn serve<F>(script: F) -> String
 where
     F: Fn(&str) -> Script + Send + Sync + 'static,
 {
+    serve_requests(move |path, _| script(path)).await
+}
+
+/// Serves `script(path, body)` for every request.
+async fn serve_requests<F>(script: F) -> String
+where
+    F: Fn(&str, &str) -> Script + Send + Sync + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let script = Arc::new(script);
@@ -54,12 +64,12 @@ where
     url
 }
 
-async fn connection(mut s: TcpStream, script: &(dyn Fn(&str) -> Script + Send + Sync)) {
+async fn connection(mut s: TcpStream, script: &(dyn Fn(&str, &str) -> Script + Send + Sync)) {
     loop {
-        let Some(path) = read_request(&mut s).await else {
+        let Some((path, body)) = read_request(&mut s).await else {
             return;
         };
-        let ok = match script(&path) {
+        let ok = match script(&path, &body) {
             Script::Reply(status, body) => reply(&mut s, status, "", &body).await,
             Script::Redirect(status, to) => {
                 reply(&mut s, status, &format!("location: {to}\r\n"), b"").await
@@ -128,8 +138,8 @@ async fn reply(s: &mut TcpStream, status: u16, headers: &str, body: &[u8]) -> bo
     s.write_all(head.as_bytes()).await.is_ok() && s.write_all(body).await.is_ok()
 }
 
-/// Reads one request (head + `content-length` body); returns its path.
-async fn read_request(s: &mut TcpStream) -> Option<String> {
+/// Reads one request (head + `content-length` body); returns its path and body.
+async fn read_request(s: &mut TcpStream) -> Option<(String, String)> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     let end = loop {
@@ -155,7 +165,8 @@ async fn read_request(s: &mut TcpStream) -> Option<String> {
         }
         buf.extend_from_slice(&tmp[..n]);
     }
-    head.split_whitespace().nth(1).map(str::to_owned)
+    let body = String::from_utf8_lossy(&buf[end..end + len]).into_owned();
+    Some((head.split_whitespace().nth(1)?.to_owned(), body))
 }
 
 fn client(url: &str, timeout: Duration, max_bytes: usize) -> Client {
@@ -604,9 +615,6 @@ proptest! {
 /// the rest of the page, checkpoints past it and does not get stuck.
 #[test]
 fn collector_delivers_the_rest_of_a_hostile_page() {
-    use op_events_input::encode::Target;
-    use op_events_input::pipeline::{BatchLimits, Collector};
-
     let mut page = br#"{"cursor":"c1","has_more":false,"items":[
         {"uuid":"GOOD-A","timestamp":"2026-01-01T00:00:00Z","used_version":1},
         42, "text", null, [], [1,2],
@@ -623,45 +631,24 @@ fn collector_delivers_the_rest_of_a_hostile_page() {
     let first = Arc::new(Mutex::new(true));
     let url = rt.block_on(serve(move |path| {
         if path.contains("introspect") {
-            return Script::Reply(
-                200,
-                br#"{"uuid":"I","issued_at":"2026-01-01T00:00:00Z","features":["itemusages"],"account_uuid":"ACCT"}"#.to_vec(),
-            );
+            return Script::Reply(200, INTROSPECT.to_vec());
         }
         let mut first = first.lock().unwrap();
         if std::mem::take(&mut *first) {
             Script::Reply(200, page.clone())
         } else {
-            Script::Reply(200, br#"{"cursor":"c1","has_more":false,"items":[]}"#.to_vec())
+            Script::Reply(
+                200,
+                br#"{"cursor":"c1","has_more":false,"items":[]}"#.to_vec(),
+            )
         }
     }));
     let state = tempfile::tempdir().unwrap();
-    let mut config = Config::from_pairs([
-        ("base_url", url.as_str()),
-        ("state_dir", state.path().to_str().unwrap()),
-        ("events", "itemusages"),
-        ("format", "raw"),
-        ("poll_interval", "100ms"),
-    ])
-    .unwrap();
-    config.token = Some(SecretString::from("hostile.page.token"));
-    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let writer = logs.clone();
-    let dispatch = tracing::Dispatch::new(
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || LogWriter(writer.clone()))
-            .finish(),
-    );
-    let collector = Collector::start(config, Target::Ndjson, Some(dispatch)).unwrap();
-    let limits = BatchLimits {
-        max_records: 100,
-        max_bytes: 1 << 20,
-    };
+    let (collector, logs) = collect_itemusages(&url, state.path(), &[], false);
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !collector.is_caught_up() && Instant::now() < deadline {
-        if let Some(b) = collector.take_timeout(limits, Duration::from_millis(50)) {
+        if let Some(b) = collector.take_timeout(LIMITS, Duration::from_millis(50)) {
             out.extend_from_slice(&b.to_vec());
             collector.ack(b.ack);
         }
@@ -705,6 +692,168 @@ fn collector_delivers_the_rest_of_a_hostile_page() {
     assert_eq!(saved.len(), 1);
     let file = std::fs::read_to_string(&saved[0]).unwrap();
     assert!(file.contains("\"c1\""), "{file}");
+}
+
+const LIMITS: BatchLimits = BatchLimits {
+    max_records: 100,
+    max_bytes: 1 << 20,
+};
+
+/// A collector of item usages from the server at `url` in raw format, polling every 100 ms,
+/// with `settings` on top (and `--once`'s failures if `once`); and its logs.
+fn collect_itemusages(
+    url: &str,
+    state: &std::path::Path,
+    settings: &[(&str, &str)],
+    once: bool,
+) -> (Collector, Arc<Mutex<Vec<u8>>>) {
+    let mut config = Config::from_pairs(
+        [
+            ("base_url", url),
+            ("state_dir", state.to_str().unwrap()),
+            ("events", "itemusages"),
+            ("format", "raw"),
+            ("poll_interval", "100ms"),
+        ]
+        .into_iter()
+        .chain(settings.iter().copied()),
+    )
+    .unwrap();
+    config.token = Some(SecretString::from("hostile.page.token"));
+    config.retry_fatal = !once;
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let writer = logs.clone();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish(),
+    );
+    let collector = Collector::start(config, Target::Ndjson, Some(dispatch)).unwrap();
+    (collector, logs)
+}
+
+const INTROSPECT: &[u8] =
+    br#"{"uuid":"I","issued_at":"2026-01-01T00:00:00Z","features":["itemusages"],"account_uuid":"ACCT"}"#;
+
+/// Counts the event requests `script` answers (introspection answered as [`INTROSPECT`]).
+async fn serve_counted<F>(script: F) -> (String, Arc<Mutex<u32>>)
+where
+    F: Fn(&str) -> Script + Send + Sync + 'static,
+{
+    let count = Arc::new(Mutex::new(0u32));
+    let seen = count.clone();
+    let url = serve_requests(move |path, body| {
+        if path.contains("introspect") {
+            return Script::Reply(200, INTROSPECT.to_vec());
+        }
+        *seen.lock().unwrap() += 1;
+        script(body)
+    })
+    .await;
+    (url, count)
+}
+
+/// A page of more items than the API serves (tiny ones, which would make records many times
+/// their size) is refused before they are encoded: nothing of it is delivered, and the
+/// stream reports it.
+#[test]
+fn a_page_of_more_items_than_the_api_serves_is_refused() {
+    let items = vec!["{}"; 1001].join(",");
+    let page = format!(r#"{{"cursor":"c1","has_more":false,"items":[{items}]}}"#);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, _) = rt.block_on(serve_counted(move |_| {
+        Script::Reply(200, page.clone().into())
+    }));
+    let state = tempfile::tempdir().unwrap();
+    let retries = [("retry_initial", "10ms"), ("retry_max", "20ms")];
+    let (collector, _) = collect_itemusages(&url, state.path(), &retries, true);
+    let failure = wait_for(|| collector.failure(), Duration::from_secs(20));
+    assert!(
+        failure.contains("the page holds 1001 items, more than the 1000"),
+        "{failure}"
+    );
+    assert!(collector.take_timeout(LIMITS, Duration::ZERO).is_none());
+}
+
+/// `has_more` with the cursor just sent, items or not, would page forever: the stream is
+/// caught up and polls.
+#[test]
+fn has_more_with_the_same_cursor_is_caught_up() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, requests) = rt.block_on(serve_counted(|_| {
+        Script::Reply(
+            200,
+            br#"{"cursor":"c1","has_more":true,"items":[{"uuid":"A"}]}"#.to_vec(),
+        )
+    }));
+    let state = tempfile::tempdir().unwrap();
+    let (collector, _) = collect_itemusages(&url, state.path(), &[("poll_interval", "1h")], false);
+    let mut records = 0;
+    wait_for(
+        || {
+            if let Some(batch) = collector.take_timeout(LIMITS, Duration::from_millis(10)) {
+                records += batch.records;
+                collector.ack(batch.ack);
+            }
+            collector.is_caught_up().then_some(())
+        },
+        Duration::from_secs(20),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(records, 1, "A once, its re-read dropped");
+    assert_eq!(*requests.lock().unwrap(), 2, "the reset and one cursor");
+}
+
+/// A server that rejects every cursor, even one from the reset it just served, would have the
+/// stream reset and re-read at once, forever, spending the account's request budget: the
+/// stream backs off and, after a few, reports it (`--once` ends on it).
+#[test]
+fn a_server_rejecting_every_cursor_is_backed_off_from() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, requests) = rt.block_on(serve_counted(|body| {
+        if body.contains("cursor") {
+            Script::Reply(400, br#"{"status":400,"message":"Bad Request"}"#.to_vec())
+        } else {
+            Script::Reply(
+                200,
+                br#"{"cursor":"c1","has_more":true,"items":[{"uuid":"A"}]}"#.to_vec(),
+            )
+        }
+    }));
+    let state = tempfile::tempdir().unwrap();
+    let settings = [
+        ("retry_initial", "50ms"),
+        ("retry_max", "100ms"),
+        ("rate_limit_per_minute", "0"),
+        ("rate_limit_per_hour", "0"),
+    ];
+    let (collector, logs) = collect_itemusages(&url, state.path(), &settings, true);
+    let failure = wait_for(|| collector.failure(), Duration::from_secs(20));
+    assert!(
+        failure.contains("6 cursors in a row were rejected"),
+        "{failure}"
+    );
+    // Six resets and six rejected cursors, the waits in between adding up to 0.3 s or more.
+    assert_eq!(*requests.lock().unwrap(), 12);
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert_eq!(
+        logs.matches("the saved cursor was rejected").count(),
+        1,
+        "{logs}"
+    );
+}
+
+/// Polls `f` every 10 ms until it has something, or panics after `within`.
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>, within: Duration) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "nothing within {within:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 struct LogWriter(Arc<Mutex<Vec<u8>>>);
