@@ -521,6 +521,21 @@ fn run_once_gives_up_on_a_stream_that_keeps_failing() {
     assert_eq!(mock.stats().count("/api/v2/auditevents", 503), 6);
 }
 
+/// A token that grants no event type, with no `--events`: nothing can be collected, which
+/// `--once` reports as a failure (it once exited 0, as if it had caught up).
+#[test]
+fn run_once_fails_when_the_token_grants_no_event_type() {
+    let mock = mock();
+    let token = mock.token("acme", &[]);
+    let (code, stderr) = run_once_failing(&token, &mock.url());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the token grants none of signinattempts, itemusages, auditevents"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+}
+
 /// A `base_url` with a path the API does not serve: a 404 is reported at once with what to
 /// change, not retried like an outage.
 #[test]

@@ -309,63 +309,35 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
     ));
     // What only a setting can fix is retried this often, or (`--once`) not at all.
     let unauthorized_retry = config.retry_fatal.then_some(config.unauthorized_retry);
-    let mut attempt = 0u32;
-    let intro: Introspection = loop {
-        tokio::select! {
-            () = budget.acquire() => {}
-            () = shared.control.stopped() => return,
+    let (intro, kinds) = loop {
+        let Some(intro) = introspect(&shared, &config, &client, &budget, unauthorized_retry).await
+        else {
+            return;
+        };
+        let granted = intro.granted();
+        let kinds = match &config.events {
+            Some(list) => {
+                for k in list.iter().filter(|k| !granted.contains(k)) {
+                    warn!(stream = %k, "the token does not list the `{k}` feature; requests will likely fail with 401");
+                }
+                list.clone()
+            }
+            None => granted,
+        };
+        if !kinds.is_empty() {
+            break (intro, kinds);
         }
-        match client.introspect().await {
-            Ok(i) => break i,
-            // Not a failure: the account's budget is spent (another collector, a script).
-            Err(e) if e.action() == Action::RateLimited => {
-                let wait = rate_limited_wait(e.retry_after());
-                warn!(
-                    "introspection rate limited by the server (HTTP 429); waiting {:.1}s",
-                    wait.as_secs_f64()
-                );
-                budget.block_for(wait);
-            }
-            Err(e) => {
-                attempt += 1;
-                let needs_a_person = match e.action() {
-                    Action::Unauthorized => {
-                        let why = client.token().explain_unauthorized(None, &client.host());
-                        Some(format!("token rejected by {}: {why}", client.host()))
-                    }
-                    Action::Untrusted => Some(format!("introspection failed: {e}")),
-                    Action::NotFound => {
-                        Some(format!("introspection failed: {e}: {NOT_FOUND_HINT}"))
-                    }
-                    _ => None,
-                };
-                let persistent = (attempt >= PERSISTENT_FAILURES)
-                    .then(|| format!("{attempt} introspection attempts failed, last: {e}"));
-                let (wait, failure) = match (needs_a_person, persistent) {
-                    (Some(msg), _) => (report_fatal(None, &msg, unauthorized_retry), Some(msg)),
-                    // `--once` ends on it: say so, not that it retries.
-                    (None, Some(msg)) if unauthorized_retry.is_none() => {
-                        (report_fatal(None, &msg, None), Some(msg))
-                    }
-                    (None, persistent) => {
-                        let wait = backoff(config.retry_initial, config.retry_max, attempt);
-                        warn!(
-                            "introspection failed: {e}; retrying in {:.1}s",
-                            wait.as_secs_f64()
-                        );
-                        (wait, persistent)
-                    }
-                };
-                if failure.is_some() {
-                    *shared
-                        .launch_failure
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = failure;
-                }
-                if !shared.control.sleep(wait).await {
-                    return;
-                }
-            }
+        let msg = format!(
+            "the token grants none of signinattempts, itemusages, auditevents (its features: {}); nothing to collect: use a token issued for at least one of them",
+            intro.features.join(", ")
+        );
+        let wait = report_fatal(None, &msg, unauthorized_retry);
+        *shared
+            .launch_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(msg);
+        if !shared.control.sleep(wait).await {
+            return;
         }
     };
     let account = intro
@@ -374,21 +346,6 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         .or_else(|| client.token().claims().account_uuid.clone())
         .or(intro.integration_uuid.clone())
         .unwrap_or_else(|| "default".into());
-    let granted = intro.granted();
-    let kinds = match &config.events {
-        Some(list) => {
-            for k in list.iter().filter(|k| !granted.contains(k)) {
-                warn!(stream = %k, "the token does not list the `{k}` feature; requests will likely fail with 401");
-            }
-            list.clone()
-        }
-        None => granted,
-    };
-    if kinds.is_empty() {
-        error!(
-            "the token grants none of signinattempts, itemusages, auditevents; nothing to collect"
-        );
-    }
     info!(account = %account, streams = ?kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(), "token accepted");
     let encoder = Arc::new(Encoder::new(
         config.format,
@@ -446,6 +403,75 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
             stream,
             config.retry_fatal,
         ));
+    }
+}
+
+/// Introspects until it succeeds, retrying as the errors say; `None` once the collector stops.
+async fn introspect(
+    shared: &Shared,
+    config: &Config,
+    client: &Client,
+    budget: &Budget,
+    unauthorized_retry: Option<Duration>,
+) -> Option<Introspection> {
+    let mut attempt = 0u32;
+    loop {
+        tokio::select! {
+            () = budget.acquire() => {}
+            () = shared.control.stopped() => return None,
+        }
+        match client.introspect().await {
+            Ok(i) => return Some(i),
+            // Not a failure: the account's budget is spent (another collector, a script).
+            Err(e) if e.action() == Action::RateLimited => {
+                let wait = rate_limited_wait(e.retry_after());
+                warn!(
+                    "introspection rate limited by the server (HTTP 429); waiting {:.1}s",
+                    wait.as_secs_f64()
+                );
+                budget.block_for(wait);
+            }
+            Err(e) => {
+                attempt += 1;
+                let needs_a_person = match e.action() {
+                    Action::Unauthorized => {
+                        let why = client.token().explain_unauthorized(None, &client.host());
+                        Some(format!("token rejected by {}: {why}", client.host()))
+                    }
+                    Action::Untrusted => Some(format!("introspection failed: {e}")),
+                    Action::NotFound => {
+                        Some(format!("introspection failed: {e}: {NOT_FOUND_HINT}"))
+                    }
+                    _ => None,
+                };
+                let persistent = (attempt >= PERSISTENT_FAILURES)
+                    .then(|| format!("{attempt} introspection attempts failed, last: {e}"));
+                let (wait, failure) = match (needs_a_person, persistent) {
+                    (Some(msg), _) => (report_fatal(None, &msg, unauthorized_retry), Some(msg)),
+                    // `--once` ends on it: say so, not that it retries.
+                    (None, Some(msg)) if unauthorized_retry.is_none() => {
+                        (report_fatal(None, &msg, None), Some(msg))
+                    }
+                    (None, persistent) => {
+                        let wait = backoff(config.retry_initial, config.retry_max, attempt);
+                        warn!(
+                            "introspection failed: {e}; retrying in {:.1}s",
+                            wait.as_secs_f64()
+                        );
+                        (wait, persistent)
+                    }
+                };
+                if failure.is_some() {
+                    *shared
+                        .launch_failure
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = failure;
+                }
+                if !shared.control.sleep(wait).await {
+                    return None;
+                }
+            }
+        }
     }
 }
 
