@@ -71,6 +71,14 @@ pub enum CheckpointError {
         "state file {path} cannot be read: {message}. Fix its permissions, or delete it to start that stream again from start_time"
     )]
     Unreadable { path: String, message: String },
+    #[error(
+        "state file {path} holds the position of {found}, not of {expected} (copied or renamed?): put back the file it was, or delete it to start that stream again from start_time"
+    )]
+    Mismatch {
+        path: String,
+        found: String,
+        expected: String,
+    },
     #[error("state file {path} could not be written: {source} (the previous file is intact)")]
     Write {
         path: String,
@@ -202,9 +210,27 @@ impl Store {
         Ok(Some(file))
     }
 
-    /// The saved state, or `None` if this stream never checkpointed.
+    /// The saved state, or `None` if this stream never checkpointed. A file of another stream
+    /// is refused: its cursor would be rejected (or worse, accepted) and the restart taken
+    /// from another stream's times.
     pub fn load(&self, key: &Key) -> Result<Option<State>, CheckpointError> {
-        Ok(self.read(&self.path(key))?.map(|f| f.state))
+        let path = self.path(key);
+        let Some(file) = self.read(&path)? else {
+            return Ok(None);
+        };
+        let stream = |account: &str, version: &str, kind: &str| {
+            format!("{kind} (API {version}) of account {account}")
+        };
+        let found = stream(&file.account_uuid, &file.api_version, &file.event_type);
+        let expected = stream(&key.account, &key.version.to_string(), key.kind.as_str());
+        if found != expected {
+            return Err(CheckpointError::Mismatch {
+                path: path.display().to_string(),
+                found,
+                expected,
+            });
+        }
+        Ok(Some(file.state))
     }
 
     /// Atomically replaces the state file.
@@ -280,6 +306,40 @@ mod tests {
             e.contains("delete it") && e.contains("state-ACME_1-v2-itemusages.json"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_file_of_another_stream_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = |account: &str, kind| Key {
+            account: account.into(),
+            version: ApiVersion::V2,
+            kind,
+        };
+        let refused = |wanted: &Key, holder: &Key| {
+            let e = store.load(wanted).unwrap_err().to_string();
+            let holds = format!(
+                "holds the position of {} (API v2) of account {}, not of",
+                holder.kind, holder.account
+            );
+            assert!(e.contains(&holds) && e.contains("delete it"), "{e}");
+        };
+        // Copied over another stream's file.
+        let audit = key("ACME", EventType::AuditEvents);
+        let usages = key("ACME", EventType::ItemUsages);
+        store.save(&audit, &State::default()).unwrap();
+        std::fs::copy(store.path(&audit), store.path(&usages)).unwrap();
+        refused(&usages, &audit);
+        assert_eq!(store.load(&audit).unwrap(), Some(State::default()));
+        // Two accounts whose names map to the same file name.
+        let (dash, underscore) = (
+            key("ACME-1", EventType::AuditEvents),
+            key("ACME_1", EventType::AuditEvents),
+        );
+        assert_eq!(store.path(&dash), store.path(&underscore));
+        store.save(&underscore, &State::default()).unwrap();
+        refused(&dash, &underscore);
     }
 
     #[test]
