@@ -466,6 +466,9 @@ enum End {
 fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Result<End, Failure> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    if let Err(e) = end_a_torn_line(&mut out) {
+        tracing::debug!("could not check how stdout's file ends: {e}");
+    }
     let mut progress = Progress::new();
     loop {
         if stop.load(Ordering::SeqCst) {
@@ -495,6 +498,28 @@ fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Re
             Err(e) => return Err(Failure::runtime(format!("writing to stdout: {e}"))),
         }
     }
+}
+
+/// A run killed while writing to a file leaves its last line torn. Appended to (`>>`), that
+/// line would swallow this run's first one, an event that may not come again: a file that
+/// does not end in a newline gets one first.
+fn end_a_torn_line(out: &mut impl std::io::Write) -> std::io::Result<()> {
+    use std::os::fd::AsFd as _;
+    use std::os::unix::fs::FileExt as _;
+    let meta = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?).metadata()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(());
+    }
+    // Appending, stdout is open for writing only: read its last byte through /proc.
+    let mut last = [0u8];
+    std::fs::File::open("/proc/self/fd/1")?.read_exact_at(&mut last, meta.len() - 1)?;
+    if last != *b"\n" {
+        tracing::warn!(
+            "stdout's file ends inside a line (a run stopped while writing it); starting on a new line: that torn line is not JSON, and its events come again"
+        );
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 fn collect(config: Config, once: bool) -> Result<(), Failure> {

@@ -67,6 +67,51 @@ fn run_once_drains_then_resumes_with_nothing_new() {
     assert_eq!(state_files(state.path()).len(), 3);
 }
 
+/// A run killed while writing to a file leaves a torn last line; the next run appended to
+/// the same file (`>>`) starts on a new line, so its first event is not glued to it.
+#[test]
+fn a_run_appending_to_a_torn_line_starts_on_a_new_one() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ndjson");
+    std::fs::write(&path, br#"{"event":{"cat"#).unwrap();
+    let append = || {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        op_events(Some(&token))
+            .args([
+                "run",
+                "--once",
+                "--format",
+                "raw",
+                "--base-url",
+                &mock.url(),
+            ])
+            .arg("--state-dir")
+            .arg(state.path())
+            .stdout(file)
+            .output()
+            .unwrap()
+    };
+    let out = append();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ends inside a line"), "{stderr}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(r#"{"event":{"cat"#));
+    let events = lines.filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok());
+    assert_eq!(events.count(), 120);
+    // A file that ends in a newline gets nothing more.
+    let again = append();
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("ends inside a line"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
 /// A cron job must not report success while its checkpoints go nowhere: every run would send
 /// the same events again. `/proc/self/fdinfo` exists but takes no new files, even for root.
 /// A start time in the future is valid (it may be meant), but it is said, since it also means
