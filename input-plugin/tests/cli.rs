@@ -24,25 +24,30 @@ fn op_events(token: Option<&str>) -> Command {
     c
 }
 
+/// `op-events run --once --format raw` against `mock`, with its state in `state`.
+fn once_raw(token: &str, mock: &MockServer, state: &std::path::Path) -> Command {
+    let mut c = op_events(Some(token));
+    c.args([
+        "run",
+        "--once",
+        "--format",
+        "raw",
+        "--base-url",
+        &mock.url(),
+    ])
+    .arg("--state-dir")
+    .arg(state);
+    c
+}
+
 #[test]
 fn run_once_drains_then_resumes_with_nothing_new() {
     let mock = mock();
     let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
     let state = tempfile::tempdir().unwrap();
     let run = || {
-        op_events(Some(&token))
-            .args([
-                "run",
-                "--once",
-                "--format",
-                "raw",
-                "--limit",
-                "50",
-                "--base-url",
-            ])
-            .arg(mock.url())
-            .arg("--state-dir")
-            .arg(state.path())
+        once_raw(&token, &mock, state.path())
+            .args(["--limit", "50"])
             .output()
             .unwrap()
     };
@@ -82,17 +87,7 @@ fn a_run_appending_to_a_torn_line_starts_on_a_new_one() {
             .append(true)
             .open(&path)
             .unwrap();
-        op_events(Some(&token))
-            .args([
-                "run",
-                "--once",
-                "--format",
-                "raw",
-                "--base-url",
-                &mock.url(),
-            ])
-            .arg("--state-dir")
-            .arg(state.path())
+        once_raw(&token, &mock, state.path())
             .stdout(file)
             .output()
             .unwrap()
