@@ -56,11 +56,20 @@ struct Shared {
     queue: Arc<Queue>,
     committer: Arc<Committer>,
     control: Arc<Control>,
-    /// Why introspection keeps failing, if it does.
+    /// Why introspection keeps failing, or leaves nothing to collect, if it does.
     launch_failure: Mutex<Option<String>>,
     statuses: Mutex<Vec<(EventType, Arc<Mutex<Status>>)>>,
     /// Set once introspection picked the streams.
     started: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn set_launch_failure(&self, failure: Option<String>) {
+        *self
+            .launch_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = failure;
+    }
 }
 
 /// The name of every thread the collector starts (benches and the plugin's log tell them apart
@@ -309,36 +318,10 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
     ));
     // What only a setting can fix is retried this often, or (`--once`) not at all.
     let unauthorized_retry = config.retry_fatal.then_some(config.unauthorized_retry);
-    let (intro, kinds) = loop {
-        let Some(intro) = introspect(&shared, &config, &client, &budget, unauthorized_retry).await
-        else {
-            return;
-        };
-        let granted = intro.granted();
-        let kinds = match &config.events {
-            Some(list) => {
-                for k in list.iter().filter(|k| !granted.contains(k)) {
-                    warn!(stream = %k, "the token does not list the `{k}` feature; requests will likely fail with 401");
-                }
-                list.clone()
-            }
-            None => granted,
-        };
-        if !kinds.is_empty() {
-            break (intro, kinds);
-        }
-        let msg = format!(
-            "the token grants none of signinattempts, itemusages, auditevents (its features: {}); nothing to collect: use a token issued for at least one of them",
-            intro.features.join(", ")
-        );
-        let wait = report_fatal(None, &msg, unauthorized_retry);
-        *shared
-            .launch_failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(msg);
-        if !shared.control.sleep(wait).await {
-            return;
-        }
+    let Some((intro, kinds)) =
+        introspect(&shared, &config, &client, &budget, unauthorized_retry).await
+    else {
+        return;
     };
     let account = intro
         .account_uuid
@@ -386,10 +369,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         };
         streams.push((key, stream));
     }
-    *shared
-        .launch_failure
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = None;
+    shared.set_launch_failure(None);
     *shared.statuses.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
     shared
         .started
@@ -406,22 +386,34 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
     }
 }
 
-/// Introspects until it succeeds, retrying as the errors say; `None` once the collector stops.
+/// Introspects until it succeeds and the token has something to collect, retrying as the
+/// errors say: the introspection and the event types to collect, or `None` once the
+/// collector stops.
 async fn introspect(
     shared: &Shared,
     config: &Config,
     client: &Client,
     budget: &Budget,
     unauthorized_retry: Option<Duration>,
-) -> Option<Introspection> {
+) -> Option<(Introspection, Vec<EventType>)> {
     let mut attempt = 0u32;
     loop {
         tokio::select! {
             () = budget.acquire() => {}
             () = shared.control.stopped() => return None,
         }
-        match client.introspect().await {
-            Ok(i) => return Some(i),
+        let (wait, failure) = match client.introspect().await {
+            Ok(intro) => {
+                let kinds = streams_to_run(config, &intro);
+                if !kinds.is_empty() {
+                    return Some((intro, kinds));
+                }
+                let msg = format!(
+                    "the token grants none of signinattempts, itemusages, auditevents (its features: {}); nothing to collect: use a token issued for at least one of them",
+                    intro.features.join(", ")
+                );
+                (report_fatal(None, &msg, unauthorized_retry), Some(msg))
+            }
             // Not a failure: the account's budget is spent (another collector, a script).
             Err(e) if e.action() == Action::RateLimited => {
                 let wait = rate_limited_wait(e.retry_after());
@@ -430,6 +422,7 @@ async fn introspect(
                     wait.as_secs_f64()
                 );
                 budget.block_for(wait);
+                continue;
             }
             Err(e) => {
                 attempt += 1;
@@ -446,7 +439,7 @@ async fn introspect(
                 };
                 let persistent = (attempt >= PERSISTENT_FAILURES)
                     .then(|| format!("{attempt} introspection attempts failed, last: {e}"));
-                let (wait, failure) = match (needs_a_person, persistent) {
+                match (needs_a_person, persistent) {
                     (Some(msg), _) => (report_fatal(None, &msg, unauthorized_retry), Some(msg)),
                     // `--once` ends on it: say so, not that it retries.
                     (None, Some(msg)) if unauthorized_retry.is_none() => {
@@ -460,18 +453,29 @@ async fn introspect(
                         );
                         (wait, persistent)
                     }
-                };
-                if failure.is_some() {
-                    *shared
-                        .launch_failure
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = failure;
-                }
-                if !shared.control.sleep(wait).await {
-                    return None;
                 }
             }
+        };
+        if failure.is_some() {
+            shared.set_launch_failure(failure);
         }
+        if !shared.control.sleep(wait).await {
+            return None;
+        }
+    }
+}
+
+/// The event types listed in `events`, or else every type the token grants.
+fn streams_to_run(config: &Config, intro: &Introspection) -> Vec<EventType> {
+    let granted = intro.granted();
+    match &config.events {
+        Some(list) => {
+            for k in list.iter().filter(|k| !granted.contains(k)) {
+                warn!(stream = %k, "the token does not list the `{k}` feature; requests will likely fail with 401");
+            }
+            list.clone()
+        }
+        None => granted,
     }
 }
 
