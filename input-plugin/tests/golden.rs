@@ -201,6 +201,214 @@ fn ecs_keeps_unknown_fields_and_maps_locations_by_country_shape() {
     assert_eq!(iso["source"]["geo"]["country_iso_code"], "CA");
 }
 
+/// Address and geo-point fields take only what their types accept: Elasticsearch refuses the
+/// whole document over one bad value, so anything else stays under `onepassword.*`.
+#[test]
+fn ecs_address_and_position_fields_take_only_valid_values() {
+    for ip in ["", "<string>", "not-an-ip", "10.0.0.300"] {
+        let v = ecs(
+            EventType::SignInAttempts,
+            json!({"uuid":"U","timestamp":"2024-01-01T00:00:00Z","client":{"ip_address":ip,"os_name":"Linux"}}),
+        );
+        assert_eq!(v["source"]["ip"], Value::Null, "{ip:?}");
+        assert_eq!(v["related"]["ip"], Value::Null, "{ip:?}");
+        assert_eq!(v["onepassword"]["client"]["ip_address"], ip);
+        assert_eq!(v["host"]["os"]["name"], "Linux");
+    }
+    let audit = ecs(
+        EventType::AuditEvents,
+        json!({"uuid":"U","timestamp":"2024-01-01T00:00:00Z","session":{"ip":""},"client":{"ip_address":"2001:db8::1"}}),
+    );
+    assert_eq!(audit["source"]["ip"], "2001:db8::1");
+    assert_eq!(audit["onepassword"]["session"]["ip"], "");
+    for (location, kept) in [
+        (
+            json!({"country":"Canada","latitude":43.6}),
+            json!({"latitude":43.6}),
+        ),
+        (json!({"longitude":-79.4}), json!({"longitude":-79.4})),
+        (
+            json!({"latitude":91.5,"longitude":10}),
+            json!({"latitude":91.5,"longitude":10}),
+        ),
+        (
+            json!({"latitude":10,"longitude":-180.5}),
+            json!({"latitude":10,"longitude":-180.5}),
+        ),
+    ] {
+        let v = ecs(
+            EventType::SignInAttempts,
+            json!({"uuid":"U","timestamp":"2024-01-01T00:00:00Z","location":location}),
+        );
+        assert_eq!(v["source"]["geo"]["location"], Value::Null, "{location}");
+        assert_eq!(v["onepassword"]["location"], kept, "{location}");
+    }
+    let edge = ecs(
+        EventType::SignInAttempts,
+        json!({"uuid":"U","timestamp":"2024-01-01T00:00:00Z","location":{"latitude":-90,"longitude":180}}),
+    );
+    assert_eq!(
+        edge["source"]["geo"]["location"],
+        json!({"lat":-90,"lon":180})
+    );
+}
+
+/// `@timestamp` copies the item's text only in the one shape every date parser takes;
+/// other valid RFC 3339 (a space for `T`, a leap second) is written from the parsed time.
+#[test]
+fn ecs_timestamp_is_copied_only_in_the_canonical_utc_shape() {
+    for (text, written) in [
+        ("2026-11-24T08:00:01.5Z", "2026-11-24T08:00:01.5Z"),
+        ("2026-11-24 08:00:01Z", "2026-11-24T08:00:01Z"),
+        ("2026-12-31T23:59:60Z", "2026-12-31T23:59:59Z"),
+        ("2026-11-24T10:00:01+02:00", "2026-11-24T08:00:01Z"),
+    ] {
+        let v = ecs(
+            EventType::SignInAttempts,
+            json!({"uuid":"U","timestamp":text}),
+        );
+        assert_eq!(v["@timestamp"], written, "{text}");
+    }
+}
+
+/// ECS allows `access` with `configuration` only: reading a user or group is `info`.
+#[test]
+fn ecs_audit_reads_of_users_and_groups_are_info() {
+    for (object_type, action, ty) in [
+        ("user", "view", json!(["info", "user"])),
+        ("group", "export", json!(["info", "group"])),
+        ("vault", "view", json!(["access"])),
+        ("user", "create", json!(["creation", "user"])),
+    ] {
+        let v = ecs(
+            EventType::AuditEvents,
+            json!({"uuid":"U","timestamp":"2024-01-01T00:00:00Z","action":action,"object_type":object_type}),
+        );
+        assert_eq!(v["event"]["type"], ty, "{object_type} {action}");
+    }
+}
+
+fn ocsf(kind: EventType, item: Value) -> Value {
+    let mut line = Vec::new();
+    encoder(Format::Ocsf, Target::Ndjson, ApiVersion::V2)
+        .encode(kind, &item.to_string(), &mut line)
+        .unwrap();
+    serde_json::from_slice(&line).unwrap()
+}
+
+#[test]
+fn ocsf_sign_ins_give_status_mfa_and_location_their_schema_meanings() {
+    let signin = |item: Value| {
+        let mut item = item;
+        item["uuid"] = json!("U");
+        item["timestamp"] = json!("2024-01-01T00:00:00Z");
+        ocsf(EventType::SignInAttempts, item)
+    };
+    let unknown = signin(json!({"type":"credentials_ok"}));
+    assert_eq!(
+        (unknown["status_id"].clone(), unknown["status"].clone()),
+        (json!(0), json!("Unknown"))
+    );
+    let failed = signin(json!({"category":"sso_failed"}));
+    assert_eq!(failed["status_id"], 2);
+    for (ty, mfa) in [
+        ("mfa_ok", true),
+        ("totp_bad", true),
+        ("u2f_timout", true),
+        ("mfa_missing", false),
+        ("totp_disabled", false),
+        ("credentials_ok", false),
+    ] {
+        assert_eq!(signin(json!({"type":ty}))["is_mfa"], mfa, "{ty}");
+    }
+    let named = signin(json!({"location":{"country":"Canada","latitude":43.6}}));
+    assert_eq!(
+        named["src_endpoint"]["location"],
+        json!({"desc":"Canada"}),
+        "a name is no ISO code, and a latitude alone no position"
+    );
+    assert_eq!(named["unmapped"]["location"], json!({"latitude":43.6}));
+    let coded = signin(json!({"location":{"country":"CA"},"client":{"ip_address":"n/a"}}));
+    assert_eq!(coded["src_endpoint"]["location"]["country"], "CA");
+    assert_eq!(coded["src_endpoint"]["ip"], Value::Null);
+    assert_eq!(coded["unmapped"]["client"]["ip_address"], "n/a");
+}
+
+/// Each audit class carries the attributes OCSF 1.3.0 requires of it.
+#[test]
+fn ocsf_audit_classes_carry_their_required_attributes() {
+    let audit = |object_type: &str, action: &str, extra: Value| {
+        let mut item = json!({"uuid":"U","timestamp":"2024-01-01T00:00:00Z","action":action,
+            "object_type":object_type,"object_uuid":"OBJ","actor_uuid":"ACTOR","actor_type":"external_user",
+            "session":{"uuid":"S","login_time":"2024-01-01T00:00:00Z","ip":"192.0.2.1"}});
+        for (k, v) in extra.as_object().unwrap() {
+            item[k] = v.clone();
+        }
+        ocsf(EventType::AuditEvents, item)
+    };
+    let account = audit(
+        "user",
+        "suspend",
+        json!({"object_details":{"uuid":"OBJ","name":"Ann","email":"ann@example.com"}}),
+    );
+    assert_eq!(account["class_uid"], 3001);
+    assert_eq!(
+        account["user"],
+        json!({"uid":"OBJ","name":"Ann","email_addr":"ann@example.com"})
+    );
+    assert_eq!(account["entity"], Value::Null);
+    assert_eq!(account["actor"]["user"]["type_id"], 99);
+    assert_eq!(account["actor"]["user"]["type"], "external_user");
+    assert_eq!(
+        account["actor"]["session"]["created_time"],
+        1_704_067_200_000_i64
+    );
+
+    let member = audit(
+        "gm",
+        "join",
+        json!({"aux_uuid":"AUX","aux_details":{"uuid":"AUX","email":"bo@example.com"},"aux_info":"A"}),
+    );
+    assert_eq!(member["class_uid"], 3006);
+    assert_eq!(member["group"], json!({"uid":"OBJ"}));
+    assert_eq!(
+        member["user"],
+        json!({"uid":"AUX","email_addr":"bo@example.com"})
+    );
+    assert_eq!(member["unmapped"]["aux_info"], "A");
+
+    let access = audit("uva", "grant", json!({"aux_uuid":"AUX","aux_info":"R"}));
+    assert_eq!(access["class_uid"], 3005);
+    assert_eq!(access["user"], json!({"uid":"AUX"}));
+    assert_eq!(access["resource"], json!({"uid":"OBJ","type":"vault"}));
+    assert_eq!(access["privileges"], json!(["R"]));
+
+    let group_access = audit("gva", "revoke", json!({"aux_uuid":"GROUP","aux_info":""}));
+    assert_eq!(group_access["class_uid"], 3006);
+    assert_eq!(group_access["activity_id"], 2);
+    assert_eq!(group_access["group"], json!({"uid":"GROUP"}));
+    assert_eq!(
+        group_access["resource"],
+        json!({"uid":"OBJ","type":"vault"})
+    );
+    assert_eq!(group_access["privileges"], Value::Null);
+    assert_eq!(group_access["unmapped"]["aux_info"], "");
+
+    let entity = audit(
+        "vault",
+        "create",
+        json!({"session":{"login_time":"yesterday","ip":""}}),
+    );
+    assert_eq!(entity["class_uid"], 3004);
+    assert_eq!(entity["entity"], json!({"uid":"OBJ","type":"vault"}));
+    assert_eq!(entity["actor"]["session"], Value::Null);
+    assert_eq!(entity["src_endpoint"], Value::Null);
+    assert_eq!(
+        entity["unmapped"]["session"],
+        json!({"login_time":"yesterday","ip":""})
+    );
+}
+
 #[test]
 fn items_without_a_valid_timestamp_are_delivered_with_the_collection_time() {
     let before = jiff::Timestamp::now();

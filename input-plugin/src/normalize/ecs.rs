@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::common::{Client, Location, Related, User, is_iso_country, signin_succeeded};
+use super::common::{Client, Location, Related, User, is_ip, is_iso_country, signin_succeeded};
 use super::item::{Item, ROOT};
 use crate::encode::writer::{Syntax, Writer};
 use crate::event::EventType;
@@ -58,6 +58,9 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
             let change = match action.as_ref().map(Str::decoded).as_deref() {
                 Some("create") => "creation",
                 Some("delete" | "purge") => "deletion",
+                // ECS allows `access` with `configuration`, not with `iam`, whose
+                // read-only events are `info`.
+                Some("view" | "export") if subject.is_some() => "info",
                 Some("view" | "export") => "access",
                 _ => "change",
             };
@@ -76,7 +79,7 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
     let session_ip = match kind {
         EventType::AuditEvents => item
             .open(ROOT, "session")
-            .and_then(|at| item.take_str(at, "ip")),
+            .and_then(|at| item.take_str_if(at, "ip", is_ip)),
         _ => None,
     };
     let client = Client::take(item);
@@ -86,7 +89,7 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
 
     w.key("@timestamp");
     match original {
-        Some(text) if text.raw().ends_with('Z') && !text.is_escaped() => w.input_str(text),
+        Some(text) if item.timestamp_is_utc_text => w.input_str(text),
         _ => w.str(&time.to_string()),
     }
 

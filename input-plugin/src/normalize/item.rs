@@ -23,6 +23,9 @@ pub struct Item<'t, 'a> {
     tape: &'t mut Tape<'a>,
     /// The item's own `timestamp`, when it is present and valid RFC 3339.
     pub timestamp: Option<Timestamp>,
+    /// The timestamp's text is already `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with no escapes, the
+    /// one shape every date parser downstream accepts, so it can be copied as it is.
+    pub timestamp_is_utc_text: bool,
 }
 
 impl<'t, 'a> Item<'t, 'a> {
@@ -41,10 +44,13 @@ impl<'t, 'a> Item<'t, 'a> {
         let mut item = Self {
             tape,
             timestamp: None,
+            timestamp_is_utc_text: false,
         };
-        item.timestamp = item
-            .get_str(ROOT, "timestamp")
-            .and_then(|s| parse_timestamp(&s.decoded()));
+        if let Some(text) = item.get_str(ROOT, "timestamp") {
+            let (timestamp, utc_text) = timestamp_and_shape(&text.decoded());
+            item.timestamp = timestamp;
+            item.timestamp_is_utc_text = utc_text && !text.is_escaped();
+        }
         Ok(item)
     }
 
@@ -98,6 +104,19 @@ impl<'t, 'a> Item<'t, 'a> {
         self.take_as(obj, name, Mark::Taken, |_, node| as_str(node))
     }
 
+    /// Takes a string member that `accept` accepts; any other value stays for the leftovers.
+    #[inline(always)]
+    pub fn take_str_if(
+        &mut self,
+        obj: usize,
+        name: &str,
+        accept: impl FnOnce(Str<'a>) -> bool,
+    ) -> Option<Str<'a>> {
+        self.take_as(obj, name, Mark::Taken, |_, node| {
+            as_str(node).filter(|s| accept(*s))
+        })
+    }
+
     /// Takes the string members `names` of the object at `obj` (not the root) in one pass over
     /// its members, where `take_str` for each would scan it once per name.
     #[inline(always)]
@@ -106,17 +125,20 @@ impl<'t, 'a> Item<'t, 'a> {
         obj: usize,
         names: [&str; N],
     ) -> [Option<Str<'a>>; N] {
-        self.take_each(obj, names, |_, node| as_str(node))
+        self.take_each(obj, names, |_, node| as_str(node), |_| {})
     }
 
     /// Takes the members `names` of the object at `obj` (not the root) whose values `value`
-    /// accepts (given the name's position in `names`), in one pass over its members.
+    /// accepts (given the name's position in `names`), in one pass over its members. `settle`
+    /// sees every value found and may drop some (values that only make sense together): those
+    /// stay for the leftovers.
     #[inline(always)]
     pub fn take_each<T: Copy, const N: usize>(
         &mut self,
         obj: usize,
         names: [&str; N],
         value: impl Fn(usize, Node<'a>) -> Option<T>,
+        settle: impl FnOnce(&mut [Option<T>; N]),
     ) -> [Option<T>; N] {
         let mut found = [None; N];
         let mut keys = [0; N];
@@ -127,6 +149,7 @@ impl<'t, 'a> Item<'t, 'a> {
                 (found[i], keys[i]) = (Some(v), key);
             }
         }
+        settle(&mut found);
         for (v, key) in found.iter().zip(keys) {
             if v.is_some() {
                 self.tape.set_mark(key, Mark::Taken);
@@ -162,13 +185,21 @@ fn as_str(node: Node) -> Option<Str> {
 /// RFC 3339 with any precision and offset. EventTime carries seconds as u32, so instants
 /// before 1970 or after 2106 are treated as invalid rather than wrapped.
 pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
-    let ts = match utc_fast(s.as_bytes()) {
-        Some(ts) => ts,
-        None => s.parse().ok()?,
+    timestamp_and_shape(s).0
+}
+
+/// [`parse_timestamp`], and whether `s` has the API's usual UTC shape (a leap second or a
+/// space for `T` is valid RFC 3339, but not that shape).
+fn timestamp_and_shape(s: &str) -> (Option<Timestamp>, bool) {
+    let (ts, utc_text) = match utc_fast(s.as_bytes()) {
+        Some(ts) => (ts, true),
+        None => match s.parse::<Timestamp>() {
+            Ok(ts) => (ts, false),
+            Err(_) => return (None, false),
+        },
     };
-    (0..i64::from(u32::MAX - 1))
-        .contains(&ts.as_second())
-        .then_some(ts)
+    let in_range = (0..i64::from(u32::MAX - 1)).contains(&ts.as_second());
+    (in_range.then_some(ts), utc_text)
 }
 
 /// The API's usual shape, `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`, without a general parser (one

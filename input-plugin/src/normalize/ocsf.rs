@@ -4,11 +4,11 @@
 
 use jiff::Timestamp;
 
-use super::common::{Client, Location, Related, User, signin_succeeded};
-use super::item::{Item, ROOT};
+use super::common::{Client, Location, Related, User, is_ip, is_iso_country, signin_succeeded};
+use super::item::{Item, ROOT, parse_timestamp};
 use crate::encode::writer::{Prewritten, Syntax, Writer};
 use crate::event::EventType;
-use crate::json::Str;
+use crate::json::{Node, Str};
 
 pub const OCSF_VERSION: &str = "1.3.0";
 
@@ -155,7 +155,7 @@ fn audit_activity(object_type: &str, action: &str) -> Activity {
             };
             Activity::new(ACCOUNT_CHANGE, id)
         }
-        "group" | "gm" => {
+        "group" | "gm" | "gva" => {
             let id = match action {
                 "grant" => 1,
                 "revoke" => 2,
@@ -167,7 +167,7 @@ fn audit_activity(object_type: &str, action: &str) -> Activity {
             };
             Activity::new(GROUP_MANAGEMENT, id)
         }
-        "uva" | "gva" => {
+        "uva" => {
             let id = match action {
                 "grant" => 1,
                 "revoke" => 2,
@@ -252,6 +252,117 @@ fn user_fields<S: Syntax>(w: &mut Writer<S>, u: &User) {
     w.field("email_addr", u.email);
 }
 
+/// What an audit event acted on, in the attributes its class requires.
+enum Target<'a> {
+    /// Account Change: the user account.
+    Account(User<'a>),
+    /// Group Management: the group, the user joining or leaving it (`gm`), or the vault
+    /// access given to or taken from it (`gva`).
+    Group {
+        group: Option<Str<'a>>,
+        user: User<'a>,
+        access: Access<'a>,
+    },
+    /// User Access Management (`uva`): the user and the vault access given or taken.
+    UserAccess { user: User<'a>, access: Access<'a> },
+    /// Entity Management: any other object.
+    Entity {
+        uid: Option<Str<'a>>,
+        ty: Option<Str<'a>>,
+    },
+}
+
+/// A vault access change: the vault, and the API's undocumented access code (`aux_info`).
+#[derive(Default)]
+struct Access<'a> {
+    vault: Option<Str<'a>>,
+    privileges: Option<Str<'a>>,
+}
+
+impl<'a> Target<'a> {
+    fn take(item: &mut Item<'_, 'a>, class: usize, related: &mut Related<'a>) -> Self {
+        // The user an event is about: `object_*` for user objects, `aux_*` for group members
+        // and vault access.
+        let mut user = |item: &mut Item<'_, 'a>, prefix: &str| {
+            let (details, uuid) = match prefix {
+                "object" => ("object_details", "object_uuid"),
+                _ => ("aux_details", "aux_uuid"),
+            };
+            let mut user = User::take(item, ROOT, details, related);
+            let uuid = item.take_str(ROOT, uuid);
+            user.uuid = user.uuid.or(uuid);
+            user
+        };
+        let access = |item: &mut Item<'_, 'a>| Access {
+            vault: item.take_str(ROOT, "object_uuid"),
+            privileges: item.take_str_if(ROOT, "aux_info", |s| !s.is_empty()),
+        };
+        let object_type = item.get_str(ROOT, "object_type");
+        match class {
+            ACCOUNT_CHANGE => Self::Account(user(item, "object")),
+            GROUP_MANAGEMENT if object_type.is_some_and(|t| t.eq_str("gva")) => Self::Group {
+                group: item.take_str(ROOT, "aux_uuid"),
+                user: User::default(),
+                access: access(item),
+            },
+            GROUP_MANAGEMENT => Self::Group {
+                group: item.take_str(ROOT, "object_uuid"),
+                user: user(item, "aux"),
+                access: Access::default(),
+            },
+            USER_ACCESS_MANAGEMENT => Self::UserAccess {
+                user: user(item, "aux"),
+                access: access(item),
+            },
+            _ => Self::Entity {
+                uid: item.take_str(ROOT, "object_uuid"),
+                ty: item.take_str(ROOT, "object_type"),
+            },
+        }
+    }
+
+    fn write<S: Syntax>(&self, w: &mut Writer<S>) {
+        let user = |w: &mut Writer<S>, u: &User| {
+            w.map("user");
+            user_fields(w, u);
+            w.close_map();
+        };
+        let access = |w: &mut Writer<S>, a: &Access| {
+            if a.vault.is_some() {
+                w.map("resource");
+                w.field("uid", a.vault);
+                w.static_field("type", "vault");
+                w.close_map();
+            }
+            w.input_strs("privileges", a.privileges.as_slice());
+        };
+        match self {
+            Self::Account(u) => user(w, u),
+            Self::Group {
+                group,
+                user: u,
+                access: a,
+            } => {
+                w.map("group");
+                w.field("uid", *group);
+                w.close_map();
+                user(w, u);
+                access(w, a);
+            }
+            Self::UserAccess { user: u, access: a } => {
+                user(w, u);
+                access(w, a);
+            }
+            Self::Entity { uid, ty } => {
+                w.map("entity");
+                w.field("uid", *uid);
+                w.field("type", *ty);
+                w.close_map();
+            }
+        }
+    }
+}
+
 /// What each event type maps, taken from the item before anything is written.
 enum Parts<'a> {
     SignIn {
@@ -271,11 +382,9 @@ enum Parts<'a> {
         user: User<'a>,
         actor_type: Option<Str<'a>>,
         session_uuid: Option<Str<'a>>,
-        login_time: Option<Str<'a>>,
+        login_time: Option<(Str<'a>, Timestamp)>,
         device: Option<Str<'a>>,
-        object_uuid: Option<Str<'a>>,
-        object_type: Option<Str<'a>>,
-        object: User<'a>,
+        target: Target<'a>,
     },
 }
 
@@ -330,7 +439,7 @@ pub fn write<S: Syntax>(
         EventType::AuditEvents => {
             // `action` is also kept in `unmapped`, in the API's own words: it is not taken.
             let action = item.get_str(ROOT, "action");
-            let object_type = item.take_str(ROOT, "object_type");
+            let object_type = item.get_str(ROOT, "object_type");
             let activity = audit_activity(
                 &object_type.map(|s| s.decoded()).unwrap_or_default(),
                 &action.map(|s| s.decoded()).unwrap_or_default(),
@@ -342,20 +451,36 @@ pub fn write<S: Syntax>(
             let actor_type = item.take_str(ROOT, "actor_type");
             let (mut session_uuid, mut login_time, mut device) = (None, None, None);
             if let Some(at) = item.open(ROOT, "session") {
-                [session_uuid, login_time, src_ip, device] =
-                    item.take_strs(at, ["uuid", "login_time", "ip", "device_uuid"]);
+                // A login time that is no time, or an address that is no address, stays
+                // with the leftovers.
+                let names = ["uuid", "login_time", "ip", "device_uuid"];
+                let mut login = None;
+                let text;
+                [session_uuid, text, src_ip, device] = item.take_each(
+                    at,
+                    names,
+                    |i, node| match node {
+                        Node::Str(s) if i == 2 && !is_ip(s) => None,
+                        Node::Str(s) => Some(s),
+                        _ => None,
+                    },
+                    |found| {
+                        login = found[1].and_then(|s| parse_timestamp(&s.decoded()));
+                        if login.is_none() {
+                            found[1] = None;
+                        }
+                    },
+                );
+                login_time = text.zip(login);
             }
-            let object_uuid = item.take_str(ROOT, "object_uuid");
-            let object = User::take(item, ROOT, "object_details", &mut related);
+            let target = Target::take(item, activity.class, &mut related);
             let parts = Parts::Audit {
                 user,
                 actor_type,
                 session_uuid,
                 login_time,
                 device,
-                object_uuid,
-                object_type,
-                object,
+                target,
             };
             (activity, parts)
         }
@@ -378,14 +503,22 @@ pub fn write<S: Syntax>(
             session,
             user,
         } => {
-            let ok = category.is_some_and(signin_succeeded);
+            let (status_id, status) = match category {
+                Some(c) if signin_succeeded(*c) => (1, "Success"),
+                Some(_) => (2, "Failure"),
+                None => (0, "Unknown"),
+            };
+            // A second factor was presented (right or wrong), not missing or turned off.
             let is_mfa = ty.is_some_and(|t| {
+                let t = t.decoded();
                 ["mfa_", "totp_", "duo_", "u2f_", "code_"]
                     .iter()
-                    .any(|p| t.decoded().starts_with(p))
+                    .any(|p| t.starts_with(p))
+                    && !t.ends_with("_missing")
+                    && !t.ends_with("_disabled")
             });
-            w.int_field("status_id", if ok { 1 } else { 2 });
-            w.static_field("status", if ok { "Success" } else { "Failure" });
+            w.int_field("status_id", status_id);
+            w.static_field("status", status);
             w.field("status_code", *category);
             w.field("status_detail", *ty);
             w.key("is_mfa");
@@ -420,23 +553,11 @@ pub fn write<S: Syntax>(
             w.close_map();
             w.close_single_map_array();
         }
-        Parts::Audit {
-            device,
-            object_uuid,
-            object_type,
-            object,
-            ..
-        } => {
+        Parts::Audit { device, target, .. } => {
             w.map("device");
             w.field("uid", *device);
             w.close_map();
-            w.map("entity");
-            w.field("uid", *object_uuid);
-            w.field("type", *object_type);
-            w.map("data");
-            user_fields(w, object);
-            w.close_map();
-            w.close_map();
+            target.write(w);
         }
     }
 
@@ -457,11 +578,24 @@ pub fn write<S: Syntax>(
         } => {
             w.map("user");
             user_fields(w, user);
-            w.field("type", *actor_type);
+            if let Some(actor_type) = *actor_type {
+                // OCSF's user types are User, Admin and System; an MSP's `external_user`
+                // is Other, named in the API's words.
+                if actor_type.eq_str("user") {
+                    w.int_field("type_id", 1);
+                    w.static_field("type", "User");
+                } else {
+                    w.int_field("type_id", 99);
+                    w.field("type", Some(actor_type));
+                }
+            }
             w.close_map();
             w.map("session");
             w.field("uid", *session_uuid);
-            w.field("created_time_dt", *login_time);
+            if let Some((text, time)) = *login_time {
+                w.int_field("created_time", time.as_millisecond());
+                w.field("created_time_dt", Some(text));
+            }
             w.close_map();
         }
     }
@@ -474,14 +608,16 @@ pub fn write<S: Syntax>(
     w.field("version", client.os_version);
     w.close_map();
     w.map("location");
-    w.field("country", location.country);
+    // `country` is an ISO 3166-1 code; the API sometimes sends a name instead.
+    match location.country {
+        Some(c) if is_iso_country(c) => w.field("country", Some(c)),
+        country => w.field("desc", country),
+    }
     w.field("region", location.region);
     w.field("city", location.city);
-    if let Some(lat) = location.lat {
+    if let (Some(lat), Some(lon)) = (location.lat, location.lon) {
         w.key("lat");
         w.num(lat);
-    }
-    if let Some(lon) = location.lon {
         w.key("long");
         w.num(lon);
     }
@@ -535,6 +671,7 @@ mod tests {
             ("user", "join", (3001, 1, "Create")),
             ("user", "suspend", (3001, 5, "Disable")),
             ("uva", "revoke", (3005, 2, "Revoke Privileges")),
+            ("gva", "grant", (3006, 1, "Assign Privileges")),
             ("vault", "suspend", (3004, 12, "Suspend")),
             ("vault", "newcode", (3004, 99, "Other")),
         ] {
