@@ -134,12 +134,17 @@ fn raw_keeps_the_item_untouched() {
     assert_eq!(v["event"], serde_json::from_str::<Value>(item).unwrap());
 }
 
-fn ecs(kind: EventType, item: Value) -> Value {
+/// The NDJSON record of a v2 item.
+fn record(format: Format, kind: EventType, item: Value) -> Value {
     let mut line = Vec::new();
-    encoder(Format::Ecs, Target::Ndjson, ApiVersion::V2)
+    encoder(format, Target::Ndjson, ApiVersion::V2)
         .encode(kind, &item.to_string(), &mut line)
         .unwrap();
     serde_json::from_slice(&line).unwrap()
+}
+
+fn ecs(kind: EventType, item: Value) -> Value {
+    record(Format::Ecs, kind, item)
 }
 
 #[test]
@@ -289,11 +294,7 @@ fn ecs_audit_reads_of_users_and_groups_are_info() {
 }
 
 fn ocsf(kind: EventType, item: Value) -> Value {
-    let mut line = Vec::new();
-    encoder(Format::Ocsf, Target::Ndjson, ApiVersion::V2)
-        .encode(kind, &item.to_string(), &mut line)
-        .unwrap();
-    serde_json::from_slice(&line).unwrap()
+    record(Format::Ocsf, kind, item)
 }
 
 #[test]
