@@ -440,15 +440,11 @@ impl Client {
     }
 
     /// Text the server chose (an error message, a redirect's target), made safe to log: the
-    /// token redacted (a server may echo the request's headers), control characters escaped
-    /// (a newline would forge a log line, ESC a terminal's colours), and cut to `max` characters.
+    /// token and anything token-shaped redacted (a server may echo the request's headers),
+    /// control characters escaped (a newline would forge a log line, ESC a terminal's colours),
+    /// and cut to `max` characters.
     fn shown(&self, text: &str, max: usize) -> String {
-        let secret = self.token.secret().expose_secret();
-        let text = if secret.is_empty() {
-            text.into()
-        } else {
-            text.replace(secret, "[redacted]")
-        };
+        let text = crate::token::redact(text, Some(self.token.secret().expose_secret()));
         let mut out = String::new();
         for (n, (at, c)) in text.char_indices().enumerate() {
             if n == max {

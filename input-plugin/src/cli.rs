@@ -197,9 +197,13 @@ impl Options {
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+            let table: toml::Table = text.parse().map_err(|e| {
+                Failure::usage(format!(
+                    "--config {}: {}",
+                    path.display(),
+                    toml_error(&text, &e)
+                ))
+            })?;
             for (key, value) in table {
                 let value = match value {
                     toml::Value::String(s) => s,
@@ -298,6 +302,25 @@ impl Options {
         })?;
         Ok(config)
     }
+}
+
+/// Where a TOML file is wrong and why, without toml's own rendering: that quotes the line, and
+/// the line may hold the token (`token = "eyJ…` missing its closing quote).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return format!("invalid TOML: {message}");
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    format!("invalid TOML at line {line}, column {column}: {message}")
 }
 
 /// Flag errors use the flag's spelling.
@@ -669,8 +692,20 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        // Help and version: stdout, nothing of the user's quoted.
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
+            return e.exit_code();
+        }
+        Err(e) => {
+            let plain = e.render().to_string();
+            let shown = redacted(&plain);
+            if shown == plain {
+                // Coloured on a terminal, as clap prints it.
+                let _ = e.print();
+            } else {
+                let _ = write!(std::io::stderr(), "{shown}");
+            }
             return e.exit_code();
         }
     };
@@ -682,10 +717,22 @@ pub fn main() -> i32 {
     match result {
         Ok(()) => 0,
         Err(f) => {
-            eprintln!("op-events: error: {}", f.message);
+            let _ = writeln!(
+                std::io::stderr(),
+                "op-events: error: {}",
+                redacted(&f.message)
+            );
             f.code
         }
     }
+}
+
+/// An error message, as the user will see it, with the token and anything token-shaped hidden.
+/// Messages quote what was given (a flag's value, a path, a stray argument, a config file's
+/// line), and a token pasted into the wrong place must not be shown there.
+fn redacted(message: &str) -> String {
+    let secret = std::env::var(ENV_TOKEN).ok();
+    crate::token::redact(message, secret.as_deref())
 }
 
 #[cfg(test)]

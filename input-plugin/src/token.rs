@@ -158,6 +158,53 @@ impl Token {
     }
 }
 
+/// Shortest known secret that [`redact`] looks for: a real token is hundreds of characters, and
+/// replacing every occurrence of a few letters would garble a message without hiding anything.
+const MIN_KNOWN_SECRET: usize = 8;
+
+/// `text` with `secret` and anything shaped like a token replaced by `[redacted]`: text that
+/// may quote what a user typed or a server sent, where a token pasted into the wrong place (a
+/// flag's value, a path, a stray argument) or echoed back would otherwise be shown. Token-shaped
+/// means a JWT (three base64url segments joined by dots, the first two at least 10 characters)
+/// or a word of 16 or more base64url characters starting with `eyJ` (`{"` encoded).
+pub fn redact(text: &str, secret: Option<&str>) -> String {
+    let text = match secret.map(str::trim) {
+        Some(s) if s.len() >= MIN_KNOWN_SECRET => text.replace(s, "[redacted]"),
+        _ => text.to_owned(),
+    };
+    let word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(word_char) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(|c| !word_char(c)).unwrap_or(rest.len());
+        // A sentence's full stop, or a path's `./`, is not part of the word.
+        let word = &rest[..end];
+        let trimmed = word.trim_matches('.');
+        let lead = word.len() - word.trim_start_matches('.').len();
+        if token_shaped(trimmed) {
+            out.push_str(&word[..lead]);
+            out.push_str("[redacted]");
+            out.push_str(&word[lead + trimmed.len()..]);
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn token_shaped(word: &str) -> bool {
+    let segments: Vec<&str> = word.split('.').collect();
+    let jwt = segments.len() == 3
+        && segments[0].len() >= 10
+        && segments[1].len() >= 10
+        && segments.iter().all(|s| !s.contains('='));
+    jwt || word.starts_with("eyJ") && word.len() >= 16
+}
+
 fn decode_claims(raw: &str) -> Option<Claims> {
     let payload = raw.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -198,6 +245,39 @@ mod tests {
         );
         assert!(Token::new(SecretString::from("opaque")).is_ok());
         assert!(Token::new(SecretString::from("  ")).is_err());
+    }
+
+    #[test]
+    fn redact_hides_the_secret_and_anything_token_shaped() {
+        let jwt = jwt(r#"{"aud":["events.1password.com"]}"#);
+        let jwt = jwt.expose_secret();
+        assert_eq!(
+            redact(&format!("--region: `{jwt}` is not one of"), None),
+            "--region: `[redacted]` is not one of"
+        );
+        assert_eq!(
+            redact(&format!("token_file ./{jwt}.: No such file"), None),
+            "token_file ./[redacted].: No such file"
+        );
+        assert_eq!(
+            redact("unexpected argument 'eyJhbGciOiJFUzI1' found", None),
+            "unexpected argument '[redacted]' found"
+        );
+        assert_eq!(
+            redact(
+                "opaque-secret-1 and opaque-secret-1",
+                Some(" opaque-secret-1\n")
+            ),
+            "[redacted] and [redacted]"
+        );
+        // What is not a token stays: hosts, paths, versions, uuids, short secrets.
+        for kept in [
+            "events.1password.com, events.ent.1password.com, 127.0.0.1:9",
+            "/var/lib/op-events/0b3d2c1a-8f6e-4a5b-9c7d-e1f2a3b4c5d6.json v0.1.0",
+            "config.toml.bak: eyJ",
+        ] {
+            assert_eq!(redact(kept, Some("short")), kept);
+        }
     }
 
     /// What is wrong with a token read from a file names the file.

@@ -327,6 +327,120 @@ fn binary_output_never_shows_the_token() {
     let _ = std::io::stderr().flush();
 }
 
+/// A token pasted into the wrong place (a flag's value, a path, a stray argument, a config
+/// file's other key, a config file with a syntax error) is quoted by the error about it: the
+/// binary shows it redacted, whether it is the token it was given or only looks like one.
+#[test]
+fn a_token_in_the_wrong_place_is_never_shown() {
+    // As long as a real one: too long a name for a file, so `--state-dir` fails on it.
+    let token = &format!(
+        "eyJhbGciOiJFUzI1NiJ9.eyJ{}.{}",
+        "YXVkIjoiZXZlbnRzIn0".repeat(12),
+        "c2lnbmF0dXJl".repeat(8)
+    );
+    // Not shaped like a token, and not in the environment: only the TOML message can hide it.
+    let opaque = "opaque-secret-1234567890";
+    let dir = tempfile::tempdir().unwrap();
+    let toml = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let unterminated = toml(
+        "unterminated.toml",
+        format!("limit = 5\ntoken = \"{token}\n"),
+    );
+    let opaque_unterminated = toml("opaque.toml", format!("token = \"{opaque}\n"));
+    let region = toml("region.toml", format!("region = \"{token}\"\n"));
+    let token_file = toml("token_file.toml", format!("token_file = \"{token}\"\n"));
+    let set_token_file = format!("token_file={token}");
+    let cases: Vec<(Vec<&str>, bool, &str)> = vec![
+        // (arguments, OP_EVENTS_TOKEN set, what the error still says)
+        (
+            vec!["check", "--config", &unterminated],
+            false,
+            "line 2, column",
+        ),
+        (
+            vec!["check", "--config", &opaque_unterminated],
+            false,
+            "line 1, column",
+        ),
+        (
+            vec!["check", "--config", &token_file],
+            false,
+            "token_file [redacted]: ",
+        ),
+        (
+            vec!["check", "--set", &set_token_file],
+            false,
+            "token_file [redacted]: ",
+        ),
+        (
+            vec!["check", "--token-file", token],
+            false,
+            "token_file [redacted]: ",
+        ),
+        (
+            vec!["check", "--region", token],
+            true,
+            "--region: `[redacted]`",
+        ),
+        (
+            vec!["--log-level", token, "check"],
+            true,
+            "--log-level: `[redacted]`",
+        ),
+        (
+            vec![
+                "run",
+                "--once",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--state-dir",
+                token,
+            ],
+            true,
+            "state_dir [redacted]",
+        ),
+        (
+            vec!["check", "--set", token],
+            true,
+            "--set [redacted]: expected KEY=VALUE",
+        ),
+        (
+            vec!["check", "--config", &region],
+            true,
+            "region: `[redacted]`",
+        ),
+        (
+            vec!["check", token],
+            true,
+            "unexpected argument '[redacted]'",
+        ),
+    ];
+    let bin = env!("CARGO_BIN_EXE_op-events");
+    for (args, env, said) in cases {
+        let mut c = Command::new(bin);
+        c.args(&args)
+            .current_dir(dir.path())
+            .env_remove("OP_EVENTS_TOKEN");
+        if env {
+            c.env("OP_EVENTS_TOKEN", token);
+        }
+        let out = c.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_clean(&format!("op-events {args:?}"), &text, token);
+        assert!(!text.contains(opaque), "op-events {args:?}: {text}");
+        assert!(text.contains(said), "op-events {args:?}: {text}");
+        assert_ne!(out.status.code(), Some(0), "op-events {args:?}: {text}");
+    }
+}
+
 /// Documented commands never put a token on a command line (`ps`, shell history): no `--token`
 /// flag, no `--set token=`, no literal JWT, no `-p token=` other than Fluent Bit's own
 /// `'${ENV}'` reference (single-quoted: the shell does not expand it). The mock's README may
