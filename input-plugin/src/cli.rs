@@ -19,9 +19,10 @@ use crate::pipeline::{BatchLimits, Collector, StartError, load_token};
 const ENV_TOKEN: &str = "OP_EVENTS_TOKEN";
 
 const AFTER_HELP: &str = "\
-The token (an Events Reporting bearer token from 1Password) comes from the `token` or
-`token_file` key of --config, --token-file FILE, or the OP_EVENTS_TOKEN environment variable. It
-is never taken on the command line, so it can't leak through `ps` or shell history.
+The token (an Events Reporting bearer token from 1Password) comes from, first to last:
+--token-file FILE, the OP_EVENTS_TOKEN environment variable, or the `token` or `token_file` key
+of --config. It is never taken on the command line, so it can't leak through `ps` or shell
+history.
 
 Examples:
   op-events demo                                  # everything local, nothing to configure
@@ -189,8 +190,8 @@ enum Origin<'p> {
 }
 
 impl Options {
-    /// TOML first, then flags (`run`'s with `collection`), then the token from the environment
-    /// if none is configured.
+    /// TOML first, then flags (`run`'s with `collection`), then the token's source
+    /// ([`choose_token`]).
     pub fn to_config(&self, collection: Option<&Collection>) -> Result<Config, Failure> {
         let mut config = Config::default();
         let mut origins: HashMap<&'static str, Origin> = HashMap::new();
@@ -270,26 +271,7 @@ impl Options {
             config.set(k, v)?;
             origins.extend(key.map(|k| (k, Origin::Set)));
         }
-        // Said here in the binary's words: the shared error speaks to Fluent Bit users.
-        if config.token.is_none() && config.token_file.is_none() {
-            let usage = |problem: &str| {
-                Failure::usage(format!(
-                    "{ENV_TOKEN} {problem}: put the token in it, or pass --token-file FILE"
-                ))
-            };
-            match std::env::var(ENV_TOKEN) {
-                Ok(t) if !t.trim().is_empty() => config.token = Some(t.into()),
-                Ok(_) => return Err(usage("is set but empty")),
-                Err(std::env::VarError::NotUnicode(_)) => {
-                    return Err(usage("is not valid UTF-8"));
-                }
-                Err(std::env::VarError::NotPresent) => {
-                    return Err(Failure::usage(format!(
-                        "no token: pass --token-file FILE, set {ENV_TOKEN}, or set `token_file` in the --config file"
-                    )));
-                }
-            }
-        }
+        choose_token(&mut config, &origins)?;
         config.validate().map_err(|e| match &e {
             ConfigError::Invalid { key, .. } => match origins.get(key) {
                 Some(Origin::Flag) => flag_error(e),
@@ -321,6 +303,40 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
         .count()
         + 1;
     format!("invalid TOML at line {line}, column {column}: {message}")
+}
+
+/// Leaves the one token source that wins: the command line's `token_file` (`--token-file`,
+/// `--set token_file=`), else `OP_EVENTS_TOKEN`, else the `--config` file's `token`, else its
+/// `token_file`. As with every other option, what is given for this run beats the file.
+fn choose_token(config: &mut Config, origins: &HashMap<&str, Origin>) -> Result<(), Failure> {
+    let command_line = matches!(origins.get("token_file"), Some(Origin::Flag | Origin::Set));
+    if command_line && config.token_file.is_some() {
+        config.token = None;
+        return Ok(());
+    }
+    let configured = config.token.is_some() || config.token_file.is_some();
+    // Said here in the binary's words: the shared error speaks to Fluent Bit users.
+    let usage = |problem: &str| {
+        Failure::usage(format!(
+            "{ENV_TOKEN} {problem}: put the token in it, or pass --token-file FILE"
+        ))
+    };
+    match std::env::var(ENV_TOKEN) {
+        Ok(t) if !t.trim().is_empty() => {
+            config.token = Some(t.into());
+            config.token_file = None;
+        }
+        // An empty or unreadable variable counts as unset when the file gives a token.
+        _ if configured => {}
+        Ok(_) => return Err(usage("is set but empty")),
+        Err(std::env::VarError::NotUnicode(_)) => return Err(usage("is not valid UTF-8")),
+        Err(std::env::VarError::NotPresent) => {
+            return Err(Failure::usage(format!(
+                "no token: pass --token-file FILE, set {ENV_TOKEN}, or set `token_file` in the --config file"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Flag errors use the flag's spelling.

@@ -228,6 +228,52 @@ fn introspection_falls_back_to_v1_on_404() {
     assert_eq!(named, 3, "one state file per stream for {account}");
 }
 
+/// The token's sources, first to last: `--token-file` (or `--set token_file=`), then
+/// `OP_EVENTS_TOKEN`, then the `--config` file, as for every other option the command line
+/// beats the file. Each case has the right token in the source that must win only.
+#[test]
+fn token_flags_beat_the_environment_which_beats_the_config_file() {
+    let mock = mock();
+    let good = mock.token("acme", &["auditevents"]);
+    let bad = "not-the-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let good_file = write("good", &good);
+    let bad_file = write("bad", bad);
+    let file_token = write("token.toml", &format!("token = \"{bad}\"\n"));
+    let file_token_file = write("token_file.toml", &format!("token_file = \"{bad_file}\"\n"));
+    let set_good = format!("token_file={good_file}");
+    let cases: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (
+            vec!["--config", &file_token, "--token-file", &good_file],
+            None,
+        ),
+        (vec!["--config", &file_token, "--set", &set_good], None),
+        (vec!["--config", &file_token], Some(&good)),
+        (vec!["--config", &file_token_file], Some(&good)),
+        (vec!["--token-file", &good_file], Some(bad)),
+        (
+            vec!["--config", &file_token, "--token-file", &good_file],
+            Some(bad),
+        ),
+    ];
+    for (args, env) in cases {
+        let out = op_events(env)
+            .arg("check")
+            .args(&args)
+            .args(["--base-url", &mock.url()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?} with {env:?}: {text}");
+        assert!(text.contains("auditevents     ok"), "{args:?}: {text}");
+    }
+}
+
 #[test]
 fn check_reports_account_features_and_streams() {
     let mock = mock();
