@@ -610,6 +610,29 @@ fn lag(d: jiff::SignedDuration) -> String {
     }
 }
 
+/// `check`'s report on stdout. A reader that went away (`check | head -1`) ends the report, not
+/// the checks: the exit code still says whether every stream works.
+#[derive(Default)]
+struct Report {
+    closed: bool,
+}
+
+impl Report {
+    fn line(&mut self, line: std::fmt::Arguments) -> Result<(), Failure> {
+        if self.closed {
+            return Ok(());
+        }
+        match writeln!(std::io::stdout(), "{line}") {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(e) => Err(Failure::runtime(format!("writing to stdout: {e}"))),
+        }
+    }
+}
+
 /// `op-events check`: prints what the token can do; touches no state.
 pub fn check(options: Options) -> Result<(), Failure> {
     let config = options.to_config(None)?;
@@ -619,9 +642,13 @@ pub fn check(options: Options) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(Failure::runtime)?;
+    let mut report = Report::default();
     let host = client.host();
     let region = Region::from_host(&host).map_or("custom", Region::as_str);
-    println!("endpoint:  {} (region {region})", client.base_url());
+    report.line(format_args!(
+        "endpoint:  {} (region {region})",
+        client.base_url()
+    ))?;
     let hint = |e: &ApiError, kind: Option<EventType>| match e.action() {
         Action::Unauthorized => format!(" ({})", client.token().explain_unauthorized(kind, &host)),
         Action::NotFound => format!(" ({NOT_FOUND_HINT})"),
@@ -635,16 +662,22 @@ pub fn check(options: Options) -> Result<(), Failure> {
         .clone()
         .or_else(|| client.token().claims().account_uuid.clone())
         .unwrap_or_else(|| "unknown".into());
-    println!("account:   {account}");
-    println!("features:  {}", intro.features.join(", "));
+    report.line(format_args!("account:   {account}"))?;
+    report.line(format_args!("features:  {}", intro.features.join(", ")))?;
     // As `run` does: the listed types, or else every type the token grants.
-    let kinds = config.events.clone().unwrap_or_else(|| {
-        let granted = intro.granted();
-        for kind in EventType::ALL.into_iter().filter(|k| !granted.contains(k)) {
-            println!("{:<15} not granted by the token (skipped)", kind.as_str());
+    let kinds = match config.events.clone() {
+        Some(kinds) => kinds,
+        None => {
+            let granted = intro.granted();
+            for kind in EventType::ALL.into_iter().filter(|k| !granted.contains(k)) {
+                report.line(format_args!(
+                    "{:<15} not granted by the token (skipped)",
+                    kind.as_str()
+                ))?;
+            }
+            granted
         }
-        granted
-    });
+    };
     let mut failed = false;
     for kind in kinds {
         let request = Request::Reset {
@@ -655,10 +688,14 @@ pub fn check(options: Options) -> Result<(), Failure> {
             .block_on(client.fetch(kind, &request))
             .and_then(|p| p.envelope().map(|_| ()))
         {
-            Ok(()) => println!("{:<15} ok", kind.as_str()),
+            Ok(()) => report.line(format_args!("{:<15} ok", kind.as_str()))?,
             Err(e) => {
                 failed = true;
-                println!("{:<15} FAILED: {e}{}", kind.as_str(), hint(&e, Some(kind)));
+                report.line(format_args!(
+                    "{:<15} FAILED: {e}{}",
+                    kind.as_str(),
+                    hint(&e, Some(kind))
+                ))?;
             }
         }
     }

@@ -345,6 +345,42 @@ fn closed_stdout_exits_cleanly() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A pipe whose reader is already gone, as for `op-events … | head -1` once `head` has exited.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+/// Writing to a closed stdout is an end, never a panic (exit 101): `check`'s report stops but
+/// its checks go on, and its exit code still says whether every stream works.
+#[test]
+fn no_output_panics_on_a_closed_stdout() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let base_url = ["--base-url", &mock.url()];
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        ([&["check"][..], &base_url].concat(), 0),
+        (
+            [&["check", "--events", "itemusages"][..], &base_url].concat(),
+            1,
+        ),
+        (vec!["--help"], 0),
+        (vec!["run", "--help"], 0),
+        (vec!["--version"], 0),
+    ];
+    for (args, code) in cases {
+        let out = op_events(Some(&token))
+            .args(&args)
+            .stdout(closed_pipe())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn bad_flags_and_missing_token_are_usage_errors() {
     for (args, needle) in [
