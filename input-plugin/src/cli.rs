@@ -127,7 +127,8 @@ pub struct Collection {
     /// Events fetched ahead of the output before fetching pauses [default: 10000].
     #[arg(long, value_name = "N")]
     pub max_buffered_events: Option<String>,
-    /// Drain every stream until caught up, save the checkpoints, exit 0 (for cron).
+    /// Drain every stream until caught up, save the checkpoints, exit 0 (for cron); exit 1 if
+    /// stdout is closed before that.
     #[arg(long)]
     pub once: bool,
 }
@@ -561,7 +562,8 @@ fn end_a_torn_line(out: &mut impl std::io::Write) -> std::io::Result<()> {
     Ok(())
 }
 
-fn collect(config: Config, once: bool) -> Result<(), Failure> {
+/// Collects until `once` and caught up, a signal, or a closed stdout; says which.
+fn collect(config: Config, once: bool) -> Result<End, Failure> {
     let limits = BatchLimits {
         max_records: config.batch_max_records,
         max_bytes: config.batch_max_bytes,
@@ -589,7 +591,7 @@ fn collect(config: Config, once: bool) -> Result<(), Failure> {
         End::Signal => tracing::info!("stopped by signal; checkpoints saved"),
         End::Closed => tracing::info!("stdout closed; stopping"),
     }
-    Ok(())
+    Ok(end)
 }
 
 /// `op-events run`.
@@ -597,7 +599,14 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let once = args.collection.once;
     let mut config = args.options.to_config(Some(&args.collection))?;
     config.retry_fatal = !once;
-    collect(config, once)
+    match collect(config, once)? {
+        // A cron job must not report success for a run that stopped short.
+        End::Closed if once => Err(Failure::runtime(
+            "stdout was closed before every stream caught up: the events not written come \
+             again next run",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// How far a stream's newest event is behind: minutes, hours, then days.
@@ -738,7 +747,8 @@ pub fn demo(args: DemoArgs) -> Result<(), Failure> {
             }
         });
     }
-    collect(config, !args.follow)
+    // `demo | head` is a way to look at it: a closed stdout ends it as well as any.
+    collect(config, !args.follow).map(|_| ())
 }
 
 /// Parses arguments and runs; returns the process exit code.

@@ -381,6 +381,49 @@ fn no_output_panics_on_a_closed_stdout() {
     }
 }
 
+/// `run --once | head -1` stopped short: a cron job must see that in the exit code. Plain `run`
+/// (Vector, systemd) still exits 0 on it, and so does a `--once` run with nothing to write.
+#[test]
+fn run_once_fails_when_stdout_closes_before_caught_up() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let out = once_raw(&token, &mock, state.path())
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stdout was closed before every stream caught up"),
+        "{stderr}"
+    );
+    let out = run(&token, &mock, state.path())
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = once_raw(&token, &mock, state.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = once_raw(&token, &mock, state.path())
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn bad_flags_and_missing_token_are_usage_errors() {
     for (args, needle) in [
