@@ -442,6 +442,59 @@ fn stop_signal(pumping: Arc<AtomicBool>) -> Arc<AtomicBool> {
     flag
 }
 
+/// Set once stdout is a pipe with no reader left. A write finds that out, but an idle `run`
+/// (caught up, polling) writes nothing: it would outlive its reader (a crashed Vector) and hold
+/// its streams' state locks, so that the reader's next instance of it waits on them until an
+/// event comes. The write end of a pipe whose readers are gone reports an error to epoll;
+/// files and terminals never do, and are not watched.
+fn stdout_reader_gone() -> Arc<AtomicBool> {
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+    use std::os::unix::fs::FileTypeExt as _;
+    let gone = Arc::new(AtomicBool::new(false));
+    // A copy of the descriptor: epoll watches the pipe, not this number.
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return gone;
+    };
+    let pipe = std::fs::File::from(fd);
+    if !pipe.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
+        return gone;
+    }
+    let watch = || -> std::io::Result<mio::Poll> {
+        let poll = mio::Poll::new()?;
+        // Read interest never fires on a write end; an error is always reported.
+        poll.registry().register(
+            &mut mio::unix::SourceFd(&pipe.as_raw_fd()),
+            mio::Token(0),
+            mio::Interest::READABLE,
+        )?;
+        Ok(poll)
+    };
+    let Ok(mut poll) = watch() else {
+        return gone;
+    };
+    let set = Arc::clone(&gone);
+    std::thread::Builder::new()
+        .name("op-events-stdout".into())
+        .spawn(move || {
+            // Registered as long as this copy is open.
+            let _pipe = pipe;
+            let mut events = mio::Events::with_capacity(1);
+            loop {
+                match poll.poll(&mut events, None) {
+                    Ok(()) if events.iter().any(mio::event::Event::is_error) => {
+                        set.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return,
+                }
+            }
+        })
+        .ok();
+    gone
+}
+
 /// Progress on stderr (only when it is a terminal).
 struct Progress {
     enabled: bool,
@@ -501,9 +554,10 @@ enum End {
 }
 
 /// Takes batches, writes them to stdout, flushes, then acks durably (a crash re-delivers at most
-/// the batch in hand). Ends on `once` + caught up, a
-/// signal, or a closed stdout (then the unwritten batch is not acked).
+/// the batch in hand). Ends on `once` + caught up, a signal, or a closed stdout, found by a
+/// write or while idle (then the unwritten batch is not acked).
 fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Result<End, Failure> {
+    let reader_gone = stdout_reader_gone();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if let Err(e) = end_a_torn_line(&mut out) {
@@ -521,6 +575,9 @@ fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Re
             if let Some(f) = c.failure() {
                 return Err(Failure::runtime(f));
             }
+        }
+        if reader_gone.load(Ordering::SeqCst) {
+            return Ok(End::Closed);
         }
         let Some(batch) = c.take_timeout(limits, Duration::from_millis(200)) else {
             continue;

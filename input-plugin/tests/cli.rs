@@ -846,6 +846,44 @@ fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<St
     rx
 }
 
+/// A reader that goes away while `run` is idle (caught up, nothing new) ends it at once, not at
+/// its next write: a respawned instance would otherwise wait on its state locks until an event
+/// comes.
+#[test]
+fn an_idle_run_stops_when_its_reader_goes() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let mut child = run(&token, &mock, state.path())
+        .args(["--poll-interval", "1h"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..120 {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert!(line.ends_with('\n'), "{line:?}");
+    }
+    drop(stdout);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("still running 10 s after its reader went");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("stdout closed"), "{stderr}");
+}
+
 /// Asks `child` to stop, as Vector and systemd do.
 fn sigterm(child: &std::process::Child) {
     let status = Command::new("kill")
