@@ -98,7 +98,9 @@ pub struct Options {
     pub set: Vec<String>,
 }
 
-/// `run`'s own options: what to collect, from where on, and how fast.
+/// `run`'s own options: what to collect, from where on, and how fast. Those taking a number or
+/// a time take a value starting with `-` too, so that `--limit -1` is refused by the option's
+/// own check, naming it, and not as a stray argument.
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Collection")]
 pub struct Collection {
@@ -106,26 +108,26 @@ pub struct Collection {
     #[arg(long)]
     pub format: Option<String>,
     /// First run only: RFC 3339 time or a lookback like 7d, 12h [default: the whole 120-day retention].
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub start_time: Option<String>,
     /// Where cursors are saved [default: $XDG_STATE_HOME/op-events, else
     /// ~/.local/state/op-events, else ./op-events-state].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Wait between polls once caught up [default: 10s].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub poll_interval: Option<String>,
     /// Requests per minute for this account, all streams together [default: 600; 0 = off].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub rate_limit_per_minute: Option<String>,
     /// Requests per hour for this account [default: 30000; 0 = off].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub rate_limit_per_hour: Option<String>,
     /// Events per API page, 1-1000 [default: 1000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub limit: Option<String>,
     /// Events fetched ahead of the output before fetching pauses [default: 10000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub max_buffered_events: Option<String>,
     /// Drain every stream until caught up, save the checkpoints, exit 0 (for cron); exit 1 if
     /// stdout is closed before that.
@@ -144,7 +146,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Generated events per type.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub events: usize,
     /// Keep generating new events and keep streaming them (Ctrl-C to stop).
     #[arg(long)]

@@ -453,6 +453,31 @@ fn bad_flags_and_missing_token_are_usage_errors() {
             vec!["run", "--set", "retry_initial=0"],
             "retry_initial: must be more than 0",
         ),
+        // A negative value is the option's mistake, named by it, not a stray argument.
+        (
+            vec!["run", "--limit", "-1"],
+            "--limit: `-1` is not a number",
+        ),
+        (
+            vec!["run", "--poll-interval", "-5s"],
+            "--poll-interval: `-5s` is not a duration",
+        ),
+        (
+            vec!["run", "--start-time", "-7d"],
+            "--start-time: `-7d` is neither",
+        ),
+        (
+            vec!["run", "--rate-limit-per-hour", "-1"],
+            "--rate-limit-per-hour: `-1`",
+        ),
+        (
+            vec!["run", "--max-buffered-events", "-1"],
+            "--max-buffered-events: `-1`",
+        ),
+        (
+            vec!["demo", "--events", "-5"],
+            "invalid value '-5' for '--events",
+        ),
         // A level mistyped would otherwise silence every log line.
         (vec!["--log-level", "inf", "run"], "--log-level: `inf`"),
         (
