@@ -280,14 +280,16 @@ struct Access<'a> {
 }
 
 impl<'a> Target<'a> {
-    fn take(item: &mut Item<'_, 'a>, class: usize, related: &mut Related<'a>) -> Self {
+    /// `object_type` is the item's, which chose `class`.
+    fn take(
+        item: &mut Item<'_, 'a>,
+        class: usize,
+        object_type: Option<Str>,
+        related: &mut Related<'a>,
+    ) -> Self {
         // The user an event is about: `object_*` for user objects, `aux_*` for group members
         // and vault access.
-        let mut user = |item: &mut Item<'_, 'a>, prefix: &str| {
-            let (details, uuid) = match prefix {
-                "object" => ("object_details", "object_uuid"),
-                _ => ("aux_details", "aux_uuid"),
-            };
+        let mut user = |item: &mut Item<'_, 'a>, details: &str, uuid: &str| {
             let mut user = User::take(item, ROOT, details, related);
             let uuid = item.take_str(ROOT, uuid);
             user.uuid = user.uuid.or(uuid);
@@ -297,9 +299,8 @@ impl<'a> Target<'a> {
             vault: item.take_str(ROOT, "object_uuid"),
             privileges: item.take_str_if(ROOT, "aux_info", |s| !s.is_empty()),
         };
-        let object_type = item.get_str(ROOT, "object_type");
         match class {
-            ACCOUNT_CHANGE => Self::Account(user(item, "object")),
+            ACCOUNT_CHANGE => Self::Account(user(item, "object_details", "object_uuid")),
             GROUP_MANAGEMENT if object_type.is_some_and(|t| t.eq_str("gva")) => Self::Group {
                 group: item.take_str(ROOT, "aux_uuid"),
                 user: User::default(),
@@ -307,11 +308,11 @@ impl<'a> Target<'a> {
             },
             GROUP_MANAGEMENT => Self::Group {
                 group: item.take_str(ROOT, "object_uuid"),
-                user: user(item, "aux"),
+                user: user(item, "aux_details", "aux_uuid"),
                 access: Access::default(),
             },
             USER_ACCESS_MANAGEMENT => Self::UserAccess {
-                user: user(item, "aux"),
+                user: user(item, "aux_details", "aux_uuid"),
                 access: access(item),
             },
             _ => Self::Entity {
@@ -473,7 +474,7 @@ pub fn write<S: Syntax>(
                 );
                 login_time = text.zip(login);
             }
-            let target = Target::take(item, activity.class, &mut related);
+            let target = Target::take(item, activity.class, object_type, &mut related);
             let parts = Parts::Audit {
                 user,
                 actor_type,
