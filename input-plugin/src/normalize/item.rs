@@ -101,7 +101,7 @@ impl<'t, 'a> Item<'t, 'a> {
     /// Takes a string member; a member of another type stays for the leftovers.
     #[inline(always)]
     pub fn take_str(&mut self, obj: usize, name: &str) -> Option<Str<'a>> {
-        self.take_as(obj, name, Mark::Taken, |_, node| as_str(node))
+        self.take_str_if(obj, name, |_| true)
     }
 
     /// Takes a string member that `accept` accepts; any other value stays for the leftovers.
