@@ -87,12 +87,13 @@ fn a_batch_is_checkpointed_after_the_delay_not_counting_time_paused() {
     let took = saved_after(state, &first, handed);
     assert!(took >= DELAY, "checkpointed {took:?} after the hand-over");
 
-    // Paused right after a hand-over: nothing of it is written while paused, and the delay
-    // starts again at the resume.
+    // Paused right after a hand-over: nothing of it is written while paused, and the time
+    // paused does not count towards the delay.
     mock.generate("acme", "auditevents", 20, false);
-    let (second, _) = next_batch(&instance);
+    let (second, handed) = next_batch(&instance);
     assert_eq!(second.len(), 20);
     instance.pause();
+    let before_pause = handed.elapsed();
     std::thread::sleep(DELAY + DELAY / 2);
     assert!(
         saved_uuids(state).is_disjoint(&second),
@@ -100,8 +101,8 @@ fn a_batch_is_checkpointed_after_the_delay_not_counting_time_paused() {
     );
     let resumed = Instant::now();
     instance.resume();
-    let took = saved_after(state, &second, resumed);
-    assert!(took >= DELAY, "checkpointed {took:?} after the resume");
+    let took = before_pause + saved_after(state, &second, resumed);
+    assert!(took >= DELAY, "checkpointed after {took:?} unpaused");
 
     // Fluent Bit pauses its inputs before it exits, and discards the ring buffer of an input
     // paused for its buffer limit: a batch taken just before the shutdown is not written, and
@@ -119,6 +120,66 @@ fn a_batch_is_checkpointed_after_the_delay_not_counting_time_paused() {
     let again = fb.started(&borrow(&props), harness::INFO);
     let (refetched, _) = next_batch(&again);
     assert_eq!(refetched, third);
+    again.stop(false);
+    fb.unregister(&def);
+}
+
+/// An output that cannot keep up makes Fluent Bit pause the input soon after every resume
+/// (one collect over `mem_buf_limit`). The delay adds up across those short stretches, so
+/// checkpoints go on, and a restart does not fetch again everything since the first pause.
+#[test]
+fn checkpoints_go_on_when_every_resume_is_followed_by_a_pause_within_the_delay() {
+    const STRETCH: Duration = Duration::from_millis(400);
+    let mock = source::mock(50, 17);
+    let account = Account::new(&mock, "acme");
+    let state = account.state.path();
+    let props = account.props(
+        &mock,
+        &[
+            ("events", "auditevents"),
+            ("format", "raw"),
+            ("checkpoint_interval", "0"),
+            ("poll_interval", "1s"),
+        ],
+    );
+    let fb = FluentBit::load(Layout::V41);
+    let def = fb.register();
+    let instance = fb.started(&borrow(&props), harness::INFO);
+
+    let (first, handed) = next_batch(&instance);
+    assert_eq!(first.len(), 50);
+    let mut unpaused = Duration::ZERO;
+    let mut stretch = handed;
+    loop {
+        std::thread::sleep(STRETCH);
+        instance.pause();
+        unpaused += stretch.elapsed();
+        std::thread::sleep(STRETCH);
+        if saved_uuids(state).is_superset(&first) {
+            break;
+        }
+        assert!(
+            unpaused < 5 * DELAY,
+            "not checkpointed after {unpaused:?} unpaused in stretches of {STRETCH:?}"
+        );
+        stretch = Instant::now();
+        instance.resume();
+    }
+    assert!(
+        unpaused >= DELAY,
+        "checkpointed after {unpaused:?} unpaused"
+    );
+
+    // Stopped while paused, as Fluent Bit stops: the next start fetches only what came later.
+    instance.stop(false);
+    fb.unregister(&def);
+    mock.generate("acme", "auditevents", 10, false);
+    let fb = FluentBit::load(Layout::V41);
+    let def = fb.register();
+    let again = fb.started(&borrow(&props), harness::INFO);
+    let (refetched, _) = next_batch(&again);
+    assert_eq!(refetched.len(), 10);
+    assert!(refetched.is_disjoint(&first));
     again.stop(false);
     fb.unregister(&def);
 }

@@ -41,19 +41,36 @@ struct Failing {
 
 const REPORT_EVERY: Duration = Duration::from_secs(300);
 
-/// Acks waiting out the delay, oldest first.
+/// Acks waiting out the delay, oldest first, aged on a clock that stops while paused.
+///
+/// The clock is not restarted by a resume: under sustained back-pressure Fluent Bit may pause
+/// the input within a second of every resume, and a delay counted from the resume would then
+/// never pass, so no checkpoint would ever be written. Counting unpaused time is enough: the
+/// engine empties the ring buffer at every 250 ms tick that finds the input unpaused, and a
+/// tick that pauses it still moves at least one buffer.
 struct Held {
-    acks: VecDeque<(Instant, Vec<PageMeta>)>,
-    paused: bool,
-    /// When the collector last resumed: the delay restarts there.
-    resumed: Option<Instant>,
+    /// Each ack with the unpaused time ([`Held::clock`]) at which it came.
+    acks: VecDeque<(Duration, Vec<PageMeta>)>,
+    /// Unpaused time before `running_since`.
+    banked: Duration,
+    /// When the current unpaused stretch began; `None` while paused.
+    running_since: Option<Instant>,
 }
 
 impl Held {
+    /// Unpaused time since the committer started.
+    fn clock(&self, now: Instant) -> Duration {
+        self.banked
+            + self
+                .running_since
+                .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+    }
+
     /// When the oldest ack comes due; never while paused.
     fn next_due(&self, delay: Duration) -> Option<Instant> {
-        let (acked, _) = self.acks.front().filter(|_| !self.paused)?;
-        Some(self.resumed.map_or(*acked, |r| r.max(*acked)) + delay)
+        let since = self.running_since?;
+        let (acked, _) = self.acks.front()?;
+        Some(since + (*acked + delay).saturating_sub(self.banked))
     }
 
     /// Removes the acks due by `now`.
@@ -63,6 +80,17 @@ impl Held {
             due.extend(self.acks.pop_front().map(|(_, metas)| metas));
         }
         due
+    }
+
+    fn set_paused(&mut self, paused: bool, now: Instant) {
+        match (paused, self.running_since) {
+            (true, Some(_)) => {
+                self.banked = self.clock(now);
+                self.running_since = None;
+            }
+            (false, None) => self.running_since = Some(now),
+            _ => {}
+        }
     }
 }
 
@@ -87,8 +115,8 @@ impl Committer {
             slots: Mutex::new(Vec::new()),
             held: Mutex::new(Held {
                 acks: VecDeque::new(),
-                paused: false,
-                resumed: None,
+                banked: Duration::ZERO,
+                running_since: Some(Instant::now()),
             }),
             delay,
             write: Mutex::new(()),
@@ -133,23 +161,21 @@ impl Committer {
         if self.delay.is_zero() {
             self.commit(metas);
         } else {
-            self.held().acks.push_back((Instant::now(), metas));
+            let mut held = self.held();
+            let acked = held.clock(Instant::now());
+            held.acks.push_back((acked, metas));
         }
         self.wake.notify_one();
     }
 
-    /// While paused, held acks stop ageing: Fluent Bit does not move a paused input's ring
-    /// buffer into its chunks. Acks already old enough are applied first.
+    /// While paused, held acks stop ageing (and resume ageing where they stopped): Fluent Bit
+    /// does not move a paused input's ring buffer into its chunks. Acks already old enough are
+    /// applied first.
     pub fn set_paused(&self, paused: bool) {
         if paused {
             self.release_due();
         }
-        let mut held = self.held();
-        if held.paused && !paused {
-            held.resumed = Some(Instant::now());
-        }
-        held.paused = paused;
-        drop(held);
+        self.held().set_paused(paused, Instant::now());
         self.wake.notify_one();
     }
 
@@ -166,7 +192,7 @@ impl Committer {
     pub fn release_for_shutdown(&self) {
         let all = {
             let mut held = self.held();
-            if held.paused {
+            if held.running_since.is_none() {
                 return;
             }
             std::mem::take(&mut held.acks)
@@ -364,6 +390,30 @@ mod tests {
         c.release_for_shutdown();
         c.flush();
         assert_eq!(cursor().as_deref(), Some("c1"));
+    }
+
+    /// Under sustained back-pressure Fluent Bit pauses the input soon after every resume: an
+    /// ack's age adds up across the stretches between pauses instead of starting over.
+    #[test]
+    fn an_ack_ages_across_pauses_without_counting_them() {
+        const DELAY: Duration = Duration::from_millis(300);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = Committer::new(store.clone(), Duration::ZERO, DELAY);
+        c.add(key(), State::default(), None);
+        c.apply(vec![meta(0)]);
+        let mut unpaused = Duration::ZERO;
+        while unpaused < DELAY {
+            let stretch = Instant::now();
+            std::thread::sleep(DELAY / 3 + Duration::from_millis(5));
+            c.set_paused(true);
+            unpaused += stretch.elapsed();
+            c.flush();
+            let cursor = store.load(&key()).unwrap().and_then(|s| s.cursor);
+            assert_eq!(cursor.is_some(), unpaused >= DELAY, "after {unpaused:?}");
+            std::thread::sleep(DELAY);
+            c.set_paused(false);
+        }
     }
 
     /// A write that hangs (here the writer's lock is held, as by a background write stuck on
