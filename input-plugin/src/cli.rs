@@ -143,11 +143,20 @@ pub struct RunArgs {
     pub collection: Collection,
 }
 
+/// The most events per type `demo` generates: the embedded mock holds them all in memory, about
+/// 250 MB at this many (and an unbounded count ran out of it).
+const MAX_DEMO_EVENTS: i64 = 100_000;
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Generated events per type.
-    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
-    pub events: usize,
+    /// Generated events per type, at most 100000.
+    #[arg(
+        long,
+        default_value_t = 200,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u32).range(..=MAX_DEMO_EVENTS)
+    )]
+    pub events: u32,
     /// Keep generating new events and keep streaming them (Ctrl-C to stop).
     #[arg(long)]
     pub follow: bool,
@@ -776,7 +785,7 @@ pub fn check(options: Options) -> Result<(), Failure> {
 /// `op-events demo`: an in-process mock with generated data, a temporary state directory.
 pub fn demo(args: DemoArgs) -> Result<(), Failure> {
     let mock = op_events_mock::MockServer::start(op_events_mock::MockConfig {
-        events_per_type: args.events,
+        events_per_type: args.events as usize,
         rate_limit_per_minute: 0,
         rate_limit_per_hour: 0,
         ..op_events_mock::MockConfig::default()

@@ -470,6 +470,11 @@ fn bad_flags_and_missing_token_are_usage_errors() {
             vec!["demo", "--events", "-5"],
             "invalid value '-5' for '--events",
         ),
+        // The embedded mock holds every event in memory.
+        (
+            vec!["demo", "--events", "100000000"],
+            "100000000 is not in 0..=100000",
+        ),
         // A level mistyped would otherwise silence every log line.
         (vec!["--log-level", "inf", "run"], "--log-level: `inf`"),
         (
