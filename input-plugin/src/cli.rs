@@ -207,6 +207,7 @@ impl Options {
     pub fn to_config(&self, collection: Option<&Collection>) -> Result<Config, Failure> {
         let mut config = Config::default();
         let mut origins: HashMap<&'static str, Origin> = HashMap::new();
+        let mut file_has_token = false;
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
@@ -218,6 +219,7 @@ impl Options {
                 ))
             })?;
             for (key, value) in table {
+                file_has_token |= key_name(&key) == Some("token");
                 let value = match value {
                     toml::Value::String(s) => s,
                     toml::Value::Array(a) => a
@@ -284,6 +286,12 @@ impl Options {
             origins.extend(key.map(|k| (k, Origin::Set)));
         }
         choose_token(&mut config, &origins)?;
+        if let Some(path) = self.config.as_ref().filter(|_| file_has_token) {
+            warn_if_others_can_read(path, "--config");
+        }
+        if let (None, Some(path)) = (&config.token, &config.token_file) {
+            warn_if_others_can_read(path, "token_file");
+        }
         config.validate().map_err(|e| match &e {
             ConfigError::Invalid { key, .. } => match origins.get(key) {
                 Some(Origin::Flag) => flag_error(e),
@@ -349,6 +357,26 @@ fn choose_token(config: &mut Config, origins: &HashMap<&str, Origin>) -> Result<
         }
     }
     Ok(())
+}
+
+/// Says so when a file holding the token can be read by other users than its owner: anyone on
+/// the machine could then use the token. Only a warning: the file may be shared on purpose (a
+/// group the service runs in), and refusing would stop collection over it.
+fn warn_if_others_can_read(path: &std::path::Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(meta) = std::fs::metadata(path) else {
+        // Reading it will fail, and say why.
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            "{what} {}: holds the token but can be read by other users (mode {mode:04o}); \
+             make it readable by its owner only: chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
 }
 
 /// Flag errors use the flag's spelling.

@@ -274,6 +274,64 @@ fn token_flags_beat_the_environment_which_beats_the_config_file() {
     }
 }
 
+/// A token file, or a `--config` file holding the token, that other users can read is warned
+/// about once, with the fix; it is still used. Files readable by their owner only, and a config
+/// file without the token, are not.
+#[test]
+fn files_holding_the_token_readable_by_others_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str, mode: u32| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.display().to_string()
+    };
+    let shared_token = write("shared-token", &token, 0o666);
+    let own_token = write("own-token", &token, 0o600);
+    let shared_config = write("shared.toml", &format!("token = \"{token}\"\n"), 0o644);
+    let own_config = write("own.toml", &format!("token = \"{token}\"\n"), 0o600);
+    let no_token_config = write(
+        "no-token.toml",
+        &format!("token_file = \"{own_token}\"\n"),
+        0o644,
+    );
+    for (args, warned) in [
+        (
+            vec!["--token-file", &shared_token],
+            Some(("token_file", &shared_token, "0666")),
+        ),
+        (
+            vec!["--config", &shared_config],
+            Some(("--config", &shared_config, "0644")),
+        ),
+        (vec!["--token-file", &own_token], None),
+        (vec!["--config", &own_config], None),
+        (vec!["--config", &no_token_config], None),
+    ] {
+        let out = op_events(None)
+            .arg("check")
+            .args(&args)
+            .args(["--base-url", &mock.url()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        match warned {
+            Some((what, path, mode)) => {
+                let warning = format!(
+                    "{what} {path}: holds the token but can be read by other users (mode {mode})"
+                );
+                assert_eq!(stderr.matches(&warning).count(), 1, "{args:?}: {stderr}");
+                assert!(stderr.contains(&format!("chmod 600 {path}")), "{stderr}");
+            }
+            None => assert!(!stderr.contains("chmod"), "{args:?}: {stderr}"),
+        }
+    }
+}
+
 #[test]
 fn check_reports_account_features_and_streams() {
     let mock = mock();
