@@ -596,7 +596,9 @@ enum End {
 /// the batch in hand). Ends on `once` + caught up, a signal, or a closed stdout, found by a
 /// write or while idle (then the unwritten batch is not acked).
 fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Result<End, Failure> {
-    let reader_gone = stdout_reader_gone();
+    // `--once` ends by itself: a write finds a closed stdout, and with nothing to write the run
+    // has still caught up, which a reader gone early must not turn into a failure.
+    let reader_gone = (!once).then(stdout_reader_gone);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if let Err(e) = end_a_torn_line(&mut out) {
@@ -615,7 +617,10 @@ fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Re
                 return Err(Failure::runtime(f));
             }
         }
-        if reader_gone.load(Ordering::SeqCst) {
+        if reader_gone
+            .as_ref()
+            .is_some_and(|g| g.load(Ordering::SeqCst))
+        {
             return Ok(End::Closed);
         }
         let Some(batch) = c.take_timeout(limits, Duration::from_millis(200)) else {

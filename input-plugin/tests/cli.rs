@@ -440,8 +440,7 @@ fn no_output_panics_on_a_closed_stdout() {
 }
 
 /// `run --once | head -1` stopped short: a cron job must see that in the exit code. Plain `run`
-/// (Vector, systemd) still exits 0 on it. (A `--once` run finding its stdout closed before it
-/// caught up fails even with nothing new to write: the closed pipe is seen at once.)
+/// (Vector, systemd) still exits 0 on it, and so does a `--once` run with nothing to write.
 #[test]
 fn run_once_fails_when_stdout_closes_before_caught_up() {
     let mock = mock();
@@ -467,6 +466,22 @@ fn run_once_fails_when_stdout_closes_before_caught_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = once_raw(&token, &mock, state.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Caught up: with nothing to write, a closed stdout loses nothing, even when the poll that
+    // says so takes long enough for the closed pipe to be seen first.
+    mock.inject(Fault {
+        kind: FaultKind::Delay(std::time::Duration::from_millis(600)),
+        count: 1,
+        path: Some("/api/v2/auditevents".into()),
+    });
+    let out = once_raw(&token, &mock, state.path())
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
