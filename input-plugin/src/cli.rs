@@ -415,7 +415,9 @@ pub fn init_logging(format: &str, level: &str) -> Result<(), Failure> {
     let filter = log_filter(level)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(RedactedStderr {
+            secret: std::env::var(ENV_TOKEN).ok(),
+        })
         .with_target(false);
     // Fails only when a logger is already installed: that one stays.
     let _ = if format == "json" {
@@ -426,6 +428,46 @@ pub fn init_logging(format: &str, level: &str) -> Result<(), Failure> {
             .try_init()
     };
     Ok(())
+}
+
+/// The logger's stderr, every line passed through [`crate::token::redact`] as errors are
+/// ([`redacted`]): a warning may quote a path or a value holding a token just as well.
+struct RedactedStderr {
+    secret: Option<String>,
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactedLine<'a>;
+    fn make_writer(&'a self) -> RedactedLine<'a> {
+        RedactedLine {
+            secret: self.secret.as_deref(),
+            line: Vec::new(),
+        }
+    }
+}
+
+/// One log line, held until it is whole (a token split across two writes would escape
+/// redaction), written redacted when dropped.
+struct RedactedLine<'a> {
+    secret: Option<&'a str>,
+    line: Vec<u8>,
+}
+
+impl std::io::Write for RedactedLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedLine<'_> {
+    fn drop(&mut self) {
+        let line = crate::token::redact(&String::from_utf8_lossy(&self.line), self.secret);
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
 }
 
 /// How long stdout may stay blocked after SIGINT or SIGTERM (a reader that stopped reading)

@@ -167,14 +167,19 @@ const MIN_KNOWN_SECRET: usize = 8;
 /// flag's value, a path, a stray argument) or echoed back would otherwise be shown. Token-shaped
 /// means a JWT (three base64url segments joined by dots, the first two at least 10 characters)
 /// or a word of 16 or more base64url characters starting with `eyJ` (`{"` encoded).
+///
+/// Runs on every log line of the binary and the plugin: a line without the secret is not copied
+/// before the one pass over its words.
 pub fn redact(text: &str, secret: Option<&str>) -> String {
     let text = match secret.map(str::trim) {
-        Some(s) if s.len() >= MIN_KNOWN_SECRET => text.replace(s, "[redacted]"),
-        _ => text.to_owned(),
+        Some(s) if s.len() >= MIN_KNOWN_SECRET && text.contains(s) => {
+            std::borrow::Cow::Owned(text.replace(s, "[redacted]"))
+        }
+        _ => std::borrow::Cow::Borrowed(text),
     };
     let word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=');
     let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
+    let mut rest = &*text;
     while let Some(start) = rest.find(word_char) {
         out.push_str(&rest[..start]);
         rest = &rest[start..];

@@ -199,6 +199,31 @@ fn init_fails_with_one_line_naming_the_key() {
     assert!(harness::all_logs().iter().all(|(_, l)| !l.contains(&token)));
 }
 
+/// The plugin's log lines are redacted like the binary's: an option holding something shaped
+/// like a token (a token pasted into the wrong key) is not quoted back, though it is not this
+/// instance's token.
+#[test]
+fn init_error_never_quotes_a_token_shaped_value() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let shaped = "eyJhbGciOiJFUzI1NiJ9.eyJhdWQiOiJldmVudHMifQ.c2lnbmF0dXJlLXNlY3JldA";
+    let state = tempfile::tempdir().unwrap();
+    let props: Vec<(&str, &[u8])> = vec![
+        ("token", b"opaque-token-value-123"),
+        ("region", shaped.as_bytes()),
+        ("state_dir", state.path().to_str().unwrap().as_bytes()),
+    ];
+    let fb = FluentBit::load(Layout::V41);
+    let (code, lines) = init(&fb, &props);
+    assert_eq!(code, 0, "{lines:#?}");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let line = &lines[0].1;
+    assert!(
+        line.contains("region") && line.contains("[redacted]"),
+        "{line}"
+    );
+    assert!(!line.contains(shaped), "{line}");
+}
+
 #[test]
 fn pre_4_1_runs_one_instance_and_refuses_a_second() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

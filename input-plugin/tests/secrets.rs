@@ -441,6 +441,38 @@ fn a_token_in_the_wrong_place_is_never_shown() {
     }
 }
 
+/// Log lines (warnings, not only the final error) go through the same redaction: the warning
+/// about a token file others can read quotes its path, here a token pasted as its name.
+#[test]
+fn a_warning_never_shows_a_token_shaped_value() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let shaped = "eyJhbGciOiJFUzI1NiJ9.eyJhdWQiOiJldmVudHMifQ.c2lnbmF0dXJlLXNlY3JldA";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(shaped);
+    std::fs::write(&path, "opaque-token-value-123\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for format in ["text", "json"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_op-events"))
+            .args([
+                "--log-format",
+                format,
+                "check",
+                "--base-url",
+                "http://127.0.0.1:9",
+            ])
+            .arg("--token-file")
+            .arg(&path)
+            .env_remove("OP_EVENTS_TOKEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("can be read by other users"), "{stderr}");
+        assert!(stderr.contains("[redacted]"), "{stderr}");
+        assert_clean(&format!("a --log-format {format} warning"), &stderr, shaped);
+        assert!(!stderr.contains("opaque-token-value"), "{stderr}");
+    }
+}
+
 /// Documented commands never put a token on a command line (`ps`, shell history): no `--token`
 /// flag, no `--set token=`, no literal JWT, no `-p token=` other than Fluent Bit's own
 /// `'${ENV}'` reference (single-quoted: the shell does not expand it). The mock's README may

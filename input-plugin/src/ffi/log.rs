@@ -44,7 +44,8 @@ pub(super) struct LogSink {
     log_print: Option<LogPrintFn>,
     prefix: String,
     max_level: LevelFilter,
-    /// The exact token value, scrubbed from every line as a last line of defence.
+    /// The instance's `token` option, hidden in every line with anything token-shaped
+    /// ([`crate::token::redact`]).
     secret: Option<String>,
     open: RwLock<bool>,
     /// Lines logged on the collector's threads, which Fluent Bit's logger does not know: it
@@ -91,12 +92,12 @@ impl LogSink {
         let Some(log_print) = self.log_print else {
             return;
         };
-        let mut line = format!("[{}] {message}", self.prefix);
-        if let Some(secret) = &self.secret
-            && line.contains(secret.as_str())
-        {
-            line = line.replace(secret.as_str(), "[redacted]");
-        }
+        // As the binary's log lines: a message may quote an option's value, a path or a server's
+        // words, and a token there is hidden whether it is this instance's or only looks like one.
+        let line = crate::token::redact(
+            &format!("[{}] {message}", self.prefix),
+            self.secret.as_deref(),
+        );
         let line = CString::new(line.replace('\0', "\\0")).unwrap_or_default();
         if std::thread::current().name() == Some(crate::pipeline::THREAD_NAME) {
             let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
