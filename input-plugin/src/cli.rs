@@ -39,13 +39,21 @@ See docs/configuration.md for every option and docs/vector.md for Vector.";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log format on stderr.
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
-    /// Log level on stderr: error, warn, info, debug, trace or off (RUST_LOG-style filters work
-    /// too).
+    /// Log format on stderr, the final error line included.
+    #[arg(long, global = true, value_enum, ignore_case = true, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log level on stderr: error, warn, info, debug, trace or off, in any case (RUST_LOG-style
+    /// filters work too).
     #[arg(long, global = true, default_value = "info")]
     pub log_level: String,
+}
+
+/// `--log-format`. Any case, as every other word the binary takes (`--log-level INFO`,
+/// `--format ECS`): Fluent Bit and Vector users write `JSON`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -411,7 +419,7 @@ fn log_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, Failure> {
 }
 
 /// Installs the stderr logger.
-pub fn init_logging(format: &str, level: &str) -> Result<(), Failure> {
+pub fn init_logging(format: LogFormat, level: &str) -> Result<(), Failure> {
     let filter = log_filter(level)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -420,7 +428,7 @@ pub fn init_logging(format: &str, level: &str) -> Result<(), Failure> {
         })
         .with_target(false);
     // Fails only when a logger is already installed: that one stays.
-    let _ = if format == "json" {
+    let _ = if format == LogFormat::Json {
         builder.json().try_init()
     } else {
         builder
@@ -915,7 +923,7 @@ pub fn main() -> i32 {
             return e.exit_code();
         }
     };
-    let result = init_logging(&cli.log_format, &cli.log_level).and_then(|()| match cli.command {
+    let result = init_logging(cli.log_format, &cli.log_level).and_then(|()| match cli.command {
         Command::Run(a) => run(a),
         Command::Check(o) => check(o),
         Command::Demo(a) => demo(a),
@@ -923,14 +931,25 @@ pub fn main() -> i32 {
     match result {
         Ok(()) => 0,
         Err(f) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "op-events: error: {}",
-                redacted(&f.message)
-            );
+            print_failure(cli.log_format, &redacted(&f.message));
             f.code
         }
     }
+}
+
+/// The final error on stderr, in the log's format: with `--log-format json` a line shaped as the
+/// logger's own (a log shipper parses every line), printed whatever `--log-level` says and
+/// even when the logger could not be set up (a refused `--log-level`).
+fn print_failure(format: LogFormat, message: &str) {
+    let line = match format {
+        LogFormat::Text => format!("op-events: error: {message}"),
+        LogFormat::Json => format!(
+            r#"{{"timestamp":"{:.6}","level":"ERROR","fields":{{"message":{}}}}}"#,
+            jiff::Timestamp::now(),
+            serde_json::Value::from(message)
+        ),
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// An error message, as the user will see it, with the token and anything token-shaped hidden.

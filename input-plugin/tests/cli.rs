@@ -638,6 +638,93 @@ fn bad_flags_and_missing_token_are_usage_errors() {
     }
 }
 
+/// Every word the binary takes, in any case: Fluent Bit and Vector users write `JSON`, `INFO`.
+#[test]
+fn enum_like_flags_take_any_case() {
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let out = op_events(Some(&token))
+        .args([
+            "--log-format",
+            "JSON",
+            "--log-level",
+            "INFO",
+            "run",
+            "--once",
+        ])
+        .args(["--format", "RAW", "--api-version", "V2", "--events", "ALL"])
+        .args(["--base-url", &mock.url()])
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(out.stdout.split(|b| *b == b'\n').count(), 3 * 120 + 1);
+    assert!(stderr.contains("caught up"), "INFO is info: {stderr}");
+    for line in stderr.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).expect(line);
+        assert!(line["fields"]["message"].is_string(), "{line}");
+    }
+}
+
+/// With `--log-format json` the final error is a JSON line like the logger's, whatever the
+/// exit code and even when the logger is off or was refused; without it, plain text.
+#[test]
+fn json_logs_end_with_a_json_error_line() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}");
+    let cases: Vec<(Vec<&str>, Option<&str>, i32, &str)> = vec![
+        (vec!["check", "--region", "eu"], None, 2, "no token"),
+        (
+            vec!["--log-level", "off", "check", "--region", "eu"],
+            None,
+            2,
+            "no token",
+        ),
+        (
+            vec!["--log-level", "inf", "check"],
+            Some("a.b.c"),
+            2,
+            "--log-level: `inf`",
+        ),
+        (
+            vec!["check", "--base-url", &url],
+            Some("a.b.c"),
+            1,
+            "introspection failed",
+        ),
+    ];
+    for (args, token, code, said) in cases {
+        let out = op_events(token)
+            .args(["--log-format", "json"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        let last: serde_json::Value = stderr
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("{args:?}: not a JSON line: {stderr}"));
+        assert_eq!(last["level"], "ERROR", "{args:?}: {stderr}");
+        assert!(last["timestamp"].is_string(), "{args:?}: {stderr}");
+        let message = last["fields"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(said), "{args:?}: {stderr}");
+    }
+    let out = op_events(None)
+        .args(["check", "--region", "eu"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("op-events: error: no token"), "{stderr}");
+}
+
 /// `op-events run` against `mock`, its stdout piped.
 fn run(token: &str, mock: &MockServer, state: &std::path::Path) -> Command {
     let mut c = op_events(Some(token));
