@@ -725,6 +725,34 @@ fn json_logs_end_with_a_json_error_line() {
     assert!(stderr.starts_with("op-events: error: no token"), "{stderr}");
 }
 
+/// A `state_dir` that cannot be created is a usage error (exit 2), as an unreadable
+/// `token_file` is: fixing the command line or config is the only cure.
+#[test]
+fn an_unusable_state_dir_is_a_usage_error() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let under_a_file = file.path().join("state");
+    let under_a_file = under_a_file.to_str().unwrap();
+    for dir in ["/proc/nope", under_a_file] {
+        let out = op_events(Some(&token))
+            .args([
+                "run",
+                "--once",
+                "--base-url",
+                &mock.url(),
+                "--state-dir",
+                dir,
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{dir}: {stderr}");
+        assert!(stderr.contains(&format!("state_dir {dir}: ")), "{stderr}");
+        assert!(out.stdout.is_empty(), "{dir}");
+    }
+}
+
 /// `op-events run` against `mock`, its stdout piped.
 fn run(token: &str, mock: &MockServer, state: &std::path::Path) -> Command {
     let mut c = op_events(Some(token));
