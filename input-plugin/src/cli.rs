@@ -33,6 +33,21 @@ Examples:
 
 See docs/configuration.md for every option and docs/vector.md for Vector.";
 
+const CHECK_AFTER_HELP: &str = "\
+Exits 0 when every stream works, 1 when one fails or the API cannot be reached, 2 on a usage
+error (no token, a bad option).
+
+Examples:
+  OP_EVENTS_TOKEN=$(cat token) op-events check    # region, account, features, each stream
+  op-events check --token-file /etc/op-events/token --events auditevents
+  op-events check --config /etc/op-events.toml    # the options `run --config` would use";
+
+const DEMO_AFTER_HELP: &str = "\
+Examples:
+  op-events demo | head -3                        # a few ECS records
+  op-events demo --format ocsf --events 1000 > demo.ndjson
+  op-events demo --follow --log-level warn        # new events as they come, Ctrl-C to stop";
+
 /// Moves 1Password Events API data (sign-in attempts, item usages, audit events) to stdout as
 /// NDJSON, one event a line, resuming exactly where it stopped.
 #[derive(Debug, Parser)]
@@ -63,8 +78,10 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Run(RunArgs),
     /// Check the token: region, account, features, and one request per stream (no state touched).
+    #[command(after_help = CHECK_AFTER_HELP)]
     Check(Options),
     /// Run against an embedded mock with generated data: see what the output looks like.
+    #[command(after_help = DEMO_AFTER_HELP)]
     Demo(DemoArgs),
 }
 

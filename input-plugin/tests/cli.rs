@@ -753,6 +753,41 @@ fn an_unusable_state_dir_is_a_usage_error() {
     }
 }
 
+/// Every subcommand's help ends with examples of it, using only flags it takes.
+#[test]
+fn every_subcommand_help_has_examples_of_its_own_flags() {
+    for command in ["run", "check", "demo"] {
+        let out = op_events(None).args([command, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        let (_, examples) = help
+            .split_once("\nExamples:\n")
+            .unwrap_or_else(|| panic!("{command} --help has no examples: {help}"));
+        let lines: Vec<&str> = examples
+            .lines()
+            .take_while(|l| l.starts_with("  "))
+            .collect();
+        assert!(lines.len() >= 2, "{command}: {examples}");
+        for line in lines
+            .iter()
+            .filter(|l| l.contains(&format!("op-events {command}")))
+        {
+            let flags = line.split('#').next().unwrap().split_whitespace();
+            for flag in flags.filter(|w| w.starts_with("--")) {
+                assert!(
+                    help.contains(&format!("{flag} ")),
+                    "{command}: {flag} in {line}"
+                );
+            }
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("op-events {command}"))),
+            "{command}: {examples}"
+        );
+    }
+}
+
 /// `op-events run` against `mock`, its stdout piped.
 fn run(token: &str, mock: &MockServer, state: &std::path::Path) -> Command {
     let mut c = op_events(Some(token));
