@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest as _, Path, State};
 use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -180,12 +180,14 @@ pub fn error_body(
     )
 }
 
-/// Checks token, region, feature and rate limit; every authenticated request counts.
-fn authenticate(
+/// Checks token, region and feature. Apart from [`admit`] so that the events endpoints can
+/// check it before they read the body: an unauthenticated client must not make the mock wait
+/// for, or buffer, a body of up to 2 MiB.
+fn authorize(
     s: &MockState,
     headers: &HeaderMap,
     feature: Option<Kind>,
-) -> Result<(Claims, Arc<Account>), ApiError> {
+) -> Result<Claims, ApiError> {
     let region = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -199,8 +201,7 @@ fn authenticate(
         .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
-    let now = s.clock.now();
-    let claims = auth::verify(&s.key, token, now)?;
+    let claims = auth::verify(&s.key, token, s.clock.now())?;
     if !claims.audience.iter().any(|a| a == region.host()) {
         return Err(AuthError::WrongRegion.into());
     }
@@ -209,6 +210,12 @@ fn authenticate(
     {
         return Err(AuthError::MissingFeature(kind.name().to_owned()).into());
     }
+    Ok(claims)
+}
+
+/// Checks the rate limit and loads the account; every authorized request admitted here counts.
+fn admit(s: &MockState, claims: &Claims) -> Result<Arc<Account>, ApiError> {
+    let now = s.clock.now();
     s.limits
         .admit(&claims.account_uuid, now.as_second())
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
@@ -219,18 +226,24 @@ fn authenticate(
     // A new account's dataset is generated here: let other requests move on meanwhile.
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    let account = if multi_thread {
+    if multi_thread {
         tokio::task::block_in_place(load)
     } else {
         load()
     }
-    .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok((claims, account))
+    .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// [`authorize`] then [`admit`], for the endpoints that take no body.
+fn authenticate(s: &MockState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+    let claims = authorize(s, headers, None)?;
+    admit(s, &claims)?;
+    Ok(claims)
 }
 
 async fn introspect_v1(State(s): State<Arc<MockState>>, headers: HeaderMap) -> Response {
-    match authenticate(&s, &headers, None) {
-        Ok((c, _)) => axum::Json(json!({
+    match authenticate(&s, &headers) {
+        Ok(c) => axum::Json(json!({
             "UUID": c.integration_uuid, "IssuedAt": c.issued_at.to_string(), "Features": c.features,
         }))
         .into_response(),
@@ -239,8 +252,8 @@ async fn introspect_v1(State(s): State<Arc<MockState>>, headers: HeaderMap) -> R
 }
 
 async fn introspect_v2(State(s): State<Arc<MockState>>, headers: HeaderMap) -> Response {
-    match authenticate(&s, &headers, None) {
-        Ok((c, _)) => axum::Json(json!({
+    match authenticate(&s, &headers) {
+        Ok(c) => axum::Json(json!({
             "uuid": c.integration_uuid, "issued_at": c.issued_at.to_string(), "features": c.features,
             "account_uuid": c.account_uuid,
         }))
@@ -254,8 +267,7 @@ async fn events(
     method: Method,
     uri: Uri,
     path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
     // A segment that is not UTF-8 once decoded names nothing the API has.
     let Ok(Path((version, kind))) = path else {
@@ -277,16 +289,21 @@ async fn events(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    // The token before the body: an unauthenticated request is 401 with its body unread.
+    let claims = match authorize(&s, request.headers(), Some(kind)) {
+        Ok(claims) => claims,
+        Err(e) => return e.response(v1, s.behaviour.retry_after_header),
+    };
     // A body over axum's limit (2 MiB) is 413, one that did not arrive in time 408, in the
     // version's error shape.
-    let body = match body {
+    let body = match Bytes::from_request(request, &s).await {
         Ok(body) => body,
         Err(e) => {
             let (status, reason) = crate::body::rejection(&e);
             return ApiError::Status(status, reason).response(v1, false);
         }
     };
-    match page(&s, v1, kind, &headers, &body) {
+    match page(&s, v1, kind, claims, &body) {
         Ok(response) => response,
         Err(e) => e.response(v1, s.behaviour.retry_after_header),
     }
@@ -296,10 +313,10 @@ fn page(
     s: &MockState,
     v1: bool,
     kind: Kind,
-    headers: &HeaderMap,
+    claims: Claims,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let (claims, account) = authenticate(s, headers, Some(kind))?;
+    let account = admit(s, &claims)?;
     let api_version = if v1 { 1 } else { 2 };
     let cursor = match parse_request(
         body,

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{ALL, get, post, request};
@@ -278,6 +280,58 @@ async fn bad_tokens_get_401_with_the_documented_body() {
     // Introspection needs no particular feature.
     let r = get(&mock, "/api/v2/auth/introspect", &cases[7].1).await;
     assert_eq!(r.body["features"], json!(["signinattempts", "auditevents"]));
+}
+
+/// The token is checked before the body is read: a client that announces a body and never
+/// sends it gets its 401 at once, instead of the mock waiting for (or buffering) the body.
+#[test]
+fn unauthenticated_requests_get_401_without_their_body_being_read() {
+    let mock = common::small(1);
+    let wrong_feature = mock.token("acme", &["signinattempts"]);
+    for (path, authorization, shape) in [
+        ("/api/v2/itemusages", None, "/message"),
+        (
+            "/api/v1/itemusages",
+            Some("Bearer not-a-jwt"),
+            "/Error/Message",
+        ),
+        (
+            "/api/v2/auditevents",
+            Some(format!("Bearer {wrong_feature}")).as_deref(),
+            "/message",
+        ),
+    ] {
+        let mut stream = TcpStream::connect(mock.addr()).unwrap();
+        let authorization = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{authorization}Content-Length: 1000000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        // Far less than the header read timeout (30 s), after which a body never sent is 408.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0; 4096];
+        let body = loop {
+            match stream.read(&mut buf) {
+                Ok(0) => panic!("{path}: closed without a whole answer"),
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("{path}: no answer in 5 s, the body is awaited ({e})"),
+            }
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((_, body)) = text.split_once("\r\n\r\n")
+                && let Ok(body) = serde_json::from_str::<serde_json::Value>(body)
+            {
+                break body;
+            }
+        };
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 401"), "{path}: {text}");
+        assert_eq!(body.pointer(shape), Some(&json!("Unauthorized")), "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
