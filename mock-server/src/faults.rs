@@ -18,7 +18,7 @@ pub enum FaultKind {
     InvalidJson,
 }
 
-/// A fault for the next `count` API requests (to `path` only, if given).
+/// A fault for the next `count` requests to API endpoints (to `path` only, if given).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
     pub kind: FaultKind,
@@ -72,8 +72,13 @@ impl Faults {
         Ok(())
     }
 
-    /// Takes one use of the first fault matching `path`.
+    /// Takes one use of the first fault matching `path`. A path the API does not have takes
+    /// none, not even one with no path: a typo'd request must not use up the fault a test
+    /// queued for the next real one.
     pub fn take(&self, path: &str) -> Option<FaultKind> {
+        if !crate::api::is_endpoint(path) {
+            return None;
+        }
         let mut queue = self.queue.lock().expect("faults lock");
         let i = queue
             .iter()
@@ -109,6 +114,7 @@ mod tests {
                 path: None,
             })
             .unwrap();
+        assert_eq!(faults.take("/api/v2/auditevent"), None, "not an endpoint");
         assert_eq!(faults.take(b), Some(FaultKind::Reset));
         assert_eq!(faults.take(a), Some(FaultKind::Status(500)));
         assert_eq!(faults.take(a), Some(FaultKind::Reset));

@@ -301,7 +301,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// Applies injected faults to API paths, then logs and counts every request.
+/// Applies injected faults to API endpoints, then logs and counts every request.
 async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -309,7 +309,7 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let path = request.uri().path().to_owned();
     let matched = request.extensions().get::<MatchedPath>().is_some();
     let api_path = path.starts_with("/api/");
-    let fault = if api_path { s.faults.take(&path) } else { None };
+    let fault = s.faults.take(&path);
     let reset = fault == Some(FaultKind::Reset);
     let truncated = fault == Some(FaultKind::Truncate);
     let v1 = api::is_v1_path(&path);

@@ -344,6 +344,35 @@ async fn injected_faults_hit_the_next_requests_then_stop() {
     );
 }
 
+/// A fault with no path is for the next request to an API endpoint: a request to a path the
+/// API does not have (a typo) gets its 404 and leaves the fault for the next real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_without_a_path_are_not_used_up_by_unknown_paths() {
+    let mock = common::small(5);
+    let token = mock.token("acme", &ALL);
+    let reset = r#"{"limit":5}"#;
+    mock.inject(Fault {
+        kind: FaultKind::Status(503),
+        count: 1,
+        path: None,
+    });
+    for typo in [
+        "/api/v2/auditevent",
+        "/api/v3/auditevents",
+        "/api/v2/auth/introspect/",
+    ] {
+        assert_eq!(post(&mock, typo, &token, reset).await.status, 404, "{typo}");
+    }
+    let r = post(&mock, "/api/v2/auditevents", &token, reset).await;
+    assert_eq!(r.status, 503, "the fault is still queued");
+    assert_eq!(
+        post(&mock, "/api/v2/auditevents", &token, reset)
+            .await
+            .status,
+        200
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_requests_by_path_and_status_and_events_served() {
     let mock = common::small(30);
