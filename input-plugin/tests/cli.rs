@@ -446,31 +446,30 @@ fn run_once_fails_when_stdout_closes_before_caught_up() {
     let mock = mock();
     let token = mock.token("acme", &["auditevents"]);
     let state = tempfile::tempdir().unwrap();
-    let out = once_raw(&token, &mock, state.path())
-        .stdout(closed_pipe())
-        .output()
-        .unwrap();
+    let succeeds = |mut command: Command| {
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let once_closed = || {
+        let mut command = once_raw(&token, &mock, state.path());
+        command.stdout(closed_pipe());
+        command
+    };
+    let out = once_closed().output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("stdout was closed before every stream caught up"),
         "{stderr}"
     );
-    let out = run(&token, &mock, state.path())
-        .stdout(closed_pipe())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = once_raw(&token, &mock, state.path()).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut plain_run = run(&token, &mock, state.path());
+    plain_run.stdout(closed_pipe());
+    succeeds(plain_run);
+    succeeds(once_raw(&token, &mock, state.path()));
     // Caught up: with nothing to write, a closed stdout loses nothing, even when the poll that
     // says so takes long enough for the closed pipe to be seen first.
     mock.inject(Fault {
@@ -478,15 +477,7 @@ fn run_once_fails_when_stdout_closes_before_caught_up() {
         count: 1,
         path: Some("/api/v2/auditevents".into()),
     });
-    let out = once_raw(&token, &mock, state.path())
-        .stdout(closed_pipe())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(once_closed());
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use harness::events;
 use harness::source::{self, Account, borrow};
 use harness::{FluentBit, Instance, Layout};
+use op_events_mock::MockServer;
 
 const DELAY: Duration = Duration::from_secs(1);
 
@@ -63,20 +64,25 @@ fn saved_after(state_dir: &Path, uuids: &HashSet<String>, since: Instant) -> Dur
     }
 }
 
-#[test]
-fn a_batch_is_checkpointed_after_the_delay_not_counting_time_paused() {
-    let mock = source::mock(50, 13);
-    let account = Account::new(&mock, "acme");
-    let state = account.state.path();
-    let props = account.props(
-        &mock,
+/// Audit events only, raw, every ack written as soon as it is due.
+fn audit_props(mock: &MockServer, account: &Account) -> Vec<(&'static str, Vec<u8>)> {
+    account.props(
+        mock,
         &[
             ("events", "auditevents"),
             ("format", "raw"),
             ("checkpoint_interval", "0"),
             ("poll_interval", "1s"),
         ],
-    );
+    )
+}
+
+#[test]
+fn a_batch_is_checkpointed_after_the_delay_not_counting_time_paused() {
+    let mock = source::mock(50, 13);
+    let account = Account::new(&mock, "acme");
+    let state = account.state.path();
+    let props = audit_props(&mock, &account);
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
     let instance = fb.started(&borrow(&props), harness::INFO);
@@ -133,15 +139,7 @@ fn checkpoints_go_on_when_every_resume_is_followed_by_a_pause_within_the_delay()
     let mock = source::mock(50, 17);
     let account = Account::new(&mock, "acme");
     let state = account.state.path();
-    let props = account.props(
-        &mock,
-        &[
-            ("events", "auditevents"),
-            ("format", "raw"),
-            ("checkpoint_interval", "0"),
-            ("poll_interval", "1s"),
-        ],
-    );
+    let props = audit_props(&mock, &account);
     let fb = FluentBit::load(Layout::V41);
     let def = fb.register();
     let instance = fb.started(&borrow(&props), harness::INFO);
