@@ -832,17 +832,7 @@ fn sigterm_ends_a_run_stuck_writing_to_a_full_stdout() {
     let stdout = child.stdout.take().unwrap();
     std::thread::sleep(std::time::Duration::from_secs(2));
     sigterm(&child);
-    let signalled = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if signalled.elapsed() > std::time::Duration::from_secs(15) {
-            child.kill().unwrap();
-            panic!("still running 15 s after SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let status = exit_within(&mut child, 15, "SIGTERM");
     drop(stdout);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
@@ -1102,22 +1092,31 @@ fn an_idle_run_stops_when_its_reader_goes() {
         assert!(line.ends_with('\n'), "{line:?}");
     }
     drop(stdout);
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > std::time::Duration::from_secs(10) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("still running 10 s after its reader went");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = exit_within(&mut child, 10, "its reader went");
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("stdout closed"), "{stderr}");
+}
+
+/// How `child` exited, within `secs` of `event`; killed, and the test failed, if it did not.
+fn exit_within(
+    child: &mut std::process::Child,
+    secs: u64,
+    event: &str,
+) -> std::process::ExitStatus {
+    let since = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if since.elapsed() > std::time::Duration::from_secs(secs) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("still running {secs} s after {event}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Asks `child` to stop, as Vector and systemd do.
