@@ -14,6 +14,7 @@ use url::Url;
 use crate::config::{Compression, Config};
 use crate::event::{ApiVersion, EventType};
 use crate::json::{Envelope, JsonError, Tape, parse_page};
+use crate::rotate::Credential;
 use crate::token::Token;
 
 const USER_AGENT: &str = concat!("op-events/", env!("CARGO_PKG_VERSION"));
@@ -164,6 +165,16 @@ pub struct Introspection {
 }
 
 impl Introspection {
+    /// The account whose state and records these are: introspection's, else the token's
+    /// claim, else (v1 introspects no account) the integration's.
+    pub fn account(&self, token: &Token) -> String {
+        self.account_uuid
+            .clone()
+            .or_else(|| token.claims().account_uuid.clone())
+            .or_else(|| self.integration_uuid.clone())
+            .unwrap_or_else(|| "default".into())
+    }
+
     /// The event types the token grants, in [`EventType::ALL`]'s order: what is collected when
     /// `events` is not set.
     pub fn granted(&self) -> Vec<EventType> {
@@ -378,7 +389,7 @@ fn certificate_hint(mut e: &(dyn std::error::Error + 'static)) -> Option<&'stati
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    token: Token,
+    token: Arc<Credential>,
     version: ApiVersion,
     max_bytes: usize,
 }
@@ -418,10 +429,13 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| SetupError::Http(e.to_string()))?;
+        // The token given inline wins over `token_file` (see `load_token`): only a token read
+        // from the file is read again.
+        let file = config.token_file.clone().filter(|_| config.token.is_none());
         Ok(Client {
             http,
             base,
-            token,
+            token: Arc::new(Credential::new(token, file)),
             version: config.api_version,
             max_bytes: config.max_response_bytes,
         })
@@ -431,8 +445,21 @@ impl Client {
         &self.base
     }
 
-    pub fn token(&self) -> &Token {
+    /// The token in use.
+    pub fn token(&self) -> Arc<Token> {
+        self.token.current().token
+    }
+
+    pub fn credential(&self) -> &Credential {
         &self.token
+    }
+
+    /// This client with `token` instead, fixed (to try a token before using it).
+    pub fn with_token(&self, token: Token) -> Client {
+        Client {
+            token: Arc::new(Credential::new(token, None)),
+            ..self.clone()
+        }
     }
 
     pub fn host(&self) -> String {
@@ -444,7 +471,8 @@ impl Client {
     /// control characters escaped (a newline would forge a log line, ESC a terminal's colours),
     /// and cut to `max` characters.
     fn shown(&self, text: &str, max: usize) -> String {
-        let text = crate::token::redact(text, Some(self.token.secret().expose_secret()));
+        let token = self.token();
+        let text = crate::token::redact(text, Some(token.secret().expose_secret()));
         let mut out = String::new();
         for (n, (at, c)) in text.char_indices().enumerate() {
             if n == max {
@@ -474,7 +502,7 @@ impl Client {
         mut body: Vec<u8>,
     ) -> Result<Vec<u8>, ApiError> {
         let mut resp = req
-            .bearer_auth(self.token.secret().expose_secret())
+            .bearer_auth(self.token().secret().expose_secret())
             .send()
             .await
             .map_err(network)?;

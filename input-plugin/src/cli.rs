@@ -847,6 +847,10 @@ pub fn check(options: Options) -> Result<(), Failure> {
         .or_else(|| client.token().claims().account_uuid.clone())
         .unwrap_or_else(|| "unknown".into());
     report.line(format_args!("account:   {account}"))?;
+    report.line(format_args!(
+        "expires:   {}",
+        crate::rotate::expiry_text(&client.token())
+    ))?;
     report.line(format_args!("features:  {}", intro.features.join(", ")))?;
     // As `run` does: the listed types, or else every type the token grants.
     let kinds = match config.events.clone() {

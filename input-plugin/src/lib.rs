@@ -16,5 +16,6 @@ pub mod ffi;
 pub mod json;
 pub mod normalize;
 pub mod pipeline;
+pub mod rotate;
 pub mod stream;
 pub mod token;

@@ -21,6 +21,7 @@ use crate::encode::Encoder;
 use crate::event::{EventType, EventUuid};
 use crate::json::Tape;
 use crate::pipeline::queue::{Page, PageMeta, Queue, Reservation};
+use crate::rotate;
 
 /// Pause and shutdown signals shared by every task of a collector.
 #[derive(Debug)]
@@ -138,6 +139,8 @@ pub struct Stream {
     /// Its slot in the committer, which pages carry; set once its state is claimed and loaded.
     pub index: usize,
     pub kind: EventType,
+    /// The account the token reads (a new token must read the same one).
+    pub account: Arc<str>,
     pub client: Client,
     pub budget: Arc<Budget>,
     pub encoder: Arc<Encoder>,
@@ -333,6 +336,7 @@ impl Stream {
                     }),
                 },
             };
+            let used = self.client.credential().current().generation;
             let result = tokio::select! {
                 r = self.client.fetch_into(self.kind, &request, self.queue.buffer(0)) => r,
                 () = self.control.stopped() => return,
@@ -356,6 +360,19 @@ impl Stream {
                         continue;
                     }
                     self.settings.poll_interval
+                }
+                Err(e)
+                    if e.action() == Action::Unauthorized
+                        && rotate::renewed(
+                            &self.client,
+                            &self.budget,
+                            used,
+                            Some(&self.account),
+                            &self.control,
+                        )
+                        .await =>
+                {
+                    Duration::ZERO
                 }
                 Err(e) => self.handle_error(e, &mut pos, &mut failures),
             };

@@ -127,10 +127,14 @@ impl Token {
             .collect()
     }
 
+    /// The `exp` claim, if the token has one.
+    pub fn expires_at(&self) -> Option<jiff::Timestamp> {
+        jiff::Timestamp::from_second(self.claims.exp?).ok()
+    }
+
     /// The most likely reason for a 401 on `kind` against `host`, from the claims.
     pub fn explain_unauthorized(&self, kind: Option<EventType>, host: &str) -> String {
-        if let Some(exp) = self.claims.exp
-            && let Ok(t) = jiff::Timestamp::from_second(exp)
+        if let Some(t) = self.expires_at()
             && t <= jiff::Timestamp::now()
         {
             return format!(
@@ -218,18 +222,22 @@ fn decode_claims(raw: &str) -> Option<Claims> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// An unsigned JWT with `claims`, for tests.
+#[cfg(test)]
+pub(crate) fn test_jwt(claims: &str) -> SecretString {
+    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    SecretString::from(format!(
+        "{}.{}.sig",
+        e.encode(r#"{"alg":"ES256"}"#),
+        e.encode(claims)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn jwt(claims: &str) -> SecretString {
-        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        SecretString::from(format!(
-            "{}.{}.sig",
-            e.encode(r#"{"alg":"ES256"}"#),
-            e.encode(claims)
-        ))
-    }
+    use test_jwt as jwt;
 
     #[test]
     fn reads_claims_without_verifying() {

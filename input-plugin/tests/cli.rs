@@ -343,6 +343,11 @@ fn check_reports_account_features_and_streams() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&mock.account_uuid("acme")), "{stdout}");
+    // The mock's tokens expire in a year.
+    assert!(
+        stdout.contains("(in 364 days)\n") || stdout.contains("(in 365 days)\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("signinattempts  ok"), "{stdout}");
     assert!(stdout.contains("auditevents     ok"), "{stdout}");
     // Without `events`, as `run`: the types the token grants; the rest are only named.

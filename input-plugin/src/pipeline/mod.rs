@@ -21,6 +21,7 @@ use crate::checkpoint::{CheckpointError, Key, Store};
 use crate::config::{Config, ConfigError, MAX_LOOKBACK, StartTime};
 use crate::encode::{EncodeContext, Encoder, Target};
 use crate::event::EventType;
+use crate::rotate;
 use crate::stream::{
     Control, PERSISTENT_FAILURES, Settings, Status, Stream, backoff, rate_limited_wait,
     report_fatal,
@@ -323,12 +324,11 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
     else {
         return;
     };
-    let account = intro
-        .account_uuid
-        .clone()
-        .or_else(|| client.token().claims().account_uuid.clone())
-        .or(intro.integration_uuid.clone())
-        .unwrap_or_else(|| "default".into());
+    let account = intro.account(&client.token());
+    tokio::spawn(rotate::remind_of_expiry(
+        client.clone(),
+        Arc::clone(&shared.control),
+    ));
     info!(account = %account, streams = ?kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(), "token accepted");
     let encoder = Arc::new(Encoder::new(
         config.format,
@@ -359,6 +359,7 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         let stream = Stream {
             index: 0,
             kind,
+            account: account.as_str().into(),
             client: client.clone(),
             budget: Arc::clone(&budget),
             encoder: Arc::clone(&encoder),
@@ -402,6 +403,7 @@ async fn introspect(
             () = budget.acquire() => {}
             () = shared.control.stopped() => return None,
         }
+        let used = client.credential().current().generation;
         let (wait, failure) = match client.introspect().await {
             Ok(intro) => {
                 let kinds = streams_to_run(config, &intro);
@@ -422,6 +424,13 @@ async fn introspect(
                     wait.as_secs_f64()
                 );
                 budget.block_for(wait);
+                continue;
+            }
+            // Nothing is collected yet, so a new token of any account will do.
+            Err(e)
+                if e.action() == Action::Unauthorized
+                    && rotate::renewed(client, budget, used, None, &shared.control).await =>
+            {
                 continue;
             }
             Err(e) => {
