@@ -1,5 +1,5 @@
 //! `/_mock/` routes: append events, move the clock, inject faults, read stats, list events,
-//! mint tokens. Loopback peers only unless `--admin-allow-remote`.
+//! mint and revoke tokens. Loopback peers only unless `--admin-allow-remote`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{self, Region, TokenSpec};
+use crate::auth::{self, AuthError, Region, TokenSpec};
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind};
 use crate::rfc3339;
@@ -29,6 +29,7 @@ pub fn routes(state: Arc<MockState>) -> Router<Arc<MockState>> {
         .route("/_mock/clock", get(clock).post(set_clock))
         .route("/_mock/faults", post(inject))
         .route("/_mock/tokens", post(token))
+        .route("/_mock/tokens/revoke", post(revoke))
         .route(
             "/_mock/accounts/{account}/{kind}/events",
             get(list).post(append),
@@ -45,7 +46,7 @@ pub fn is_admin_path(path: &str) -> bool {
 pub fn not_found(path: &str) -> Response {
     let message = format!(
         "no admin endpoint at {path}; there are /_mock/stats, /_mock/clock, /_mock/faults, \
-         /_mock/tokens and /_mock/accounts/{{account}}/{{type}}/events"
+         /_mock/tokens, /_mock/tokens/revoke and /_mock/accounts/{{account}}/{{type}}/events"
     );
     fail(StatusCode::NOT_FOUND, message)
 }
@@ -273,6 +274,39 @@ async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejecti
         expires_at,
     };
     axum::Json(json!({"token": auth::mint(&s.key, &spec), "account_uuid": auth::account_uuid(&spec.account)})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    token: String,
+}
+
+/// Revokes a token this mock signed (expired or not; again is no error): 204. Not JSON or
+/// not `{"token"}`, or a token that is no JWT: 400. A well-formed token signed with another
+/// key: 404, as no such token was minted here, and every endpoint refuses it already.
+async fn revoke(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = read_body!(body);
+    let Ok(r) = serde_json::from_slice::<RevokeRequest>(&body) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "expected {\"token\": a minted token}",
+        );
+    };
+    match auth::signature(&s.key, r.token.trim()) {
+        Ok(signature) => {
+            s.revoked.insert(signature);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(AuthError::BadSignature) => fail(
+            StatusCode::NOT_FOUND,
+            "not a token of this mock: its signature does not match the mock's key (--key)",
+        ),
+        Err(e) => fail(
+            StatusCode::BAD_REQUEST,
+            format!("{e}; expected a JWT (header.payload.signature)"),
+        ),
+    }
 }
 
 fn account_kind(

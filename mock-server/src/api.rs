@@ -201,7 +201,7 @@ fn authorize(
         .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
-    let claims = auth::verify(&s.key, token, s.clock.now())?;
+    let claims = auth::verify(&s.key, token, s.clock.now(), &s.revoked)?;
     if !claims.audience.iter().any(|a| a == region.host()) {
         return Err(AuthError::WrongRegion.into());
     }

@@ -1,5 +1,8 @@
 //! Tokens: JWT-shaped (HS256 with the mock's key), regions, features, account uuids.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
@@ -118,6 +121,8 @@ pub enum AuthError {
     BadSignature,
     #[error("token expired")]
     Expired,
+    #[error("token revoked")]
+    Revoked,
     #[error("token is not valid for this region")]
     WrongRegion,
     #[error("token lacks the {0} feature")]
@@ -195,9 +200,12 @@ pub fn sign_claims(key: &[u8], claims: &Value) -> String {
     format!("{signing_input}.{signature}")
 }
 
-/// Verifies signature and expiry against the mock's clock; region and features are checked by
-/// the caller because their failure depends on the request.
-pub fn verify(key: &[u8], token: &str, now: Timestamp) -> Result<Claims, AuthError> {
+/// A token's HMAC-SHA256 signature: what [`Revoked`] remembers a token by.
+pub type Signature = [u8; 32];
+
+/// Checks the token's shape and its signature with `key`; returns its payload segment and
+/// signature.
+fn signed<'t>(key: &[u8], token: &'t str) -> Result<(&'t str, Signature), AuthError> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -218,6 +226,44 @@ pub fn verify(key: &[u8], token: &str, now: Timestamp) -> Result<Claims, AuthErr
     mac.update(signing_input.as_bytes());
     mac.verify_slice(&signature)
         .map_err(|_| AuthError::BadSignature)?;
+    let signature = signature.try_into().map_err(|_| AuthError::BadSignature)?;
+    Ok((payload, signature))
+}
+
+/// The signature of a token signed with `key`, whatever its claims and expiry: an expired
+/// token can still be revoked, as the clock may move back.
+pub fn signature(key: &[u8], token: &str) -> Result<Signature, AuthError> {
+    signed(key, token).map(|(_, signature)| signature)
+}
+
+/// Revoked tokens, remembered by signature: 32 bytes each however large the claims, and only
+/// tokens signed with the mock's key get in. Never forgotten, not even on expiry, as the clock
+/// can be set back to before it.
+#[derive(Default)]
+pub struct Revoked(Mutex<HashSet<Signature>>);
+
+impl Revoked {
+    pub fn insert(&self, signature: Signature) {
+        self.0.lock().expect("revoked lock").insert(signature);
+    }
+
+    fn contains(&self, signature: &Signature) -> bool {
+        self.0.lock().expect("revoked lock").contains(signature)
+    }
+}
+
+/// Verifies signature, revocation and expiry against the mock's clock; region and features
+/// are checked by the caller because their failure depends on the request.
+pub fn verify(
+    key: &[u8],
+    token: &str,
+    now: Timestamp,
+    revoked: &Revoked,
+) -> Result<Claims, AuthError> {
+    let (payload, signature) = signed(key, token)?;
+    if revoked.contains(&signature) {
+        return Err(AuthError::Revoked);
+    }
     let claims: Value = B64
         .decode(payload)
         .ok()
@@ -266,8 +312,9 @@ mod tests {
 
     #[test]
     fn minted_tokens_verify_and_carry_claims() {
+        let none = Revoked::default();
         let token = mint(b"k", &spec());
-        let claims = verify(b"k", &token, Timestamp::now()).unwrap();
+        let claims = verify(b"k", &token, Timestamp::now(), &none).unwrap();
         assert_eq!(claims.audience, ["events.1password.eu"]);
         assert_eq!(claims.features, ["itemusages"]);
         assert_eq!(claims.account_uuid, account_uuid("acme"));
@@ -276,17 +323,42 @@ mod tests {
 
     #[test]
     fn wrong_key_garbage_and_expiry_are_rejected() {
+        let none = Revoked::default();
         let token = mint(b"k", &spec());
         assert_eq!(
-            verify(b"other", &token, Timestamp::now()).unwrap_err(),
+            verify(b"other", &token, Timestamp::now(), &none).unwrap_err(),
             AuthError::BadSignature
         );
         assert_eq!(
-            verify(b"k", "abc", Timestamp::now()).unwrap_err(),
+            verify(b"k", "abc", Timestamp::now(), &none).unwrap_err(),
             AuthError::Malformed
         );
         let later = Timestamp::now() + jiff::SignedDuration::from_hours(2);
-        assert_eq!(verify(b"k", &token, later).unwrap_err(), AuthError::Expired);
+        assert_eq!(
+            verify(b"k", &token, later, &none).unwrap_err(),
+            AuthError::Expired
+        );
+    }
+
+    #[test]
+    fn revoked_tokens_are_rejected_and_others_are_not() {
+        let revoked = Revoked::default();
+        let token = mint(b"k", &spec());
+        let mut later = spec();
+        later.issued_at += jiff::SignedDuration::from_secs(1);
+        let other = mint(b"k", &later);
+        revoked.insert(signature(b"k", &token).unwrap());
+        let now = Timestamp::now();
+        assert_eq!(
+            verify(b"k", &token, now, &revoked).unwrap_err(),
+            AuthError::Revoked
+        );
+        assert!(verify(b"k", &other, now, &revoked).is_ok());
+        assert_eq!(
+            signature(b"other", &token).unwrap_err(),
+            AuthError::BadSignature
+        );
+        assert_eq!(signature(b"k", "a.b").unwrap_err(), AuthError::Malformed);
     }
 
     #[test]

@@ -136,6 +136,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
         limits: RateLimits::new(config.rate_limit_per_minute, config.rate_limit_per_hour),
         faults: Faults::default(),
         counters: Counters::default(),
+        revoked: auth::Revoked::default(),
     });
     let stale = state.accounts.check_fixtures(state.horizon_ns())?;
     if let Some(newest) = stale.newest {
@@ -556,6 +557,20 @@ impl MockServer {
 
     pub fn mint(&self, spec: &TokenSpec) -> String {
         auth::mint(&self.state.key, spec)
+    }
+
+    /// Revokes `token`, as 1Password does when a rotation retires the old token: from now on
+    /// every endpoint answers it as an invalid one (401). Other tokens, of the same account
+    /// too, keep working; minting the same spec again (with [`token`](Self::token), in the
+    /// same second) gives the same token, revoked too.
+    ///
+    /// # Panics
+    /// On a token this mock did not sign (malformed, or signed with another key), which it
+    /// would never accept anyway, as the admin API refuses it.
+    pub fn revoke(&self, token: &str) {
+        let signature = auth::signature(&self.state.key, token)
+            .unwrap_or_else(|e| panic!("MockServer::revoke: {e}"));
+        self.state.revoked.insert(signature);
     }
 
     pub fn account_uuid(&self, account: &str) -> String {

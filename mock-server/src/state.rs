@@ -1,4 +1,5 @@
-//! Everything the routes share: keys, clock, accounts, limits, faults and counters.
+//! Everything the routes share: keys, clock, accounts, limits, faults, counters and revoked
+//! tokens.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -7,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::accounts::Accounts;
-use crate::auth::Region;
+use crate::auth::{Region, Revoked};
 use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::limits::RateLimits;
@@ -31,6 +32,7 @@ pub struct MockState {
     pub limits: RateLimits,
     pub faults: Faults,
     pub counters: Counters,
+    pub revoked: Revoked,
 }
 
 impl MockState {

@@ -799,3 +799,100 @@ async fn minting_refuses_unknown_features() {
 fn in_process_tokens_refuse_unknown_features() {
     common::small(1).token("acme", &["itemusages", "ItemUsages"]);
 }
+
+/// `POST /_mock/tokens/revoke` revokes a minted token (again, or once expired, is no error);
+/// a body that is not `{"token"}` or a token that is no JWT is 400, a token signed with
+/// another key 404, each saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_revoked_over_the_admin_api() {
+    let mock = common::small(5);
+    let (_, body) = admin(&mock, "POST", "/_mock/tokens", Some(json!({}))).await;
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/tokens",
+        Some(json!({"expires_in_seconds": -60})),
+    )
+    .await;
+    let expired = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        get(&mock, "/api/v2/auth/introspect", &token).await.status,
+        200
+    );
+    for t in [&token, &token, &expired] {
+        let (status, body) = admin(
+            &mock,
+            "POST",
+            "/_mock/tokens/revoke",
+            Some(json!({ "token": t })),
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (204, ""));
+    }
+    assert_eq!(
+        get(&mock, "/api/v2/auth/introspect", &token).await.status,
+        401
+    );
+    assert_eq!(
+        post(&mock, "/api/v2/auditevents", &token, "{}")
+            .await
+            .status,
+        401
+    );
+
+    let other = common::start(op_events_mock::MockConfig {
+        key: Some("not the dev key".into()),
+        events_per_type: 1,
+        ..Default::default()
+    })
+    .token("acme", &ALL);
+    let (head, rest) = token.split_once('.').unwrap();
+    for (body, status, says) in [
+        (None, 400, "expected {\"token\""),
+        (Some(json!({})), 400, "expected {\"token\""),
+        (Some(json!({"token": 5})), 400, "expected {\"token\""),
+        (
+            Some(json!({"token": token, "also": 1})),
+            400,
+            "expected {\"token\"",
+        ),
+        (Some(json!({"token": ""})), 400, "malformed token"),
+        (Some(json!({"token": "not-a-jwt"})), 400, "malformed token"),
+        (
+            Some(json!({"token": format!("{token}.x")})),
+            400,
+            "malformed token",
+        ),
+        (
+            Some(json!({"token": format!("{head}.{}.%%%", rest.split('.').next().unwrap())})),
+            400,
+            "malformed token",
+        ),
+        (
+            Some(json!({"token": other})),
+            404,
+            "not a token of this mock",
+        ),
+        (
+            Some(json!({"token": format!("{head}.{}", rest.replacen('e', "f", 1))})),
+            404,
+            "not a token of this mock",
+        ),
+    ] {
+        let (got, text) = admin(&mock, "POST", "/_mock/tokens/revoke", body.clone()).await;
+        assert_eq!(got, status, "{body:?}: {text}");
+        assert!(message(&text).contains(says), "{body:?}: {text}");
+    }
+    let (status, text) = admin(&mock, "GET", "/_mock/tokens/revoke", None).await;
+    assert_eq!(
+        (status, message(&text)),
+        (405, "/_mock/tokens/revoke does not take GET".into())
+    );
+}

@@ -282,6 +282,61 @@ async fn bad_tokens_get_401_with_the_documented_body() {
     assert_eq!(r.body["features"], json!(["signinattempts", "auditevents"]));
 }
 
+/// A revoked token is answered on every endpoint as any invalid token is: 401 with the
+/// version's documented body. Another token of the same account, minted a second later as a
+/// rotation would, keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_tokens_get_401_and_the_accounts_other_tokens_do_not() {
+    let mock = common::small(10);
+    let old = mock.token("acme", &ALL);
+    mock.advance(Duration::from_secs(1));
+    let new = mock.token("acme", &ALL);
+    assert_ne!(old, new);
+    let introspect = ["/api/auth/introspect", "/api/v2/auth/introspect"];
+    let answer = |r: &common::Reply| (r.status, r.body.clone());
+    for path in introspect {
+        assert_eq!(get(&mock, path, &old).await.status, 200, "{path}");
+    }
+    mock.revoke(&old);
+    for (path, v1) in introspect.into_iter().zip([true, false]) {
+        let unauthorized = if v1 {
+            v1_error("Unauthorized")
+        } else {
+            v2_error(401, "Unauthorized")
+        };
+        let r = get(&mock, path, &old).await;
+        assert_eq!(answer(&r), (401, unauthorized), "{path}");
+        assert_eq!(r.headers["x-op-events-mock-reason"], "token revoked");
+        assert_eq!(get(&mock, path, &new).await.status, 200, "{path}");
+    }
+    for kind in ALL {
+        let r = post(&mock, &format!("/api/v1/{kind}"), &old, "{}").await;
+        assert_eq!(answer(&r), (401, v1_error("Unauthorized")), "v1 {kind}");
+        let r = post(&mock, &format!("/api/v2/{kind}"), &old, "{}").await;
+        assert_eq!(
+            answer(&r),
+            (401, v2_error(401, "Unauthorized")),
+            "v2 {kind}"
+        );
+        for version in ["v1", "v2"] {
+            let path = format!("/api/{version}/{kind}");
+            assert_eq!(post(&mock, &path, &new, "{}").await.status, 200, "{path}");
+        }
+    }
+}
+
+/// `MockServer::revoke` refuses what this mock never signed, as the admin API does.
+#[test]
+#[should_panic(expected = "MockServer::revoke: bad token signature")]
+fn in_process_revoke_refuses_other_keys_tokens() {
+    let other = common::start(MockConfig {
+        key: Some("not the dev key".into()),
+        events_per_type: 1,
+        ..MockConfig::default()
+    });
+    common::small(1).revoke(&other.token("acme", &ALL));
+}
+
 /// The token is checked before the body is read: a client that announces a body and never
 /// sends it gets its 401 at once, instead of the mock waiting for (or buffering) the body.
 #[test]
