@@ -104,6 +104,18 @@ pub fn is_endpoint(path: &str) -> bool {
     }
 }
 
+/// Whether a `method` request to `path` reaches one of the API's endpoints rather than a 404
+/// or 405: introspect takes GET (and so HEAD), the event types POST.
+pub fn is_endpoint_request(method: &Method, path: &str) -> bool {
+    let introspect = matches!(path, "/api/auth/introspect" | "/api/v2/auth/introspect");
+    let takes = if introspect {
+        method == Method::GET || method == Method::HEAD
+    } else {
+        method == Method::POST
+    };
+    takes && is_endpoint(path)
+}
+
 /// Paths no route serves: the API's error shape (the admin API's under `/_mock/`), so that
 /// clients parsing error bodies never meet an empty or plain-text one.
 pub async fn not_found(uri: Uri) -> Response {

@@ -3,6 +3,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use axum::http::Method;
+
 /// How a request misbehaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultKind {
@@ -18,7 +20,8 @@ pub enum FaultKind {
     InvalidJson,
 }
 
-/// A fault for the next `count` requests to API endpoints (to `path` only, if given).
+/// A fault for the next `count` requests to API endpoints with a method they take (to `path`
+/// only, if given).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
     pub kind: FaultKind,
@@ -72,11 +75,11 @@ impl Faults {
         Ok(())
     }
 
-    /// Takes one use of the first fault matching `path`. A path the API does not have takes
-    /// none, not even one with no path: a typo'd request must not use up the fault a test
-    /// queued for the next real one.
-    pub fn take(&self, path: &str) -> Option<FaultKind> {
-        if !crate::api::is_endpoint(path) {
+    /// Takes one use of the first fault matching `path`. A path the API does not have, or a
+    /// method its endpoint does not take, takes none, not even one with no path: a typo'd
+    /// request (404 or 405) must not use up the fault a test queued for the next real one.
+    pub fn take(&self, method: &Method, path: &str) -> Option<FaultKind> {
+        if !crate::api::is_endpoint_request(method, path) {
             return None;
         }
         let mut queue = self.queue.lock().expect("faults lock");
@@ -114,11 +117,17 @@ mod tests {
                 path: None,
             })
             .unwrap();
-        assert_eq!(faults.take("/api/v2/auditevent"), None, "not an endpoint");
-        assert_eq!(faults.take(b), Some(FaultKind::Reset));
-        assert_eq!(faults.take(a), Some(FaultKind::Status(500)));
-        assert_eq!(faults.take(a), Some(FaultKind::Reset));
-        assert_eq!(faults.take(a), None);
+        let post = Method::POST;
+        assert_eq!(
+            faults.take(&post, "/api/v2/auditevent"),
+            None,
+            "not an endpoint"
+        );
+        assert_eq!(faults.take(&Method::GET, b), None, "not a method it takes");
+        assert_eq!(faults.take(&post, b), Some(FaultKind::Reset));
+        assert_eq!(faults.take(&post, a), Some(FaultKind::Status(500)));
+        assert_eq!(faults.take(&post, a), Some(FaultKind::Reset));
+        assert_eq!(faults.take(&post, a), None);
     }
 
     #[test]
@@ -150,7 +159,11 @@ mod tests {
         ] {
             assert_eq!(faults.inject(f), Err(e));
         }
-        assert_eq!(faults.take("/api/v2/auditevents"), None, "nothing queued");
+        assert_eq!(
+            faults.take(&Method::POST, "/api/v2/auditevents"),
+            None,
+            "nothing queued"
+        );
         for (code, path) in [
             (400, "/api/auth/introspect"),
             (599, "/api/v1/signinattempts"),

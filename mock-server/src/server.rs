@@ -302,7 +302,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// Applies injected faults to API endpoints, then logs and counts every request.
+/// Applies injected faults to requests API endpoints serve, then logs and counts every request.
 async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -310,7 +310,7 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let path = request.uri().path().to_owned();
     let matched = request.extensions().get::<MatchedPath>().is_some();
     let api_path = path.starts_with("/api/");
-    let fault = s.faults.take(&path);
+    let fault = s.faults.take(&method, &path);
     let reset = fault == Some(FaultKind::Reset);
     let truncated = fault == Some(FaultKind::Truncate);
     let v1 = api::is_v1_path(&path);

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ALL, client, get, post};
+use common::{ALL, client, get, post, request};
 use op_events_mock::{Fault, FaultKind, MockServer};
 use serde_json::{Value, json};
 
@@ -369,6 +369,35 @@ async fn faults_without_a_path_are_not_used_up_by_unknown_paths() {
         post(&mock, "/api/v2/auditevents", &token, reset)
             .await
             .status,
+        200
+    );
+}
+
+/// Nor by a method the endpoint does not take: a GET to an events endpoint, or a POST to
+/// introspect, gets its 405 and leaves the fault for the next request the endpoint serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_not_used_up_by_methods_the_endpoint_does_not_take() {
+    let mock = common::small(5);
+    let token = mock.token("acme", &ALL);
+    let reset = r#"{"limit":5}"#;
+    mock.inject(Fault {
+        kind: FaultKind::Status(503),
+        count: 1,
+        path: None,
+    });
+    for (method, path) in [
+        ("GET", "/api/v2/auditevents"),
+        ("PUT", "/api/v1/itemusages"),
+        ("POST", "/api/auth/introspect"),
+        ("DELETE", "/api/v2/auth/introspect"),
+    ] {
+        let r = request(&mock, method, path, &token, Some(reset)).await;
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.body);
+    }
+    let r = post(&mock, "/api/v2/auditevents", &token, reset).await;
+    assert_eq!(r.status, 503, "the fault is still queued");
+    assert_eq!(
+        get(&mock, "/api/v2/auth/introspect", &token).await.status,
         200
     );
 }
