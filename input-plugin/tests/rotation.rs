@@ -121,20 +121,22 @@ impl Capture {
 }
 
 #[test]
-fn a_new_token_in_token_file_replaces_an_expired_one_without_a_restart() {
+fn a_new_token_in_token_file_replaces_a_revoked_one_without_a_restart() {
     let mock = mock();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
-    write_token(&file, &token(&mock, "acme", 1));
+    let old = token(&mock, "acme", 24 * 30);
+    write_token(&file, &old);
     let logs = Capture::default();
     let c = start(&mock, &file, &dir.path().join("state"), &logs);
     let mut got = Vec::new();
     let first = servable(&mock, "acme");
     collect_until(&c, &mut got, |g| g.len() >= first.len(), "first token");
 
-    // Rotation: the new token is written, then the old one expires; events keep coming.
+    // Rotation as documented: the new token is written, then the old one revoked; events
+    // keep coming.
     write_token(&file, &token(&mock, "acme", 24 * 90));
-    mock.advance(Duration::from_secs(2 * 3600));
+    mock.revoke(&old);
     for kind in ALL {
         mock.generate("acme", kind, 5, false);
     }
@@ -157,6 +159,7 @@ fn a_new_token_in_token_file_replaces_an_expired_one_without_a_restart() {
     assert_eq!(stats.count("/api/v2/auth/introspect", 200), 2, "{stats:?}");
 }
 
+/// Expiry, the other way a token ends, with a new token of another account in the file.
 #[test]
 fn a_new_token_for_another_account_is_refused() {
     let mock = mock();
