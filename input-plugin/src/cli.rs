@@ -942,7 +942,10 @@ pub fn main() -> i32 {
         Err(e) => {
             let plain = e.render().to_string();
             let shown = redacted(&plain);
-            if shown == plain {
+            if asks_for_json_logs(std::env::args_os()) {
+                let message = shown.trim().trim_start_matches("error: ");
+                print_failure(LogFormat::Json, message);
+            } else if shown == plain {
                 // Coloured on a terminal, as clap prints it.
                 let _ = e.print();
             } else {
@@ -963,6 +966,24 @@ pub fn main() -> i32 {
             f.code
         }
     }
+}
+
+/// Whether the command line, which clap refused, asks for `--log-format json`: a log shipper
+/// reading the logs as JSON must get its usage error as a JSON line too.
+fn asks_for_json_logs(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut args = args.map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix("--log-format") {
+            Some("") => args.next(),
+            Some(v) => v.strip_prefix('=').map(str::to_owned),
+            None => continue,
+        };
+        return value.is_some_and(|v| v.eq_ignore_ascii_case("json"));
+    }
+    false
 }
 
 /// The final error on stderr, in the log's format: with `--log-format json` a line shaped as the
@@ -990,7 +1011,7 @@ fn redacted(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::lag;
+    use super::{asks_for_json_logs, lag};
     use jiff::SignedDuration;
 
     #[test]
@@ -1005,5 +1026,16 @@ mod tests {
         ] {
             assert_eq!(lag(SignedDuration::from_secs(secs)), shown, "{secs}s");
         }
+    }
+
+    #[test]
+    fn a_refused_command_line_asking_for_json_logs_is_recognised() {
+        let asks = |line: &str| asks_for_json_logs(line.split(' ').map(Into::into));
+        assert!(asks("op-events run --log-format json --bogus"));
+        assert!(asks("op-events --log-format=JSON run"));
+        assert!(!asks("op-events run --log-format text --bogus"));
+        assert!(!asks("op-events run --log-format"));
+        assert!(!asks("op-events run --log-formats json"));
+        assert!(!asks("op-events run -- --log-format json"));
     }
 }

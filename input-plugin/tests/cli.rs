@@ -694,6 +694,13 @@ fn json_logs_end_with_a_json_error_line() {
             1,
             "introspection failed",
         ),
+        // What clap refuses, before any option is applied, too.
+        (
+            vec!["run", "--pol-interval", "5s"],
+            None,
+            2,
+            "unexpected argument '--pol-interval'",
+        ),
     ];
     for (args, token, code, said) in cases {
         let out = op_events(token)
