@@ -17,7 +17,7 @@ use crate::stream::Control;
 use crate::token::Token;
 
 /// How long before its expiry a token is warned about, then again every [`REMINDER`].
-pub const EXPIRY_NOTICE: Duration = Duration::from_secs(14 * 24 * 3600);
+const EXPIRY_NOTICE: Duration = Duration::from_secs(14 * 24 * 3600);
 const REMINDER: Duration = Duration::from_secs(24 * 3600);
 
 /// The token requests carry, replaced when a new one is read from `file`.
@@ -68,7 +68,7 @@ impl Credential {
 
 /// What reading `token_file` again gave.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Renewal {
+enum Renewal {
     /// A new token is in use: retry at once.
     Renewed,
     /// No file, or it still holds the rejected token.
@@ -80,7 +80,7 @@ pub enum Renewal {
 /// After the API rejected the token of generation `used`: switches to the token now in
 /// `token_file` if it is another one that introspection accepts for `account` (any account
 /// while none is chosen yet). A renewal another stream already made counts as renewed.
-pub async fn renew(client: &Client, budget: &Budget, used: u64, account: Option<&str>) -> Renewal {
+async fn renew(client: &Client, budget: &Budget, used: u64, account: Option<&str>) -> Renewal {
     let credential = client.credential();
     let Some(path) = credential.file.clone() else {
         return Renewal::Unchanged;
@@ -185,7 +185,7 @@ pub fn expiry_text(token: &Token) -> String {
 impl Credential {
     /// Logs a warning when the token in use expires within [`EXPIRY_NOTICE`], saying how to
     /// replace it. An expired one is explained where the API rejects it.
-    pub fn warn_if_expiring(&self) {
+    fn warn_if_expiring(&self) {
         let Some((at, left)) = expiry(&self.current().token) else {
             return;
         };
