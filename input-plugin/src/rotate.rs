@@ -122,8 +122,9 @@ async fn renew(client: &Client, budget: &Budget, used: u64, account: Option<&str
     Renewal::Renewed
 }
 
-/// [`renew`], for a caller that retries at once when it returns `true`; a refusal is logged,
-/// and shutdown ends the wait for a renewal another stream is making.
+/// After the API rejected the token of generation `used`: whether a new token from
+/// `token_file` is now in use (see `renew`), so that the request is retried at once. A refusal
+/// is logged; shutdown ends the wait for a renewal another stream is making.
 pub async fn renewed(
     client: &Client,
     budget: &Budget,
