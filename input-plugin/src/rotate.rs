@@ -146,7 +146,7 @@ pub async fn renewed(
     }
 }
 
-/// Warns when the token in use expires within [`EXPIRY_NOTICE`], then daily until it does
+/// Warns when the token in use expires within 14 days, then daily until it does
 /// (a renewed token is looked at afresh), until the collector stops.
 pub async fn remind_of_expiry(client: Client, control: Arc<Control>) {
     loop {
