@@ -344,10 +344,11 @@ async fn injected_faults_hit_the_next_requests_then_stop() {
     );
 }
 
-/// A fault with no path is for the next request to an API endpoint: a request to a path the
-/// API does not have (a typo) gets its 404 and leaves the fault for the next real one.
+/// A fault with no path is for the next request an API endpoint serves: a request to a path
+/// the API does not have (a typo, 404), or with a method its endpoint does not take (405),
+/// leaves the fault for the next real one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_without_a_path_are_not_used_up_by_unknown_paths() {
+async fn faults_are_not_used_up_by_requests_no_endpoint_serves() {
     let mock = common::small(5);
     let token = mock.token("acme", &ALL);
     let reset = r#"{"limit":5}"#;
@@ -356,43 +357,17 @@ async fn faults_without_a_path_are_not_used_up_by_unknown_paths() {
         count: 1,
         path: None,
     });
-    for typo in [
-        "/api/v2/auditevent",
-        "/api/v3/auditevents",
-        "/api/v2/auth/introspect/",
-    ] {
-        assert_eq!(post(&mock, typo, &token, reset).await.status, 404, "{typo}");
-    }
-    let r = post(&mock, "/api/v2/auditevents", &token, reset).await;
-    assert_eq!(r.status, 503, "the fault is still queued");
-    assert_eq!(
-        post(&mock, "/api/v2/auditevents", &token, reset)
-            .await
-            .status,
-        200
-    );
-}
-
-/// Nor by a method the endpoint does not take: a GET to an events endpoint, or a POST to
-/// introspect, gets its 405 and leaves the fault for the next request the endpoint serves.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_are_not_used_up_by_methods_the_endpoint_does_not_take() {
-    let mock = common::small(5);
-    let token = mock.token("acme", &ALL);
-    let reset = r#"{"limit":5}"#;
-    mock.inject(Fault {
-        kind: FaultKind::Status(503),
-        count: 1,
-        path: None,
-    });
-    for (method, path) in [
-        ("GET", "/api/v2/auditevents"),
-        ("PUT", "/api/v1/itemusages"),
-        ("POST", "/api/auth/introspect"),
-        ("DELETE", "/api/v2/auth/introspect"),
+    for (method, path, status) in [
+        ("POST", "/api/v2/auditevent", 404),
+        ("POST", "/api/v3/auditevents", 404),
+        ("POST", "/api/v2/auth/introspect/", 404),
+        ("GET", "/api/v2/auditevents", 405),
+        ("PUT", "/api/v1/itemusages", 405),
+        ("POST", "/api/auth/introspect", 405),
+        ("DELETE", "/api/v2/auth/introspect", 405),
     ] {
         let r = request(&mock, method, path, &token, Some(reset)).await;
-        assert_eq!(r.status, 405, "{method} {path}: {}", r.body);
+        assert_eq!(r.status, status, "{method} {path}: {}", r.body);
     }
     let r = post(&mock, "/api/v2/auditevents", &token, reset).await;
     assert_eq!(r.status, 503, "the fault is still queued");
