@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use op_events_input::config::{Compression, Config};
 use op_events_input::encode::Target;
 use op_events_input::pipeline::{BatchLimits, Collector};
-use op_events_mock::{Fault, FaultKind, MockConfig, MockServer, Tls};
+use op_events_mock::{Fault, FaultKind, MockConfig, MockServer, Region, Tls, TokenSpec};
 use secrecy::SecretString;
 
 const ALL: &[&str] = &["signinattempts", "itemusages", "auditevents"];
@@ -484,18 +484,29 @@ impl std::io::Write for Capture {
     }
 }
 
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// A logger writing into this capture, from `level` up.
+    fn dispatch(&self, level: tracing::Level) -> tracing::Dispatch {
+        let writer = self.clone();
+        tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_max_level(level)
+                .with_writer(move || writer.clone())
+                .finish(),
+        )
+    }
+}
+
 #[test]
 fn the_token_is_never_logged() {
     let mock = mock(60);
     let token = mock.token("acme", &["itemusages"]);
     let capture = Capture::default();
-    let writer = capture.clone();
-    let dispatch = tracing::Dispatch::new(
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .finish(),
-    );
+    let dispatch = capture.dispatch(tracing::Level::TRACE);
     let state = tempfile::tempdir().unwrap();
     mock.inject(Fault {
         kind: FaultKind::Status(500),
@@ -518,7 +529,7 @@ fn the_token_is_never_logged() {
     c.shutdown(Duration::from_secs(2));
     let bad = Config::from_pairs([("token", token.as_str()), ("limit", "0")]).unwrap_err();
     tracing::dispatcher::with_default(&dispatch, || tracing::error!("{bad}"));
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.lines().count() > 5, "{logs}");
     let signature = token.rsplit('.').next().unwrap();
     for line in logs.lines() {
@@ -529,4 +540,125 @@ fn the_token_is_never_logged() {
         assert!(!text.contains(signature));
     }
     let _ = std::io::stderr().flush();
+}
+
+/// A token of `account` for every event type, expiring `hours` from the mock's now.
+fn token_for(mock: &MockServer, account: &str, hours: i64) -> String {
+    let now = mock.now();
+    mock.mint(&TokenSpec {
+        region: Region::Us,
+        features: ALL.iter().map(|f| f.to_string()).collect(),
+        account: account.to_owned(),
+        issued_at: now,
+        expires_at: now + jiff::SignedDuration::from_hours(hours),
+    })
+}
+
+/// Replaces the token file's contents the way a secret store does: a new file renamed over it.
+fn write_token(path: &std::path::Path, token: &str) {
+    let next = path.with_extension("new");
+    std::fs::write(&next, format!("{token}\n")).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+/// A collector reading its token from `file`, retrying a rejected token only after the
+/// default five minutes: anything sooner is the rotation's doing.
+fn start_with_token_file(mock: &MockServer, file: &std::path::Path, logs: &Capture) -> Collector {
+    let state = file.with_file_name("state");
+    let mut c = config(mock, "unused", &state);
+    c.token = None;
+    c.token_file = Some(file.to_path_buf());
+    c.unauthorized_retry = Duration::from_secs(300);
+    Collector::start(c, Target::Ndjson, Some(logs.dispatch(tracing::Level::INFO))).unwrap()
+}
+
+/// Takes and acks batches until `want` events arrived in all, for up to 10 s.
+fn collect_until(c: &Collector, got: &mut Vec<String>, want: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < want {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {} events so far; progress {:?}",
+            got.len(),
+            c.progress()
+        );
+        if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
+            got.extend(lines(&b.to_vec()).map(uuid_of));
+            c.ack(b.ack);
+        }
+    }
+}
+
+/// Token rotation as documented: a new token written to `token_file`, then the old one
+/// revoked; the collector goes on within a poll, not after `unauthorized_retry`.
+#[test]
+fn a_new_token_in_token_file_replaces_a_revoked_one_without_a_restart() {
+    let mock = mock(30);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let old = token_for(&mock, "acme", 24 * 30);
+    write_token(&file, &old);
+    let logs = Capture::default();
+    let c = start_with_token_file(&mock, &file, &logs);
+    let mut got = Vec::new();
+    collect_until(&c, &mut got, servable(&mock, ALL).len(), "first token");
+
+    write_token(&file, &token_for(&mock, "acme", 24 * 90));
+    mock.revoke(&old);
+    for kind in ALL {
+        mock.generate("acme", kind, 5, false);
+    }
+    let all = servable(&mock, ALL);
+    collect_until(&c, &mut got, all.len(), "after the rotation");
+    c.shutdown(Duration::from_secs(2));
+
+    assert_exactly_once(&got, &all);
+    let logs = logs.text();
+    assert!(
+        logs.contains("token_file holds a new token, accepted by the API; using it"),
+        "{logs}"
+    );
+    // The three streams were rejected together; one introspection served them all.
+    let stats = mock.stats();
+    assert_eq!(stats.count("/api/v2/auth/introspect", 200), 2, "{stats:?}");
+}
+
+/// Expiry, the other way a token ends, with a new token of another account in the file: it is
+/// refused, and nothing of that account is delivered.
+#[test]
+fn a_new_token_for_another_account_is_refused() {
+    let mock = mock(30);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    write_token(&file, &token_for(&mock, "acme", 1));
+    let logs = Capture::default();
+    let c = start_with_token_file(&mock, &file, &logs);
+    let mut got = Vec::new();
+    let acme = servable(&mock, ALL);
+    collect_until(&c, &mut got, acme.len(), "first token");
+
+    write_token(&file, &token_for(&mock, "globex", 24 * 90));
+    mock.advance(Duration::from_secs(2 * 3600));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.failure().is_none() {
+        assert!(Instant::now() < deadline, "{:?}", c.progress());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(c.take_timeout(LIMITS, Duration::from_millis(300)).is_none());
+    let failure = c.failure().unwrap();
+    c.shutdown(Duration::from_secs(2));
+
+    assert!(failure.contains("401"), "{failure}");
+    let logs = logs.text();
+    let refused = format!(
+        "for account {}, not {}",
+        mock.account_uuid("globex"),
+        mock.account_uuid("acme")
+    );
+    assert!(logs.contains(&refused), "{logs}");
+    assert!(
+        logs.contains("restart to collect the other account"),
+        "{logs}"
+    );
+    assert_exactly_once(&got, &acme);
 }
