@@ -389,7 +389,7 @@ fn certificate_hint(mut e: &(dyn std::error::Error + 'static)) -> Option<&'stati
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    token: Arc<Credential>,
+    credential: Arc<Credential>,
     version: ApiVersion,
     max_bytes: usize,
 }
@@ -435,7 +435,7 @@ impl Client {
         Ok(Client {
             http,
             base,
-            token: Arc::new(Credential::new(token, file)),
+            credential: Arc::new(Credential::new(token, file)),
             version: config.api_version,
             max_bytes: config.max_response_bytes,
         })
@@ -447,17 +447,17 @@ impl Client {
 
     /// The token in use.
     pub fn token(&self) -> Arc<Token> {
-        self.token.current().token
+        self.credential.current().token
     }
 
     pub fn credential(&self) -> &Credential {
-        &self.token
+        &self.credential
     }
 
     /// This client with `token` instead, fixed (to try a token before using it).
     pub fn with_token(&self, token: Token) -> Client {
         Client {
-            token: Arc::new(Credential::new(token, None)),
+            credential: Arc::new(Credential::new(token, None)),
             ..self.clone()
         }
     }
