@@ -24,6 +24,16 @@ fn op_events(token: Option<&str>) -> Command {
     c
 }
 
+/// `op-events check ARGS --base-url <mock>`, with `token` in `OP_EVENTS_TOKEN` if given.
+fn check_against(mock: &MockServer, token: Option<&str>, args: &[&str]) -> std::process::Output {
+    op_events(token)
+        .arg("check")
+        .args(args)
+        .args(["--base-url", &mock.url()])
+        .output()
+        .unwrap()
+}
+
 /// `op-events run --once --format raw` against `mock`, with its state in `state`.
 fn once_raw(token: &str, mock: &MockServer, state: &std::path::Path) -> Command {
     let mut c = op_events(Some(token));
@@ -262,12 +272,7 @@ fn token_flags_beat_the_environment_which_beats_the_config_file() {
         ),
     ];
     for (args, env) in cases {
-        let out = op_events(env)
-            .arg("check")
-            .args(&args)
-            .args(["--base-url", &mock.url()])
-            .output()
-            .unwrap();
+        let out = check_against(&mock, env, &args);
         let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{args:?} with {env:?}: {text}");
         assert!(text.contains("auditevents     ok"), "{args:?}: {text}");
@@ -311,12 +316,7 @@ fn files_holding_the_token_readable_by_others_are_warned_about() {
         (vec!["--config", &own_config], None),
         (vec!["--config", &no_token_config], None),
     ] {
-        let out = op_events(None)
-            .arg("check")
-            .args(&args)
-            .args(["--base-url", &mock.url()])
-            .output()
-            .unwrap();
+        let out = check_against(&mock, None, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
         match warned {
@@ -336,11 +336,7 @@ fn files_holding_the_token_readable_by_others_are_warned_about() {
 fn check_reports_account_features_and_streams() {
     let mock = mock();
     let token = mock.token("acme", &["signinattempts", "auditevents"]);
-    let out = op_events(Some(&token))
-        .args(["check", "--base-url"])
-        .arg(mock.url())
-        .output()
-        .unwrap();
+    let out = check_against(&mock, Some(&token), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&mock.account_uuid("acme")), "{stdout}");
     // The mock's tokens expire in a year.
@@ -357,11 +353,7 @@ fn check_reports_account_features_and_streams() {
     );
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     // Asked for explicitly, a type the token lacks fails, with the reason.
-    let out = op_events(Some(&token))
-        .args(["check", "--events", "itemusages,auditevents", "--base-url"])
-        .arg(mock.url())
-        .output()
-        .unwrap();
+    let out = check_against(&mock, Some(&token), &["--events", "itemusages,auditevents"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("itemusages      FAILED"), "{stdout}");
     assert!(
