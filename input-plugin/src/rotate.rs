@@ -59,6 +59,12 @@ impl Credential {
             .clone()
     }
 
+    /// How many times the token was replaced: what a request records before it is sent, to
+    /// tell after a rejection whether the token it carried is still in use.
+    pub fn generation(&self) -> u64 {
+        self.current().generation
+    }
+
     fn replace(&self, token: Token) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         current.generation += 1;
@@ -90,10 +96,12 @@ async fn renew(client: &Client, budget: &Budget, used: u64, account: Option<&str
     if current.generation != used {
         return Renewal::Renewed;
     }
-    let read = tokio::task::spawn_blocking(move || Token::from_file(&path)).await;
+    let read =
+        tokio::task::spawn_blocking(move || Token::from_file(&path).map_err(|e| e.to_string()))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
     let token = match read {
-        Ok(Ok(token)) => token,
-        Ok(Err(e)) => return Renewal::Refused(format!("reading the token again: {e}")),
+        Ok(token) => token,
         Err(e) => return Renewal::Refused(format!("reading the token again: {e}")),
     };
     if token.secret().expose_secret() == current.token.secret().expose_secret() {

@@ -336,7 +336,7 @@ impl Stream {
                     }),
                 },
             };
-            let used = self.client.credential().current().generation;
+            let used = self.client.credential().generation();
             let result = tokio::select! {
                 r = self.client.fetch_into(self.kind, &request, self.queue.buffer(0)) => r,
                 () = self.control.stopped() => return,

@@ -403,7 +403,7 @@ async fn introspect(
             () = budget.acquire() => {}
             () = shared.control.stopped() => return None,
         }
-        let used = client.credential().current().generation;
+        let used = client.credential().generation();
         let (wait, failure) = match client.introspect().await {
             Ok(intro) => {
                 let kinds = streams_to_run(config, &intro);
