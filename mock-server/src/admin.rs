@@ -273,7 +273,8 @@ async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejecti
         issued_at: now,
         expires_at,
     };
-    axum::Json(json!({"token": auth::mint(&s.key, &spec), "account_uuid": auth::account_uuid(&spec.account)})).into_response()
+    axum::Json(json!({"token": s.mint(&spec), "account_uuid": auth::account_uuid(&spec.account)}))
+        .into_response()
 }
 
 #[derive(Deserialize)]

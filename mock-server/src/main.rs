@@ -150,7 +150,11 @@ fn main() -> anyhow::Result<()> {
             };
             println!(
                 "{}",
-                auth::mint(t.key.as_deref().unwrap_or(auth::DEV_KEY).as_bytes(), &spec)
+                auth::mint(
+                    t.key.as_deref().unwrap_or(auth::DEV_KEY).as_bytes(),
+                    &spec,
+                    0
+                )
             );
             Ok(())
         }

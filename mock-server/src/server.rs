@@ -137,6 +137,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
         faults: Faults::default(),
         counters: Counters::default(),
         revoked: auth::Revoked::default(),
+        minted: Default::default(),
     });
     let stale = state.accounts.check_fixtures(state.horizon_ns())?;
     if let Some(newest) = stale.newest {
@@ -556,13 +557,12 @@ impl MockServer {
     }
 
     pub fn mint(&self, spec: &TokenSpec) -> String {
-        auth::mint(&self.state.key, spec)
+        self.state.mint(spec)
     }
 
     /// Revokes `token`, as 1Password does when a rotation retires the old token: from now on
     /// every endpoint answers it as an invalid one (401). Other tokens, of the same account
-    /// too, keep working; minting the same spec again (with [`token`](Self::token), in the
-    /// same second) gives the same token, revoked too.
+    /// too, keep working, and so does a token minted later for the same spec.
     ///
     /// # Panics
     /// On a token this mock did not sign (malformed, or signed with another key), which it

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::accounts::Accounts;
-use crate::auth::{Region, Revoked};
+use crate::auth::{Region, Revoked, TokenSpec};
 use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::limits::RateLimits;
@@ -33,9 +33,16 @@ pub struct MockState {
     pub faults: Faults,
     pub counters: Counters,
     pub revoked: Revoked,
+    /// Tokens minted so far: the next one's serial.
+    pub minted: AtomicU64,
 }
 
 impl MockState {
+    /// A new token for `spec`, signed with the server's key; never the same twice.
+    pub fn mint(&self, spec: &TokenSpec) -> String {
+        crate::auth::mint(&self.key, spec, self.minted.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// Start of retention: events older than this are never served.
     pub fn horizon_ns(&self) -> i64 {
         let horizon = self.clock.now().as_nanosecond() - self.behaviour.retention.as_nanos();
