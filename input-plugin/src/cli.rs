@@ -456,8 +456,9 @@ pub fn init_logging(format: LogFormat, level: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The logger's stderr, every line passed through [`crate::token::redact`] as errors are
-/// ([`redacted`]): a warning may quote a path or a value holding a token just as well.
+/// The logger's stderr, every line passed through [`crate::token::redact_held`] as errors are
+/// ([`redacted`]): a warning may quote a path or a value holding a token just as well. The
+/// environment's token is known before any is loaded (a refused option is logged first).
 struct RedactedStderr {
     secret: Option<String>,
 }
@@ -491,7 +492,7 @@ impl std::io::Write for RedactedLine<'_> {
 
 impl Drop for RedactedLine<'_> {
     fn drop(&mut self) {
-        let line = crate::token::redact(&String::from_utf8_lossy(&self.line), self.secret);
+        let line = crate::token::redact_held(&String::from_utf8_lossy(&self.line), self.secret);
         let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
@@ -1003,10 +1004,11 @@ fn print_failure(format: LogFormat, message: &str) {
 
 /// An error message, as the user will see it, with the token and anything token-shaped hidden.
 /// Messages quote what was given (a flag's value, a path, a stray argument, a config file's
-/// line), and a token pasted into the wrong place must not be shown there.
+/// line), and a token pasted into the wrong place must not be shown there: the one in
+/// `OP_EVENTS_TOKEN`, and any the run loaded (from `token_file` too, whatever its shape).
 fn redacted(message: &str) -> String {
     let secret = std::env::var(ENV_TOKEN).ok();
-    crate::token::redact(message, secret.as_deref())
+    crate::token::redact_held(message, secret.as_deref())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! verifies; we only use them for routing and for explaining a 401).
 
 use std::path::Path;
+use std::sync::RwLock;
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -86,6 +87,7 @@ impl Token {
             return Err(TokenError::Malformed);
         }
         let claims = decode_claims(raw).unwrap_or_default();
+        hold(raw);
         Ok(Token {
             secret: SecretString::from(raw.to_owned()),
             claims,
@@ -166,21 +168,44 @@ impl Token {
 /// replacing every occurrence of a few letters would garble a message without hiding anything.
 const MIN_KNOWN_SECRET: usize = 8;
 
-/// `text` with `secret` and anything shaped like a token replaced by `[redacted]`: text that
+/// Every token this process has held (given inline, read from `token_file`, or read again when
+/// the API rejected the one before), each once: [`redact_held`] hides them whatever their shape,
+/// where [`redact`] alone hides only token-shaped text and the secrets it is given. A process
+/// holds a few in its life, one more per rotation.
+static HELD: RwLock<Vec<SecretString>> = RwLock::new(Vec::new());
+
+fn hold(raw: &str) {
+    if raw.len() < MIN_KNOWN_SECRET {
+        return;
+    }
+    let mut held = HELD.write().unwrap_or_else(|e| e.into_inner());
+    if !held.iter().any(|s| s.expose_secret() == raw) {
+        held.push(SecretString::from(raw.to_owned()));
+    }
+}
+
+/// [`redact`] with `secret` and every token this process has held: the binary's log lines and
+/// errors, which may quote a value or path holding the token it read from a file.
+pub fn redact_held(text: &str, secret: Option<&str>) -> String {
+    let held = HELD.read().unwrap_or_else(|e| e.into_inner());
+    redact(text, held.iter().map(|s| s.expose_secret()).chain(secret))
+}
+
+/// `text` with `secrets` and anything shaped like a token replaced by `[redacted]`: text that
 /// may quote what a user typed or a server sent, where a token pasted into the wrong place (a
 /// flag's value, a path, a stray argument) or echoed back would otherwise be shown. Token-shaped
 /// means a JWT (three base64url segments joined by dots, the first two at least 10 characters)
 /// or a word of 16 or more base64url characters starting with `eyJ` (`{"` encoded).
 ///
-/// Runs on every log line of the binary and the plugin: a line without the secret is not copied
+/// Runs on every log line of the binary and the plugin: a line without a secret is not copied
 /// before the one pass over its words.
-pub fn redact(text: &str, secret: Option<&str>) -> String {
-    let text = match secret.map(str::trim) {
-        Some(s) if s.len() >= MIN_KNOWN_SECRET && text.contains(s) => {
-            std::borrow::Cow::Owned(text.replace(s, "[redacted]"))
+pub fn redact<'s>(text: &str, secrets: impl IntoIterator<Item = &'s str>) -> String {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for s in secrets.into_iter().map(str::trim) {
+        if s.len() >= MIN_KNOWN_SECRET && text.contains(s) {
+            text = std::borrow::Cow::Owned(text.replace(s, "[redacted]"));
         }
-        _ => std::borrow::Cow::Borrowed(text),
-    };
+    }
     let word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=');
     let mut out = String::with_capacity(text.len());
     let mut rest = &*text;
@@ -291,6 +316,23 @@ mod tests {
         ] {
             assert_eq!(redact(kept, Some("short")), kept);
         }
+    }
+
+    /// A token once read, from a file as a rotation reads it again, is hidden by its exact text
+    /// from then on, though nothing about it looks like a token.
+    #[test]
+    fn every_token_held_is_hidden_whatever_its_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let opaque = "Rk3vT9wQ2mX7pL5nB8cZ4hJ6";
+        let line = format!("--region: `{opaque}` is not one of");
+        assert_eq!(redact_held(&line, None), line);
+        std::fs::write(&path, format!("{opaque}\n")).unwrap();
+        Token::from_file(&path).unwrap();
+        assert_eq!(
+            redact_held(&line, None),
+            "--region: `[redacted]` is not one of"
+        );
     }
 
     /// What is wrong with a token read from a file names the file.

@@ -520,3 +520,66 @@ fn documented_examples_keep_tokens_off_command_lines() {
         problems.join("\n")
     );
 }
+
+/// A token read from a file is hidden as the environment's is, whatever its shape: here one
+/// that is not a JWT (only its exact text can hide it), pasted by mistake into `--ca-file` (the
+/// final error quotes it) and into `--base-url` (log lines and the final error quote it),
+/// against the mock. Given by `--token-file` and by the `--config` file's `token_file` or
+/// `token`.
+#[test]
+fn a_token_read_from_a_file_is_never_shown_whatever_its_shape() {
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 10,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let opaque = "Zq7xK2mP9vR4tW8yB3nL6cF1hJ5dG0sA2eU7iO4k";
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path.display().to_string()
+    };
+    let file = write("token", format!("{opaque}\n"));
+    let config_file = write("file.toml", format!("token_file = \"{file}\"\n"));
+    let config_token = write("token.toml", format!("token = \"{opaque}\"\n"));
+    let pasted_url = format!("{}/{opaque}", mock.url());
+    let state = dir.path().join("state").display().to_string();
+    let sources: [&[&str]; 3] = [
+        &["--token-file", &file],
+        &["--config", &config_file],
+        &["--config", &config_token],
+    ];
+    for source in sources {
+        let check: &[&str] = &["check", "--base-url", &mock.url(), "--ca-file", opaque];
+        let run: &[&str] = &[
+            "run",
+            "--once",
+            "--base-url",
+            &pasted_url,
+            "--state-dir",
+            &state,
+        ];
+        let url_said = format!("{}/[redacted]", mock.url());
+        for (args, said) in [(check, "ca_file [redacted]"), (run, url_said.as_str())] {
+            let out = Command::new(env!("CARGO_BIN_EXE_op-events"))
+                .args(args)
+                .args(source)
+                .current_dir(dir.path())
+                .env_remove("OP_EVENTS_TOKEN")
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let what = format!("op-events {args:?} {source:?}");
+            assert!(!text.contains(opaque), "{what}: {text}");
+            assert!(text.contains(said), "{what}: {text}");
+            assert_ne!(out.status.code(), Some(0), "{what}: {text}");
+        }
+    }
+}
