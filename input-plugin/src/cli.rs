@@ -842,11 +842,8 @@ pub fn check(options: Options) -> Result<(), Failure> {
     let intro = rt
         .block_on(client.introspect())
         .map_err(|e| Failure::runtime(format!("introspection failed: {e}{}", hint(&e, None))))?;
-    let account = intro
-        .account_uuid
-        .clone()
-        .or_else(|| client.token().claims().account_uuid.clone())
-        .unwrap_or_else(|| "unknown".into());
+    // The account `run` keeps its state and records under, found the same way.
+    let account = intro.account(&client.token());
     report.line(format_args!("account:   {account}"))?;
     report.line(format_args!(
         "expires:   {}",

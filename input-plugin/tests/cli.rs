@@ -364,6 +364,77 @@ fn check_reports_account_features_and_streams() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// A token of `account`, signed with `key`, whose claims the collector cannot read (one is
+/// given twice: the mock, reading the last, accepts it), as a token of a newer format may be.
+fn token_with_unreadable_claims(mock: &MockServer, key: &str, account: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let exp = mock.now().as_second() + 3600;
+    let claims = serde_json::json!({
+        "aud": ["events.1password.com"],
+        "sub": op_events_mock::auth::derived_uuid("integration", account),
+        "iat": mock.now().as_second(),
+        "1password.com/fts": ["signinattempts", "itemusages", "auditevents"],
+        "1password.com/auuid": mock.account_uuid(account),
+        "op-events-mock/account": account,
+    });
+    let payload = format!(r#"{{"exp":{exp},"exp":{exp},{}"#, &claims.to_string()[1..]);
+    let input = format!(
+        "{}.{}",
+        b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64.encode(payload)
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64.encode(mac.finalize().into_bytes()))
+}
+
+/// `check` names the account `run` keeps its state under, found the same way: with v1
+/// introspection (no account) and a token whose claims cannot be read, the integration's uuid,
+/// where `check` used to say `unknown`.
+#[test]
+fn check_names_the_account_run_keeps_state_under() {
+    let key = "check-account-key";
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 5,
+        key: Some(key.into()),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    mock.inject(Fault {
+        kind: FaultKind::Status(404),
+        count: 100,
+        path: Some("/api/v2/auth/introspect".into()),
+    });
+    let token = token_with_unreadable_claims(&mock, key, "acme");
+    let out = check_against(&mock, Some(&token), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let account = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("account:"))
+        .unwrap_or_else(|| panic!("no account line: {stdout}"))
+        .trim();
+    assert_eq!(
+        account,
+        op_events_mock::auth::derived_uuid("integration", "acme"),
+        "{stdout}"
+    );
+    let state = tempfile::tempdir().unwrap();
+    let run = once_raw(&token, &mock, state.path()).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let files = state_files(state.path());
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in files {
+        assert!(file.to_string_lossy().contains(account), "{file:?}");
+    }
+}
+
 #[test]
 fn demo_streams_events_with_nothing_configured() {
     let out = op_events(None)
