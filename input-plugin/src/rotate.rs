@@ -2,10 +2,12 @@
 //! issued for ever) or are revoked, so a token read from `token_file` is read again whenever
 //! the API rejects it: a new token written to that file is used from the next request, with
 //! no restart, provided introspection shows it reads the same account (the state files, and
-//! every record's account, are that account's).
+//! every record's account, are that account's). A token written only after the API rejected
+//! the old one is picked up within [`WATCH_EVERY`], not after `unauthorized_retry`: the wait
+//! after a rejection watches the file.
 
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use secrecy::ExposeSecret as _;
@@ -20,6 +22,33 @@ use crate::token::Token;
 const EXPIRY_NOTICE: Duration = Duration::from_secs(14 * 24 * 3600);
 const REMINDER: Duration = Duration::from_secs(24 * 3600);
 
+/// How often the wait after a rejection looks at `token_file` for a new version: a stat, cheap
+/// enough for every stream to make.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// One version of `token_file`: a new file renamed over it (as secret stores and Kubernetes
+/// replace it) has another inode, one rewritten in place another modification time or length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+/// The version of the file at `path` now; `None` while it cannot be looked at (being replaced,
+/// or gone: reading it says why).
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        len: m.size(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+    })
+}
+
 /// The token requests carry, replaced when a new one is read from `file`.
 #[derive(Debug)]
 pub struct Credential {
@@ -28,6 +57,8 @@ pub struct Credential {
     /// One renewal at a time: streams rejected together wait for the first one's outcome
     /// instead of reading the file and introspecting once each.
     renewing: tokio::sync::Mutex<()>,
+    /// The version of `file` last read: a wait after a rejection looks for another one.
+    read: Mutex<Option<Stamp>>,
 }
 
 /// A token and how many times it was replaced before it, so that a stream can tell whether
@@ -43,6 +74,7 @@ impl Credential {
     /// token given inline, which only a restart or a reload changes).
     pub fn new(token: Token, file: Option<PathBuf>) -> Self {
         Self {
+            read: Mutex::new(file.as_deref().and_then(stamp)),
             file,
             current: RwLock::new(Current {
                 generation: 0,
@@ -63,6 +95,10 @@ impl Credential {
     /// tell after a rejection whether the token it carried is still in use.
     pub fn generation(&self) -> u64 {
         self.current().generation
+    }
+
+    fn read_version(&self) -> Option<Stamp> {
+        *self.read.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn replace(&self, token: Token) {
@@ -86,7 +122,15 @@ enum Renewal {
 /// After the API rejected the token of generation `used`: switches to the token now in
 /// `token_file` if it is another one that introspection accepts for `account` (any account
 /// while none is chosen yet). A renewal another stream already made counts as renewed.
-async fn renew(client: &Client, budget: &Budget, used: u64, account: Option<&str>) -> Renewal {
+/// `seen`: the version of the file a wait saw, which is not read again if another stream
+/// already read it (its outcome was logged once).
+async fn renew(
+    client: &Client,
+    budget: &Budget,
+    used: u64,
+    account: Option<&str>,
+    seen: Option<Option<Stamp>>,
+) -> Renewal {
     let credential = client.credential();
     let Some(path) = credential.file.clone() else {
         return Renewal::Unchanged;
@@ -96,10 +140,19 @@ async fn renew(client: &Client, budget: &Budget, used: u64, account: Option<&str
     if current.generation != used {
         return Renewal::Renewed;
     }
-    let read =
-        tokio::task::spawn_blocking(move || Token::from_file(&path).map_err(|e| e.to_string()))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+    if seen.is_some_and(|seen| seen == credential.read_version()) {
+        return Renewal::Unchanged;
+    }
+    // Looked at before it is read: a version written in between is seen as new by the next wait.
+    let (version, read) = tokio::task::spawn_blocking(move || {
+        (
+            stamp(&path),
+            Token::from_file(&path).map_err(|e| e.to_string()),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| (None, Err(e.to_string())));
+    *credential.read.lock().unwrap_or_else(|e| e.into_inner()) = version;
     let token = match read {
         Ok(token) => token,
         Err(e) => return Renewal::Refused(format!("reading the token again: {e}")),
@@ -140,8 +193,20 @@ pub async fn renewed(
     account: Option<&str>,
     control: &Control,
 ) -> bool {
+    renewed_if_new(client, budget, used, account, control, None).await
+}
+
+/// [`renewed`], for the version `seen` of the file if it is not read yet (`None`: any).
+async fn renewed_if_new(
+    client: &Client,
+    budget: &Budget,
+    used: u64,
+    account: Option<&str>,
+    control: &Control,
+    seen: Option<Option<Stamp>>,
+) -> bool {
     let renewal = tokio::select! {
-        r = renew(client, budget, used, account) => r,
+        r = renew(client, budget, used, account, seen) => r,
         () = control.stopped() => return false,
     };
     match renewal {
@@ -152,6 +217,45 @@ pub async fn renewed(
             false
         }
     }
+}
+
+/// After the API rejected the token of generation `used` and no new one was found: waits `wait`
+/// (`unauthorized_retry`), or less once a new token is in use, from a new version of
+/// `token_file` (looked for every [`WATCH_EVERY`], renewed at once, as after a rejection) or
+/// renewed by another stream. `false` once the collector stops.
+pub async fn wait_for_renewal(
+    client: &Client,
+    budget: &Budget,
+    used: u64,
+    account: Option<&str>,
+    control: &Control,
+    wait: Duration,
+) -> bool {
+    let credential = client.credential();
+    let Some(path) = credential.file.clone() else {
+        return control.sleep(wait).await;
+    };
+    let mut left = wait;
+    while !left.is_zero() {
+        let step = left.min(WATCH_EVERY);
+        if !control.sleep(step).await {
+            return false;
+        }
+        left -= step;
+        if credential.generation() != used {
+            return true;
+        }
+        let path = path.clone();
+        let version = tokio::task::spawn_blocking(move || stamp(&path))
+            .await
+            .unwrap_or_default();
+        if version != credential.read_version()
+            && renewed_if_new(client, budget, used, account, control, Some(version)).await
+        {
+            return true;
+        }
+    }
+    true
 }
 
 /// Warns when the token in use expires within 14 days, then daily until it does

@@ -374,6 +374,22 @@ impl Stream {
                 {
                     Duration::ZERO
                 }
+                Err(e) if e.action() == Action::Unauthorized => {
+                    let wait = self.handle_error(e, &mut pos, &mut failures);
+                    // Ends early once a new token is written to `token_file`.
+                    let waited = rotate::wait_for_renewal(
+                        &self.client,
+                        &self.budget,
+                        used,
+                        Some(&self.account),
+                        &self.control,
+                        wait,
+                    );
+                    if !waited.await {
+                        return;
+                    }
+                    continue;
+                }
                 Err(e) => self.handle_error(e, &mut pos, &mut failures),
             };
             if !self.control.sleep(wait).await {

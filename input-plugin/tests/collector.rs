@@ -646,7 +646,11 @@ fn a_new_token_for_another_account_is_refused() {
     }
     assert!(c.take_timeout(LIMITS, Duration::from_millis(300)).is_none());
     let failure = c.failure().unwrap();
+    // The streams wait out `unauthorized_retry`, watching the file: shutdown ends that at once.
+    let stopping = Instant::now();
     c.shutdown(Duration::from_secs(2));
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(1), "{took:?}");
 
     assert!(failure.contains("401"), "{failure}");
     let logs = logs.text();
@@ -661,4 +665,50 @@ fn a_new_token_for_another_account_is_refused() {
         "{logs}"
     );
     assert_exactly_once(&got, &acme);
+}
+
+/// Waits up to 10 s until the logs hold `n` lines containing `text`.
+fn wait_for_log(logs: &Capture, text: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logs.text().matches(text).count() < n {
+        assert!(Instant::now() < deadline, "{}", logs.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A new token written to `token_file` only after the API rejected the old one ends the wait
+/// of `unauthorized_retry` (five minutes here) within a few seconds: at start (introspection),
+/// then with the three streams waiting together, which share one renewal.
+#[test]
+fn a_token_written_after_the_rejection_ends_the_wait() {
+    let mock = mock(30);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let revoked = token_for(&mock, "acme", 24 * 30);
+    mock.revoke(&revoked);
+    write_token(&file, &revoked);
+    let logs = Capture::default();
+    let c = start_with_token_file(&mock, &file, &logs);
+    wait_for_log(&logs, "retrying in 300s", 1);
+
+    let second = token_for(&mock, "acme", 24 * 60);
+    write_token(&file, &second);
+    let mut got = Vec::new();
+    collect_until(&c, &mut got, servable(&mock, ALL).len(), "first new token");
+
+    // The token in use revoked with nothing new in the file: every stream waits.
+    mock.revoke(&second);
+    wait_for_log(&logs, "retrying in 300s", 1 + ALL.len());
+    write_token(&file, &token_for(&mock, "acme", 24 * 90));
+    for kind in ALL {
+        mock.generate("acme", kind, 5, false);
+    }
+    let all = servable(&mock, ALL);
+    collect_until(&c, &mut got, all.len(), "second new token");
+    c.shutdown(Duration::from_secs(2));
+
+    assert_exactly_once(&got, &all);
+    // One renewal at start, the launch's own introspection, one renewal for the three streams.
+    let stats = mock.stats();
+    assert_eq!(stats.count("/api/v2/auth/introspect", 200), 3, "{stats:?}");
 }

@@ -404,6 +404,7 @@ async fn introspect(
             () = shared.control.stopped() => return None,
         }
         let used = client.credential().generation();
+        let mut rejected = false;
         let (wait, failure) = match client.introspect().await {
             Ok(intro) => {
                 let kinds = streams_to_run(config, &intro);
@@ -437,6 +438,7 @@ async fn introspect(
                 attempt += 1;
                 let needs_a_person = match e.action() {
                     Action::Unauthorized => {
+                        rejected = true;
                         let why = client.token().explain_unauthorized(None, &client.host());
                         Some(format!("token rejected by {}: {why}", client.host()))
                     }
@@ -468,7 +470,13 @@ async fn introspect(
         if failure.is_some() {
             shared.set_launch_failure(failure);
         }
-        if !shared.control.sleep(wait).await {
+        // After a rejection, a new token written to `token_file` ends the wait early.
+        let waited = if rejected {
+            rotate::wait_for_renewal(client, budget, used, None, &shared.control, wait).await
+        } else {
+            shared.control.sleep(wait).await
+        };
+        if !waited {
             return None;
         }
     }
