@@ -367,9 +367,6 @@ fn check_reports_account_features_and_streams() {
 /// A token of `account`, signed with `key`, whose claims the collector cannot read (one is
 /// given twice: the mock, reading the last, accepts it), as a token of a newer format may be.
 fn token_with_unreadable_claims(mock: &MockServer, key: &str, account: &str) -> String {
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let exp = mock.now().as_second() + 3600;
     let claims = serde_json::json!({
         "aud": ["events.1password.com"],
@@ -380,14 +377,7 @@ fn token_with_unreadable_claims(mock: &MockServer, key: &str, account: &str) -> 
         "op-events-mock/account": account,
     });
     let payload = format!(r#"{{"exp":{exp},"exp":{exp},{}"#, &claims.to_string()[1..]);
-    let input = format!(
-        "{}.{}",
-        b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
-        b64.encode(payload)
-    );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(input.as_bytes());
-    format!("{input}.{}", b64.encode(mac.finalize().into_bytes()))
+    op_events_mock::auth::sign_payload(key.as_bytes(), &payload)
 }
 
 /// `check` names the account `run` keeps its state under, found the same way: with v1
