@@ -224,6 +224,46 @@ fn init_error_never_quotes_a_token_shaped_value() {
     assert!(!line.contains(shaped), "{line}");
 }
 
+/// A token read from `token_file` is hidden in the plugin's log whatever its shape, as the
+/// binary hides the one it loaded: here it is also part of `base_url`, which the collector
+/// logs as it starts.
+#[test]
+fn the_token_read_from_token_file_is_never_logged() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let opaque = "Hq4vN8sW2kT6yC1mR9bX5fJ3";
+    let mock = op_events_mock::MockServer::start(op_events_mock::MockConfig::default()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let token_file = state.path().join("token");
+    std::fs::write(&token_file, format!("{opaque}\n")).unwrap();
+    let url = format!("{}/{opaque}", mock.url().trim_end_matches('/'));
+    let props: Vec<(&str, &[u8])> = vec![
+        ("token_file", token_file.to_str().unwrap().as_bytes()),
+        ("base_url", url.as_bytes()),
+        ("insecure_http", b"true"),
+        ("state_dir", state.path().to_str().unwrap().as_bytes()),
+    ];
+    let fb = FluentBit::load(Layout::V41);
+    let def = fb.register();
+    let instance = fb.started(&props, harness::INFO);
+    // Lines from the collector's threads reach Fluent Bit's log at a collect.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while harness::logs_containing("starting").is_empty() && std::time::Instant::now() < deadline {
+        instance.collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    instance.stop(false);
+    fb.unregister(&def);
+    let starting = harness::logs_containing("starting");
+    assert!(
+        starting
+            .iter()
+            .any(|(_, line)| line.contains("/[redacted]")),
+        "{starting:#?}"
+    );
+    let leaked = harness::logs_containing(opaque);
+    assert!(leaked.is_empty(), "{leaked:#?}");
+}
+
 #[test]
 fn pre_4_1_runs_one_instance_and_refuses_a_second() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -44,8 +44,8 @@ pub(super) struct LogSink {
     log_print: Option<LogPrintFn>,
     prefix: String,
     max_level: LevelFilter,
-    /// The instance's `token` option, hidden in every line with anything token-shaped
-    /// ([`crate::token::redact`]).
+    /// The instance's `token` option, hidden in every line with every token the process has
+    /// read and anything token-shaped ([`crate::token::redact_held`]).
     secret: Option<String>,
     open: RwLock<bool>,
     /// Lines logged on the collector's threads, which Fluent Bit's logger does not know: it
@@ -94,7 +94,7 @@ impl LogSink {
         };
         // As the binary's log lines: a message may quote an option's value, a path or a server's
         // words, and a token there is hidden whether it is this instance's or only looks like one.
-        let line = crate::token::redact(
+        let line = crate::token::redact_held(
             &format!("[{}] {message}", self.prefix),
             self.secret.as_deref(),
         );
