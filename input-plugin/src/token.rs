@@ -152,8 +152,11 @@ impl Token {
                 self.claims.features.join(", ")
             );
         }
+        // Only the API's own hosts: a `base_url` of another host (a proxy, a mock) is not
+        // the token's audience by design, and there a rejection means something else.
         if let Some(aud) = self.audience_host()
             && !aud.eq_ignore_ascii_case(host)
+            && crate::config::Region::from_host(host).is_some()
         {
             return format!(
                 "the token is for {aud} but requests go to {host}; fix `region`/`base_url` or leave them unset"
@@ -274,6 +277,17 @@ mod tests {
         assert_eq!(t.features(), vec![EventType::ItemUsages]);
         assert!(t.explain_unauthorized(None, "x").contains("expired"));
         assert!(!format!("{t:?}").contains("sig"));
+        let eu = Token::new(jwt(r#"{"aud":["events.1password.eu"]}"#)).unwrap();
+        assert!(
+            eu.explain_unauthorized(None, "events.1password.com")
+                .contains("the token is for events.1password.eu but requests go to")
+        );
+        for host in ["events.1password.eu", "127.0.0.1", "op-proxy.corp.example"] {
+            assert!(
+                eu.explain_unauthorized(None, host).contains("revoked"),
+                "{host}"
+            );
+        }
         let old = Token::new(jwt(r#"{"aud":"com.1password.streamingservice"}"#)).unwrap();
         assert_eq!(old.audience_host(), None);
         let t = Token::new(jwt(r#"{"1password.com/fts":["itemusages"]}"#)).unwrap();
