@@ -70,14 +70,19 @@ fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// the binary (a global one) never run a collector without one; only tests mix them like this.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// A mock serving `events` events of each type.
+fn mock(events: usize) -> MockServer {
+    MockServer::start(MockConfig {
+        events_per_type: events,
+        ..MockConfig::default()
+    })
+    .unwrap()
+}
+
 #[test]
 fn collector_run_leaks_nothing_at_trace() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mock = MockServer::start(MockConfig {
-        events_per_type: 300,
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mock = mock(300);
     let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
     // Every error path the collector logs: 401, 5xx, 429, resets, truncated and invalid bodies.
     for kind in [
@@ -251,11 +256,7 @@ fn errors_and_debug_output_never_show_the_token() {
 /// `op-events check` at trace level against a server that answers 401 and 500, and `--help`.
 #[test]
 fn binary_output_never_shows_the_token() {
-    let mock = MockServer::start(MockConfig {
-        events_per_type: 10,
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mock = mock(10);
     let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
     mock.inject(Fault {
         kind: FaultKind::Status(401),
@@ -528,11 +529,7 @@ fn documented_examples_keep_tokens_off_command_lines() {
 /// `token`.
 #[test]
 fn a_token_read_from_a_file_is_never_shown_whatever_its_shape() {
-    let mock = MockServer::start(MockConfig {
-        events_per_type: 10,
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mock = mock(10);
     let opaque = "Zq7xK2mP9vR4tW8yB3nL6cF1hJ5dG0sA2eU7iO4k";
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: String| {
