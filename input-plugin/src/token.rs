@@ -187,8 +187,9 @@ fn hold(raw: &str) {
     }
 }
 
-/// [`redact`] with `secret` and every token this process has held: the binary's log lines and
-/// errors, which may quote a value or path holding the token it read from a file.
+/// [`redact`] with `secret` and every token this process has held: the log lines of the binary
+/// and the plugin, and the binary's errors, which may quote a value or path holding a token read
+/// from a file.
 pub fn redact_held(text: &str, secret: Option<&str>) -> String {
     let held = HELD.read().unwrap_or_else(|e| e.into_inner());
     redact(text, held.iter().map(|s| s.expose_secret()).chain(secret))
