@@ -3,7 +3,7 @@
 //! the API rejects it: a new token written to that file is used from the next request, with
 //! no restart, provided introspection shows it reads the same account (the state files, and
 //! every record's account, are that account's). A token written only after the API rejected
-//! the old one is picked up within [`WATCH_EVERY`], not after `unauthorized_retry`: the wait
+//! the old one is picked up within `WATCH_EVERY` (2 s), not after `unauthorized_retry`: the wait
 //! after a rejection watches the file.
 
 use std::path::{Path, PathBuf};
@@ -221,7 +221,7 @@ async fn renewed_if_new(
 
 /// After the API rejected the token of generation `used` and no new one was found: waits `wait`
 /// (`unauthorized_retry`), or less once a new token is in use, from a new version of
-/// `token_file` (looked for every [`WATCH_EVERY`], renewed at once, as after a rejection) or
+/// `token_file` (looked for every `WATCH_EVERY`, renewed at once, as after a rejection) or
 /// renewed by another stream. `false` once the collector stops.
 pub async fn wait_for_renewal(
     client: &Client,
