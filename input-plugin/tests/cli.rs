@@ -215,13 +215,7 @@ fn introspection_falls_back_to_v1_on_404() {
         path: Some(V2.into()),
     });
     let state = tempfile::tempdir().unwrap();
-    let out = op_events(Some(&token))
-        .args(["run", "--once", "--format", "raw", "--base-url"])
-        .arg(mock.url())
-        .arg("--state-dir")
-        .arg(state.path())
-        .output()
-        .unwrap();
+    let out = once_raw(&token, &mock, state.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let lines = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty());
