@@ -550,7 +550,8 @@ fn token_for(mock: &MockServer, account: &str, hours: i64) -> String {
         features: ALL.iter().map(|f| f.to_string()).collect(),
         account: account.to_owned(),
         issued_at: now,
-        expires_at: now + jiff::SignedDuration::from_hours(hours),
+        expires_at: Some(now + jiff::SignedDuration::from_hours(hours)),
+        legacy_audience: false,
     })
 }
 

@@ -231,6 +231,8 @@ struct TokenRequest {
     features: Option<Vec<String>>,
     region: Option<String>,
     expires_in_seconds: Option<i64>,
+    never_expires: Option<bool>,
+    legacy_audience: Option<bool>,
 }
 
 async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
@@ -238,7 +240,7 @@ async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejecti
     let Ok(t) = serde_json::from_slice::<TokenRequest>(&body) else {
         return fail(
             StatusCode::BAD_REQUEST,
-            "expected {\"account\"?, \"features\"?, \"region\"?, \"expires_in_seconds\"?}",
+            "expected {\"account\"?, \"features\"?, \"region\"?, \"expires_in_seconds\"?, \"never_expires\"?, \"legacy_audience\"?}",
         );
     };
     let region = match t.region.as_deref().map(str::parse::<Region>) {
@@ -255,12 +257,24 @@ async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejecti
         return fail(StatusCode::BAD_REQUEST, e.to_string());
     }
     let now = s.clock.now();
-    let lifetime = jiff::SignedDuration::from_secs(t.expires_in_seconds.unwrap_or(365 * 86_400));
-    let Ok(expires_at) = now.checked_add(lifetime) else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "expires_in_seconds is out of range",
-        );
+    let expires_at = match (t.never_expires.unwrap_or(false), t.expires_in_seconds) {
+        (true, Some(_)) => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "expires_in_seconds and never_expires exclude each other",
+            );
+        }
+        (true, None) => None,
+        (false, seconds) => {
+            let lifetime = jiff::SignedDuration::from_secs(seconds.unwrap_or(365 * 86_400));
+            let Ok(at) = now.checked_add(lifetime) else {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "expires_in_seconds is out of range",
+                );
+            };
+            Some(at)
+        }
     };
     let spec = TokenSpec {
         region,
@@ -272,6 +286,7 @@ async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejecti
             .unwrap_or_else(|| s.accounts.default_name().to_owned()),
         issued_at: now,
         expires_at,
+        legacy_audience: t.legacy_audience.unwrap_or(false),
     };
     axum::Json(json!({"token": s.mint(&spec), "account_uuid": auth::account_uuid(&spec.account)}))
         .into_response()

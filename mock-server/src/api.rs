@@ -214,7 +214,11 @@ fn authorize(
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
     let claims = auth::verify(&s.key, token, s.clock.now(), &s.revoked)?;
-    if !claims.audience.iter().any(|a| a == region.host()) {
+    if !claims
+        .audience
+        .iter()
+        .any(|a| a == region.host() || a == auth::LEGACY_AUDIENCE)
+    {
         return Err(AuthError::WrongRegion.into());
     }
     if let Some(kind) = feature

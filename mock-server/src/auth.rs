@@ -19,6 +19,11 @@ pub const DEV_KEY: &str = "op-events-mock-development-key";
 /// Claim naming the account by name (mock-only; real tokens carry only the uuid).
 const ACCOUNT_NAME_CLAIM: &str = "op-events-mock/account";
 
+/// The audience of tokens issued before the regional hosts: it names no host, so a client must
+/// be told where to send them. The mock accepts such a token on every region's host, as it
+/// cannot tell which one its account lives in.
+pub const LEGACY_AUDIENCE: &str = "com.1password.streamingservice";
+
 /// The four documented regions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Region {
@@ -97,7 +102,11 @@ pub struct TokenSpec {
     pub features: Vec<String>,
     pub account: String,
     pub issued_at: Timestamp,
-    pub expires_at: Timestamp,
+    /// `None`: no `exp` claim, as an integration whose tokens never expire issues them.
+    pub expires_at: Option<Timestamp>,
+    /// `aud` is [`LEGACY_AUDIENCE`], a plain string as very old tokens carry it, instead of
+    /// the region's host.
+    pub legacy_audience: bool,
 }
 
 /// The verified claims of a presented token.
@@ -175,17 +184,23 @@ pub fn mint(key: &[u8], spec: &TokenSpec, serial: u64) -> String {
             spec.features.join(",")
         ),
     );
-    let claims = json!({
-        "aud": [spec.region.host()],
+    let audience = match spec.legacy_audience {
+        true => json!(LEGACY_AUDIENCE),
+        false => json!([spec.region.host()]),
+    };
+    let mut claims = json!({
+        "aud": audience,
         "sub": derived_uuid("integration", &spec.account),
         "iss": "com.1password.b5",
         "jti": jti,
         "iat": spec.issued_at.as_second(),
-        "exp": spec.expires_at.as_second(),
         "1password.com/fts": spec.features,
         "1password.com/auuid": account_uuid(&spec.account),
         ACCOUNT_NAME_CLAIM: spec.account,
     });
+    if let Some(expires_at) = spec.expires_at {
+        claims["exp"] = expires_at.as_second().into();
+    }
     sign_claims(key, &claims)
 }
 
@@ -273,9 +288,12 @@ pub fn verify(
         .ok()
         .and_then(|p| serde_json::from_slice(&p).ok())
         .ok_or(AuthError::Malformed)?;
-    let exp = claims["exp"].as_i64().ok_or(AuthError::Malformed)?;
-    if now.as_second() >= exp {
-        return Err(AuthError::Expired);
+    // No `exp`: a token that never expires. One that is there must be a number.
+    if let Some(exp) = claims.get("exp") {
+        let exp = exp.as_i64().ok_or(AuthError::Malformed)?;
+        if now.as_second() >= exp {
+            return Err(AuthError::Expired);
+        }
     }
     let strings = |v: &Value| -> Option<Vec<String>> {
         v.as_array()?
@@ -293,7 +311,11 @@ pub fn verify(
             .as_str()
             .map_or_else(|| account_uuid.to_ascii_lowercase(), str::to_owned),
         features: strings(&claims["1password.com/fts"]).ok_or(AuthError::Malformed)?,
-        audience: strings(&claims["aud"]).ok_or(AuthError::Malformed)?,
+        // RFC 7519 allows one audience as a plain string.
+        audience: match &claims["aud"] {
+            Value::String(aud) => vec![aud.clone()],
+            aud => strings(aud).ok_or(AuthError::Malformed)?,
+        },
         issued_at: Timestamp::from_second(claims["iat"].as_i64().ok_or(AuthError::Malformed)?)
             .map_err(|_| AuthError::Malformed)?,
     })
@@ -310,7 +332,8 @@ mod tests {
             features: vec!["itemusages".into()],
             account: "acme".into(),
             issued_at: now,
-            expires_at: now + jiff::SignedDuration::from_hours(1),
+            expires_at: Some(now + jiff::SignedDuration::from_hours(1)),
+            legacy_audience: false,
         }
     }
 

@@ -119,34 +119,64 @@ struct Token {
     /// Signing key; must match the server's --key (default: the development key).
     #[arg(long, env = "OP_EVENTS_MOCK_KEY", hide_env_values = true)]
     key: Option<String>,
-    /// Lifetime in days.
-    #[arg(long, default_value_t = 365)]
-    days: i64,
+    /// Lifetime in days, or `never`: no `exp` claim, as when an integration's tokens are set
+    /// never to expire.
+    #[arg(long, value_name = "DAYS|never", default_value = "365")]
+    days: Lifetime,
+    /// Give the token the audience very old tokens carry, `com.1password.streamingservice`,
+    /// which names no host (a client must be told the region or URL), instead of the region's.
+    #[arg(long)]
+    legacy_audience: bool,
     /// Issue time (an RFC 3339 date-time), e.g. to match a server started with --now. Default:
     /// real now.
     #[arg(long, value_name = "RFC3339", value_parser = op_events_mock::parse_timestamp)]
     issued_at: Option<jiff::Timestamp>,
 }
 
+/// `token --days`: a number of days, or `never`.
+#[derive(Clone, Copy)]
+enum Lifetime {
+    Days(i64),
+    Never,
+}
+
+impl std::str::FromStr for Lifetime {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "never" => Ok(Lifetime::Never),
+            _ => s
+                .parse()
+                .map(Lifetime::Days)
+                .map_err(|_| format!("expected a number of days or `never`, not {s:?}")),
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Token(t) => {
             let issued_at = t.issued_at.unwrap_or_else(jiff::Timestamp::now);
-            let expires_at = t
-                .days
-                .checked_mul(86_400)
-                .and_then(|secs| {
-                    issued_at
-                        .checked_add(jiff::SignedDuration::from_secs(secs))
-                        .ok()
-                })
-                .ok_or_else(|| anyhow::anyhow!("--days {} is out of range", t.days))?;
+            let expires_at = match t.days {
+                Lifetime::Never => None,
+                Lifetime::Days(days) => Some(
+                    days.checked_mul(86_400)
+                        .and_then(|secs| {
+                            issued_at
+                                .checked_add(jiff::SignedDuration::from_secs(secs))
+                                .ok()
+                        })
+                        .ok_or_else(|| anyhow::anyhow!("--days {days} is out of range"))?,
+                ),
+            };
             let spec = TokenSpec {
                 region: t.region,
                 features: t.features,
                 account: t.account,
                 issued_at,
                 expires_at,
+                legacy_audience: t.legacy_audience,
             };
             println!(
                 "{}",

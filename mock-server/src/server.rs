@@ -552,7 +552,8 @@ impl MockServer {
             features,
             account: account.to_owned(),
             issued_at: now,
-            expires_at: now + SignedDuration::from_hours(24 * 365),
+            expires_at: Some(now + SignedDuration::from_hours(24 * 365)),
+            legacy_audience: false,
         })
     }
 

@@ -804,6 +804,55 @@ fn in_process_tokens_refuse_unknown_features() {
     common::small(1).token("acme", &["itemusages", "ItemUsages"]);
 }
 
+/// The claims of a token the mock minted.
+fn claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+/// `POST /_mock/tokens` mints the tokens older integrations hold: one that never expires (no
+/// `exp`) and one with the audience very old tokens carry; both work. Asking for a lifetime
+/// and none at once is a 400 that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_that_never_expire_or_carry_the_old_audience_are_minted() {
+    let mock = common::small(5);
+    let (status, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/tokens",
+        Some(json!({"never_expires": true, "legacy_audience": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let claims = claims(&token);
+    assert_eq!(claims.get("exp"), None, "{claims}");
+    assert_eq!(claims["aud"], "com.1password.streamingservice");
+    assert_eq!(
+        post(&mock, "/api/v2/itemusages", &token, "{}").await.status,
+        200
+    );
+    let (status, body) = admin(
+        &mock,
+        "POST",
+        "/_mock/tokens",
+        Some(json!({"never_expires": true, "expires_in_seconds": 60})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        message(&body),
+        "expires_in_seconds and never_expires exclude each other"
+    );
+}
+
 /// `POST /_mock/tokens/revoke` revokes a minted token (again, or once expired, is no error);
 /// a body that is not `{"token"}` or a token that is no JWT is 400, a token signed with
 /// another key 404, each saying why.

@@ -293,6 +293,41 @@ fn token_refuses_unknown_features() {
     }
 }
 
+/// `token --days never --legacy-audience` prints a token without `exp` whose audience names no
+/// host; `--days` takes nothing else but a number.
+#[test]
+fn token_mints_never_expiring_and_old_audience_tokens() {
+    use base64::Engine as _;
+    let out = Command::new(BIN)
+        .args(["token", "--days", "never", "--legacy-audience"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let payload = token.trim().split('.').nth(1).expect("a JWT");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims.get("exp"), None, "{claims}");
+    assert_eq!(claims["aud"], "com.1password.streamingservice");
+
+    let out = Command::new(BIN)
+        .args(["token", "--days", "forever"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("expected a number of days or `never`, not \"forever\""),
+        "{err}"
+    );
+}
+
 #[test]
 fn times_out_of_range_are_errors_not_panics() {
     let run = |args: &[&str]| {

@@ -218,7 +218,8 @@ async fn bad_tokens_get_401_with_the_documented_body() {
         features: features.iter().map(|f| f.to_string()).collect(),
         account: "acme".into(),
         issued_at: now - SignedDuration::from_hours(2),
-        expires_at: exp,
+        expires_at: Some(exp),
+        legacy_audience: false,
     };
     let good = mock.token("acme", &ALL);
     let (head, rest) = good.split_once('.').unwrap();
@@ -296,7 +297,8 @@ async fn revoked_tokens_get_401_and_the_accounts_other_tokens_do_not() {
         features: ALL.iter().map(|f| f.to_string()).collect(),
         account: "acme".into(),
         issued_at: now,
-        expires_at: now + SignedDuration::from_hours(1),
+        expires_at: Some(now + SignedDuration::from_hours(1)),
+        legacy_audience: false,
     };
     let old = mock.mint(&spec);
     let new = mock.mint(&spec);
@@ -407,7 +409,8 @@ async fn the_host_header_picks_the_region() {
         features: vec!["auditevents".into()],
         account: "acme".into(),
         issued_at: now,
-        expires_at: now + SignedDuration::from_hours(1),
+        expires_at: Some(now + SignedDuration::from_hours(1)),
+        legacy_audience: false,
     });
     let send = |host: &'static str, token: String| {
         let url = format!("{}/api/v2/auditevents", mock.url());
@@ -448,6 +451,67 @@ async fn the_host_header_picks_the_region() {
     assert_eq!(
         r.status, 200,
         "MockServer::token follows the default region"
+    );
+}
+
+/// Tokens older collectors meet: one with the audience very old tokens carry (no host) is
+/// good on every region's host, and one without `exp` (an integration set never to expire)
+/// outlives any clock; an `exp` that is not a number is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_audience_and_never_expiring_tokens_are_accepted() {
+    let mock = common::small(10);
+    let now = mock.now();
+    let spec = |legacy_audience, expires_at| TokenSpec {
+        region: Region::Eu,
+        features: ALL.iter().map(|f| f.to_string()).collect(),
+        account: "acme".into(),
+        issued_at: now,
+        expires_at,
+        legacy_audience,
+    };
+    let old = mock.mint(&spec(true, None));
+    let hourly = mock.mint(&spec(false, Some(now + SignedDuration::from_hours(1))));
+    let send = |host: &'static str, token: String| {
+        let url = format!("{}/api/v2/auditevents", mock.url());
+        async move {
+            common::client()
+                .post(url)
+                .header("host", host)
+                .bearer_auth(token)
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for host in [
+        "events.1password.com",
+        "events.ent.1password.com",
+        "events.1password.ca",
+        "events.1password.eu",
+        "127.0.0.1",
+    ] {
+        assert_eq!(send(host, old.clone()).await, 200, "{host}");
+    }
+    assert_eq!(send("events.1password.eu", hourly.clone()).await, 200);
+    mock.advance(Duration::from_secs(50 * 365 * 86_400));
+    assert_eq!(send("events.1password.eu", hourly).await, 401, "expired");
+    assert_eq!(send("events.1password.eu", old).await, 200, "never expires");
+
+    let claims = |exp| {
+        json!({"aud": ["events.1password.com"], "sub": "S", "iat": 0, "exp": exp,
+            "1password.com/fts": ALL, "1password.com/auuid": mock.account_uuid("acme")})
+    };
+    let key = op_events_mock::auth::DEV_KEY.as_bytes();
+    let bad_exp = op_events_mock::auth::sign_claims(key, &claims(json!("never")));
+    let r = post(&mock, "/api/v2/auditevents", &bad_exp, "{}").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.headers["x-op-events-mock-reason"], "malformed token",
+        "{:?}",
+        r.headers
     );
 }
 

@@ -383,7 +383,8 @@ async fn the_same_seed_gives_the_same_dataset_and_accounts_differ() {
         features: vec!["auditevents".into()],
         account: "initech".into(),
         issued_at: mock.now(),
-        expires_at: mock.now() + jiff::SignedDuration::from_hours(1),
+        expires_at: Some(mock.now() + jiff::SignedDuration::from_hours(1)),
+        legacy_audience: false,
     };
     let ta = a.mint(&spec(&a));
     let tb = b.mint(&spec(&b));
