@@ -358,6 +358,50 @@ fn check_reports_account_features_and_streams() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// A token of the oldest kind, whose audience names no host and which never expires, works once
+/// the address is given; without it, the error says to set one.
+#[test]
+fn an_old_token_without_host_or_expiry_works_given_the_address() {
+    let mock = mock();
+    let now = mock.now();
+    let token = mock.mint(&op_events_mock::TokenSpec {
+        region: op_events_mock::Region::Us,
+        features: ["signinattempts", "itemusages", "auditevents"]
+            .map(String::from)
+            .to_vec(),
+        account: "acme".into(),
+        issued_at: now,
+        expires_at: None,
+        legacy_audience: true,
+    });
+    let out = check_against(&mock, Some(&token), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("expires:   not stated in the token\n"),
+        "{stdout}"
+    );
+    let state = tempfile::tempdir().unwrap();
+    let run = once_raw(&token, &mock, state.path()).output().unwrap();
+    let lines = run.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    assert_eq!(
+        lines.count(),
+        360,
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let out = op_events(Some(&token)).arg("check").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "set `region` (us, ent, ca, eu) or `base_url`; the token names no events host"
+        ),
+        "{stderr}"
+    );
+}
+
 /// A token of `account`, signed with `key`, whose claims the collector cannot read (one is
 /// given twice: the mock, reading the last, accepts it), as a token of a newer format may be.
 fn token_with_unreadable_claims(mock: &MockServer, key: &str, account: &str) -> String {
