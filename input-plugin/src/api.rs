@@ -421,10 +421,17 @@ impl Client {
                     .collect(),
             );
         }
-        if let Some(p) = &config.proxy {
-            builder = builder.proxy(
-                reqwest::Proxy::all(p.as_str()).map_err(|e| SetupError::Proxy(e.to_string()))?,
-            );
+        let proxy = config
+            .proxy
+            .as_ref()
+            .map(|p| reqwest::Proxy::all(p.as_str()).map_err(|e| SetupError::Proxy(e.to_string())))
+            .transpose()?;
+        // A loopback address is this machine's, which a proxy cannot reach; over plain HTTP the
+        // proxy would also read the token. So neither `proxy` nor `HTTP_PROXY` applies to it.
+        if is_loopback(&base) {
+            builder = builder.no_proxy();
+        } else if let Some(proxy) = proxy {
+            builder = builder.proxy(proxy);
         }
         let http = builder
             .build()

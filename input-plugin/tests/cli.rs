@@ -402,6 +402,40 @@ fn an_old_token_without_host_or_expiry_works_given_the_address() {
     );
 }
 
+/// A loopback `base_url` is reached directly: a proxy, given with `--proxy` or `HTTP_PROXY`,
+/// never sees its requests (over plain HTTP it would read the token).
+#[test]
+fn a_loopback_base_url_is_never_reached_through_a_proxy() {
+    let mock = mock();
+    let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    for (flag, env) in [(true, false), (false, true)] {
+        let state = tempfile::tempdir().unwrap();
+        let mut run = once_raw(&token, &mock, state.path());
+        if flag {
+            run.args(["--proxy", &proxy_url]);
+        }
+        if env {
+            run.env("HTTP_PROXY", &proxy_url)
+                .env("http_proxy", &proxy_url);
+        }
+        let out = run.output().unwrap();
+        let lines = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+        assert_eq!(
+            lines.count(),
+            360,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            proxy.accept().is_err(),
+            "the proxy was connected to (flag {flag}, env {env})"
+        );
+    }
+}
+
 /// A token of `account`, signed with `key`, whose claims the collector cannot read (one is
 /// given twice: the mock, reading the last, accepts it), as a token of a newer format may be.
 fn token_with_unreadable_claims(mock: &MockServer, key: &str, account: &str) -> String {
