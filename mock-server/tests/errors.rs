@@ -400,6 +400,20 @@ fn unauthenticated_requests_get_401_without_their_body_being_read() {
     }
 }
 
+/// The status of an audit events request to `mock` with `token`, sent with `Host: host`.
+async fn on_host(mock: &op_events_mock::MockServer, host: &str, token: String) -> u16 {
+    common::client()
+        .post(format!("{}/api/v2/auditevents", mock.url()))
+        .header("host", host)
+        .bearer_auth(token)
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_header_picks_the_region() {
     let mock = common::small(10);
@@ -412,21 +426,7 @@ async fn the_host_header_picks_the_region() {
         expires_at: Some(now + SignedDuration::from_hours(1)),
         legacy_audience: false,
     });
-    let send = |host: &'static str, token: String| {
-        let url = format!("{}/api/v2/auditevents", mock.url());
-        async move {
-            common::client()
-                .post(url)
-                .header("host", host)
-                .bearer_auth(token)
-                .body("{}")
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
+    let send = |host, token| on_host(&mock, host, token);
     assert_eq!(send("events.1password.eu", eu.clone()).await, 200);
     assert_eq!(send("events.1password.com", eu.clone()).await, 401);
     assert_eq!(
@@ -471,21 +471,7 @@ async fn legacy_audience_and_never_expiring_tokens_are_accepted() {
     };
     let old = mock.mint(&spec(true, None));
     let hourly = mock.mint(&spec(false, Some(now + SignedDuration::from_hours(1))));
-    let send = |host: &'static str, token: String| {
-        let url = format!("{}/api/v2/auditevents", mock.url());
-        async move {
-            common::client()
-                .post(url)
-                .header("host", host)
-                .bearer_auth(token)
-                .body("{}")
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
+    let send = |host, token| on_host(&mock, host, token);
     for host in [
         "events.1password.com",
         "events.ent.1password.com",
