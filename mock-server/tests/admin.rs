@@ -804,16 +804,6 @@ fn in_process_tokens_refuse_unknown_features() {
     common::small(1).token("acme", &["itemusages", "ItemUsages"]);
 }
 
-/// The claims of a token the mock minted.
-fn claims(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&json).unwrap()
-}
-
 /// `POST /_mock/tokens` mints the tokens older integrations hold: one that never expires (no
 /// `exp`) and one with the audience very old tokens carry; both work. Asking for a lifetime
 /// and none at once is a 400 that says so.
@@ -832,7 +822,7 @@ async fn tokens_that_never_expire_or_carry_the_old_audience_are_minted() {
         .as_str()
         .unwrap()
         .to_owned();
-    let claims = claims(&token);
+    let claims = common::claims(&token);
     assert_eq!(claims.get("exp"), None, "{claims}");
     assert_eq!(claims["aud"], "com.1password.streamingservice");
     assert_eq!(

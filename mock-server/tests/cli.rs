@@ -297,7 +297,6 @@ fn token_refuses_unknown_features() {
 /// host; `--days` takes nothing else but a number.
 #[test]
 fn token_mints_never_expiring_and_old_audience_tokens() {
-    use base64::Engine as _;
     let out = Command::new(BIN)
         .args(["token", "--days", "never", "--legacy-audience"])
         .output()
@@ -307,12 +306,7 @@ fn token_mints_never_expiring_and_old_audience_tokens() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let token = String::from_utf8(out.stdout).unwrap();
-    let payload = token.trim().split('.').nth(1).expect("a JWT");
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let claims = common::claims(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(claims.get("exp"), None, "{claims}");
     assert_eq!(claims["aud"], "com.1password.streamingservice");
 

@@ -147,6 +147,16 @@ pub async fn drain_with(
     }
 }
 
+/// The claims of a token the mock minted (its payload segment, decoded).
+pub fn claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.trim().split('.').nth(1).expect("a JWT");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
 pub fn fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
