@@ -8,15 +8,25 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use crate::generate::Generator;
-use crate::store::{Kind, Log, StoreError, event_timestamp};
+use crate::store::{Form, Kind, Log, StoreError, event_timestamp};
 
 /// One account: a log and a generator per event type.
 pub struct Account {
     logs: [RwLock<Log>; 3],
     generators: [Mutex<Generator>; 3],
+    msp: bool,
 }
 
 impl Account {
+    /// The shape v2 serves this account's events in.
+    pub fn v2_form(&self) -> Form {
+        if self.msp {
+            Form::V2
+        } else {
+            Form::V2WithoutMsp
+        }
+    }
+
     pub fn log(&self, kind: Kind) -> std::sync::RwLockReadGuard<'_, Log> {
         self.logs[kind.index()].read().expect("log lock")
     }
@@ -45,6 +55,50 @@ pub struct Seeding {
     pub span: SignedDuration,
     pub default_account: String,
     pub fixtures_dir: Option<PathBuf>,
+    pub msp_accounts: MspAccounts,
+}
+
+/// The accounts whose v2 events carry the MSP fields (`account_uuid`, `actor_type`,
+/// `actor_account_uuid`, and `user_type`, `user_account_uuid` on users). The docs mark them "MSP
+/// accounts only" without saying what other accounts get; by default every account has them,
+/// as the official v2 examples do, so that a consumer can be tested without them too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MspAccounts {
+    All,
+    None,
+    /// These account names only.
+    Named(Vec<String>),
+}
+
+impl MspAccounts {
+    pub fn includes(&self, account: &str) -> bool {
+        match self {
+            MspAccounts::All => true,
+            MspAccounts::None => false,
+            MspAccounts::Named(names) => names.iter().any(|n| n == account),
+        }
+    }
+}
+
+impl std::str::FromStr for MspAccounts {
+    type Err = String;
+
+    /// `all`, `none`, or account names separated by commas.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(MspAccounts::All),
+            "none" => Ok(MspAccounts::None),
+            _ => {
+                let names: Vec<String> = s.split(',').map(|n| n.trim().to_owned()).collect();
+                if names.iter().any(String::is_empty) {
+                    return Err(format!(
+                        "expected `all`, `none` or account names separated by commas, not {s:?}"
+                    ));
+                }
+                Ok(MspAccounts::Named(names))
+            }
+        }
+    }
 }
 
 /// Fixture events outside retention when the server starts.
@@ -170,6 +224,7 @@ impl Accounts {
         let account = Account {
             logs: [RwLock::new(a.0), RwLock::new(b.0), RwLock::new(c.0)],
             generators: [Mutex::new(a.1), Mutex::new(b.1), Mutex::new(c.1)],
+            msp: s.msp_accounts.includes(name),
         };
         for (kind, events) in fixtures {
             account

@@ -421,7 +421,7 @@ async fn list(
     if !ndjson {
         out.push(b'[');
     }
-    account.log(kind).raw(horizon, |json| {
+    account.log(kind).raw(horizon, account.v2_form(), |json| {
         if !ndjson && out.len() > 1 {
             out.push(b',');
         }

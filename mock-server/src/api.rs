@@ -17,7 +17,7 @@ use crate::auth::{self, AuthError, Claims, Region};
 use crate::cursor::Cursor;
 use crate::rfc3339;
 use crate::state::MockState;
-use crate::store::{Kind, Window};
+use crate::store::{Form, Kind, Window};
 
 /// Header carrying the mock's reason for an error; bodies keep the real API's terse messages.
 pub const REASON_HEADER: &str = "x-op-events-mock-reason";
@@ -371,10 +371,11 @@ fn page(
         end_ns: cursor.end_ns,
     };
     let limit = usize::from(cursor.limit);
+    let form = if v1 { Form::V1 } else { account.v2_form() };
     let log = account.log(kind);
     let mut out = Vec::with_capacity(64 + limit.min(log.len()) * if v1 { 800 } else { 900 });
     out.extend_from_slice(b"{\"items\":[");
-    let page = log.page(cursor.position, window, limit, v1, &mut out);
+    let page = log.page(cursor.position, window, limit, form, &mut out);
     drop(log);
     let next = Cursor {
         position: page.next,

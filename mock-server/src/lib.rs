@@ -18,6 +18,7 @@ mod state;
 mod store;
 mod tls;
 
+pub use accounts::MspAccounts;
 pub use auth::{Region, TokenSpec};
 pub use faults::{Fault, FaultError, FaultKind};
 pub use generate::UNKNOWN_ENUM_VALUES;

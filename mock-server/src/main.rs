@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use op_events_mock::{MockConfig, Region, Tls, TokenSpec, auth};
+use op_events_mock::{MockConfig, MspAccounts, Region, Tls, TokenSpec, auth};
 
 /// A mock of the 1Password Events API (v1 + v2) for testing SIEM pipelines without an account.
 #[derive(Parser)]
@@ -71,6 +71,12 @@ struct Serve {
     /// The account generated at start and fed the fixtures.
     #[arg(long, default_value = "acme")]
     account: String,
+    /// Accounts whose v2 events carry the MSP fields (account_uuid, actor_type,
+    /// actor_account_uuid, user_type, user_account_uuid): `all`, `none`, or names separated by
+    /// commas. The docs mark those fields "MSP accounts only": use `none` to check that a
+    /// consumer copes with an ordinary account's events.
+    #[arg(long, value_name = "all|none|NAMES", default_value = "all")]
+    msp_accounts: MspAccounts,
     /// Serve /_mock/ to non-loopback peers too (otherwise they get 403).
     #[arg(long)]
     admin_allow_remote: bool,
@@ -218,6 +224,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         tls,
         header_read_timeout: (s.header_timeout_secs > 0)
             .then(|| std::time::Duration::from_secs(s.header_timeout_secs)),
+        msp_accounts: s.msp_accounts,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::accounts::{Account, Accounts, Seeding};
+use crate::accounts::{Account, Accounts, MspAccounts, Seeding};
 use crate::api::{self, Served};
 use crate::auth::{self, Region, TokenSpec};
 use crate::body::TimedBody;
@@ -69,6 +69,8 @@ pub struct MockConfig {
     /// server began waiting for it is answered 408 (`None` = never): a slow or silent client
     /// must not hold a connection for ever.
     pub header_read_timeout: Option<Duration>,
+    /// The accounts whose v2 events carry the MSP fields (see [`MspAccounts`]).
+    pub msp_accounts: MspAccounts,
 }
 
 impl Default for MockConfig {
@@ -91,6 +93,7 @@ impl Default for MockConfig {
             gzip: false,
             tls: None,
             header_read_timeout: Some(Duration::from_secs(30)),
+            msp_accounts: MspAccounts::All,
         }
     }
 }
@@ -131,6 +134,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
             span: SignedDuration::from_hours(24 * i64::from(config.span_days)),
             default_account: config.default_account.clone(),
             fixtures_dir: config.fixtures_dir,
+            msp_accounts: config.msp_accounts,
         }),
         clock,
         limits: RateLimits::new(config.rate_limit_per_minute, config.rate_limit_per_hour),
@@ -601,16 +605,18 @@ impl MockServer {
         account.generate(kind, n, self.now(), late);
     }
 
-    /// Every event held, in ingestion order, v2 shape.
+    /// Every event held, in ingestion order, as v2 serves it.
     pub fn events(&self, account: &str, kind: &str) -> Vec<Value> {
         let (account, kind) = self.account(account, kind);
-        account.log(kind).events(None)
+        account.log(kind).events(None, account.v2_form())
     }
 
-    /// The events inside retention, in ingestion order, v2 shape.
+    /// The events inside retention, in ingestion order, as v2 serves them.
     pub fn servable_events(&self, account: &str, kind: &str) -> Vec<Value> {
         let (account, kind) = self.account(account, kind);
-        account.log(kind).events(Some(self.state.horizon_ns()))
+        account
+            .log(kind)
+            .events(Some(self.state.horizon_ns()), account.v2_form())
     }
 
     /// Panics on a fault that could never fire as meant (see [`FaultError`](crate::FaultError)), as on a bad test.

@@ -52,6 +52,28 @@ const V2_ONLY_ACTIONS: [&str; 2] = ["expire", "unlink"];
 /// Header flag bit: the event has no v1 form.
 const V2_ONLY: u8 = 0x80;
 
+/// The shape events are served in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// v1: no MSP fields, and no events with v2-only actions.
+    V1,
+    /// v2 for an MSP account: every field.
+    V2,
+    /// v2 for any other account: every event, without the MSP fields, which the docs mark "MSP
+    /// accounts only".
+    V2WithoutMsp,
+}
+
+impl Form {
+    fn strips_msp(self) -> bool {
+        self != Form::V2
+    }
+
+    fn serves(self, entry: &Entry) -> bool {
+        self != Form::V1 || entry.in_v1()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("an event must be a JSON object")]
@@ -92,9 +114,9 @@ impl Entry {
         &self.data[1 + 8 * self.cut_count()..]
     }
 
-    fn write(&self, v1: bool, out: &mut Vec<u8>) {
+    fn write(&self, form: Form, out: &mut Vec<u8>) {
         let json = self.json();
-        if !v1 {
+        if !form.strips_msp() {
             out.extend_from_slice(json);
             return;
         }
@@ -181,7 +203,7 @@ impl Log {
         position: u64,
         window: Window,
         limit: usize,
-        v1: bool,
+        form: Form,
         out: &mut Vec<u8>,
     ) -> Page {
         let first = self.entries.partition_point(|e| e.max_ts < window.start_ns);
@@ -189,17 +211,17 @@ impl Log {
         let mut count = 0;
         while i < self.entries.len() && count < limit {
             let e = &self.entries[i];
-            if window.contains(e.ts) && (!v1 || e.in_v1()) {
+            if window.contains(e.ts) && form.serves(e) {
                 if count > 0 {
                     out.push(b',');
                 }
-                e.write(v1, out);
+                e.write(form, out);
                 count += 1;
             }
             i += 1;
         }
         while i < self.entries.len()
-            && !(window.contains(self.entries[i].ts) && (!v1 || self.entries[i].in_v1()))
+            && !(window.contains(self.entries[i].ts) && form.serves(&self.entries[i]))
         {
             i += 1;
         }
@@ -211,23 +233,32 @@ impl Log {
         }
     }
 
-    /// Every event (v2 shape) whose timestamp is at or after `horizon_ns`, in ingestion order.
-    pub fn events(&self, horizon_ns: Option<i64>) -> Vec<Value> {
-        self.entries
-            .iter()
-            .filter(|e| horizon_ns.is_none_or(|h| e.ts >= h))
-            .map(|e| serde_json::from_slice(e.json()).expect("stored JSON is valid"))
-            .collect()
+    /// Every event whose timestamp is at or after `horizon_ns`, in ingestion order, as a v2
+    /// `form` serves it.
+    pub fn events(&self, horizon_ns: Option<i64>, form: Form) -> Vec<Value> {
+        let mut events = Vec::new();
+        self.raw(horizon_ns, form, |json| {
+            events.push(serde_json::from_slice(json).expect("stored JSON is valid"));
+        });
+        events
     }
 
-    /// Raw v2 JSON of every event at or after `horizon_ns`, for streaming listings.
-    pub fn raw(&self, horizon_ns: Option<i64>, mut each: impl FnMut(&[u8])) {
+    /// The JSON of every event at or after `horizon_ns`, as a v2 `form` serves it, for
+    /// streaming listings.
+    pub fn raw(&self, horizon_ns: Option<i64>, form: Form, mut each: impl FnMut(&[u8])) {
+        let mut stripped = Vec::new();
         for e in self
             .entries
             .iter()
             .filter(|e| horizon_ns.is_none_or(|h| e.ts >= h))
         {
-            each(e.json());
+            if form.strips_msp() {
+                stripped.clear();
+                e.write(form, &mut stripped);
+                each(&stripped);
+            } else {
+                each(e.json());
+            }
         }
     }
 }
@@ -302,13 +333,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn text(log: &Log, v1: bool) -> String {
+    fn text(log: &Log, form: Form) -> String {
         let mut out = Vec::new();
         let window = Window {
             start_ns: i64::MIN,
             end_ns: None,
         };
-        log.page(0, window, 100, v1, &mut out);
+        log.page(0, window, 100, form, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -323,15 +354,34 @@ mod tests {
         .unwrap();
         log.push(&json!({"timestamp": "2024-05-14T09:12:45-03:00", "user": {"user_type": "user"}}))
             .unwrap();
-        let v1: Value = serde_json::from_str(&format!("[{}]", text(&log, true))).unwrap();
+        let v1: Value = serde_json::from_str(&format!("[{}]", text(&log, Form::V1))).unwrap();
         assert_eq!(
             v1,
             json!([{"uuid": "A", "timestamp": "2024-05-14T09:12:44.827288935Z", "actor_details": {"uuid": "U"}, "details": null},
                    {"timestamp": "2024-05-14T09:12:45-03:00", "user": {}}])
         );
-        let v2: Value = serde_json::from_str(&format!("[{}]", text(&log, false))).unwrap();
+        let v2: Value = serde_json::from_str(&format!("[{}]", text(&log, Form::V2))).unwrap();
         assert_eq!(v2[0]["actor_details"]["user_account_uuid"], "X");
-        assert_eq!(log.events(None), v2.as_array().unwrap().clone());
+        assert_eq!(log.events(None, Form::V2), v2.as_array().unwrap().clone());
+    }
+
+    #[test]
+    fn v2_without_msp_drops_the_msp_fields_and_keeps_v2_only_events() {
+        let mut log = Log::default();
+        log.push(
+            &json!({"timestamp": "2024-05-14T09:12:44Z", "action": "unlink", "account_uuid": "X",
+            "actor_type": "user", "actor_details": {"uuid": "U", "user_type": "user"}}),
+        )
+        .unwrap();
+        let expected = json!([{"timestamp": "2024-05-14T09:12:44Z", "action": "unlink", "actor_details": {"uuid": "U"}}]);
+        let served: Value =
+            serde_json::from_str(&format!("[{}]", text(&log, Form::V2WithoutMsp))).unwrap();
+        assert_eq!(served, expected);
+        assert_eq!(text(&log, Form::V1), "");
+        assert_eq!(
+            log.events(None, Form::V2WithoutMsp),
+            expected.as_array().unwrap().clone()
+        );
     }
 
     #[test]

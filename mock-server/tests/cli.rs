@@ -230,6 +230,7 @@ fn help_teaches_every_flag() {
         "--reject-unknown-fields",
         "--fixtures",
         "--account",
+        "--msp-accounts",
         "--admin-allow-remote",
         "--gzip",
         "--tls-cert",
@@ -239,6 +240,43 @@ fn help_teaches_every_flag() {
     ] {
         assert!(help.contains(flag), "serve --help lacks {flag}");
     }
+}
+
+/// `--msp-accounts none` serves v2 events as an ordinary account's, without the MSP fields; a
+/// list with an empty name is refused at start, saying what the flag takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msp_accounts_none_serves_v2_without_the_msp_fields() {
+    let (mut server, port, _log) = serve(&["--events", "20", "--msp-accounts", "none"]);
+    let out = Command::new(BIN).arg("token").output().unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let body: serde_json::Value = common::client()
+        .post(format!("http://127.0.0.1:{port}/api/v2/itemusages"))
+        .bearer_auth(&token)
+        .body(r#"{"limit":1000,"start_time":"2020-01-01T00:00:00Z"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 20);
+    for item in items {
+        assert!(item.get("account_uuid").is_none(), "{item}");
+        assert!(item["user"].get("user_type").is_none(), "{item}");
+    }
+    terminate_within(&mut server, Duration::from_secs(10));
+
+    let out = Command::new(BIN)
+        .args(["serve", "--msp-accounts", "acme,"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("expected `all`, `none` or account names separated by commas"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -255,3 +255,102 @@ fn external_users_per_account_are_as_the_readme_says() {
     assert!(readme.contains(&said), "the README should say {said}");
     assert!(readme.contains("each, with a 5% chance, an external MSP user"));
 }
+
+/// The v2 fields the docs mark "MSP accounts only".
+const MSP_TOP: [&str; 3] = ["account_uuid", "actor_type", "actor_account_uuid"];
+const MSP_USER: [&str; 2] = ["user_type", "user_account_uuid"];
+
+/// The MSP fields an event carries, on itself or on its user objects.
+fn msp_fields(event: &Value) -> Vec<String> {
+    let mut found: Vec<String> = MSP_TOP
+        .iter()
+        .filter(|f| event.get(**f).is_some())
+        .map(|f| f.to_string())
+        .collect();
+    for (name, value) in event.as_object().unwrap() {
+        for f in MSP_USER.iter().filter(|f| value.get(**f).is_some()) {
+            found.push(format!("{name}.{f}"));
+        }
+    }
+    found
+}
+
+/// `--msp-accounts initech`: the other accounts' v2 events come without the MSP fields, but
+/// otherwise as MSP accounts get them (the v2-only audit actions included), and as the admin
+/// listing and the in-process API show them; the named account keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_msp_accounts_named_get_the_msp_fields() {
+    let mock = common::start(MockConfig {
+        events_per_type: 1000,
+        rate_limit_per_minute: 0,
+        rate_limit_per_hour: 0,
+        msp_accounts: "initech".parse().unwrap(),
+        ..MockConfig::default()
+    });
+    let schema = Schema::load();
+    let reset = r#"{"limit":1000,"start_time":"2020-01-01T00:00:00Z"}"#;
+    for kind in ALL {
+        let path = format!("/api/v2/{kind}");
+        let token = mock.token("acme", &ALL);
+        let (items, _) = common::drain(&mock, &path, &token, reset).await;
+        assert_eq!(items.len(), 1000, "{kind}: every event, on v2");
+        for item in &items {
+            assert_eq!(msp_fields(item), Vec::<String>::new(), "{kind}: {item}");
+        }
+        let page = serde_json::json!({"items": items, "cursor": "c", "has_more": false});
+        check_page(&schema, &format!("{kind}_response_v2"), &page);
+        assert_eq!(
+            items,
+            mock.events("acme", kind),
+            "{kind}: as the in-process API lists them"
+        );
+        let listed = common::client()
+            .get(format!("{}/_mock/accounts/acme/{kind}/events", mock.url()))
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap();
+        assert_eq!(items, listed, "{kind}: as the admin API lists them");
+        let (v1, _) = common::drain(&mock, &format!("/api/v1/{kind}"), &token, reset).await;
+        let v2_only = |e: &Value| matches!(e["action"].as_str(), Some("expire" | "unlink"));
+        let without_v2_only: Vec<Value> = items.iter().filter(|e| !v2_only(e)).cloned().collect();
+        assert_eq!(
+            v1, without_v2_only,
+            "{kind}: v2 differs from v1 only by its own actions"
+        );
+        if kind == "auditevents" {
+            assert!(
+                items.iter().any(v2_only),
+                "v2-only actions are still served"
+            );
+        }
+
+        let token = mock.token("initech", &ALL);
+        let (items, _) = common::drain(&mock, &path, &token, reset).await;
+        let uuid = mock.account_uuid("initech");
+        assert!(
+            items.iter().all(|e| e["account_uuid"] == uuid.as_str()),
+            "{kind}: the MSP account keeps its fields"
+        );
+    }
+}
+
+#[test]
+fn msp_accounts_parse_as_documented() {
+    use op_events_mock::MspAccounts;
+    assert_eq!("all".parse(), Ok(MspAccounts::All));
+    assert_eq!("none".parse(), Ok(MspAccounts::None));
+    assert_eq!(
+        "initech, globex".parse(),
+        Ok(MspAccounts::Named(vec!["initech".into(), "globex".into()]))
+    );
+    for bad in ["", "initech,", ",", "a,,b"] {
+        let err = bad.parse::<MspAccounts>().unwrap_err();
+        assert!(
+            err.contains("`all`, `none` or account names"),
+            "{bad:?}: {err}"
+        );
+    }
+}
