@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use op_events_input::config::{Compression, Config};
 use op_events_input::encode::Target;
+use op_events_input::event::Format;
 use op_events_input::pipeline::{BatchLimits, Collector};
-use op_events_mock::{Fault, FaultKind, MockConfig, MockServer, Region, Tls, TokenSpec};
+use op_events_mock::{
+    Fault, FaultKind, MockConfig, MockServer, MspAccounts, Region, Tls, TokenSpec,
+};
 use secrecy::SecretString;
 
 const ALL: &[&str] = &["signinattempts", "itemusages", "auditevents"];
@@ -223,6 +226,41 @@ fn gzip_compressed_pages_arrive_whole() {
     c.shutdown(Duration::from_secs(2));
     assert_exactly_once(&delivered, &servable(&mock, ALL));
     assert_eq!(mock.stats().gzipped, gzipped, "{:?}", mock.stats());
+}
+
+/// An ordinary account's v2 events carry none of the fields the docs mark "MSP accounts only":
+/// every event still arrives, in every format, and no record invents them.
+#[test]
+fn an_ordinary_accounts_events_arrive_in_every_format() {
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 100,
+        msp_accounts: MspAccounts::None,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let token = mock.token("acme", ALL);
+    for format in [Format::Raw, Format::Ecs, Format::Ocsf] {
+        let state = tempfile::tempdir().unwrap();
+        let mut c = config(&mock, &token, state.path());
+        c.format = format;
+        let c = Collector::start(c, Target::Ndjson, None).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut records = Vec::new();
+        while !c.is_caught_up() {
+            assert!(Instant::now() < deadline, "{format:?}: {:?}", c.progress());
+            if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
+                records.extend(lines(&b.to_vec()).map(|l| String::from_utf8(l.to_vec()).unwrap()));
+                c.ack(b.ack);
+            }
+        }
+        c.shutdown(Duration::from_secs(2));
+        assert_eq!(records.len(), 300, "{format:?}");
+        for record in &records {
+            for field in ["user_type", "user_account_uuid", "actor_account_uuid"] {
+                assert!(!record.contains(field), "{format:?}: {record}");
+            }
+        }
+    }
 }
 
 /// Over HTTPS, as the real API is: with the mock's CA in `ca_file`, the same events.
