@@ -470,9 +470,6 @@ impl Stream {
         }
         pos.recent.page_done();
         data.truncate(kept);
-        if duplicates > 0 {
-            debug!(stream = %self.kind, duplicates, "dropped events already delivered");
-        }
         // `has_more` with the same cursor again would page forever (its items, read again,
         // are dropped as duplicates): treat it as caught up and poll later.
         let stuck = pos.cursor.as_deref() == Some(cursor.as_str());
@@ -499,6 +496,8 @@ impl Stream {
             s.duplicates += duplicates;
             s.last_timestamp = newest;
         });
+        // One line a page, for `log_level debug`: what each request brought.
+        debug!(stream = %self.kind, events = records, duplicates, has_more = envelope.has_more, "page received");
         Ok(envelope.has_more && !stuck)
     }
 

@@ -80,6 +80,14 @@ fn two_accounts_deliver_everything_once_through_pause_and_shutdown() {
             .all(|(level, l)| !l.starts_with("[onepassword.1] ") || *level <= harness::INFO),
         "instance 1 runs at log_level info"
     );
+    // At log_level debug, a line for every page received.
+    assert!(
+        logs.iter().any(|(level, l)| *level == harness::DEBUG
+            && l.starts_with("[onepassword.0] page received stream=")
+            && l.contains(" events=")
+            && l.contains(" has_more=")),
+        "{logs:#?}"
+    );
     // What the collector's threads log ("token accepted", from its runtime) reaches Fluent
     // Bit's logger from Fluent Bit's own thread, so that it lands in Fluent Bit's log file.
     assert!(
