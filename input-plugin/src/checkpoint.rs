@@ -67,6 +67,12 @@ pub enum CheckpointError {
         path: String,
         source: std::io::Error,
     },
+    /// Something other than a directory (a file) is at `state_dir`: the OS error would only
+    /// say that it exists.
+    #[error(
+        "state_dir {path} is not a directory: set `state_dir` to a directory (a missing one is created), or move what is there away"
+    )]
+    NotADirectory { path: String },
     #[error(
         "state file {path} cannot be read: {message}. Fix its permissions, or delete it to start that stream again from start_time"
     )]
@@ -142,7 +148,17 @@ impl Store {
         b.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(dir).map_err(dir_err)?;
+        // A directory already there is no error: something else there is (or at a parent,
+        // which the OS error names no better than this would).
+        b.create(dir).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists && dir.symlink_metadata().is_ok() {
+                CheckpointError::NotADirectory {
+                    path: dir.display().to_string(),
+                }
+            } else {
+                dir_err(e)
+            }
+        })?;
         let store = Store {
             dir: dir.to_path_buf(),
         };

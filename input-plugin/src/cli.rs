@@ -740,14 +740,15 @@ fn collect(config: Config, once: bool) -> Result<End, Failure> {
     };
     let pumping = Arc::new(AtomicBool::new(true));
     let stop = stop_signal(Arc::clone(&pumping));
-    // A state directory that cannot be created or listed is the option's mistake, as an
-    // unreadable `token_file` or `ca_file` is; what is wrong inside it (a state file, a lock)
-    // is not.
+    // A state directory that cannot be created or listed, or is no directory, is the option's
+    // mistake, as an unreadable `token_file` or `ca_file` is; what is wrong inside it (a state
+    // file, a lock) is not.
     let collector = Collector::start(config, Target::Ndjson, None).map_err(|e| match e {
         StartError::Config(_)
         | StartError::Token(_)
         | StartError::Setup(_)
-        | StartError::State(CheckpointError::Dir { .. }) => Failure::usage(e),
+        | StartError::State(CheckpointError::Dir { .. })
+        | StartError::State(CheckpointError::NotADirectory { .. }) => Failure::usage(e),
         StartError::State(_) | StartError::Runtime(_) => Failure::runtime(e),
     })?;
     let end = pump(&collector, once, &stop, limits);

@@ -881,6 +881,27 @@ fn an_unusable_state_dir_is_a_usage_error() {
     }
 }
 
+/// A `state_dir` that is a file is said to be no directory, not only that it exists (the OS
+/// error), and is a usage error too.
+#[test]
+fn a_state_dir_that_is_a_file_is_said_to_be_no_directory() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let dir = file.path().to_str().unwrap();
+    let out = once_raw(&token, &mock, file.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "state_dir {dir} is not a directory: set `state_dir`"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("os error"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
 /// Every subcommand's help ends with examples of it, using only flags it takes.
 #[test]
 fn every_subcommand_help_has_examples_of_its_own_flags() {

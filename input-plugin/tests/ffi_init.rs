@@ -95,6 +95,9 @@ fn init_fails_with_one_line_naming_the_key() {
     let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().to_str().unwrap().to_owned();
+    let file = state.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let file = file.to_str().unwrap().to_owned();
     let url = mock.url();
     let base: Vec<(&str, &[u8])> = vec![
         ("token", token.as_bytes()),
@@ -166,6 +169,14 @@ fn init_fails_with_one_line_naming_the_key() {
         (
             with(&[("state_dir", b"/proc/op-events-cannot-exist/state")]),
             &["state_dir"],
+        ),
+        (
+            base.iter()
+                .filter(|(k, _)| *k != "state_dir")
+                .cloned()
+                .chain([("state_dir", file.as_bytes())])
+                .collect(),
+            &["state_dir", "is not a directory"],
         ),
         (
             base.iter()

@@ -368,7 +368,6 @@ fn init_instance(
     let mut config =
         Config::from_pairs(pairs).map_err(|e| format!("invalid configuration: {e}"))?;
     config.checkpoint_delay.get_or_insert(CHECKPOINT_DELAY);
-    ensure_state_dir(&config.state_dir)?;
 
     let slot_ptr = context.cast::<u8>().wrapping_add(8).cast::<*mut c_void>();
     // SAFETY: both context layouts are at least 16 bytes and pointer-aligned (§2.4), so
@@ -411,19 +410,6 @@ fn init_instance(
         },
     );
     Ok(())
-}
-
-/// A missing state directory is created private to the user running Fluent Bit.
-fn ensure_state_dir(dir: &std::path::Path) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("option `state_dir`: cannot create {}: {e}", dir.display()))
 }
 
 /// Hands whole encoded pages to Fluent Bit in one buffer, without blocking. Nothing while
