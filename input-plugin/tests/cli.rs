@@ -610,6 +610,42 @@ fn run_once_fails_when_stdout_closes_before_caught_up() {
     succeeds(once_closed());
 }
 
+/// An unknown name gets the same answer from `--set` as from the `--config` file: the option it
+/// is close to, or none when it is close to no option (docs/configuration.md).
+#[test]
+fn unknown_names_get_the_same_suggestion_from_set_and_config() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let config = file.path().display().to_string();
+    for (name, said) in [
+        (
+            "pol_interval",
+            "unknown option `pol_interval` (did you mean `poll_interval`?)",
+        ),
+        (
+            "stat-dir",
+            "unknown option `stat-dir` (did you mean `state_dir`?)",
+        ),
+        ("nope", "unknown option `nope`"),
+    ] {
+        std::fs::write(file.path(), format!("{name} = \"1\"\n")).unwrap();
+        for (args, error) in [
+            (
+                vec!["run", "--set", &format!("{name}=1")],
+                format!("op-events: error: {said}\n"),
+            ),
+            (
+                vec!["run", "--config", &config],
+                format!("op-events: error: --config {config}: {said}\n"),
+            ),
+        ] {
+            let out = op_events(Some("a.b.c")).args(&args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert_eq!(stderr, error, "{args:?}");
+        }
+    }
+}
+
 #[test]
 fn bad_flags_and_missing_token_are_usage_errors() {
     for (args, needle) in [
