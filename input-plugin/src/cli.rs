@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::api::{Action, ApiError, Client, NOT_FOUND_HINT, Request};
+use crate::api::{Action, ApiError, Client, NOT_FOUND_HINT, Request, SetupError};
 use crate::checkpoint::CheckpointError;
 use crate::config::{Config, ConfigError, KEYS, Region, key_name};
 use crate::encode::Target;
@@ -405,6 +405,18 @@ fn warn_if_others_can_read(path: &std::path::Path, what: &str) {
     }
 }
 
+/// Why the HTTP client could not be built, in the binary's words where the shared error names a
+/// plugin key the binary takes as a flag.
+fn setup_failure(e: SetupError) -> Failure {
+    match e {
+        SetupError::InsecureHttp(url) => Failure::usage(format!(
+            "base_url {url}: plain http is only allowed to loopback addresses; use https, or pass \
+             --insecure-http if you really mean it"
+        )),
+        other => Failure::usage(other),
+    }
+}
+
 /// Flag errors use the flag's spelling.
 fn flag_error(e: ConfigError) -> Failure {
     match e {
@@ -744,9 +756,9 @@ fn collect(config: Config, once: bool) -> Result<End, Failure> {
     // mistake, as an unreadable `token_file` or `ca_file` is; what is wrong inside it (a state
     // file, a lock) is not.
     let collector = Collector::start(config, Target::Ndjson, None).map_err(|e| match e {
+        StartError::Setup(e) => setup_failure(e),
         StartError::Config(_)
         | StartError::Token(_)
-        | StartError::Setup(_)
         | StartError::State(CheckpointError::Dir { .. })
         | StartError::State(CheckpointError::NotADirectory { .. }) => Failure::usage(e),
         StartError::State(_) | StartError::Runtime(_) => Failure::runtime(e),
@@ -823,7 +835,7 @@ impl Report {
 pub fn check(options: Options) -> Result<(), Failure> {
     let config = options.to_config(None)?;
     let token = load_token(&config).map_err(Failure::usage)?;
-    let client = Client::new(&config, token).map_err(Failure::usage)?;
+    let client = Client::new(&config, token).map_err(setup_failure)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -662,9 +662,14 @@ fn bad_flags_and_missing_token_are_usage_errors() {
             vec!["run", "--set", "token=x"],
             "never taken on the command line",
         ),
+        // The binary's flag, not the plugin's key.
         (
             vec!["run", "--base-url", "http://example.com"],
-            "insecure_http",
+            "use https, or pass --insecure-http if",
+        ),
+        (
+            vec!["check", "--base-url", "http://example.com"],
+            "use https, or pass --insecure-http if",
         ),
         // Checked once every option is in, and still named as it was given.
         (

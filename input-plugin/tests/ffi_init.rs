@@ -158,6 +158,11 @@ fn init_fails_with_one_line_naming_the_key() {
             with(&[("statedir", b"/tmp")]),
             &["`statedir`", "`state_dir`"],
         ),
+        // The plugin's key, not the binary's flag.
+        (
+            with(&[("base_url", b"http://192.0.2.1"), ("insecure_http", b"off")]),
+            &["plain http", "set `insecure_http` to true"],
+        ),
         (with(&[("poll_interval", b"soon")]), &["poll_interval"]),
         (with(&[("limit", b"many")]), &["limit"]),
         (with(&[("events", b"logins")]), &["events", "logins"]),
