@@ -16,6 +16,7 @@ use crate::config::{Config, ConfigError, KEYS, Region, key_name};
 use crate::encode::Target;
 use crate::event::EventType;
 use crate::pipeline::{BatchLimits, Collector, StartError, load_token};
+use crate::token::warn_if_others_can_read;
 
 const ENV_TOKEN: &str = "OP_EVENTS_TOKEN";
 
@@ -312,11 +313,9 @@ impl Options {
             origins.extend(key.map(|k| (k, Origin::Set)));
         }
         choose_token(&mut config, &origins)?;
+        // `token_file` is warned about as it is read (`load_token`), in the plugin too.
         if let Some(path) = self.config.as_ref().filter(|_| file_has_token) {
             warn_if_others_can_read(path, "--config");
-        }
-        if let (None, Some(path)) = (&config.token, &config.token_file) {
-            warn_if_others_can_read(path, "token_file");
         }
         config.validate().map_err(|e| match &e {
             ConfigError::Invalid { key, .. } => match origins.get(key) {
@@ -383,26 +382,6 @@ fn choose_token(config: &mut Config, origins: &HashMap<&str, Origin>) -> Result<
         }
     }
     Ok(())
-}
-
-/// Says so when a file holding the token can be read by other users than its owner: anyone on
-/// the machine could then use the token. Only a warning: the file may be shared on purpose (a
-/// group the service runs in), and refusing would stop collection over it.
-fn warn_if_others_can_read(path: &std::path::Path, what: &str) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let Ok(meta) = std::fs::metadata(path) else {
-        // Reading it will fail, and say why.
-        return;
-    };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o044 != 0 {
-        tracing::warn!(
-            "{what} {}: holds the token but can be read by other users (mode {mode:04o}); \
-             make it readable by its owner only: chmod 600 {}",
-            path.display(),
-            path.display()
-        );
-    }
 }
 
 /// Why the HTTP client could not be built, in the binary's words where the shared error names a

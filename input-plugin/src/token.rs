@@ -167,6 +167,26 @@ impl Token {
     }
 }
 
+/// Says so when a file holding the token can be read by other users than its owner: anyone on
+/// the machine could then use the token. Only a warning: the file may be shared on purpose (a
+/// group the service runs in), and refusing would stop collection over it.
+pub fn warn_if_others_can_read(path: &Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(meta) = std::fs::metadata(path) else {
+        // Reading it will fail, and say why.
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            "{what} {}: holds the token but can be read by other users (mode {mode:04o}); \
+             make it readable by its owner only: chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+}
+
 /// Shortest known secret that [`redact`] looks for: a real token is hundreds of characters, and
 /// replacing every occurrence of a few letters would garble a message without hiding anything.
 const MIN_KNOWN_SECRET: usize = 8;

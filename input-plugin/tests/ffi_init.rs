@@ -280,6 +280,68 @@ fn the_token_read_from_token_file_is_never_logged() {
     assert!(leaked.is_empty(), "{leaked:#?}");
 }
 
+/// A `token_file` that other users can read is warned about in Fluent Bit's log as the input
+/// starts, with the fix, as the binary warns on stderr; the input still starts. One readable by
+/// its owner only, or not read (`token` set too), is not.
+#[test]
+fn a_token_file_others_can_read_is_warned_about_at_init() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mock = op_events_mock::MockServer::start(op_events_mock::MockConfig::default()).unwrap();
+    let token = mock.token("acme", &["auditevents"]);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, mode: u32| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{token}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.display().to_string()
+    };
+    let shared = write("shared-token", 0o644);
+    let own = write("own-token", 0o600);
+    let state = dir.path().join("state").display().to_string();
+    let url = mock.url();
+    let fb = FluentBit::load(Layout::V41);
+    for (file, inline, warned) in [
+        (&shared, false, true),
+        (&own, false, false),
+        (&shared, true, false),
+    ] {
+        let mut props: Props<'_> = vec![
+            ("token_file", file.as_bytes()),
+            ("base_url", url.as_bytes()),
+            ("insecure_http", b"on"),
+            ("state_dir", state.as_bytes()),
+        ];
+        if inline {
+            props.push(("token", token.as_bytes()));
+        }
+        let before = harness::all_logs().len();
+        let instance = fb.started(&props, harness::INFO);
+        let lines = harness::all_logs()[before..].to_vec();
+        instance.stop(false);
+        let warning = format!(
+            "] token_file {file}: holds the token but can be read by other users (mode 0644); \
+             make it readable by its owner only: chmod 600 {file}"
+        );
+        let warnings: Vec<_> = lines
+            .iter()
+            .filter(|(_, line)| line.contains("other users"))
+            .collect();
+        let what = format!("{file} (token set too: {inline})");
+        if warned {
+            assert_eq!(warnings.len(), 1, "{what}: {lines:#?}");
+            let (level, line) = warnings[0];
+            assert_eq!(*level, harness::WARN, "{line}");
+            assert!(
+                line.starts_with("[onepassword.") && line.ends_with(&warning),
+                "{line}"
+            );
+        } else {
+            assert!(warnings.is_empty(), "{what}: {lines:#?}");
+        }
+    }
+}
+
 #[test]
 fn pre_4_1_runs_one_instance_and_refuses_a_second() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

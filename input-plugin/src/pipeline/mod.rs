@@ -26,7 +26,7 @@ use crate::stream::{
     Control, PERSISTENT_FAILURES, Settings, Status, Stream, backoff, rate_limited_wait,
     report_fatal,
 };
-use crate::token::{Token, TokenError};
+use crate::token::{Token, TokenError, warn_if_others_can_read};
 use claim::{Claimed, claim};
 use commit::Committer;
 use queue::{Queue, Taken};
@@ -91,13 +91,17 @@ impl std::fmt::Debug for Collector {
     }
 }
 
-/// Reads the token from `config.token` or `config.token_file`.
+/// Reads the token from `config.token` or `config.token_file`, warning (once, at start: a
+/// rotation reads the file again without this) when others can read that file.
 pub fn load_token(config: &Config) -> Result<Token, TokenError> {
     match (&config.token, &config.token_file) {
         (Some(t), _) => Token::new(SecretString::from(
             secrecy::ExposeSecret::expose_secret(t).to_owned(),
         )),
-        (None, Some(path)) => Token::from_file(path),
+        (None, Some(path)) => {
+            warn_if_others_can_read(path, "token_file");
+            Token::from_file(path)
+        }
         (None, None) => Err(TokenError::Missing),
     }
 }
