@@ -117,7 +117,7 @@ fn init_fails_with_one_line_naming_the_key() {
     let cases: Vec<(Props<'_>, &[&str])> = vec![
         (
             with(&[("interval", b"5")]),
-            &["`interval`", "`poll_interval`"],
+            &["invalid configuration: unknown option `interval` (did you mean `poll_interval`?)"],
         ),
         (
             with(&[("interval_sec", b"5")]),

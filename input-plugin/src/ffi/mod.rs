@@ -356,7 +356,11 @@ fn init_instance(
 ) -> Result<(), String> {
     for (probe, key) in misspellings() {
         if read(&probe)?.is_some() {
-            return Err(format!("unknown option `{probe}`: did you mean `{key}`?"));
+            let e = config::ConfigError::UnknownKey {
+                key: probe,
+                suggestion: Some(key),
+            };
+            return Err(format!("invalid configuration: {e}"));
         }
     }
     let mut pairs = Vec::new();
