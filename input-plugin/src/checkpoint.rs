@@ -67,12 +67,12 @@ pub enum CheckpointError {
         path: String,
         source: std::io::Error,
     },
-    /// Something other than a directory (a file) is at `state_dir`: the OS error would only
-    /// say that it exists.
+    /// Something other than a directory (a file) is at `state_dir` or one of its parents: the
+    /// OS error would only say that it exists, or name no path.
     #[error(
-        "state_dir {path} is not a directory: set `state_dir` to a directory (a missing one is created), or move what is there away"
+        "state_dir {path}: {file} is not a directory: set `state_dir` to a directory (a missing one is created), or move {file} away"
     )]
-    NotADirectory { path: String },
+    NotADirectory { path: String, file: String },
     #[error(
         "state file {path} cannot be read: {message}. Fix its permissions, or delete it to start that stream again from start_time"
     )]
@@ -148,17 +148,17 @@ impl Store {
         b.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        // A directory already there is no error: something else there is (or at a parent,
-        // which the OS error names no better than this would).
-        b.create(dir).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists && dir.symlink_metadata().is_ok() {
-                CheckpointError::NotADirectory {
+        // A directory already there is no error; a file there, or at a parent, is, and the OS
+        // error does not say which path it is.
+        b.create(dir).map_err(
+            |e| match dir.ancestors().find(|p| p.exists() && !p.is_dir()) {
+                Some(file) => CheckpointError::NotADirectory {
                     path: dir.display().to_string(),
-                }
-            } else {
-                dir_err(e)
-            }
-        })?;
+                    file: file.display().to_string(),
+                },
+                None => dir_err(e),
+            },
+        )?;
         let store = Store {
             dir: dir.to_path_buf(),
         };

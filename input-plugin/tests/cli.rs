@@ -929,18 +929,24 @@ fn a_state_dir_that_is_a_file_is_said_to_be_no_directory() {
     let mock = mock();
     let token = mock.token("acme", &["auditevents"]);
     let file = tempfile::NamedTempFile::new().unwrap();
-    let dir = file.path().to_str().unwrap();
-    let out = once_raw(&token, &mock, file.path()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "state_dir {dir} is not a directory: set `state_dir`"
-        )),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("os error"), "{stderr}");
-    assert!(out.stdout.is_empty());
+    let name = file.path().to_str().unwrap();
+    let below = file.path().join("state");
+    // The file itself, and a directory that would have to be made inside it.
+    for dir in [file.path(), below.as_path()] {
+        let out = once_raw(&token, &mock, dir).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "state_dir {}: {name} is not a directory: set `state_dir` to a directory (a \
+                 missing one is created), or move {name} away",
+                dir.display()
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("os error"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
 }
 
 /// Every subcommand's help ends with examples of it, using only flags it takes.
