@@ -60,8 +60,8 @@ pub struct Seeding {
 
 /// The accounts whose v2 events carry the MSP fields (`account_uuid`, `actor_type`,
 /// `actor_account_uuid`, and `user_type`, `user_account_uuid` on users). The docs mark them "MSP
-/// accounts only" without saying what other accounts get; by default every account has them,
-/// as the official v2 examples do, so that a consumer can be tested without them too.
+/// accounts only" without saying what other accounts get. By default every account has them,
+/// as the official v2 examples do; the other choices test a consumer without them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MspAccounts {
     All,
