@@ -69,8 +69,8 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     data.split(|b| *b == b'\n').filter(|l| !l.is_empty())
 }
 
-/// Takes and acks batches until caught up (or `max_batches`), returning delivered uuids.
-fn drain(c: &Collector, max_batches: usize) -> Vec<String> {
+/// Takes and acks batches until caught up (or `max_batches`), returning delivered records.
+fn drain_records(c: &Collector, max_batches: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut out = Vec::new();
     let mut batches = 0;
@@ -82,12 +82,20 @@ fn drain(c: &Collector, max_batches: usize) -> Vec<String> {
         );
         if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
             assert_eq!(lines(&b.to_vec()).count(), b.records);
-            out.extend(lines(&b.to_vec()).map(uuid_of));
+            out.extend(lines(&b.to_vec()).map(|l| String::from_utf8(l.to_vec()).unwrap()));
             c.ack(b.ack);
             batches += 1;
         }
     }
     out
+}
+
+/// As [`drain_records`], returning the delivered records' uuids.
+fn drain(c: &Collector, max_batches: usize) -> Vec<String> {
+    drain_records(c, max_batches)
+        .iter()
+        .map(|r| uuid_of(r.as_bytes()))
+        .collect()
 }
 
 /// One run of a collector on `state`, from start until caught up, then stopped: the uuids
@@ -244,15 +252,7 @@ fn an_ordinary_accounts_events_arrive_in_every_format() {
         let mut c = config(&mock, &token, state.path());
         c.format = format;
         let c = Collector::start(c, Target::Ndjson, None).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut records = Vec::new();
-        while !c.is_caught_up() {
-            assert!(Instant::now() < deadline, "{format:?}: {:?}", c.progress());
-            if let Some(b) = c.take_timeout(LIMITS, Duration::from_millis(50)) {
-                records.extend(lines(&b.to_vec()).map(|l| String::from_utf8(l.to_vec()).unwrap()));
-                c.ack(b.ack);
-            }
-        }
+        let records = drain_records(&c, usize::MAX);
         c.shutdown(Duration::from_secs(2));
         assert_eq!(records.len(), 300, "{format:?}");
         for record in &records {
