@@ -35,6 +35,11 @@ fn check_against(mock: &MockServer, token: Option<&str>, args: &[&str]) -> std::
 }
 
 /// `op-events run --once --format raw` against `mock`, with its state in `state`.
+/// The NDJSON records a run wrote: its stdout's non-empty lines.
+fn records(stdout: &[u8]) -> impl Iterator<Item = &[u8]> {
+    stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty())
+}
+
 fn once_raw(token: &str, mock: &MockServer, state: &std::path::Path) -> Command {
     let mut c = op_events(Some(token));
     c.args([
@@ -67,10 +72,7 @@ fn run_once_drains_then_resumes_with_nothing_new() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<serde_json::Value> = out
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
+    let lines: Vec<serde_json::Value> = records(&out.stdout)
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 360);
@@ -130,13 +132,7 @@ fn a_start_time_before_retention_is_raised_and_said() {
         let out = run_once(&token, &mock.url(), &["--start-time", asked]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
-        assert_eq!(
-            out.stdout
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.is_empty())
-                .count(),
-            120
-        );
+        assert_eq!(records(&out.stdout).count(), 120);
         let shown = if asked == "365d" { "365d ago" } else { asked };
         assert!(
             stderr.contains(&format!("start_time {shown} is before what the API keeps")),
@@ -194,12 +190,11 @@ fn run_once_fails_when_checkpoints_cannot_be_saved() {
         "{stderr}"
     );
     assert!(!stderr.contains("checkpoints saved"), "{stderr}");
-    let lines = out
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .count();
-    assert_eq!(lines, 360, "the events are still delivered");
+    assert_eq!(
+        records(&out.stdout).count(),
+        360,
+        "the events are still delivered"
+    );
 }
 
 /// A deployment without `/api/v2/auth/introspect` (404): the collector falls back to v1
@@ -218,8 +213,7 @@ fn introspection_falls_back_to_v1_on_404() {
     let out = once_raw(&token, &mock, state.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let lines = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty());
-    assert_eq!(lines.count(), 360, "{stderr}");
+    assert_eq!(records(&out.stdout).count(), 360, "{stderr}");
     let stats = mock.stats();
     assert_eq!(stats.count(V2, 404), 1);
     assert_eq!(stats.count("/api/auth/introspect", 200), 1);
@@ -383,9 +377,8 @@ fn an_old_token_without_host_or_expiry_works_given_the_address() {
     );
     let state = tempfile::tempdir().unwrap();
     let run = once_raw(&token, &mock, state.path()).output().unwrap();
-    let lines = run.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty());
     assert_eq!(
-        lines.count(),
+        records(&run.stdout).count(),
         360,
         "{}",
         String::from_utf8_lossy(&run.stderr)
@@ -422,9 +415,8 @@ fn a_loopback_base_url_is_never_reached_through_a_proxy() {
                 .env("http_proxy", &proxy_url);
         }
         let out = run.output().unwrap();
-        let lines = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty());
         assert_eq!(
-            lines.count(),
+            records(&out.stdout).count(),
             360,
             "{}",
             String::from_utf8_lossy(&out.stderr)
@@ -509,12 +501,7 @@ fn demo_streams_events_with_nothing_configured() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let n = out
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .count();
-    assert_eq!(n, 60);
+    assert_eq!(records(&out.stdout).count(), 60);
 }
 
 #[test]
