@@ -230,7 +230,7 @@ enum Origin<'p> {
 
 impl Options {
     /// TOML first, then flags (`run`'s with `collection`), then the token's source
-    /// ([`choose_token`]).
+    /// (`choose_token`).
     pub fn to_config(&self, collection: Option<&Collection>) -> Result<Config, Failure> {
         let mut config = Config::default();
         let mut origins: HashMap<&'static str, Origin> = HashMap::new();

@@ -35,7 +35,7 @@ pub enum TimestampError {
     Range(String),
 }
 
-/// An RFC 3339 date-time as a `jiff::Timestamp`, read by [`parse`] as `start_time` and
+/// An RFC 3339 date-time as a `jiff::Timestamp`, read as `start_time` and
 /// `end_time` are: the admin clock's `now`, `serve --now` and `token --issued-at` take what the
 /// API takes, not jiff's looser forms (a space for `T`, no seconds, `[UTC]` annotations,
 /// offsets up to ±25:59). Only the last hours of 9999, past jiff's range, are refused besides.

@@ -7,13 +7,13 @@
 //!   allocate per `def`; `FLBPluginUnregister` frees only the strings of the `def` it is given
 //!   (a hot reload registers a new `def` before the old one is unregistered).
 //! - Collect returns a buffer of ours: a one-page batch's own bytes, or the pages copied into
-//!   a buffer reused from earlier collects. It stays in [`IN_FLIGHT`] (not in the instance, so
+//!   a buffer reused from earlier collects. It stays in `IN_FLIGHT` (not in the instance, so
 //!   an Exit on another thread cannot free it) until the cleanup callback, which comes right
 //!   after Fluent Bit has copied it (ABI doc §5): cleanup acks its pages, so their cursors get
 //!   checkpointed, and keeps the buffer for reuse.
 //! - Strings from `input_get_property` belong to Fluent Bit and are copied at once.
 //!
-//! Every export runs inside [`boundary!`]: a panic becomes the export's error value instead of
+//! Every export runs inside `boundary!`: a panic becomes the export's error value instead of
 //! unwinding into C (which would abort Fluent Bit).
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
