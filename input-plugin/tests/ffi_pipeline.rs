@@ -91,8 +91,10 @@ fn two_accounts_deliver_everything_once_through_pause_and_shutdown() {
     // What the collector's threads log ("token accepted", from its runtime) reaches Fluent
     // Bit's logger from Fluent Bit's own thread, so that it lands in Fluent Bit's log file.
     assert!(
-        logs.iter()
-            .any(|(_, l)| l.starts_with("[onepassword.1] token accepted")),
+        logs.iter().any(
+            |(_, l)| l.starts_with("[onepassword.1] token accepted account=")
+                && l.ends_with(" streams=signinattempts,itemusages,auditevents")
+        ),
         "{logs:#?}"
     );
     assert_eq!(harness::logged_on_plugin_threads(), 0);

@@ -333,7 +333,8 @@ async fn launch(shared: Arc<Shared>, config: Config, target: Target, client: Cli
         client.clone(),
         Arc::clone(&shared.control),
     ));
-    info!(account = %account, streams = ?kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(), "token accepted");
+    let streams: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    info!(account = %account, streams = %streams.join(","), "token accepted");
     let encoder = Arc::new(Encoder::new(
         config.format,
         target,
