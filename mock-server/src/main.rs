@@ -230,7 +230,9 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(async move {
-            let listener = tokio::net::TcpListener::bind(s.addr).await?;
+            let listener = tokio::net::TcpListener::bind(s.addr)
+                .await
+                .with_context(|| format!("cannot listen on --addr {}", s.addr))?;
             op_events_mock::serve(listener, config, shutdown_signal()).await
         })
 }

@@ -360,6 +360,24 @@ fn token_mints_never_expiring_and_old_audience_tokens() {
     );
 }
 
+/// A port already taken (another mock, a CI service): the error names the flag and address
+/// to change, not only the OS's "Address already in use".
+#[test]
+fn an_address_in_use_is_named_in_the_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args(["serve", "--events", "0", "--addr", &addr])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on --addr {addr}")),
+        "{err}"
+    );
+}
+
 #[test]
 fn times_out_of_range_are_errors_not_panics() {
     let run = |args: &[&str]| {
