@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use anyhow::Context as _;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
@@ -242,9 +243,9 @@ impl Accounts {
         };
         let nested = dir.join("responses").join("v2");
         let dir = if nested.is_dir() { nested } else { dir.clone() };
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
+            .with_context(|| format!("cannot read the fixtures directory {}", dir.display()))?;
         paths.sort();
         let mut out = Vec::new();
         for path in paths {
@@ -272,6 +273,15 @@ impl Accounts {
                 .push_all(&items)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             out.push((kind, items));
+        }
+        // A directory one level off (`fixtures/responses`) would otherwise load nothing, and
+        // golden tests pass or fail for a reason no message gives.
+        if out.is_empty() {
+            anyhow::bail!(
+                "no fixtures in {}: expected signinattempts*.json, itemusages*.json or \
+                 auditevents*.json there, or in its responses/v2/",
+                dir.display()
+            );
         }
         Ok(out)
     }

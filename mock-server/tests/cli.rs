@@ -298,12 +298,31 @@ fn fixtures_load_into_the_default_account() {
         4,
         "signinattempts*.json, the empty one included"
     );
-    assert!(
-        op_events_mock::MockServer::start(op_events_mock::MockConfig {
-            fixtures_dir: Some("/nonexistent/fixtures".into()),
+    // A directory that is not there, or one without fixtures (one level off): the error
+    // names it and, for the second, what it should hold.
+    let responses = common::fixtures_dir().join("responses");
+    for (dir, says) in [
+        ("/nonexistent/fixtures".into(), "/nonexistent/fixtures"),
+        (responses.clone(), "expected signinattempts*.json"),
+    ] {
+        let Err(e) = op_events_mock::MockServer::start(op_events_mock::MockConfig {
+            fixtures_dir: Some(dir),
             ..op_events_mock::MockConfig::default()
-        })
-        .is_err()
+        }) else {
+            panic!("started with fixtures from {says}");
+        };
+        assert!(format!("{e:#}").contains(says), "{e:#}");
+    }
+    let out = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--fixtures"])
+        .arg(&responses)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("no fixtures in {}", responses.display())),
+        "{err}"
     );
 }
 
