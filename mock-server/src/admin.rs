@@ -330,8 +330,12 @@ fn account_kind(
     account: &str,
     kind: &str,
 ) -> Result<(Arc<crate::accounts::Account>, Kind), (StatusCode, String)> {
-    let kind = Kind::parse(kind)
-        .ok_or_else(|| (StatusCode::NOT_FOUND, "unknown event type".to_owned()))?;
+    let kind = Kind::parse(kind).ok_or_else(|| {
+        let message = format!(
+            "unknown event type {kind:?}; expected signinattempts, itemusages or auditevents"
+        );
+        (StatusCode::NOT_FOUND, message)
+    })?;
     let account = s
         .accounts
         .named(account, s.clock.now())

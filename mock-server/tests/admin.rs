@@ -674,6 +674,12 @@ async fn unknown_admin_paths_and_methods_answer_in_the_admin_shape() {
         ("GET", "/_mock", 404, "/_mock/stats"),
         ("GET", "/_mock/faults", 405, "GET"),
         ("POST", "/_mock/stats", 405, "POST"),
+        (
+            "GET",
+            "/_mock/accounts/acme/itemusage/events",
+            404,
+            "\"itemusage\"; expected signinattempts, itemusages or auditevents",
+        ),
     ] {
         let (got, body) = admin(&mock, method, path, None).await;
         let body: Value = serde_json::from_str(&body).unwrap();
