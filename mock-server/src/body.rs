@@ -73,8 +73,12 @@ where
     }
 }
 
+/// Why a body over axum's default limit (2 MiB) is refused, saying what to do: axum's own text
+/// ("length limit exceeded") names neither the limit nor the way round it.
+const TOO_LARGE: &str = "the request body is over 2 MiB; send it in several smaller requests";
+
 /// The status and reason for a body that could not be read: 408 when it timed out (axum
-/// would say 400), otherwise axum's own (413 over the size limit, …).
+/// would say 400), 413 over the size limit, otherwise axum's own.
 pub fn rejection(e: &BytesRejection) -> (StatusCode, String) {
     let mut source = e.source();
     while let Some(cause) = source {
@@ -83,5 +87,8 @@ pub fn rejection(e: &BytesRejection) -> (StatusCode, String) {
         }
         source = cause.source();
     }
-    (e.status(), e.body_text())
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE.to_owned()),
+        status => (status, e.body_text()),
+    }
 }

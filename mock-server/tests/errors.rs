@@ -120,6 +120,10 @@ async fn unknown_paths_wrong_methods_and_huge_bodies_get_the_versions_error_body
     let huge = format!(r#"{{"limit":10,"pad":"{}"}}"#, "x".repeat(3 << 20));
     let r = post(&mock, "/api/v2/itemusages", &token, &huge).await;
     assert_eq!(
+        r.headers["x-op-events-mock-reason"],
+        "the request body is over 2 MiB; send it in several smaller requests"
+    );
+    assert_eq!(
         (r.status, r.body),
         (413, v2_error(413, "Payload Too Large"))
     );
