@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::accounts::Account;
 use crate::auth::{self, AuthError, Claims, Region};
 use crate::cursor::Cursor;
+use crate::limits::Exhausted;
 use crate::rfc3339;
 use crate::state::MockState;
 use crate::store::{Form, Kind, Window};
@@ -138,7 +139,7 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 pub enum ApiError {
     BadRequest(String),
     Unauthorized(String),
-    RateLimited { retry_after: u64 },
+    RateLimited(Exhausted),
     Status(StatusCode, String),
 }
 
@@ -155,10 +156,10 @@ impl ApiError {
         let (status, reason, retry_after) = match self {
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r, None),
             ApiError::Unauthorized(r) => (StatusCode::UNAUTHORIZED, r, None),
-            ApiError::RateLimited { retry_after } => (
+            ApiError::RateLimited(spent) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate limit exceeded".to_owned(),
-                Some(retry_after),
+                spent.to_string(),
+                Some(spent.retry_after),
             ),
             ApiError::Status(status, r) => (status, r, None),
         };
@@ -234,7 +235,7 @@ fn admit(s: &MockState, claims: &Claims) -> Result<Arc<Account>, ApiError> {
     let now = s.clock.now();
     s.limits
         .admit(&claims.account_uuid, now.as_second())
-        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+        .map_err(ApiError::RateLimited)?;
     let load = || {
         s.accounts
             .get(&claims.account_name, &claims.account_uuid, now)

@@ -11,6 +11,19 @@ struct Windows {
     hour_count: u32,
 }
 
+/// A spent budget, named in the 429's reason header so that a client author sees which of
+/// their limits was too loose.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "rate limit exceeded: the account's {budget} requests per {window} are spent; the window resets in {retry_after}s"
+)]
+pub struct Exhausted {
+    pub window: &'static str,
+    pub budget: u32,
+    /// Seconds until the window resets.
+    pub retry_after: u64,
+}
+
 /// Counts admitted requests per account; a budget of 0 means unlimited.
 pub struct RateLimits {
     per_minute: u32,
@@ -27,9 +40,9 @@ impl RateLimits {
         }
     }
 
-    /// Admits one request at `now_s` (seconds since the epoch) or returns the seconds until the
-    /// exhausted window resets. Rejected requests do not count against the budget.
-    pub fn admit(&self, account: &str, now_s: i64) -> Result<(), u64> {
+    /// Admits one request at `now_s` (seconds since the epoch), or says which window is spent.
+    /// Rejected requests do not count against the budget.
+    pub fn admit(&self, account: &str, now_s: i64) -> Result<(), Exhausted> {
         if self.per_minute == 0 && self.per_hour == 0 {
             return Ok(());
         }
@@ -45,10 +58,18 @@ impl RateLimits {
             w.hour_count = 0;
         }
         if self.per_hour != 0 && w.hour_count >= self.per_hour {
-            return Err(((hour + 1) * 3600 - now_s) as u64);
+            return Err(Exhausted {
+                window: "hour",
+                budget: self.per_hour,
+                retry_after: ((hour + 1) * 3600 - now_s) as u64,
+            });
         }
         if self.per_minute != 0 && w.minute_count >= self.per_minute {
-            return Err(((minute + 1) * 60 - now_s) as u64);
+            return Err(Exhausted {
+                window: "minute",
+                budget: self.per_minute,
+                retry_after: ((minute + 1) * 60 - now_s) as u64,
+            });
         }
         w.minute_count += 1;
         w.hour_count += 1;
@@ -67,7 +88,11 @@ mod tests {
         let limits = RateLimits::new(2, 0);
         assert!(limits.admit("a", 600).is_ok());
         assert!(limits.admit("a", 601).is_ok());
-        assert_eq!(limits.admit("a", 615), Err(45));
+        let spent = limits.admit("a", 615).unwrap_err();
+        assert_eq!(
+            (spent.window, spent.budget, spent.retry_after),
+            ("minute", 2, 45)
+        );
         assert!(
             limits.admit("b", 615).is_ok(),
             "accounts have separate budgets"
@@ -91,7 +116,7 @@ mod tests {
                         *minutes.entry(now / 60).or_insert(0u32) += 1;
                         *hours.entry(now / 3600).or_insert(0u32) += 1;
                     }
-                    Err(retry) => prop_assert!((1..=3600).contains(&retry)),
+                    Err(spent) => prop_assert!((1..=3600).contains(&spent.retry_after)),
                 }
             }
             prop_assert!(minutes.values().all(|n| *n <= per_minute));

@@ -529,6 +529,12 @@ async fn rate_limits_give_429_with_retry_after_per_account() {
     assert_eq!((r.status, &r.body), (429, &v1_error("Too Many Requests")));
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((49..=50).contains(&retry), "{retry} s to the minute's end");
+    assert_eq!(
+        r.headers["x-op-events-mock-reason"],
+        format!(
+            "rate limit exceeded: the account's 3 requests per minute are spent; the window resets in {retry}s"
+        )
+    );
     let r = get(&mock, "/api/v2/auth/introspect", &acme).await;
     assert_eq!(
         (r.status, &r.body),
@@ -557,6 +563,11 @@ async fn rate_limits_give_429_with_retry_after_per_account() {
     assert!(
         (3525..=3530).contains(&retry),
         "{retry} s to the hour's end"
+    );
+    let why = r.headers["x-op-events-mock-reason"].to_str().unwrap();
+    assert!(
+        why.contains("the account's 5 requests per hour are spent"),
+        "{why}"
     );
     mock.advance(Duration::from_secs(3600));
     assert_eq!(acme_page().await.status, 200);
