@@ -113,8 +113,8 @@ pub struct Options {
     /// Extra PEM CA certificates to trust (besides the bundled Mozilla roots).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// HTTP(S) proxy URL (http:// or https://; not SOCKS) [default: the HTTPS_PROXY/NO_PROXY
-    /// environment].
+    /// HTTP(S) proxy URL (http:// or https://; not SOCKS) [default: the
+    /// HTTPS_PROXY/ALL_PROXY/NO_PROXY environment].
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
     /// Allow plain http to a non-loopback base URL (testing only).

@@ -766,6 +766,10 @@ fn bad_flags_and_missing_token_are_usage_errors() {
         help.contains("./op-events-state"),
         "every state_dir fallback: {help}"
     );
+    // ALL_PROXY routes the requests as surely as HTTPS_PROXY does: say so where --proxy is.
+    for var in ["HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+        assert!(help.contains(var), "--proxy's default names {var}: {help}");
+    }
     // `check` touches no state and fetches one event a stream: it offers no collection options.
     let help = op_events(None).args(["check", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
