@@ -34,6 +34,8 @@ pub enum SetupError {
     CaFile { path: String, message: String },
     #[error("proxy: {0}")]
     Proxy(String),
+    #[error(transparent)]
+    EnvProxy(#[from] crate::proxy_env::EnvProxyError),
     #[error("HTTP client: {0}")]
     Http(String),
 }
@@ -432,6 +434,8 @@ impl Client {
             builder = builder.no_proxy();
         } else if let Some(proxy) = proxy {
             builder = builder.proxy(proxy);
+        } else {
+            crate::proxy_env::check(&base)?;
         }
         let http = builder
             .build()

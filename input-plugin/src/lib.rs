@@ -16,6 +16,7 @@ pub mod ffi;
 pub mod json;
 pub mod normalize;
 pub mod pipeline;
+pub mod proxy_env;
 pub mod rotate;
 pub mod stream;
 pub mod token;

@@ -633,6 +633,42 @@ fn unknown_names_get_the_same_suggestion_from_set_and_config() {
     }
 }
 
+/// A proxy variable the HTTP client would skip (so requests go around the proxy) or could not
+/// use (SOCKS: every request would fail, retried forever) stops the start, naming the variable
+/// but not its value, which may hold the proxy's password.
+#[test]
+fn a_proxy_environment_the_client_would_misuse_is_refused_at_start() {
+    for (var, value, said) in [
+        ("HTTPS_PROXY", "::secret", "HTTPS_PROXY is not a proxy URL"),
+        (
+            "all_proxy",
+            "socks5://u:secret@proxy:1080",
+            "all_proxy names a SOCKS proxy",
+        ),
+    ] {
+        let mut check = op_events(Some("a.b.c"));
+        for name in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "NO_PROXY",
+            "no_proxy",
+        ] {
+            check.env_remove(name);
+        }
+        let out = check
+            .args(["check", "--base-url", "https://events.1password.com"])
+            .env(var, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(stderr.contains(said), "{var}: {stderr}");
+        assert!(!stderr.contains("secret"), "{var}'s value in: {stderr}");
+    }
+}
+
 #[test]
 fn bad_flags_and_missing_token_are_usage_errors() {
     for (args, needle) in [
