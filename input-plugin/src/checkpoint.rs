@@ -1,7 +1,8 @@
 //! State files: one per (account, API version, event type) in `state_dir`, holding the cursor,
 //! the newest delivered event time and a window of recently delivered uuids (dedupe after a crash
-//! or a cursor reset). Written atomically: temp file in the same directory (mode 0600), fsync,
-//! rename, fsync the directory. Never holds the token.
+//! or a cursor reset). Written atomically: temp file in the same directory (mode 0600, named
+//! after the stream, whose next start removes one a crash left), fsync, rename, fsync the
+//! directory. Never holds the token.
 //!
 //! Beside each state file, a lock file (`state-….lock`, never removed) that the collector
 //! running the stream holds: a second collector for the same stream in the same `state_dir`
@@ -90,6 +91,13 @@ pub enum CheckpointError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "leftover temp file {path} could not be removed: {source} (harmless: it is never read; delete it by hand)"
+    )]
+    Leftover {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("lock file {path} cannot be locked: {source}")]
     Lock {
         path: String,
@@ -121,6 +129,11 @@ impl Key {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
         format!("state-{account}-{}-{}.{extension}", self.version, self.kind)
+    }
+
+    /// Names the stream, so that the lock's holder knows which temp files are its own.
+    fn temp_prefix(&self) -> String {
+        format!(".tmp-{}-", self.file_name("json"))
     }
 }
 
@@ -201,6 +214,33 @@ impl Store {
         }
     }
 
+    /// Removes `key`'s temp files that a crash between writing one and renaming it left
+    /// behind; how many. Call it only while holding `key`'s lock: the holder alone writes them,
+    /// so none of them is in use.
+    pub fn remove_leftovers(&self, key: &Key) -> Result<usize, CheckpointError> {
+        let dir_err = |source| CheckpointError::Dir {
+            path: self.dir.display().to_string(),
+            source,
+        };
+        let prefix = key.temp_prefix();
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.dir).map_err(dir_err)? {
+            let path = entry.map_err(dir_err)?.path();
+            let ours = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix));
+            if ours {
+                std::fs::remove_file(&path).map_err(|source| CheckpointError::Leftover {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     fn read(&self, path: &Path) -> Result<Option<File<State>>, CheckpointError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
@@ -249,6 +289,14 @@ impl Store {
         Ok(Some(file.state))
     }
 
+    /// A new temp file for `key`'s state, mode 0600 (as `NamedTempFile` creates them), named
+    /// so that [`Store::remove_leftovers`] finds it if a crash leaves it.
+    fn temp_file(&self, key: &Key) -> std::io::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix(&key.temp_prefix())
+            .tempfile_in(&self.dir)
+    }
+
     /// Atomically replaces the state file.
     pub fn save(&self, key: &Key, state: &State) -> Result<(), CheckpointError> {
         let path = self.path(key);
@@ -265,11 +313,7 @@ impl Store {
             state,
         };
         let json = serde_json::to_vec_pretty(&file).map_err(|e| werr(std::io::Error::other(e)))?;
-        // NamedTempFile creates the file with mode 0600.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&self.dir)
-            .map_err(werr)?;
+        let mut tmp = self.temp_file(key).map_err(werr)?;
         tmp.write_all(&json).map_err(werr)?;
         tmp.as_file().sync_all().map_err(werr)?;
         tmp.persist(&path).map_err(|e| werr(e.error))?;
@@ -380,5 +424,33 @@ mod tests {
         assert!(dir.path().join("state-ACME-v2-auditevents.lock").exists());
         // Lock files are not state files: opening the directory ignores them.
         assert!(Store::open(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn only_the_streams_own_leftover_temp_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = |kind| Key {
+            account: "ACME".into(),
+            version: ApiVersion::V2,
+            kind,
+        };
+        let (audit, usages) = (key(EventType::AuditEvents), key(EventType::ItemUsages));
+        store.save(&audit, &State::default()).unwrap();
+        // As a SIGKILL between writing and renaming leaves them.
+        let leftover = |k: &Key| {
+            let (_, path) = store.temp_file(k).unwrap().keep().unwrap();
+            path
+        };
+        let mine = [leftover(&audit), leftover(&audit)];
+        let theirs = leftover(&usages);
+        let unnamed = dir.path().join(".tmp-a1B2c3");
+        std::fs::write(&unnamed, b"{").unwrap();
+
+        assert_eq!(store.remove_leftovers(&audit).unwrap(), 2);
+        assert!(mine.iter().all(|p| !p.exists()));
+        assert!(theirs.exists() && unnamed.exists());
+        assert_eq!(store.load(&audit).unwrap(), Some(State::default()));
+        assert_eq!(store.remove_leftovers(&audit).unwrap(), 0);
     }
 }

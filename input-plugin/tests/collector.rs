@@ -398,6 +398,31 @@ fn rejected_cursor_restarts_from_last_event_without_duplicates() {
     assert_exactly_once(&all, &servable(&mock, &["itemusages"]));
 }
 
+/// A SIGKILL between writing a state file and renaming it leaves a temp file: the stream's next
+/// run removes its own, and no other stream's (that one may be writing it).
+#[test]
+fn temp_state_files_a_crash_left_are_removed_by_their_streams_next_run() {
+    let mock = mock(20);
+    let token = mock.token("acme", &["itemusages"]);
+    let state = tempfile::tempdir().unwrap();
+    run_to_the_end(&mock, &token, state.path());
+    let saved = std::fs::read_dir(state.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with("itemusages.json"))
+        .unwrap();
+    let ours = state.path().join(format!(".tmp-{saved}-x7Yz01"));
+    let other = state
+        .path()
+        .join(".tmp-state-OTHER-v2-itemusages.json-x7Yz01");
+    for f in [&ours, &other] {
+        std::fs::write(f, b"{\"cursor\":").unwrap();
+    }
+    run_to_the_end(&mock, &token, state.path());
+    assert!(!ours.exists(), "{} left", ours.display());
+    assert!(other.exists());
+}
+
 /// A 429 on introspection is the account's budget spent elsewhere, not a failure: its
 /// `Retry-After` (1 s from the mock's faults) is waited out, not a backoff of milliseconds.
 #[test]

@@ -514,6 +514,13 @@ async fn open_and_run(
         Claimed::Yes(lock) => lock,
         Claimed::No => return,
     };
+    if lock.is_some() {
+        match store.remove_leftovers(&key) {
+            Ok(0) => {}
+            Ok(n) => info!(stream = %kind, "removed {n} temp state file(s) left by a crash"),
+            Err(e) => warn!(stream = %kind, "{e}"),
+        }
+    }
     let state = match store.load(&key) {
         Ok(s) => s.unwrap_or_default(),
         Err(e) => {
