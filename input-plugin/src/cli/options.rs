@@ -1,0 +1,197 @@
+//! Flags, `--set` and the `--config` TOML file → one `Config`, with errors naming each option
+//! the way the user wrote it, and the token's source chosen.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::args::{Collection, Options};
+use super::{ENV_TOKEN, Failure};
+use crate::api::SetupError;
+use crate::config::{Config, ConfigError, KEYS, key_name};
+use crate::token::warn_if_others_can_read;
+
+/// Where an option's value came from, so that an error found only once every option is in
+/// (`Config::validate`) names the option the way the user wrote it.
+enum Origin<'p> {
+    File(&'p std::path::Path),
+    Flag,
+    Set,
+}
+
+impl Options {
+    /// TOML first, then flags (`run`'s with `collection`), then the token's source
+    /// (`choose_token`).
+    pub fn to_config(&self, collection: Option<&Collection>) -> Result<Config, Failure> {
+        let mut config = Config::default();
+        let mut origins: HashMap<&'static str, Origin> = HashMap::new();
+        let mut file_has_token = false;
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+            let table: toml::Table = text.parse().map_err(|e| {
+                Failure::usage(format!(
+                    "--config {}: {}",
+                    path.display(),
+                    toml_error(&text, &e)
+                ))
+            })?;
+            for (key, value) in table {
+                file_has_token |= key_name(&key) == Some("token");
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Array(a) => a
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                config
+                    .set(&key, &value)
+                    .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+                origins.extend(key_name(&key).map(|k| (k, Origin::File(path))));
+            }
+        }
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let none = Collection::default();
+        let c = collection.unwrap_or(&none);
+        let flags = [
+            ("token_file", path(&self.token_file)),
+            ("region", self.region.clone()),
+            ("base_url", self.base_url.clone()),
+            ("events", self.events.clone()),
+            ("api_version", self.api_version.clone()),
+            ("ca_file", path(&self.ca_file)),
+            ("proxy", self.proxy.clone()),
+            (
+                "insecure_http",
+                self.insecure_http.then(|| "true".to_owned()),
+            ),
+            ("format", c.format.clone()),
+            ("start_time", c.start_time.clone()),
+            ("state_dir", path(&c.state_dir)),
+            ("poll_interval", c.poll_interval.clone()),
+            ("rate_limit_per_minute", c.rate_limit_per_minute.clone()),
+            ("rate_limit_per_hour", c.rate_limit_per_hour.clone()),
+            ("limit", c.limit.clone()),
+            ("max_buffered_events", c.max_buffered_events.clone()),
+        ];
+        for (key, value) in flags {
+            if let Some(v) = value {
+                config.set(key, &v).map_err(flag_error)?;
+                origins.insert(key, Origin::Flag);
+            }
+        }
+        for pair in &self.set {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                Failure::usage(format!(
+                    "--set {pair}: expected KEY=VALUE (keys: {})",
+                    KEYS.join(", ")
+                ))
+            })?;
+            let key = key_name(k);
+            if key == Some("token") {
+                return Err(Failure::usage(format!(
+                    "--set token: the token is never taken on the command line; use --token-file or {ENV_TOKEN}"
+                )));
+            }
+            config.set(k, v)?;
+            origins.extend(key.map(|k| (k, Origin::Set)));
+        }
+        choose_token(&mut config, &origins)?;
+        // `token_file` is warned about as it is read (`load_token`), in the plugin too.
+        if let Some(path) = self.config.as_ref().filter(|_| file_has_token) {
+            warn_if_others_can_read(path, "--config");
+        }
+        config.validate().map_err(|e| match &e {
+            ConfigError::Invalid { key, .. } => match origins.get(key) {
+                Some(Origin::Flag) => flag_error(e),
+                Some(Origin::File(path)) => {
+                    Failure::usage(format!("--config {}: {e}", path.display()))
+                }
+                Some(Origin::Set) | None => Failure::usage(e),
+            },
+            ConfigError::UnknownKey { .. } => Failure::usage(e),
+        })?;
+        Ok(config)
+    }
+}
+
+/// Where a TOML file is wrong and why, without toml's own rendering: that quotes the line, and
+/// the line may hold the token (`token = "eyJ…` missing its closing quote).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return format!("invalid TOML: {message}");
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    format!("invalid TOML at line {line}, column {column}: {message}")
+}
+
+/// Leaves the one token source that wins: the command line's `token_file` (`--token-file`,
+/// `--set token_file=`), else `OP_EVENTS_TOKEN`, else the `--config` file's `token`, else its
+/// `token_file`. As with every other option, what is given for this run beats the file.
+fn choose_token(config: &mut Config, origins: &HashMap<&str, Origin>) -> Result<(), Failure> {
+    let command_line = matches!(origins.get("token_file"), Some(Origin::Flag | Origin::Set));
+    if command_line && config.token_file.is_some() {
+        config.token = None;
+        return Ok(());
+    }
+    let configured = config.token.is_some() || config.token_file.is_some();
+    // Said here in the binary's words: the shared error speaks to Fluent Bit users.
+    let usage = |problem: &str| {
+        Failure::usage(format!(
+            "{ENV_TOKEN} {problem}: put the token in it, or pass --token-file FILE"
+        ))
+    };
+    match std::env::var(ENV_TOKEN) {
+        Ok(t) if !t.trim().is_empty() => {
+            config.token = Some(t.into());
+            config.token_file = None;
+        }
+        // An empty or unreadable variable counts as unset when the file gives a token.
+        _ if configured => {}
+        Ok(_) => return Err(usage("is set but empty")),
+        Err(std::env::VarError::NotUnicode(_)) => return Err(usage("is not valid UTF-8")),
+        Err(std::env::VarError::NotPresent) => {
+            return Err(Failure::usage(format!(
+                "no token: pass --token-file FILE, set {ENV_TOKEN}, or set `token_file` in the --config file"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Why the HTTP client could not be built, in the binary's words where the shared error names a
+/// plugin key the binary takes as a flag.
+pub(super) fn setup_failure(e: SetupError) -> Failure {
+    match e {
+        SetupError::InsecureHttp(url) => Failure::usage(format!(
+            "base_url {url}: plain http is only allowed to loopback addresses; use https, or pass \
+             --insecure-http if you really mean it"
+        )),
+        other => Failure::usage(other),
+    }
+}
+
+/// Flag errors use the flag's spelling.
+pub(super) fn flag_error(e: ConfigError) -> Failure {
+    match e {
+        ConfigError::Invalid { key, message } => {
+            Failure::usage(format!("--{}: {message}", key.replace('_', "-")))
+        }
+        other => Failure::usage(other),
+    }
+}
