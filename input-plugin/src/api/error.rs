@@ -1,0 +1,229 @@
+//! What a failed request means, and what to do about it: [`ApiError`] classified by
+//! [`Action`], from a response's status, error body and `Retry-After`, or from a transport
+//! error (a refused certificate told apart, with what to change). A module of its own because
+//! what callers (streams, `check`, the collector) act on is the [`Action`], not how the request
+//! was made.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What a 404 or a redirect most likely means, for the messages that report one.
+pub const NOT_FOUND_HINT: &str = "the Events API is not served at this address: check `base_url` (for the real API, the region's events host with no path) and `api_version`";
+
+/// A failed request, classified by what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("HTTP {status}: {message}")]
+    Status {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("network: {0}")]
+    Network(String),
+    /// The server's certificate was refused: a setting to change (`ca_file`, `base_url`, the
+    /// clock), not a network blip.
+    #[error("certificate refused: {0}")]
+    Certificate(String),
+    #[error("bad response body: {0}")]
+    Body(String),
+    #[error("response larger than max_response_bytes ({0} bytes); lower `limit`")]
+    TooLarge(usize),
+}
+
+/// What to do about an [`ApiError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// 429: wait for the budget window.
+    RateLimited,
+    /// 400: the request (cursor) was rejected.
+    Rejected,
+    /// 404, or a redirect (never followed: it could leave HTTPS, or the API's host, with the
+    /// cursor): the API is not served there (a wrong `base_url` or `api_version`, or a proxy's
+    /// page);
+    /// not a verdict on the cursor, which is kept.
+    NotFound,
+    /// 401/403: the token cannot read this.
+    Unauthorized,
+    /// The server's certificate was refused.
+    Untrusted,
+    /// 5xx, network, truncated/invalid body: back off and retry the same request.
+    Retry,
+}
+
+impl ApiError {
+    pub fn action(&self) -> Action {
+        match self {
+            Self::Status { status: 429, .. } => Action::RateLimited,
+            Self::Status {
+                status: 401 | 403, ..
+            } => Action::Unauthorized,
+            Self::Status {
+                status: 400 | 422, ..
+            } => Action::Rejected,
+            Self::Status {
+                status: 404 | 300..=399,
+                ..
+            } => Action::NotFound,
+            Self::Certificate(_) => Action::Untrusted,
+            _ => Action::Retry,
+        }
+    }
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The advice of [`ApiError::TooLarge`] (lower `limit`) is about pages.
+pub(super) fn introspect_too_large(e: ApiError) -> ApiError {
+    match e {
+        ApiError::TooLarge(n) => ApiError::Body(format!(
+            "introspect response larger than max_response_bytes ({n} bytes)"
+        )),
+        e => e,
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 allows both; the API documents
+/// neither), capped at an hour; a date already past means now. `None` when unreadable or
+/// negative.
+pub(super) fn retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    let secs = match value.parse::<f64>() {
+        Ok(secs) => secs,
+        Err(_) => {
+            let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+            at.duration_since(now).as_secs_f64().max(0.0)
+        }
+    };
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// Both error body shapes: `{"Error":{"Message":…}}` (v1) and `{"status":…,"message":…}` (v2).
+pub(super) fn error_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct V1 {
+        #[serde(rename = "Error")]
+        error: V1Inner,
+    }
+    #[derive(Deserialize)]
+    struct V1Inner {
+        #[serde(rename = "Message")]
+        message: String,
+    }
+    #[derive(Deserialize)]
+    struct V2 {
+        message: String,
+    }
+    serde_json::from_slice::<V1>(body)
+        .map(|v| v.error.message)
+        .or_else(|_| serde_json::from_slice::<V2>(body).map(|v| v.message))
+        .ok()
+}
+
+pub(super) fn network(e: reqwest::Error) -> ApiError {
+    // reqwest errors carry the URL, never headers: safe to show.
+    let mut msg = e.to_string();
+    let mut hint = None;
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        hint = hint.or_else(|| certificate_hint(s));
+        src = s.source();
+    }
+    match hint {
+        Some(hint) => {
+            msg.push_str(" (");
+            msg.push_str(hint);
+            msg.push(')');
+            ApiError::Certificate(msg)
+        }
+        None => ApiError::Network(msg),
+    }
+}
+
+/// What to change when `e` says the server's certificate was refused.
+fn certificate_hint(mut e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+    // rustls' error comes wrapped in `io::Error`s (two), whose `source` skips it.
+    while let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        e = inner;
+    }
+    let Some(rustls::Error::InvalidCertificate(refused)) = e.downcast_ref::<rustls::Error>() else {
+        return None;
+    };
+    Some(match refused {
+        C::UnknownIssuer | C::BadSignature | C::InvalidPurpose => {
+            "the server's certificate is not from a CA this collector trusts: behind a \
+             TLS-inspecting proxy or with a private CA, give that CA's PEM file with `ca_file` \
+             (--ca-file)"
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the server's certificate is for another host name: check `base_url`"
+        }
+        C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the server's certificate is outside its validity period: check this machine's clock"
+        }
+        _ => "the server's certificate was refused: check `base_url` and `ca_file`",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_shapes_and_actions() {
+        assert_eq!(
+            error_message(br#"{"Error":{"Message":"Bad Request"}}"#).as_deref(),
+            Some("Bad Request")
+        );
+        assert_eq!(
+            error_message(br#"{"status":401,"message":"Unauthorized"}"#).as_deref(),
+            Some("Unauthorized")
+        );
+        assert_eq!(error_message(b""), None);
+        for (status, action) in [
+            (400, Action::Rejected),
+            (401, Action::Unauthorized),
+            (403, Action::Unauthorized),
+            (404, Action::NotFound),
+            (301, Action::NotFound),
+            (307, Action::NotFound),
+            (429, Action::RateLimited),
+            (500, Action::Retry),
+            (503, Action::Retry),
+        ] {
+            let e = ApiError::Status {
+                status,
+                message: String::new(),
+                retry_after: None,
+            };
+            assert_eq!(e.action(), action, "{status}");
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let read = |v| retry_after(v, now);
+        assert_eq!(read(" 2.5 "), Some(Duration::from_millis(2500)));
+        assert_eq!(read("99999999"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            read("Thu, 01 Jan 2026 00:00:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(read("Wed, 31 Dec 2025 23:00:00 GMT"), Some(Duration::ZERO));
+        for bad in ["-1", "NaN", "inf", "garbage", ""] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
+    }
+}
