@@ -143,6 +143,14 @@ pub struct Store {
     dir: PathBuf,
 }
 
+/// How a failure to create or list `dir` is reported.
+fn dir_error(dir: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Dir {
+        path: dir.display().to_string(),
+        source,
+    }
+}
+
 fn is_state_file(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
@@ -153,10 +161,7 @@ impl Store {
     /// Creates the directory (0700) if needed and checks every state file in it is readable, so a
     /// broken file fails the start instead of silently restarting a stream.
     pub fn open(dir: &Path) -> Result<Store, CheckpointError> {
-        let dir_err = |source| CheckpointError::Dir {
-            path: dir.display().to_string(),
-            source,
-        };
+        let dir_err = dir_error(dir);
         let mut b = std::fs::DirBuilder::new();
         b.recursive(true);
         #[cfg(unix)]
@@ -175,8 +180,8 @@ impl Store {
         let store = Store {
             dir: dir.to_path_buf(),
         };
-        for entry in std::fs::read_dir(dir).map_err(dir_err)? {
-            let path = entry.map_err(dir_err)?.path();
+        for entry in std::fs::read_dir(dir).map_err(&dir_err)? {
+            let path = entry.map_err(&dir_err)?.path();
             if is_state_file(&path) {
                 store.read(&path)?;
             }
@@ -218,19 +223,17 @@ impl Store {
     /// behind; how many. Call it only while holding `key`'s lock: the holder alone writes them,
     /// so none of them is in use.
     pub fn remove_leftovers(&self, key: &Key) -> Result<usize, CheckpointError> {
-        let dir_err = |source| CheckpointError::Dir {
-            path: self.dir.display().to_string(),
-            source,
-        };
+        let dir_err = dir_error(&self.dir);
         let prefix = key.temp_prefix();
         let mut removed = 0;
-        for entry in std::fs::read_dir(&self.dir).map_err(dir_err)? {
-            let path = entry.map_err(dir_err)?.path();
-            let ours = path
+        for entry in std::fs::read_dir(&self.dir).map_err(&dir_err)? {
+            let entry = entry.map_err(&dir_err)?;
+            if entry
                 .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix));
-            if ours {
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+            {
+                let path = entry.path();
                 std::fs::remove_file(&path).map_err(|source| CheckpointError::Leftover {
                     path: path.display().to_string(),
                     source,
