@@ -50,6 +50,15 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
     }
 }
 
+/// What a process printed, stdout then stderr: the token must be in neither.
+fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -299,11 +308,7 @@ fn binary_output_never_shows_the_token() {
             .env("RUST_BACKTRACE", "1")
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = printed(&out);
         assert_clean(&format!("op-events {args:?}"), &text, &token);
         if args.iter().any(|a| a.starts_with("TOKEN=")) {
             assert_eq!(
@@ -430,11 +435,7 @@ fn a_token_in_the_wrong_place_is_never_shown() {
             c.env("OP_EVENTS_TOKEN", token);
         }
         let out = c.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = printed(&out);
         assert_clean(&format!("op-events {args:?}"), &text, token);
         assert!(!text.contains(opaque), "op-events {args:?}: {text}");
         assert!(text.contains(said), "op-events {args:?}: {text}");
@@ -568,11 +569,7 @@ fn a_token_read_from_a_file_is_never_shown_whatever_its_shape() {
                 .env_remove("OP_EVENTS_TOKEN")
                 .output()
                 .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let text = printed(&out);
             let what = format!("op-events {args:?} {source:?}");
             assert!(!text.contains(opaque), "{what}: {text}");
             assert!(text.contains(said), "{what}: {text}");
