@@ -11,6 +11,7 @@
 #   GZIP=1 ci/bench-plugin.sh      # the mock sends its pages gzip-compressed
 #   GZIP=1 COMPRESSION=none ci/bench-plugin.sh   # ... unless the plugin asks for them as they are
 #   TLS=1 ci/bench-plugin.sh       # over HTTPS (the real API is HTTPS only)
+#   LIMIT=100 ci/bench-plugin.sh   # pages of 100 events (1,000 by default, the most the API serves)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --quiet -p op-events --bench plugin 2>&1 | grep -E "^(plugin|collect|parts)"

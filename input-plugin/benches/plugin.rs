@@ -120,6 +120,7 @@ fn parts(
     account: &Account,
     ca_file: Option<&Path>,
     compression: Compression,
+    limit: u16,
 ) -> Parts {
     let config = Config {
         base_url: Some(mock.url().parse().expect("mock URL")),
@@ -145,7 +146,7 @@ fn parts(
     let (mut parts, mut buffer, mut out) = (Parts::default(), Vec::new(), Vec::new());
     for kind in EventType::ALL {
         let mut request = Request::Reset {
-            limit: 1000,
+            limit,
             start_time: StartTime::Retention.resolve(jiff::Timestamp::now()),
         };
         loop {
@@ -192,6 +193,9 @@ fn main() {
     let (gzip, tls) = (on("GZIP"), on("TLS"));
     let compression = std::env::var("COMPRESSION").unwrap_or_else(|_| "gzip".into());
     let compression_setting: Compression = compression.parse().expect("COMPRESSION: gzip or none");
+    // LIMIT: events per page (the API's most, 1,000, by default).
+    let limit: u16 = std::env::var("LIMIT").map_or(1000, |v| v.parse().expect("LIMIT: 1 to 1000"));
+    let limit_text = limit.to_string();
     let pki = tempfile::tempdir().expect("CA directory");
     let ca_file = pki.path().join("mock-ca.pem");
     let tls = tls.then(|| {
@@ -212,7 +216,7 @@ fn main() {
     let account = Account::new(&mock, "acme");
     let mut extra = vec![
         ("format", "ecs"),
-        ("limit", "1000"),
+        ("limit", &limit_text),
         ("compression", &compression),
         // The request budget off, as the mock's limits are: the API's pace is not measured.
         ("rate_limit_per_minute", "0"),
@@ -282,7 +286,7 @@ fn main() {
     instance.stop(false);
     fb.unregister(&def);
     assert_eq!(events, total, "not every event arrived");
-    let parts = parts(&mock, &account, ca_file, compression_setting);
+    let parts = parts(&mock, &account, ca_file, compression_setting, limit);
     assert_eq!(parts.events, total, "the parts saw every event");
 
     let mut with_data = full_queue;
