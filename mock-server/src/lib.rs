@@ -27,3 +27,8 @@ pub use server::{MockConfig, MockServer, serve};
 pub use state::{RequestCount, Stats};
 pub use store::StoreError;
 pub use tls::{Tls, TlsError};
+
+/// The README's Rust example runs as a doctest, so it cannot drift from the API it shows.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
