@@ -126,7 +126,7 @@ struct Token {
     #[arg(long, env = "OP_EVENTS_MOCK_KEY", hide_env_values = true)]
     key: Option<String>,
     /// Lifetime in days, or `never`: no `exp` claim, as when an integration's tokens are set
-    /// never to expire.
+    /// never to expire. `0` makes a token that has already expired (`serve` answers it 401).
     #[arg(long, value_name = "DAYS|never", default_value = "365")]
     days: Lifetime,
     /// Give the token the audience very old tokens carry, `com.1password.streamingservice`,

@@ -1,4 +1,5 @@
-//! The binary: `token` output works against a plain `serve`, which stops cleanly on SIGTERM.
+//! The binary: `token` output works against a plain `serve` (`--days 0` is already expired),
+//! which stops cleanly on SIGTERM.
 
 mod common;
 
@@ -45,6 +46,18 @@ async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
         401,
         "feature not granted"
     );
+    let expired = Command::new(BIN)
+        .args(["token", "--days", "0"])
+        .output()
+        .unwrap();
+    let expired = String::from_utf8(expired.stdout).unwrap();
+    let r = common::client()
+        .get(format!("{url}/api/v2/auth/introspect"))
+        .bearer_auth(expired.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a --days 0 token has already expired");
 
     let mut logged = String::new();
     while !logged.contains("/api/v2/auditevents") {
