@@ -2,7 +2,7 @@
 //! router, and the request log / fault middleware.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -189,6 +189,18 @@ fn scheme(tls: Option<&Tls>) -> &'static str {
     if tls.is_some() { "https" } else { "http" }
 }
 
+/// The URL a client on this machine connects to. An unspecified listening address (`0.0.0.0`,
+/// `::`) is not one to connect to on every OS, so its family's loopback stands in.
+fn local_url(scheme: &str, mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("{scheme}://{addr}")
+}
+
 /// Serves `app` on `listener`, over TLS when `tls` is given, until `shutdown` completes.
 async fn run(
     listener: TcpListener,
@@ -294,8 +306,9 @@ pub async fn serve(
     let tls = config.tls.take();
     let header_read_timeout = config.header_read_timeout;
     let state = build_state(config)?;
-    let url = format!("{}://{}", scheme(tls.as_ref()), listener.local_addr()?);
-    tracing::info!(%url, "op-events-mock ready");
+    let listening = listener.local_addr()?;
+    let url = local_url(scheme(tls.as_ref()), listening);
+    tracing::info!(%url, %listening, "op-events-mock ready");
     run(
         listener,
         tls.as_ref(),
@@ -530,9 +543,10 @@ impl MockServer {
         })
     }
 
-    /// `http://127.0.0.1:PORT`, or `https://…` when serving TLS.
+    /// `http://127.0.0.1:PORT`, or `https://…` when serving TLS (the loopback address when
+    /// started on `0.0.0.0` or `::`).
     pub fn url(&self) -> String {
-        format!("{}://{}", self.scheme, self.addr)
+        local_url(self.scheme, self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {

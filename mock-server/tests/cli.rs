@@ -11,7 +11,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_op-events-mock");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
-    let (mut server, port, mut log) = serve(&["--events", "50", "--seed", "3"]);
+    let mut server = serve(&["--events", "50", "--seed", "3"]);
+    let port = server.port;
     let mut line = String::new();
     let out = Command::new(BIN)
         .args([
@@ -62,7 +63,7 @@ async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
     let mut logged = String::new();
     while !logged.contains("/api/v2/auditevents") {
         line.clear();
-        log.read_line(&mut line).unwrap();
+        server.log.read_line(&mut line).unwrap();
         logged.push_str(&line);
     }
     assert!(
@@ -71,7 +72,7 @@ async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
     );
     assert!(!logged.contains(&token), "the token is never logged");
 
-    terminate_within(&mut server, Duration::from_secs(10));
+    terminate_within(&mut server.child, Duration::from_secs(10));
 }
 
 /// Sends SIGTERM and checks the server exits cleanly within `limit`.
@@ -100,59 +101,71 @@ fn terminate_within(server: &mut std::process::Child, limit: Duration) {
 #[test]
 fn sigterm_does_not_wait_for_a_client_that_never_finishes_its_request() {
     use std::io::Write as _;
-    let (mut server, port, _log) = serve(&["--events", "5", "--header-timeout-secs", "0"]);
-    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut server = serve(&["--events", "5", "--header-timeout-secs", "0"]);
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stalled
         .write_all(b"POST /api/v2/itemusages HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         .unwrap();
     // Let the server take the head and start waiting for the body.
     std::thread::sleep(Duration::from_millis(300));
-    terminate_within(&mut server, Duration::from_secs(6));
+    terminate_within(&mut server.child, Duration::from_secs(6));
     drop(stalled);
 }
 
-/// Starts `serve` with `args` on a free port; returns it, its port and its log once ready.
-fn serve(
-    args: &[&str],
-) -> (
-    std::process::Child,
-    u16,
-    BufReader<std::process::ChildStderr>,
-) {
-    let (server, port, log, _) = serve_logging(args);
-    (server, port, log)
+/// A running `serve`, killed when dropped, so that a failing test leaves no server behind
+/// (holding the test's output open, it would also keep the test run from ending).
+struct Serving {
+    child: std::process::Child,
+    port: u16,
+    log: BufReader<std::process::ChildStderr>,
+    /// What it logged up to and including its ready line.
+    startup: String,
 }
 
-/// As [`serve`], also returning what it logged up to and including its ready line.
-fn serve_logging(
-    args: &[&str],
-) -> (
-    std::process::Child,
-    u16,
-    BufReader<std::process::ChildStderr>,
-    String,
-) {
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` with `args` on a free loopback port; returns once it is ready.
+fn serve(args: &[&str]) -> Serving {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut server = Command::new(BIN)
-        .args(["serve", "--addr", &addr, "--log", "info"])
+    let mut server = serve_on(&format!("127.0.0.1:{port}"), args);
+    server.port = port;
+    server
+}
+
+/// Starts `serve --addr addr` with `args`; returns once it is ready (`port` unknown: 0).
+fn serve_on(addr: &str, args: &[&str]) -> Serving {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", addr, "--log", "info"])
         .args(args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut log = BufReader::new(server.stderr.take().unwrap());
+    let log = BufReader::new(child.stderr.take().unwrap());
+    let mut server = Serving {
+        child,
+        port: 0,
+        log,
+        startup: String::new(),
+    };
     let mut line = String::new();
-    let mut startup = String::new();
     while !line.contains("ready") {
         line.clear();
-        assert!(log.read_line(&mut line).unwrap() > 0, "server exited early");
-        startup.push_str(&line);
+        assert!(
+            server.log.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
+        server.startup.push_str(&line);
     }
-    (server, port, log, startup)
+    server
 }
 
 /// The repo's fixtures are from 2024: on today's clock they are outside retention, which
@@ -161,9 +174,9 @@ fn serve_logging(
 fn fixtures_outside_retention_are_warned_about() {
     let fixtures = common::fixtures_dir();
     let fixtures = fixtures.to_str().unwrap();
-    let (mut server, _, _, startup) = serve_logging(&["--events", "5", "--fixtures", fixtures]);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let startup = serve(&["--events", "5", "--fixtures", fixtures])
+        .startup
+        .clone();
     let warning = startup
         .lines()
         .find(|l| l.contains("WARN"))
@@ -178,10 +191,9 @@ fn fixtures_outside_retention_are_warned_about() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no --now suggested: {warning}"));
 
-    let (mut server, _, _, startup) =
-        serve_logging(&["--events", "5", "--fixtures", fixtures, "--now", now]);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let startup = serve(&["--events", "5", "--fixtures", fixtures, "--now", now])
+        .startup
+        .clone();
     assert!(!startup.contains("WARN"), "{startup}");
 }
 
@@ -189,12 +201,13 @@ fn fixtures_outside_retention_are_warned_about() {
 async fn tls_self_signed_writes_the_ca_that_clients_then_trust() {
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("mock-ca.pem");
-    let (mut server, port, _log) = serve(&[
+    let server = serve(&[
         "--events",
         "5",
         "--tls-self-signed",
         ca_file.to_str().unwrap(),
     ]);
+    let port = server.port;
     let ca = std::fs::read_to_string(&ca_file).unwrap();
     for host in ["127.0.0.1", "localhost"] {
         let r = common::https_client(&ca)
@@ -204,8 +217,7 @@ async fn tls_self_signed_writes_the_ca_that_clients_then_trust() {
             .unwrap();
         assert_eq!(r.status(), 200, "{host}");
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
 
     // Certificate files that are not there: the error names the flag and the file.
     let out = Command::new(BIN)
@@ -259,7 +271,8 @@ fn help_teaches_every_flag() {
 /// list with an empty name is refused at start, saying what the flag takes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn msp_accounts_none_serves_v2_without_the_msp_fields() {
-    let (mut server, port, _log) = serve(&["--events", "20", "--msp-accounts", "none"]);
+    let mut server = serve(&["--events", "20", "--msp-accounts", "none"]);
+    let port = server.port;
     let out = Command::new(BIN).arg("token").output().unwrap();
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let body: serde_json::Value = common::client()
@@ -278,7 +291,7 @@ async fn msp_accounts_none_serves_v2_without_the_msp_fields() {
         assert!(item.get("account_uuid").is_none(), "{item}");
         assert!(item["user"].get("user_type").is_none(), "{item}");
     }
-    terminate_within(&mut server, Duration::from_secs(10));
+    terminate_within(&mut server.child, Duration::from_secs(10));
 
     let out = Command::new(BIN)
         .args(["serve", "--msp-accounts", "acme,"])
@@ -442,4 +455,29 @@ fn times_out_of_range_are_errors_not_panics() {
             "{err}"
         );
     }
+}
+
+/// Listening on every interface (`--addr 0.0.0.0:…`, as in a container): the ready line's `url`
+/// is one a client can connect to, and the listening address is logged beside it.
+#[tokio::test]
+async fn ready_names_a_url_to_connect_to_when_listening_on_every_interface() {
+    let mut server = serve_on("0.0.0.0:0", &["--events", "1"]);
+    let ready = server.startup.lines().last().unwrap_or_default().to_owned();
+    let url = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("url="))
+        .unwrap_or_else(|| panic!("{ready}"));
+    assert!(url.starts_with("http://127.0.0.1:"), "{ready}");
+    let port = url.rsplit(':').next().unwrap();
+    assert!(
+        ready.contains(&format!("listening=0.0.0.0:{port}")),
+        "{ready}"
+    );
+    let r = common::client()
+        .get(format!("{url}/api/v2/auth/introspect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "served, and no token given");
+    terminate_within(&mut server.child, Duration::from_secs(10));
 }
