@@ -377,6 +377,20 @@ fn ocsf_audit_classes_carry_their_required_attributes() {
         json!({"uid":"AUX","email_addr":"bo@example.com"})
     );
     assert_eq!(member["unmapped"]["aux_info"], "A");
+    assert_eq!(
+        member["unmapped"]["aux_uuid"],
+        Value::Null,
+        "the same uuid twice"
+    );
+    // The details' uuid names the user; a top-level one that disagrees is kept, not dropped.
+    let disagreeing = audit(
+        "gm",
+        "join",
+        json!({"aux_uuid":"OTHER","aux_details":{"uuid":"AUX"}}),
+    );
+    assert_eq!(disagreeing["user"], json!({"uid":"AUX"}));
+    assert_eq!(disagreeing["unmapped"]["aux_uuid"], "OTHER");
+
 
     let access = audit("uva", "grant", json!({"aux_uuid":"AUX","aux_info":"R"}));
     assert_eq!(access["class_uid"], 3005);

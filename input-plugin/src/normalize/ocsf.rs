@@ -291,8 +291,13 @@ impl<'a> Target<'a> {
         // and vault access.
         let mut user = |item: &mut Item<'_, 'a>, details: &str, uuid: &str| {
             let mut user = User::take(item, ROOT, details, related);
-            let uuid = item.take_str(ROOT, uuid);
-            user.uuid = user.uuid.or(uuid);
+            // The details' own uuid wins; a top-level one that differs from it stays unmapped.
+            match user.uuid {
+                None => user.uuid = item.take_str(ROOT, uuid),
+                Some(known) => {
+                    item.take_str_if(ROOT, uuid, |s| s.same(&known));
+                }
+            }
             user
         };
         let access = |item: &mut Item<'_, 'a>| Access {
