@@ -5,57 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
-use op_events_input::encode::{EncodeContext, Encoder, Target};
+use op_events_input::encode::Target;
 use op_events_input::event::{ApiVersion, EventType, Format};
 use serde_json::{Value, json};
 
-const ACCOUNT: &str = "GOLDENACCOUNTUUID000000000";
+mod oracle;
+
+use oracle::{ACCOUNT, decode_event, encoder};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
-
-fn encoder(format: Format, target: Target, version: ApiVersion) -> Encoder {
-    let ctx = EncodeContext {
-        account_uuid: ACCOUNT.into(),
-        api_version: version,
-    };
-    Encoder::new(format, target, ctx)
-}
-
-/// msgpack → JSON, for comparison with the NDJSON body. Ext values are not expected in bodies.
-fn to_json(v: &rmpv::Value) -> Value {
-    match v {
-        rmpv::Value::Nil => Value::Null,
-        rmpv::Value::Boolean(b) => json!(b),
-        rmpv::Value::Integer(i) => i.as_i64().map_or_else(|| json!(i.as_u64()), |n| json!(n)),
-        rmpv::Value::F64(f) => json!(f),
-        rmpv::Value::String(s) => json!(s.as_str().expect("utf-8 string")),
-        rmpv::Value::Array(a) => Value::Array(a.iter().map(to_json).collect()),
-        rmpv::Value::Map(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.as_str().expect("string key").to_owned(), to_json(v)))
-                .collect(),
-        ),
-        other => panic!("unexpected msgpack value in a body: {other:?}"),
-    }
-}
-
-/// Decodes one Fluent Bit event and checks its framing; returns (seconds, nanos, metadata, body).
-fn decode_event(mut bytes: &[u8]) -> (u32, u32, Value, Value) {
-    let v = rmpv::decode::read_value(&mut bytes).expect("valid msgpack");
-    assert!(bytes.is_empty(), "exactly one event per item");
-    let outer = v.as_array().expect("event is an array");
-    assert_eq!(outer.len(), 2);
-    let header = outer[0].as_array().expect("[time, metadata]");
-    assert_eq!(header.len(), 2);
-    let rmpv::Value::Ext(0, time) = &header[0] else {
-        panic!("EventTime must be ext type 0, got {:?}", header[0]);
-    };
-    assert_eq!(time.len(), 8);
-    let secs = u32::from_be_bytes(time[..4].try_into().unwrap());
-    let nanos = u32::from_be_bytes(time[4..].try_into().unwrap());
-    (secs, nanos, to_json(&header[1]), to_json(&outer[1]))
 }
 
 #[test]
@@ -390,7 +349,6 @@ fn ocsf_audit_classes_carry_their_required_attributes() {
     );
     assert_eq!(disagreeing["user"], json!({"uid":"AUX"}));
     assert_eq!(disagreeing["unmapped"]["aux_uuid"], "OTHER");
-
 
     let access = audit("uva", "grant", json!({"aux_uuid":"AUX","aux_info":"R"}));
     assert_eq!(access["class_uid"], 3005);
