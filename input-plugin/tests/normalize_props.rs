@@ -46,6 +46,14 @@ const KNOWN: &[&str] = &[
     "ip",
 ];
 
+/// A member name: one the normalizers look for, or any other.
+fn name() -> impl Strategy<Value = String> {
+    prop::sample::select(KNOWN)
+        .prop_map(String::from)
+        .boxed()
+        .prop_union(".{0,12}".boxed())
+}
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -61,17 +69,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(6, 64, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec(
-                (
-                    prop::sample::select(KNOWN)
-                        .prop_map(String::from)
-                        .boxed()
-                        .prop_union(".{0,12}".boxed()),
-                    inner
-                ),
-                0..10
-            )
-            .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec((name(), inner), 0..10)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
 }
@@ -179,13 +178,14 @@ fn write_json(v: &Value, spelling: Spelling, root: bool, out: &mut String) {
 }
 
 /// A fixture item with up to four values (anywhere, whole subtrees included) replaced by
-/// arbitrary ones and possibly an unknown member added, spelled in one of several ways.
+/// arbitrary ones and possibly a member added (known to some normalizer or not), spelled in one
+/// of several ways.
 fn mutated_item() -> impl Strategy<Value = String> {
     let items = fixture_items();
     (
         prop::sample::select(items),
         prop::collection::vec((any::<prop::sample::Index>(), json_value()), 0..4),
-        proptest::option::of(("[a-z_]{1,12}", json_value())),
+        proptest::option::of((name(), json_value())),
         (
             any::<bool>(),
             any::<bool>(),
