@@ -350,6 +350,26 @@ fn ocsf_audit_classes_carry_their_required_attributes() {
     assert_eq!(disagreeing["user"], json!({"uid":"AUX"}));
     assert_eq!(disagreeing["unmapped"]["aux_uuid"], "OTHER");
 
+    // src_endpoint has one address, the session's; a client's that differs stays unmapped.
+    let two_addresses = audit(
+        "vault",
+        "create",
+        json!({"client":{"ip_address":"192.0.2.9","os_name":"Linux"}}),
+    );
+    assert_eq!(two_addresses["src_endpoint"]["ip"], "192.0.2.1");
+    assert_eq!(two_addresses["src_endpoint"]["os"]["name"], "Linux");
+    assert_eq!(
+        two_addresses["unmapped"]["client"],
+        json!({"ip_address":"192.0.2.9"})
+    );
+    let one_address = audit(
+        "vault",
+        "create",
+        json!({"client":{"ip_address":"192.0.2.1"}}),
+    );
+    assert_eq!(one_address["src_endpoint"]["ip"], "192.0.2.1");
+    assert_eq!(one_address["unmapped"]["client"], Value::Null);
+
     let access = audit("uva", "grant", json!({"aux_uuid":"AUX","aux_info":"R"}));
     assert_eq!(access["class_uid"], 3005);
     assert_eq!(access["user"], json!({"uid":"AUX"}));

@@ -190,7 +190,9 @@ pub struct Client<'a> {
 }
 
 impl<'a> Client<'a> {
-    pub fn take(item: &mut Item<'_, 'a>) -> Self {
+    /// Takes the address only when `take_ip` accepts it: a schema with one field for two
+    /// addresses leaves the one it cannot write with the leftovers.
+    pub fn take(item: &mut Item<'_, 'a>, take_ip: impl Fn(Str) -> bool) -> Self {
         let Some(at) = item.open(super::item::ROOT, "client") else {
             return Self::default();
         };
@@ -199,7 +201,7 @@ impl<'a> Client<'a> {
             at,
             names,
             |i, node| match node {
-                Node::Str(s) if i > 0 || is_ip(s) => Some(s),
+                Node::Str(s) if i > 0 || (is_ip(s) && take_ip(s)) => Some(s),
                 _ => None,
             },
             |_| {},

@@ -82,7 +82,8 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
             .and_then(|at| item.take_str_if(at, "ip", is_ip)),
         _ => None,
     };
-    let client = Client::take(item);
+    // Both addresses are kept: the session's as source.ip, both in related.ip.
+    let client = Client::take(item, |_| true);
     let location = Location::take(item);
     related.ips.add(session_ip);
     related.ips.add(client.ip);

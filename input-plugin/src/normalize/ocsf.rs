@@ -491,7 +491,9 @@ pub fn write<S: Syntax>(
             (activity, parts)
         }
     };
-    let client = Client::take(item);
+    // src_endpoint has one address: the session's, when there is one; a client address that
+    // differs from it stays unmapped.
+    let client = Client::take(item, |ip| src_ip.is_none_or(|session| session.same(&ip)));
     let location = Location::take(item);
 
     w.prewritten(&constants.classes[activity.class][activity.activity]);
