@@ -79,7 +79,7 @@ pub fn check_item(encoders: &[(Format, Encoder, Encoder)], text: &str) {
         .filter(Value::is_object);
     for (format, msgpack, ndjson) in encoders {
         for kind in EventType::ALL {
-            let what = format!("{format} {kind} of {text:?}");
+            let what = Case { format, kind, text };
             let (mut packed, mut line) = (Vec::new(), Vec::new());
             let packed_meta = msgpack.encode(kind, text, &mut packed);
             let line_meta = ndjson.encode(kind, text, &mut line);
@@ -125,6 +125,19 @@ pub fn check_item(encoders: &[(Format, Encoder, Encoder)], text: &str) {
                 }
             }
         }
+    }
+}
+
+/// The case a failed check names; written out only then (a text may be megabytes).
+struct Case<'t> {
+    format: &'t Format,
+    kind: EventType,
+    text: &'t str,
+}
+
+impl std::fmt::Display for Case<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{} {} of {:?}", self.format, self.kind, self.text)
     }
 }
 
