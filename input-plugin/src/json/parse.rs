@@ -1,11 +1,13 @@
 //! A strict JSON parser (RFC 8259: no trailing commas, no comments, escapes and numbers
 //! checked) that appends nodes to a tape. Objects and arrays nest at most [`MAX_DEPTH`] deep,
-//! as with serde_json, so hostile nesting costs an error, not the stack.
+//! as with serde_json, so hostile nesting costs an error, not the stack. An item's depth counts
+//! from its own root, so it is the same item in a page as alone.
 
 use super::text::{Escape, Str, escape_len, find_special};
 use super::{Mark, Node, Tape, after, name_hash};
 
-pub const MAX_DEPTH: u32 = 128;
+/// Objects and arrays one inside another: serde_json's limit.
+pub const MAX_DEPTH: u32 = 127;
 const TOO_DEEP: &str = "nested too deeply";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,7 +109,7 @@ fn page<'a>(
                         tape.clear();
                         p.ws();
                         let start = p.pos;
-                        match p.value(tape, 1) {
+                        match p.value(tape, 0) {
                             Ok(()) => match p.deferred.take() {
                                 None => on_item(Ok(tape)),
                                 Some(e) => on_item(Err(e)),
@@ -587,6 +589,16 @@ mod tests {
         assert_eq!(Tape::parse(&deep).unwrap_err().what, TOO_DEEP);
         let ok = "[".repeat(100) + &"]".repeat(100);
         assert!(Tape::parse(&ok).is_ok());
+        // The deepest item serde_json reads, and one level more, alone and in a page.
+        for levels in [MAX_DEPTH, MAX_DEPTH + 1] {
+            let item =
+                "{\"a\":".repeat(levels as usize - 1) + "[]" + &"}".repeat(levels as usize - 1);
+            same_as_serde(&item);
+            let page = format!(r#"{{"items":[{item}],"cursor":"c"}}"#);
+            let mut seen = None;
+            parse_page(&page, &mut Tape::default(), |t| seen = Some(t.is_ok())).unwrap();
+            assert_eq!(seen, Some(levels == MAX_DEPTH), "{levels} levels in a page");
+        }
         // In a page, the deep item alone is skipped.
         let deep = "[".repeat(200) + "null,false,1e400,\"]\",true" + &"]".repeat(200);
         let page = format!(r#"{{"items":[{{"x":{deep}}},{{"a":"]"}}],"cursor":"c"}}"#);
