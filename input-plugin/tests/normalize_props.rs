@@ -216,7 +216,34 @@ fn mutated_item() -> impl Strategy<Value = String> {
         )
 }
 
+/// A page of mutated fixture items and arbitrary values, with its envelope's members in any
+/// order and whitespace around its items or not.
+fn page() -> impl Strategy<Value = String> {
+    let item = prop_oneof![
+        3 => mutated_item(),
+        1 => json_value().prop_map(|v| v.to_string()),
+    ];
+    (prop::collection::vec(item, 0..6), any::<bool>(), 0usize..3).prop_map(
+        |(items, spaced, first)| {
+            let gap = if spaced { " \n" } else { "" };
+            let items = items.join(&format!("{gap},{gap}"));
+            let mut members = [
+                r#""cursor":"c""#.to_owned(),
+                r#""has_more":true"#.to_owned(),
+                format!(r#""items":[{gap}{items}{gap}]"#),
+            ];
+            members.rotate_left(first);
+            format!("{{{}}}", members.join(","))
+        },
+    )
+}
+
 proptest! {
+    #[test]
+    fn items_in_a_page_are_the_events_they_are_alone(page in page()) {
+        oracle::check_page(&oracle::encoders(), &page);
+    }
+
     #[test]
     fn arbitrary_json_is_kept_whole_and_both_targets_agree(v in json_value()) {
         oracle::check_item(&oracle::encoders(), &v.to_string());
@@ -243,4 +270,12 @@ fn deep_nesting_and_huge_strings_are_bounded() {
     check(format!(
         "{{\"uuid\":\"{huge}\",\"timestamp\":\"2024-01-01T00:00:00Z\"}}"
     ));
+    // Around the deepest nesting either parser takes, in a page and alone.
+    for depth in 120..132 {
+        let item = format!("{{\"details\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+        oracle::check_page(
+            &encoders,
+            &format!("{{\"items\":[{item},{{\"uuid\":\"u\"}}]}}"),
+        );
+    }
 }

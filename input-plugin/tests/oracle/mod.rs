@@ -8,10 +8,17 @@
 //! - `raw` carries the item as serde_json reads it (the last of repeated names wins);
 //! - `ecs` and `ocsf` lose no value: every string, number and boolean of the item is somewhere in
 //!   the record, but for the documented rewrites in [`rewritten`].
+//!
+//! And for any page, [`check_page`]: its items, as a stream encodes them (one tape reused
+//! through the page), are the events each item's own text gives.
 #![allow(dead_code)] // each test crate uses part of it
 
-use op_events_input::encode::{EncodeContext, Encoder, Target};
+use std::collections::HashMap;
+
+use op_events_input::encode::{EncodeContext, Encoder, NormalizeError, Target};
 use op_events_input::event::{ApiVersion, EventType, Format};
+use op_events_input::json::{Tape, parse_page};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 /// msgpack → JSON, for comparison with the NDJSON body. Ext values are not expected in bodies.
@@ -97,7 +104,7 @@ pub fn check_item(encoders: &[(Format, Encoder, Encoder)], text: &str) {
             assert_eq!(meta, line_meta, "{what}");
             let line = std::str::from_utf8(&line).expect("NDJSON is UTF-8");
             assert_eq!(line.find('\n'), Some(line.len() - 1), "one line: {what}");
-            let mut body: Value = serde_json::from_str(line).expect("NDJSON line is JSON");
+            let mut body = read_line(line.as_bytes());
             let (_, _, _, mut packed_body) = decode_event(&packed);
             if meta.timestamp.is_none() {
                 // Stamped with the time each was encoded at.
@@ -126,6 +133,100 @@ pub fn check_item(encoders: &[(Format, Encoder, Encoder)], text: &str) {
             }
         }
     }
+}
+
+/// Checks that `page`'s items, encoded through `parse_page` as a stream encodes them, are
+/// exactly what [`Encoder::encode`] makes of each item's text (as serde_json delimits it), and
+/// runs [`check_item`] on each. A page that either parser refuses is left to tests/hostile.rs.
+pub fn check_page(encoders: &[(Format, Encoder, Encoder)], page: &str) {
+    let Some(items) = raw_items(page) else {
+        return;
+    };
+    for (format, msgpack, ndjson) in encoders {
+        for (encoder, packed) in [(msgpack, true), (ndjson, false)] {
+            for kind in EventType::ALL {
+                let mut out = Vec::new();
+                let mut events = Vec::new();
+                let parsed = parse_page(page, &mut Tape::default(), |item| {
+                    let at = out.len();
+                    let meta = item
+                        .map_err(NormalizeError::from)
+                        .and_then(|tape| encoder.encode_parsed(kind, tape, &mut out));
+                    events.push((meta, at..out.len()));
+                });
+                let Ok(envelope) = parsed else { continue };
+                assert_eq!(envelope.items, items.len(), "items of {page:?}");
+                assert_eq!(events.len(), items.len(), "events of {page:?}");
+                for ((meta, range), item) in events.into_iter().zip(&items) {
+                    let what = Case {
+                        format,
+                        kind,
+                        text: item.get(),
+                    };
+                    let mut alone = Vec::new();
+                    match (meta, encoder.encode(kind, item.get(), &mut alone)) {
+                        (Ok(meta), Ok(alone_meta)) => {
+                            assert_eq!(meta, alone_meta, "in a page: {what}");
+                            let in_page = &out[range];
+                            if meta.timestamp.is_some() {
+                                assert_eq!(in_page, alone, "in a page: {what}");
+                            } else {
+                                assert_eq!(
+                                    untimed(in_page, packed),
+                                    untimed(&alone, packed),
+                                    "in a page: {what}"
+                                );
+                            }
+                        }
+                        (Err(_), Err(_)) => assert!(range.is_empty(), "in a page: {what}"),
+                        (page_meta, alone_meta) => {
+                            panic!("in a page {page_meta:?}, alone {alone_meta:?}: {what}")
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for item in &items {
+        check_item(encoders, item.get());
+    }
+}
+
+/// The text of each of `page`'s items, when serde_json reads the page as an object whose
+/// `items` is an array or null.
+fn raw_items(page: &str) -> Option<Vec<&RawValue>> {
+    let members: HashMap<String, &RawValue> = serde_json::from_str(page).ok()?;
+    match members.get("items") {
+        None => Some(Vec::new()),
+        Some(items) if items.get() == "null" => Some(Vec::new()),
+        Some(items) => serde_json::from_str(items.get()).ok(),
+    }
+}
+
+/// An event as bytes compare, but for the collection time an item without a valid timestamp
+/// is stamped with (the event's time, and the record's `@timestamp` or `time`).
+fn untimed(event: &[u8], packed: bool) -> Value {
+    let (meta, mut body) = if packed {
+        let (_, _, meta, body) = decode_event(event);
+        (meta, body)
+    } else {
+        let body = read_line(event);
+        (Value::Null, body)
+    };
+    let record = body.as_object_mut().expect("a record is a map");
+    record.remove("@timestamp");
+    record.remove("time");
+    json!([meta, body])
+}
+
+/// An NDJSON line as JSON. A record nests a level or two deeper than its item, so it is read
+/// without serde_json's depth limit (items are bounded by the parsers' own).
+fn read_line(line: &[u8]) -> Value {
+    let mut reader = serde_json::Deserializer::from_slice(line);
+    reader.disable_recursion_limit();
+    let value = serde::Deserialize::deserialize(&mut reader).expect("NDJSON line is JSON");
+    reader.end().expect("one value per line");
+    value
 }
 
 /// The case a failed check names; written out only then (a text may be megabytes).
