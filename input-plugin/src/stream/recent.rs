@@ -214,6 +214,48 @@ mod tests {
         assert!(!undated.insert("a", None));
     }
 
+    proptest::proptest! {
+        /// Against a plain window of the last uuids handed on, looked up every time: reads
+        /// forward from any earlier point (as after a reset), pages of any length, some events
+        /// undated, several to a second, and the window restored from a state file first. A
+        /// uuid always comes with the same timestamp, as the API serves it again.
+        #[test]
+        fn agrees_with_a_window_searched_every_time(
+            restored in 0u32..2_500,
+            reads in proptest::collection::vec((0u32..6_000, 0u32..1_500, 1u32..1_000), 1..12)
+        ) {
+            let time = |i: u32| (!i.is_multiple_of(11)).then(|| at(i64::from(i / 3)).unwrap());
+            // The model: the last RECENT_UUIDS uuids handed on, in order and as a set.
+            let (mut order, mut window) = (VecDeque::new(), HashSet::new());
+            let mut hand_on = |i: u32, window: &mut HashSet<u32>| {
+                order.push_back(i);
+                window.insert(i);
+                if order.len() > RECENT_UUIDS {
+                    window.remove(&order.pop_front().unwrap());
+                }
+            };
+            let saved: Vec<EventUuid> =
+                (0..restored).map(|i| EventUuid::from(&*format!("u{i}"))).collect();
+            (0..restored).for_each(|i| hand_on(i, &mut window));
+            let newest = (0..restored).filter_map(time).max();
+            let mut recent = RecentUuids::new(&saved, newest);
+            for (from, len, page) in reads {
+                for (n, i) in (from..from + len).enumerate() {
+                    let fresh = !window.contains(&i);
+                    let handed_on = recent.insert(&format!("u{i}"), time(i));
+                    proptest::prop_assert_eq!(handed_on, fresh, "u{}", i);
+                    if fresh {
+                        hand_on(i, &mut window);
+                    }
+                    if (n as u32 + 1).is_multiple_of(page) {
+                        recent.page_done();
+                    }
+                }
+                recent.page_done();
+            }
+        }
+    }
+
     #[test]
     fn fold_hash_depends_on_every_byte_the_length_and_the_key() {
         let base = *b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
