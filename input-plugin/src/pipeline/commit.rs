@@ -335,6 +335,7 @@ impl Committer {
 mod tests {
     use super::*;
     use crate::event::{ApiVersion, EventType, EventUuid};
+    use proptest::prelude::*;
 
     fn meta(seq: u64) -> PageMeta {
         PageMeta {
@@ -370,6 +371,54 @@ mod tests {
         let s = store.load(&key).unwrap().unwrap();
         assert_eq!(s.cursor.as_deref(), Some("c1"));
         assert_eq!(s.recent_uuids, ["u0", "u1"].map(EventUuid::from));
+    }
+
+    proptest! {
+        /// Two streams' pages acked in any order and any grouping: after each ack, each
+        /// stream's file holds the cursor of its longest run of acked pages from the first, and
+        /// exactly those pages' uuids.
+        #[test]
+        fn any_ack_order_commits_each_streams_acked_run(
+            order in Just((0..24).collect::<Vec<usize>>()).prop_shuffle(),
+            cuts in prop::collection::vec(any::<bool>(), 24),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let c = Committer::new(store.clone(), Duration::ZERO, Duration::ZERO);
+            let keys = [EventType::AuditEvents, EventType::ItemUsages].map(|kind| Key {
+                kind,
+                ..key()
+            });
+            for key in &keys {
+                c.add(key.clone(), State::default(), None);
+            }
+            // Page n is stream n % 2's page n / 2.
+            let mut acked = [[false; 12]; 2];
+            let mut group = Vec::new();
+            for (i, (&n, cut)) in order.iter().zip(cuts).enumerate() {
+                group.push(n);
+                if !cut && i + 1 < order.len() {
+                    continue;
+                }
+                let metas = group.drain(..).map(|n| {
+                    acked[n % 2][n / 2] = true;
+                    PageMeta { stream: n % 2, ..meta(n as u64 / 2) }
+                });
+                c.apply(metas.collect());
+                c.flush();
+                for (key, acked) in keys.iter().zip(&acked) {
+                    let run = acked.iter().take_while(|a| **a).count();
+                    let state = store.load(key).unwrap();
+                    let uuids: Vec<_> =
+                        (0..run).map(|p| EventUuid::from(&*format!("u{p}"))).collect();
+                    prop_assert_eq!(
+                        state.as_ref().and_then(|s| s.cursor.clone()),
+                        run.checked_sub(1).map(|p| format!("c{p}"))
+                    );
+                    prop_assert_eq!(state.map(|s| s.recent_uuids).unwrap_or_default(), uuids);
+                }
+            }
+        }
     }
 
     #[test]
