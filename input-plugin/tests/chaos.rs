@@ -278,7 +278,7 @@ fn unusable_state_dir_fails_start_naming_it() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(
-        err.contains("state_dir") && err.contains(&*state.to_string_lossy()),
+        err.contains(&format!("--state-dir {}: ", state.display())),
         "{err}"
     );
 }

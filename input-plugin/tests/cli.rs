@@ -389,7 +389,8 @@ fn an_old_token_without_host_or_expiry_works_given_the_address() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "set `region` (us, ent, ca, eu) or `base_url`; the token names no events host"
+            "no Events API address: pass --region (us, ent, ca, eu) or --base-url, or set \
+             `region` or `base_url` in the --config file; the token names no events host"
         ),
         "{stderr}"
     );
@@ -930,22 +931,28 @@ fn an_unusable_state_dir_is_a_usage_error() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let under_a_file = file.path().join("state");
     let under_a_file = under_a_file.to_str().unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let config_path = config.path().to_str().unwrap();
     for dir in ["/proc/nope", under_a_file] {
-        let out = op_events(Some(&token))
-            .args([
-                "run",
-                "--once",
-                "--base-url",
-                &mock.url(),
-                "--state-dir",
-                dir,
-            ])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{dir}: {stderr}");
-        assert!(stderr.contains(&format!("state_dir {dir}: ")), "{stderr}");
-        assert!(out.stdout.is_empty(), "{dir}");
+        std::fs::write(config.path(), format!("state_dir = \"{dir}\"\n")).unwrap();
+        // Named as the user gave it: the flag, or the key in its file.
+        for (given, named) in [
+            (["--state-dir", dir], format!("--state-dir {dir}: ")),
+            (
+                ["--config", config_path],
+                format!("--config {config_path}: state_dir {dir}: "),
+            ),
+        ] {
+            let out = op_events(Some(&token))
+                .args(["run", "--once", "--base-url", &mock.url()])
+                .args(given)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{dir}: {stderr}");
+            assert!(stderr.contains(&named), "{stderr}");
+            assert!(out.stdout.is_empty(), "{dir}");
+        }
     }
 }
 
@@ -965,7 +972,7 @@ fn a_state_dir_that_is_a_file_is_said_to_be_no_directory() {
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(
             stderr.contains(&format!(
-                "state_dir {}: {name} is not a directory: set `state_dir` to a directory (a \
+                "--state-dir {}: {name} is not a directory: set --state-dir to a directory (a \
                  missing one is created), or move {name} away",
                 dir.display()
             )),

@@ -385,7 +385,7 @@ fn a_token_in_the_wrong_place_is_never_shown() {
         (
             vec!["check", "--token-file", token],
             false,
-            "token_file [redacted]: ",
+            "--token-file [redacted]: ",
         ),
         (
             vec!["check", "--region", token],
@@ -407,7 +407,7 @@ fn a_token_in_the_wrong_place_is_never_shown() {
                 token,
             ],
             true,
-            "state_dir [redacted]",
+            "--state-dir [redacted]",
         ),
         (
             vec!["check", "--set", token],
@@ -561,7 +561,7 @@ fn a_token_read_from_a_file_is_never_shown_whatever_its_shape() {
             &state,
         ];
         let url_said = format!("{}/[redacted]", mock.url());
-        for (args, said) in [(check, "ca_file [redacted]"), (run, url_said.as_str())] {
+        for (args, said) in [(check, "--ca-file [redacted]"), (run, url_said.as_str())] {
             let out = Command::new(env!("CARGO_BIN_EXE_op-events"))
                 .args(args)
                 .args(source)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Failure;
 use super::args::Options;
-use super::options::setup_failure;
+use super::options::{setup_failure, token_failure};
 use crate::api::{Action, ApiError, Client, NOT_FOUND_HINT, Request};
 use crate::config::Region;
 use crate::event::EventType;
@@ -36,9 +36,9 @@ impl Report {
 
 /// `op-events check`: prints what the token can do; touches no state.
 pub(super) fn check(options: Options) -> Result<(), Failure> {
-    let config = options.to_config(None)?;
-    let token = load_token(&config).map_err(Failure::usage)?;
-    let client = Client::new(&config, token).map_err(setup_failure)?;
+    let (config, origins) = options.to_config(None)?;
+    let token = load_token(&config).map_err(|e| token_failure(e, &origins))?;
+    let client = Client::new(&config, token).map_err(|e| setup_failure(e, &origins))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Failure;
 use super::args::DemoArgs;
-use super::options::flag_error;
+use super::options::{Origins, flag_error};
 use super::run::collect;
 use crate::config::Config;
 use crate::event::EventType;
@@ -44,5 +44,5 @@ pub(super) fn demo(args: DemoArgs) -> Result<(), Failure> {
         });
     }
     // `demo | head` is a way to look at it: a closed stdout ends it as well as any.
-    collect(config, !args.follow).map(|_| ())
+    collect(config, &Origins::default(), !args.follow).map(|_| ())
 }

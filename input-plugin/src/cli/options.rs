@@ -8,20 +8,48 @@ use super::args::{Collection, Options};
 use super::{ENV_TOKEN, Failure};
 use crate::api::SetupError;
 use crate::config::{Config, ConfigError, KEYS, key_name};
-use crate::token::warn_if_others_can_read;
+use crate::token::{TokenError, warn_if_others_can_read};
 
 /// Where an option's value came from, so that an error found only once every option is in
-/// (`Config::validate`) names the option the way the user wrote it.
+/// (`Config::validate`), or only when it is used, names the option the way the user wrote it.
 enum Origin<'p> {
     File(&'p std::path::Path),
     Flag,
     Set,
 }
 
+/// Each option's [`Origin`], by key.
+#[derive(Default)]
+pub(super) struct Origins<'p>(HashMap<&'static str, Origin<'p>>);
+
+impl Origins<'_> {
+    /// An error about option `key` found when it was used (a file that cannot be read, a
+    /// directory that cannot be made). The library names options by key (`state_dir /x: …`,
+    /// "set `state_dir` …"): a flag is named as a flag, a `--config` key with its file.
+    pub(super) fn usage(&self, key: &str, e: impl std::fmt::Display) -> Failure {
+        let message = e.to_string();
+        Failure::usage(match self.0.get(key) {
+            Some(Origin::Flag) => {
+                let flag = format!("--{}", key.replace('_', "-"));
+                let message = message.replace(&format!("`{key}`"), &flag);
+                match message.strip_prefix(key) {
+                    Some(rest) => format!("{flag}{rest}"),
+                    None => format!("{flag}: {message}"),
+                }
+            }
+            Some(Origin::File(path)) => format!("--config {}: {message}", path.display()),
+            Some(Origin::Set) | None => message,
+        })
+    }
+}
+
 impl Options {
     /// TOML first, then flags (`run`'s with `collection`), then the token's source
-    /// (`choose_token`).
-    pub fn to_config(&self, collection: Option<&Collection>) -> Result<Config, Failure> {
+    /// (`choose_token`); with where each option came from.
+    pub fn to_config(
+        &self,
+        collection: Option<&Collection>,
+    ) -> Result<(Config, Origins<'_>), Failure> {
         let mut config = Config::default();
         let mut origins: HashMap<&'static str, Origin> = HashMap::new();
         let mut file_has_token = false;
@@ -117,7 +145,7 @@ impl Options {
             },
             ConfigError::UnknownKey { .. } => Failure::usage(e),
         })?;
-        Ok(config)
+        Ok((config, Origins(origins)))
     }
 }
 
@@ -176,12 +204,25 @@ fn choose_token(config: &mut Config, origins: &HashMap<&str, Origin>) -> Result<
 
 /// Why the HTTP client could not be built, in the binary's words where the shared error names a
 /// plugin key the binary takes as a flag.
-pub(super) fn setup_failure(e: SetupError) -> Failure {
+pub(super) fn setup_failure(e: SetupError, origins: &Origins) -> Failure {
     match e {
+        SetupError::NoBaseUrl => Failure::usage(
+            "no Events API address: pass --region (us, ent, ca, eu) or --base-url, or set \
+             `region` or `base_url` in the --config file; the token names no events host",
+        ),
         SetupError::InsecureHttp(url) => Failure::usage(format!(
             "base_url {url}: plain http is only allowed to loopback addresses; use https, or pass \
              --insecure-http if you really mean it"
         )),
+        e @ SetupError::CaFile { .. } => origins.usage("ca_file", e),
+        other => Failure::usage(other),
+    }
+}
+
+/// Why the token could not be read: a `token_file` is named the way it was given.
+pub(super) fn token_failure(e: TokenError, origins: &Origins) -> Failure {
+    match e {
+        TokenError::File { .. } | TokenError::FileContents { .. } => origins.usage("token_file", e),
         other => Failure::usage(other),
     }
 }

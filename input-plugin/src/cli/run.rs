@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Failure;
 use super::args::RunArgs;
-use super::options::setup_failure;
+use super::options::{Origins, setup_failure, token_failure};
 use super::watch::{stdout_reader_gone, stop_signal};
 use crate::checkpoint::CheckpointError;
 use crate::config::Config;
@@ -143,8 +143,9 @@ fn end_a_torn_line(out: &mut impl std::io::Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Collects until `once` and caught up, a signal, or a closed stdout; says which.
-pub(super) fn collect(config: Config, once: bool) -> Result<End, Failure> {
+/// Collects until `once` and caught up, a signal, or a closed stdout; says which. `origins`
+/// name the options in start-up errors.
+pub(super) fn collect(config: Config, origins: &Origins, once: bool) -> Result<End, Failure> {
     let limits = BatchLimits {
         max_records: config.batch_max_records,
         max_bytes: config.batch_max_bytes,
@@ -155,11 +156,12 @@ pub(super) fn collect(config: Config, once: bool) -> Result<End, Failure> {
     // mistake, as an unreadable `token_file` or `ca_file` is; what is wrong inside it (a state
     // file, a lock) is not.
     let collector = Collector::start(config, Target::Ndjson, None).map_err(|e| match e {
-        StartError::Setup(e) => setup_failure(e),
-        StartError::Config(_)
-        | StartError::Token(_)
-        | StartError::State(CheckpointError::Dir { .. })
-        | StartError::State(CheckpointError::NotADirectory { .. }) => Failure::usage(e),
+        StartError::Setup(e) => setup_failure(e, origins),
+        StartError::Token(e) => token_failure(e, origins),
+        StartError::State(
+            e @ (CheckpointError::Dir { .. } | CheckpointError::NotADirectory { .. }),
+        ) => origins.usage("state_dir", e),
+        StartError::Config(_) => Failure::usage(e),
         StartError::State(_) | StartError::Runtime(_) => Failure::runtime(e),
     })?;
     let end = pump(&collector, once, &stop, limits);
@@ -185,9 +187,9 @@ pub(super) fn collect(config: Config, once: bool) -> Result<End, Failure> {
 /// `op-events run`.
 pub(super) fn run(args: RunArgs) -> Result<(), Failure> {
     let once = args.collection.once;
-    let mut config = args.options.to_config(Some(&args.collection))?;
+    let (mut config, origins) = args.options.to_config(Some(&args.collection))?;
     config.retry_fatal = !once;
-    match collect(config, once)? {
+    match collect(config, &origins, once)? {
         // A cron job must not report success for a run that stopped short.
         End::Closed if once => Err(Failure::runtime(
             "stdout was closed before every stream caught up: the events not written come \
