@@ -1,13 +1,14 @@
 //! End to end with a real Fluent Bit: `FLUENT_BIT=/path/to/fluent-bit` (or `fluent-bit` on
 //! PATH) loads the built library and runs two `onepassword` inputs (two accounts of the
 //! in-process mock; one before Fluent Bit 4.1) into `-o file` (JSON lines), and every event is
-//! counted and checked, in four runs:
+//! counted and checked, in five runs:
 //! - delivery, configured on the command line (`-e`, `-i`, `-p`); before 4.1 it also checks
 //!   that a second input is refused, saying why;
 //! - back-pressure: a `mem_buf_limit` so small that Fluent Bit pauses the inputs again and again;
 //! - hot reload: a YAML configuration (tokens as `${ENV}`), SIGHUP, then new events
 //!   that only the reloaded inputs can deliver, from the old inputs' checkpoints;
-//! - crash: filesystem storage, SIGKILL twice mid-stream, restart: every event still arrives.
+//! - crash: filesystem storage, SIGKILL twice mid-stream, restart: every event still arrives;
+//! - an item nested deeper than Fluent Bit decodes, among others: every event still arrives.
 //!
 //! Each skips, saying so, when no Fluent Bit is installed.
 
@@ -366,6 +367,33 @@ fn real_fluent_bit_delivers_every_event() {
     if fb.accounts().len() == 1 {
         second_input_is_refused(&fb, &mock, records);
     }
+}
+
+/// Fluent Bit's msgpack decoder takes 64 levels of nesting; an item nested deeper (the API's
+/// never are, but a page may hold anything JSON allows) must not cost the events around it.
+#[test]
+fn real_fluent_bit_delivers_the_events_around_a_deeply_nested_item() {
+    let Some(fb) =
+        FluentBit::find("real_fluent_bit_delivers_the_events_around_a_deeply_nested_item")
+    else {
+        return;
+    };
+    let mock = source::mock(300, 7);
+    let now = mock.now().to_string();
+    let deep = (0..100).fold(serde_json::json!("bottom"), |v, _| serde_json::json!([v]));
+    let items = ["before", "deep", "after"].map(|uuid| {
+        let mut item = serde_json::json!({"uuid": uuid, "timestamp": now, "action": "test"});
+        if uuid == "deep" {
+            item["aux_info"] = deep.clone();
+        }
+        item
+    });
+    mock.append("acme", "auditevents", items.into()).unwrap();
+    let run = Run::new(&mock, fb.accounts());
+    let mut child = run.command(&fb, &[]).spawn().expect("start fluent-bit");
+    run.wait_for_every_event(&mut child);
+    run.stop(child);
+    run.assert_each_once();
 }
 
 /// Fluent Bit pauses an input whose buffered records pass its `mem_buf_limit`; with several

@@ -270,6 +270,11 @@ fn deep_nesting_and_huge_strings_are_bounded() {
     check(format!(
         "{{\"uuid\":\"{huge}\",\"timestamp\":\"2024-01-01T00:00:00Z\"}}"
     ));
+    // Deeper than a record nests: the deep part is its JSON text, escapes and all.
+    let deep = "{\"a\":[".repeat(12) + r#""q\"b\\s\u0001é\/""# + &"]}".repeat(12);
+    check(format!(
+        "{{\"uuid\":\"x\",\"details\":{deep},\"aux_info\":{deep}}}"
+    ));
     // Around the deepest nesting either parser takes, in a page and alone.
     for depth in 120..132 {
         let item = format!("{{\"details\":{}{}}}", "[".repeat(depth), "]".repeat(depth));

@@ -132,6 +132,11 @@ impl Syntax for Msgpack {
         }
     }
 
+    fn text(out: &mut Vec<u8>, text: &[u8]) {
+        str_len(out, text.len());
+        out.extend_from_slice(text);
+    }
+
     /// Our short name and a short plain value's header in one append, then the value.
     #[inline(always)]
     fn str_member(out: &mut Vec<u8>, name: &str, first: bool, s: Str) {

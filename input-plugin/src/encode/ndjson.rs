@@ -83,6 +83,22 @@ impl Syntax for Json {
         out.push(b'"');
     }
 
+    fn text(out: &mut Vec<u8>, text: &[u8]) {
+        out.push(b'"');
+        for &b in text {
+            match b {
+                b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+                ..0x20 => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    let (hi, lo) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]);
+                    out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
+                }
+                _ => out.push(b),
+            }
+        }
+        out.push(b'"');
+    }
+
     #[inline(always)]
     fn str_member(out: &mut Vec<u8>, name: &str, first: bool, s: Str) {
         member_name(out, name, first, b"\":\"");

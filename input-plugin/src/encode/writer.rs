@@ -5,7 +5,14 @@
 
 use std::marker::PhantomData;
 
+use super::ndjson::Json;
 use crate::json::{Mark, Node, Str, Tape};
+
+/// The most maps and arrays a record nests, its root map included. An item's container that
+/// would nest deeper is written as its JSON text, a string: Fluent Bit's msgpack decoder takes
+/// 32 or 64 levels, by build, and a record it cannot decode silently costs the rest of its
+/// chunk; Elasticsearch refuses objects deeper than 20 by default. API items nest a few levels.
+const MAX_RECORD_DEPTH: usize = 16;
 
 /// The byte syntax of one target.
 pub trait Syntax {
@@ -34,6 +41,8 @@ pub trait Syntax {
     /// One string made of several pieces of our own text (as for [`Syntax::str`]).
     fn str_parts(out: &mut Vec<u8>, parts: &[&str]);
     fn input_str(out: &mut Vec<u8>, s: Str);
+    /// A string of any UTF-8 text (escaped as the syntax needs): a subtree's JSON text.
+    fn text(out: &mut Vec<u8>, text: &[u8]);
     /// `name: s` (as `key` then `input_str`, in fewer appends).
     fn str_member(out: &mut Vec<u8>, name: &str, first: bool, s: Str);
     fn int(out: &mut Vec<u8>, v: i64);
@@ -246,9 +255,10 @@ impl<'o, S: Syntax> Writer<'o, S> {
         S::array_end(self.out);
     }
 
-    /// Copies the value at `at` as it is (nulls and all).
+    /// Copies the value at `at` as it is (nulls and all), up to `MAX_RECORD_DEPTH` levels deep.
     pub fn copy(&mut self, tape: &Tape, at: usize) {
-        copy::<S>(self.out, tape, at);
+        // The innermost open map is at level `depth + 1`; the value would be one below it.
+        copy::<S>(self.out, tape, at, MAX_RECORD_DEPTH - (self.depth + 1));
     }
 
     /// The members of the object at `obj` that no normalizer took: fresh ones as they are,
@@ -303,13 +313,20 @@ impl Prewritten {
     }
 }
 
-/// Returns the index after the copied value.
-fn copy<S: Syntax>(out: &mut Vec<u8>, tape: &Tape, at: usize) -> usize {
+/// Returns the index after the copied value. `room` is how many levels of maps and arrays
+/// may still open; a container with none left is written as its JSON text.
+fn copy<S: Syntax>(out: &mut Vec<u8>, tape: &Tape, at: usize, room: usize) -> usize {
     match tape.node(at) {
         Node::Null => S::null(out),
         Node::Bool(b) => S::bool(out, b),
         Node::Num(text) => S::num(out, text),
         Node::Str(s) => S::input_str(out, s),
+        Node::Array { .. } | Node::Object { .. } if room == 0 => {
+            let mut text = Vec::new();
+            let end = copy::<Json>(&mut text, tape, at, usize::MAX);
+            S::text(out, &text);
+            return end;
+        }
         Node::Array { len, end } => {
             S::array_header(out, len as usize);
             let mut i = at + 1;
@@ -317,7 +334,7 @@ fn copy<S: Syntax>(out: &mut Vec<u8>, tape: &Tape, at: usize) -> usize {
                 if i > at + 1 {
                     S::separator(out);
                 }
-                i = copy::<S>(out, tape, i);
+                i = copy::<S>(out, tape, i, room - 1);
             }
             S::array_end(out);
             return end as usize;
@@ -326,7 +343,7 @@ fn copy<S: Syntax>(out: &mut Vec<u8>, tape: &Tape, at: usize) -> usize {
             S::map_header(out, len as usize);
             for (n, (key, name, _)) in tape.members(at).enumerate() {
                 S::input_key(out, name, n == 0);
-                copy::<S>(out, tape, key + 1);
+                copy::<S>(out, tape, key + 1, room - 1);
             }
             S::map_end(out);
             return end as usize;
