@@ -10,8 +10,9 @@ use crate::json::{Mark, Node, Str, Tape};
 
 /// The most maps and arrays a record nests, its root map included. An item's container that
 /// would nest deeper is written as its JSON text, a string: Fluent Bit's msgpack decoder takes
-/// 32 or 64 levels, by build, and a record it cannot decode silently costs the rest of its
-/// chunk; Elasticsearch refuses objects deeper than 20 by default. API items nest a few levels.
+/// 32 or 64 levels, by build, and a record it cannot decode silently takes other events down
+/// with it; Elasticsearch refuses objects deeper than 20 by default. API items nest a few
+/// levels.
 const MAX_RECORD_DEPTH: usize = 16;
 
 /// The byte syntax of one target.
