@@ -23,14 +23,15 @@ enum Origin<'p> {
 pub(super) struct Origins<'p>(HashMap<&'static str, Origin<'p>>);
 
 impl Origins<'_> {
-    /// An error about option `key` found when it was used (a file that cannot be read, a
-    /// directory that cannot be made). The library names options by key (`state_dir /x: …`,
-    /// "set `state_dir` …"): a flag is named as a flag, a `--config` key with its file.
+    /// An error about option `key` found once every option is in (`Config::validate`) or only
+    /// when it was used (a file that cannot be read, a directory that cannot be made). The
+    /// library names options by key (`state_dir /x: …`, "set `state_dir` …"): a flag is named
+    /// as a flag, a `--config` key with its file.
     pub(super) fn usage(&self, key: &str, e: impl std::fmt::Display) -> Failure {
         let message = e.to_string();
         Failure::usage(match self.0.get(key) {
             Some(Origin::Flag) => {
-                let flag = format!("--{}", key.replace('_', "-"));
+                let flag = flag(key);
                 let message = message.replace(&format!("`{key}`"), &flag);
                 match message.strip_prefix(key) {
                     Some(rest) => format!("{flag}{rest}"),
@@ -135,17 +136,15 @@ impl Options {
         if let Some(path) = self.config.as_ref().filter(|_| file_has_token) {
             warn_if_others_can_read(path, "--config");
         }
+        let origins = Origins(origins);
         config.validate().map_err(|e| match &e {
-            ConfigError::Invalid { key, .. } => match origins.get(key) {
-                Some(Origin::Flag) => flag_error(e),
-                Some(Origin::File(path)) => {
-                    Failure::usage(format!("--config {}: {e}", path.display()))
-                }
-                Some(Origin::Set) | None => Failure::usage(e),
-            },
+            ConfigError::Invalid { key, .. } => {
+                let key = *key;
+                origins.usage(key, e)
+            }
             ConfigError::UnknownKey { .. } => Failure::usage(e),
         })?;
-        Ok((config, Origins(origins)))
+        Ok((config, origins))
     }
 }
 
@@ -231,8 +230,13 @@ pub(super) fn token_failure(e: TokenError, origins: &Origins) -> Failure {
 pub(super) fn flag_error(e: ConfigError) -> Failure {
     match e {
         ConfigError::Invalid { key, message } => {
-            Failure::usage(format!("--{}: {message}", key.replace('_', "-")))
+            Failure::usage(format!("{}: {message}", flag(key)))
         }
         other => Failure::usage(other),
     }
+}
+
+/// The binary's flag for option `key`.
+fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
 }
