@@ -226,14 +226,19 @@ fn untimed(event: &[u8], packed: bool) -> Value {
     json!([meta, body])
 }
 
-/// An NDJSON line as JSON. A record nests a level or two deeper than its item, so it is read
-/// without serde_json's depth limit (items are bounded by the parsers' own).
+/// An NDJSON line as JSON, read without serde_json's depth limit, so that a record too deep
+/// fails the depth check, which says so, rather than the reading.
 fn read_line(line: &[u8]) -> Value {
-    let mut reader = serde_json::Deserializer::from_slice(line);
+    read_deep(line).expect("an NDJSON line is one JSON value")
+}
+
+/// One JSON value, however deep.
+fn read_deep(text: &[u8]) -> serde_json::Result<Value> {
+    let mut reader = serde_json::Deserializer::from_slice(text);
     reader.disable_recursion_limit();
-    let value = serde::Deserialize::deserialize(&mut reader).expect("NDJSON line is JSON");
-    reader.end().expect("one value per line");
-    value
+    let value = serde::Deserialize::deserialize(&mut reader)?;
+    reader.end()?;
+    Ok(value)
 }
 
 /// The case a failed check names; written out only then (a text may be megabytes).
@@ -300,11 +305,9 @@ fn same_cut(item: &Value, got: &Value, level: usize) -> bool {
 
 /// A cut container's JSON text, read back (however deep).
 fn read_cut(text: &str) -> Option<Value> {
-    let mut reader = serde_json::Deserializer::from_str(text);
-    reader.disable_recursion_limit();
-    let value: Value = serde::Deserialize::deserialize(&mut reader).ok()?;
-    reader.end().ok()?;
-    (value.is_array() || value.is_object()).then_some(value)
+    read_deep(text.as_bytes())
+        .ok()
+        .filter(|v| v.is_array() || v.is_object())
 }
 
 /// Levels of maps and arrays in `v`.
