@@ -1,0 +1,457 @@
+//! The documentation against the code, so that what users copy from it works. Both option
+//! tables list exactly the options there are, each flag they name exists, and a default given
+//! as one value is the default. Every `onepassword` input of docs/fluent-bit.md (command line,
+//! classic and YAML) starts in the dlopen harness and delivers its event types from the mock;
+//! docs/vector.md's `exec` commands and docs/configuration.md's `--config` file drain the mock
+//! through the binary.
+
+mod harness;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use harness::events::{Event, Expected, assert_delivered, decode};
+use harness::source::{self, KINDS, borrow};
+use harness::{FluentBit, Layout};
+use op_events_input::config::{Config, KEYS};
+use op_events_mock::MockServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_op-events");
+
+fn doc(name: &str) -> (String, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (format!("docs/{name}"), text)
+}
+
+/// A fenced code block: where it starts (`file:line`), its language and its lines, without the
+/// fence's indentation.
+struct Block {
+    at: String,
+    lang: String,
+    lines: Vec<String>,
+}
+
+fn blocks(file: &str, text: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut open: Option<(usize, Block)> = None;
+    for (n, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim_start();
+        match &mut open {
+            None => {
+                if let Some(lang) = trimmed.strip_prefix("```") {
+                    let block = Block {
+                        at: format!("{file}:{}", n + 1),
+                        lang: lang.trim().to_owned(),
+                        lines: Vec::new(),
+                    };
+                    open = Some((indent, block));
+                }
+            }
+            Some(_) if trimmed.starts_with("```") => out.push(open.take().unwrap().1),
+            Some((fence, block)) => block
+                .lines
+                .push(line.get(*fence..).unwrap_or("").to_owned()),
+        }
+    }
+    assert!(open.is_none(), "{file}: a code block is not closed");
+    out
+}
+
+/// The rows of the table under `## {heading}`: each row's cells, trimmed.
+fn table(text: &str, heading: &str) -> Vec<Vec<String>> {
+    let section = text
+        .split("\n## ")
+        .find(|s| s.starts_with(heading))
+        .unwrap_or_else(|| panic!("no `## {heading}` section"));
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// The text inside a cell that is exactly one code span.
+fn literal(cell: &str) -> Option<&str> {
+    let inner = cell.strip_prefix('`')?.strip_suffix('`')?;
+    (!inner.contains('`')).then_some(inner)
+}
+
+#[test]
+fn option_tables_list_every_option_with_its_flag_and_default() {
+    let defaults = format!(
+        "{:?}",
+        Config::from_pairs(std::iter::empty::<(&str, &str)>()).unwrap()
+    );
+    let help = Command::new(BIN).args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let mut checked_defaults = 0;
+    for (file, flags) in [("fluent-bit.md", false), ("configuration.md", true)] {
+        let (file, text) = doc(file);
+        let rows = table(&text, "Options");
+        let listed: BTreeSet<&str> = rows.iter().filter_map(|r| literal(&r[0])).collect();
+        let keys: BTreeSet<&str> = KEYS.iter().copied().collect();
+        assert_eq!(
+            listed, keys,
+            "{file}: the options table against config::KEYS"
+        );
+        assert_eq!(rows.len(), KEYS.len(), "{file}: an option listed twice");
+        for row in &rows {
+            let key = literal(&row[0]).unwrap();
+            // `checkpoint_delay`'s default is each front end's (the plugin's `1s`, checked in
+            // ffi_checkpoint_delay.rs), not the shared config's.
+            if let Some(default) = literal(&row[1]).filter(|_| key != "checkpoint_delay") {
+                let set = Config::from_pairs([(key, default)])
+                    .unwrap_or_else(|e| panic!("{file}: `{key}` = `{default}`: {e}"));
+                assert_eq!(
+                    format!("{set:?}"),
+                    defaults,
+                    "{file}: `{key}` is documented to default to `{default}`, which is not its default"
+                );
+                checked_defaults += 1;
+            }
+            let flag = row.get(3).and_then(|c| literal(c)).filter(|_| flags);
+            if let Some(flag) = flag.filter(|f| *f != "--set") {
+                assert!(
+                    help.contains(&format!("{flag} ")),
+                    "{file}: `{key}`'s flag {flag} is not in `op-events run --help`"
+                );
+            }
+        }
+    }
+    // Most defaults are one value; a parser that found none would check nothing.
+    assert!(
+        checked_defaults >= 30,
+        "{checked_defaults} defaults checked"
+    );
+}
+
+/// Properties Fluent Bit keeps for itself: never passed to the plugin.
+fn fluent_bits_own(key: &str) -> bool {
+    [
+        "name",
+        "tag",
+        "alias",
+        "log_level",
+        "threaded",
+        "mem_buf_limit",
+        "routable",
+    ]
+    .contains(&key)
+        || key.starts_with("storage.")
+}
+
+/// Each `onepassword` input of a block: its properties in order, as Fluent Bit reads them from
+/// a command line (`-i onepassword -p k=v …`), a classic `[INPUT]` section or a YAML input.
+fn inputs(block: &Block) -> Vec<Vec<(String, String)>> {
+    let is_ours = |props: &[(String, String)]| {
+        props
+            .iter()
+            .any(|(k, v)| k == "name" && v.eq_ignore_ascii_case("onepassword"))
+    };
+    let mut found = Vec::new();
+    match block.lang.as_str() {
+        "sh" => {
+            let line = block.lines.join(" ").replace('\\', " ");
+            let mut words = line.split_whitespace();
+            while let Some(word) = words.next() {
+                if word == "-i" && words.next() == Some("onepassword") {
+                    found.push(vec![("name".to_owned(), "onepassword".to_owned())]);
+                } else if word == "-p"
+                    && let (Some(input), Some((k, v))) = (
+                        found.last_mut(),
+                        words.next().and_then(|p| p.split_once('=')),
+                    )
+                {
+                    input.push((k.to_owned(), v.trim_matches('\'').to_owned()));
+                } else if word.starts_with('-') && word != "-p" && word != "-e" {
+                    // Another plugin's options (`-o …`) follow: no input of ours any more.
+                    found.push(Vec::new());
+                }
+            }
+        }
+        "ini" => {
+            for line in &block.lines {
+                let line = line.trim();
+                if line.starts_with('[') {
+                    found.push(Vec::new());
+                } else if let (Some(section), Some((k, v))) =
+                    (found.last_mut(), line.split_once(char::is_whitespace))
+                    && !line.starts_with('#')
+                {
+                    section.push((k.to_lowercase(), v.trim().to_owned()));
+                }
+            }
+        }
+        "yaml" => {
+            let mut dash = None;
+            for line in block.lines.iter().filter(|l| !l.trim().is_empty()) {
+                let indent = line.len() - line.trim_start().len();
+                let item = line.trim_start().strip_prefix("- ");
+                let body = item.unwrap_or(line.trim_start());
+                let body = body.split(" #").next().unwrap().trim();
+                match dash {
+                    _ if item.is_some() => {
+                        dash = Some(indent);
+                        found.push(Vec::new());
+                    }
+                    // A member of the list item; deeper lines are a member's own.
+                    Some(d) if indent == d + 2 => {}
+                    Some(d) if indent > d + 2 => continue,
+                    _ => {
+                        dash = None;
+                        continue;
+                    }
+                }
+                if let (Some(input), Some((k, v))) = (found.last_mut(), body.split_once(": ")) {
+                    input.push((k.to_owned(), v.trim().to_owned()));
+                }
+            }
+        }
+        _ => {}
+    }
+    found.retain(|props| is_ours(props));
+    found
+}
+
+/// The mock's account for a `${VAR}` token reference: one per variable, in order of appearance.
+fn account_for(variables: &mut Vec<String>, value: &str) -> &'static str {
+    const ACCOUNTS: [&str; 3] = ["acme", "globex", "initech"];
+    let at = match variables.iter().position(|v| v == value) {
+        Some(at) => at,
+        None => {
+            variables.push(value.to_owned());
+            variables.len() - 1
+        }
+    };
+    ACCOUNTS[at]
+}
+
+#[test]
+fn every_documented_fluent_bit_input_starts_and_delivers_its_events() {
+    const PER_TYPE: usize = 40;
+    let mock = source::mock(PER_TYPE, 11);
+    let fb = FluentBit::load(Layout::V41);
+    let _def = fb.register();
+    let (file, text) = doc("fluent-bit.md");
+    let mut started = 0;
+    let mut langs = BTreeSet::new();
+    for block in blocks(&file, &text) {
+        let documented = inputs(&block);
+        if documented.is_empty() {
+            continue;
+        }
+        langs.insert(block.lang.clone());
+        let at = &block.at;
+        // Fresh state directories for this block, one per path it names.
+        let mut dirs: HashMap<String, tempfile::TempDir> = HashMap::new();
+        let mut variables = Vec::new();
+        let mut running = Vec::new();
+        for props in documented {
+            let mut account = None;
+            let mut kinds: Vec<&str> = KINDS.to_vec();
+            let mut given: Vec<(&'static str, Vec<u8>)> = Vec::new();
+            for (key, value) in props.iter().filter(|(k, _)| !fluent_bits_own(k)) {
+                let key = *KEYS
+                    .iter()
+                    .find(|k| *k == key)
+                    .unwrap_or_else(|| panic!("{at}: `{key}` is not an option of the plugin"));
+                let value = match key {
+                    "token" => {
+                        assert!(value.starts_with("${"), "{at}: a token in the clear");
+                        let name = account_for(&mut variables, value);
+                        account = Some(name);
+                        mock.token(name, &KINDS)
+                    }
+                    "state_dir" => {
+                        let dir = dirs
+                            .entry(value.clone())
+                            .or_insert_with(|| tempfile::tempdir().unwrap());
+                        dir.path().to_str().unwrap().to_owned()
+                    }
+                    _ => value.clone(),
+                };
+                if key == "events" {
+                    kinds = KINDS
+                        .into_iter()
+                        .filter(|k| value.split(',').any(|v| v.trim() == *k))
+                        .collect();
+                }
+                given.push((key, value.into_bytes()));
+            }
+            let account = account.unwrap_or_else(|| panic!("{at}: an input without a token"));
+            given.push(("base_url", mock.url().into_bytes()));
+            let (instance, code) = fb.start(&borrow(&given), harness::INFO);
+            assert_eq!(code, 1, "{at}: init failed: {:#?}", harness::all_logs());
+            running.push((instance, account, kinds, Vec::<Event>::new()));
+            started += 1;
+        }
+        let expected = |account: &str, kinds: &[&str]| -> usize {
+            kinds
+                .iter()
+                .map(|k| mock.servable_events(account, k).len())
+                .sum()
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while running
+            .iter()
+            .any(|(_, account, kinds, got)| got.len() < expected(account, kinds))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{at}: not every event within 60s"
+            );
+            for (instance, _, _, got) in &mut running {
+                if let Some(buffer) = instance.collect() {
+                    got.extend(decode(&buffer));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for (instance, account, kinds, got) in running {
+            let uuid = mock.account_uuid(account);
+            let items: Vec<_> = kinds
+                .iter()
+                .map(|k| mock.servable_events(account, k))
+                .collect();
+            let streams: Vec<_> = kinds
+                .iter()
+                .zip(&items)
+                .map(|(kind, items)| Expected {
+                    account_uuid: &uuid,
+                    event_type: kind,
+                    items,
+                })
+                .collect();
+            assert_delivered(&got, &streams, false);
+            instance.stop(false);
+        }
+    }
+    // The command line, classic and YAML examples, including two-input ones.
+    assert_eq!(
+        langs,
+        BTreeSet::from(["ini".into(), "sh".into(), "yaml".into()])
+    );
+    assert!(started >= 8, "{started} documented inputs found");
+}
+
+/// Runs the binary as documented, with the mock's address added and `--once`; returns its
+/// records and its log.
+fn drain(mut command: Command, mock: &MockServer, at: &str) -> (Vec<serde_json::Value>, String) {
+    let out = command
+        .args(["--base-url", &mock.url(), "--once"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let args: Vec<_> = command.get_args().collect();
+    assert!(out.status.success(), "{at}: op-events {args:?}: {stderr}");
+    let records = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{at}: {e}: {l}")))
+        .collect();
+    (records, stderr)
+}
+
+#[test]
+fn every_documented_vector_command_drains_the_mock() {
+    let mock = source::mock(30, 5);
+    let token = mock.token("acme", &KINDS);
+    let all: usize = KINDS
+        .iter()
+        .map(|k| mock.servable_events("acme", k).len())
+        .sum();
+    let (file, text) = doc("vector.md");
+    let mut commands = 0;
+    for block in blocks(&file, &text) {
+        for line in block
+            .lines
+            .iter()
+            .filter(|l| l.trim_start().starts_with("command"))
+        {
+            let list = &line[line.find('[').unwrap()..=line.rfind(']').unwrap()];
+            let args: Vec<String> =
+                serde_json::from_str(list).unwrap_or_else(|e| panic!("{}: {line}: {e}", block.at));
+            let state = tempfile::tempdir().unwrap();
+            let mut command = Command::new(BIN);
+            let mut args = args.iter().skip(1);
+            while let Some(arg) = args.next() {
+                command.arg(arg);
+                if arg == "--state-dir" {
+                    args.next();
+                    command.arg(state.path());
+                }
+            }
+            command.env("OP_EVENTS_TOKEN", &token);
+            let (records, stderr) = drain(command, &mock, &block.at);
+            assert_eq!(records.len(), all, "{}", block.at);
+            // `--log-format json`: each log line is an object Vector's `json` codec takes.
+            for line in stderr.lines() {
+                let log: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("{}: a log line not JSON ({e}): {line}", block.at));
+                assert!(log["level"].is_string(), "{line}");
+            }
+            commands += 1;
+        }
+    }
+    assert_eq!(commands, 2, "the YAML and the TOML example");
+}
+
+#[test]
+fn the_documented_config_file_drains_the_mock() {
+    let mock = source::mock(30, 6);
+    let token = mock.token("acme", &KINDS);
+    let (file, text) = doc("configuration.md");
+    let block = blocks(&file, &text)
+        .into_iter()
+        .find(|b| b.lang == "toml")
+        .expect("a --config example");
+    let mut config: toml::Table = toml::from_str(&block.lines.join("\n")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let paths: [(&str, PathBuf); 2] = [
+        ("token_file", token_file),
+        ("state_dir", dir.path().join("state")),
+    ];
+    for (key, path) in paths {
+        assert!(config.contains_key(key), "{}: no `{key}`", block.at);
+        config.insert(key.into(), path.to_str().unwrap().into());
+    }
+    let path = dir.path().join("op-events.toml");
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    let kinds: Vec<&str> = config["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+
+    let mut command = Command::new(BIN);
+    command
+        .env_remove("OP_EVENTS_TOKEN")
+        .args(["run", "--config"])
+        .arg(&path);
+    let (records, _) = drain(command, &mock, &block.at);
+    let expected: usize = kinds
+        .iter()
+        .map(|k| mock.servable_events("acme", k).len())
+        .sum();
+    assert_eq!(records.len(), expected, "{}", block.at);
+    assert_eq!(config["format"].as_str(), Some("ocsf"));
+    assert!(
+        records.iter().all(|r| r["class_uid"].is_number()),
+        "{}: not OCSF records",
+        block.at
+    );
+}
