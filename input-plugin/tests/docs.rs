@@ -1,7 +1,7 @@
 //! The documentation against the code, so that what users copy from it works. Both option
 //! tables list exactly the options there are, each flag they name exists, and a default given
-//! as one value is the default. Every `onepassword` input of docs/fluent-bit.md (command line,
-//! classic and YAML) starts in the dlopen harness and delivers its event types from the mock;
+//! as one value is the default. Every `onepassword` input of docs/fluent-bit.md and the README
+//! (command line, classic and YAML) starts in the dlopen harness and delivers its event types from the mock;
 //! docs/vector.md's `exec` commands and docs/configuration.md's `--config` file drain the mock
 //! through the binary.
 
@@ -20,12 +20,11 @@ use op_events_mock::MockServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_op-events");
 
-fn doc(name: &str) -> (String, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    (format!("docs/{name}"), text)
+/// A file of the repository by its path there, with that path.
+fn doc(path: &str) -> (String, String) {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()));
+    (path.to_owned(), text)
 }
 
 /// A fenced code block: where it starts (`file:line`), its language and its lines, without the
@@ -96,7 +95,10 @@ fn option_tables_list_every_option_with_its_flag_and_default() {
     let help = Command::new(BIN).args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8(help.stdout).unwrap();
     let mut checked_defaults = 0;
-    for (file, flags) in [("fluent-bit.md", false), ("configuration.md", true)] {
+    for (file, flags) in [
+        ("docs/fluent-bit.md", false),
+        ("docs/configuration.md", true),
+    ] {
         let (file, text) = doc(file);
         let rows = table(&text, "Options");
         let listed: BTreeSet<&str> = rows.iter().filter_map(|r| literal(&r[0])).collect();
@@ -243,10 +245,10 @@ fn every_documented_fluent_bit_input_starts_and_delivers_its_events() {
     let mock = source::mock(PER_TYPE, 11);
     let fb = FluentBit::load(Layout::V41);
     let _def = fb.register();
-    let (file, text) = doc("fluent-bit.md");
     let mut started = 0;
     let mut langs = BTreeSet::new();
-    for block in blocks(&file, &text) {
+    let files = ["docs/fluent-bit.md", "README.md"].map(doc);
+    for block in files.iter().flat_map(|(file, text)| blocks(file, text)) {
         let documented = inputs(&block);
         if documented.is_empty() {
             continue;
@@ -342,7 +344,7 @@ fn every_documented_fluent_bit_input_starts_and_delivers_its_events() {
         langs,
         BTreeSet::from(["ini".into(), "sh".into(), "yaml".into()])
     );
-    assert!(started >= 8, "{started} documented inputs found");
+    assert!(started >= 9, "{started} documented inputs found");
 }
 
 /// Runs the binary as documented, with the mock's address added and `--once`; returns its
@@ -371,7 +373,7 @@ fn every_documented_vector_command_drains_the_mock() {
         .iter()
         .map(|k| mock.servable_events("acme", k).len())
         .sum();
-    let (file, text) = doc("vector.md");
+    let (file, text) = doc("docs/vector.md");
     let mut commands = 0;
     for block in blocks(&file, &text) {
         for line in block
@@ -411,7 +413,7 @@ fn every_documented_vector_command_drains_the_mock() {
 fn the_documented_config_file_drains_the_mock() {
     let mock = source::mock(30, 6);
     let token = mock.token("acme", &KINDS);
-    let (file, text) = doc("configuration.md");
+    let (file, text) = doc("docs/configuration.md");
     let block = blocks(&file, &text)
         .into_iter()
         .find(|b| b.lang == "toml")
