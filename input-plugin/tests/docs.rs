@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::events::{Event, Expected, assert_delivered, decode};
+use harness::events::{Event, decode};
 use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout};
 use op_events_input::config::{Config, KEYS};
@@ -321,21 +321,7 @@ fn every_documented_fluent_bit_input_starts_and_delivers_its_events() {
             std::thread::sleep(Duration::from_millis(10));
         }
         for (instance, account, kinds, got) in running {
-            let uuid = mock.account_uuid(account);
-            let items: Vec<_> = kinds
-                .iter()
-                .map(|k| mock.servable_events(account, k))
-                .collect();
-            let streams: Vec<_> = kinds
-                .iter()
-                .zip(&items)
-                .map(|(kind, items)| Expected {
-                    account_uuid: &uuid,
-                    event_type: kind,
-                    items,
-                })
-                .collect();
-            assert_delivered(&got, &streams, false);
+            source::assert_kinds_delivered(&mock, account, &kinds, &got, false);
             instance.stop(false);
         }
     }

@@ -81,12 +81,24 @@ pub fn borrow<'a>(props: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'a str, &'a [u8
 /// Asserts `got` holds every servable event of `account`, exactly once, with its time,
 /// metadata and (with `all_fields`) every value.
 pub fn assert_account_delivered(mock: &MockServer, account: &str, got: &[Event], all_fields: bool) {
+    assert_kinds_delivered(mock, account, &KINDS, got, all_fields);
+}
+
+/// As [`assert_account_delivered`], for the streams of `kinds` only: nothing of another kind
+/// may have arrived.
+pub fn assert_kinds_delivered(
+    mock: &MockServer,
+    account: &str,
+    kinds: &[&str],
+    got: &[Event],
+    all_fields: bool,
+) {
     let uuid = mock.account_uuid(account);
-    let items: Vec<_> = KINDS
+    let items: Vec<_> = kinds
         .iter()
         .map(|k| mock.servable_events(account, k))
         .collect();
-    let expected: Vec<_> = KINDS
+    let expected: Vec<_> = kinds
         .iter()
         .zip(&items)
         .map(|(kind, items)| Expected {
