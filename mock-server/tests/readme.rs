@@ -89,6 +89,15 @@ fn mock_args(words: &[String]) -> Option<Vec<String>> {
     }
 }
 
+/// `NAME=value` or `NAME=$(…)` on its own: not `NAME=value command …`, which sets `NAME` for
+/// that command only.
+fn assignment(command: &str) -> Option<(&str, &str)> {
+    let (name, value) = command.split_once('=')?;
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+    let alone = value.starts_with("$(") || !value.contains(char::is_whitespace);
+    (name_ok && alone).then_some((name, value))
+}
+
 /// A shell session's state: its variables, the servers it started, and the address each was
 /// told to listen on, mapped to where it really listens.
 #[derive(Default)]
@@ -117,9 +126,7 @@ impl Session {
                 || c.starts_with('#')
                 || c.starts_with("curl ")
                 || c.starts_with("until curl ")
-                || c.split_once('=').is_some_and(|(name, _)| {
-                    !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
-                })
+                || assignment(c).is_some()
                 || c.starts_with("op-events-mock serve ")
                 || c.starts_with("cargo run") && c.contains(" serve ")
         })
@@ -145,9 +152,7 @@ impl Session {
         if command.starts_with("curl ") {
             return self.curl(at, command).await;
         }
-        if let Some((name, value)) = command.split_once('=')
-            && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
-        {
+        if let Some((name, value)) = assignment(command) {
             let value = match value.strip_prefix("$(").and_then(|v| v.strip_suffix(')')) {
                 Some(inner) => self.output(at, inner),
                 None => self.relocate(&words(value, &self.vars).concat()),
