@@ -3,15 +3,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::BufRead;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_op-events-mock");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minted_tokens_work_against_serve_and_sigterm_stops_it() {
-    let mut server = serve(&["--events", "50", "--seed", "3"]);
+    let mut server = common::serve(&["--events", "50", "--seed", "3"]);
     let port = server.port;
     let mut line = String::new();
     let out = Command::new(BIN)
@@ -101,7 +101,7 @@ fn terminate_within(server: &mut std::process::Child, limit: Duration) {
 #[test]
 fn sigterm_does_not_wait_for_a_client_that_never_finishes_its_request() {
     use std::io::Write as _;
-    let mut server = serve(&["--events", "5", "--header-timeout-secs", "0"]);
+    let mut server = common::serve(&["--events", "5", "--header-timeout-secs", "0"]);
     let mut stalled = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stalled
         .write_all(b"POST /api/v2/itemusages HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
@@ -112,73 +112,13 @@ fn sigterm_does_not_wait_for_a_client_that_never_finishes_its_request() {
     drop(stalled);
 }
 
-/// A running `serve`, killed when dropped, so that a failing test leaves no server behind
-/// (holding the test's output open, it would also keep the test run from ending).
-struct Serving {
-    child: std::process::Child,
-    port: u16,
-    log: BufReader<std::process::ChildStderr>,
-    /// What it logged up to and including its ready line.
-    startup: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `serve` with `args` on a free loopback port; returns once it is ready.
-fn serve(args: &[&str]) -> Serving {
-    serve_on("127.0.0.1:0", args)
-}
-
-/// Starts `serve --addr addr` with `args`; returns once it is ready, with the port its ready
-/// line says it listens on.
-fn serve_on(addr: &str, args: &[&str]) -> Serving {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", addr, "--log", "info"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = BufReader::new(child.stderr.take().unwrap());
-    let mut server = Serving {
-        child,
-        port: 0,
-        log,
-        startup: String::new(),
-    };
-    let mut line = String::new();
-    while !line.contains("ready") {
-        line.clear();
-        assert!(
-            server.log.read_line(&mut line).unwrap() > 0,
-            "server exited early"
-        );
-        server.startup.push_str(&line);
-    }
-    server.port = listening(&line).port();
-    server
-}
-
-/// The `listening=` address of a ready line.
-fn listening(ready: &str) -> std::net::SocketAddr {
-    ready
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("listening="))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no listening address in: {ready}"))
-}
-
 /// The repo's fixtures are from 2024: on today's clock they are outside retention, which
 /// `serve` says at start, with the --now that serves them; with that --now it says nothing.
 #[test]
 fn fixtures_outside_retention_are_warned_about() {
     let fixtures = common::fixtures_dir();
     let fixtures = fixtures.to_str().unwrap();
-    let startup = serve(&["--events", "5", "--fixtures", fixtures])
+    let startup = common::serve(&["--events", "5", "--fixtures", fixtures])
         .startup
         .clone();
     let warning = startup
@@ -195,7 +135,7 @@ fn fixtures_outside_retention_are_warned_about() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no --now suggested: {warning}"));
 
-    let startup = serve(&["--events", "5", "--fixtures", fixtures, "--now", now])
+    let startup = common::serve(&["--events", "5", "--fixtures", fixtures, "--now", now])
         .startup
         .clone();
     assert!(!startup.contains("WARN"), "{startup}");
@@ -205,7 +145,7 @@ fn fixtures_outside_retention_are_warned_about() {
 async fn tls_self_signed_writes_the_ca_that_clients_then_trust() {
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("mock-ca.pem");
-    let server = serve(&[
+    let server = common::serve(&[
         "--events",
         "5",
         "--tls-self-signed",
@@ -275,7 +215,7 @@ fn help_teaches_every_flag() {
 /// list with an empty name is refused at start, saying what the flag takes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn msp_accounts_none_serves_v2_without_the_msp_fields() {
-    let mut server = serve(&["--events", "20", "--msp-accounts", "none"]);
+    let mut server = common::serve(&["--events", "20", "--msp-accounts", "none"]);
     let port = server.port;
     let out = Command::new(BIN).arg("token").output().unwrap();
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
@@ -465,9 +405,9 @@ fn times_out_of_range_are_errors_not_panics() {
 /// is one a client can connect to, and the listening address is logged beside it.
 #[tokio::test]
 async fn ready_names_a_url_to_connect_to_when_listening_on_every_interface() {
-    let mut server = serve_on("0.0.0.0:0", &["--events", "1"]);
+    let mut server = common::serve_on("0.0.0.0:0", &["--events", "1"]);
     let ready = server.startup.lines().last().unwrap_or_default().to_owned();
-    assert!(listening(&ready).ip().is_unspecified(), "{ready}");
+    assert!(common::listening(&ready).ip().is_unspecified(), "{ready}");
     let url = format!("http://127.0.0.1:{}", server.port);
     assert!(ready.contains(&format!("url={url} ")), "{ready}");
     let r = common::client()

@@ -7,8 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_op-events-mock");
 
@@ -103,18 +102,10 @@ fn assignment(command: &str) -> Option<(&str, &str)> {
 #[derive(Default)]
 struct Session {
     vars: HashMap<String, String>,
-    servers: Vec<Child>,
+    /// Killed when the session ends.
+    servers: Vec<common::Serving>,
     moved: Vec<(String, String)>,
     curls: usize,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        for server in &mut self.servers {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-    }
 }
 
 impl Session {
@@ -168,44 +159,26 @@ impl Session {
             Some("&"),
             "{at}: a server started in the foreground: the commands after it never run"
         );
-        self.serve(at, &args[1..args.len() - 1]);
+        self.serve(&args[1..args.len() - 1]);
     }
 
     /// Starts `serve ARGS` on a free port in place of its `--addr`, once it says it is ready.
-    fn serve(&mut self, at: &str, args: &[String]) {
+    fn serve(&mut self, args: &[String]) {
         let mut args = args.to_vec();
         let addr = args
             .iter()
             .position(|a| a == "--addr")
             .map_or_else(|| "127.0.0.1:8080".to_owned(), |i| args.remove(i + 1));
         args.retain(|a| a != "--addr");
-        let mut child = Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0", "--log", "info"])
-            .args(&args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut log = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("ready") {
-            line.clear();
-            assert!(
-                log.read_line(&mut line).unwrap() > 0,
-                "{at}: serve {args:?} exited"
-            );
-        }
-        let listening = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("listening="))
-            .unwrap_or_else(|| panic!("{at}: no address in {line}"));
-        self.moved.push((addr.clone(), listening.to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = common::serve(&args);
+        let listening = format!("127.0.0.1:{}", server.port);
         if let Some(port) = addr.strip_prefix("127.0.0.1:") {
             self.moved
-                .push((format!("localhost:{port}"), listening.to_owned()));
+                .push((format!("localhost:{port}"), listening.clone()));
         }
-        // Keep reading its log, so that a full pipe never stalls it.
-        std::thread::spawn(move || for _ in log.lines() {});
-        self.servers.push(child);
+        self.moved.push((addr, listening));
+        self.servers.push(server);
     }
 
     /// What `$( … )` prints: the mock binary only.

@@ -3,6 +3,9 @@
 
 pub mod schema;
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStderr, Command, Stdio};
+
 use op_events_mock::{MockConfig, MockServer};
 use serde_json::Value;
 
@@ -159,4 +162,64 @@ pub fn claims(token: &str) -> serde_json::Value {
 
 pub fn fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// A running `serve`, killed when dropped, so that a failing test leaves no server behind
+/// (holding the test's output open, it would also keep the test run from ending).
+pub struct Serving {
+    pub child: Child,
+    pub port: u16,
+    pub log: BufReader<ChildStderr>,
+    /// What it logged up to and including its ready line.
+    pub startup: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` with `args` on a free loopback port; returns once it is ready.
+pub fn serve(args: &[&str]) -> Serving {
+    serve_on("127.0.0.1:0", args)
+}
+
+/// Starts `serve --addr addr` with `args`; returns once it is ready, with the port its ready
+/// line says it listens on.
+pub fn serve_on(addr: &str, args: &[&str]) -> Serving {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_op-events-mock"))
+        .args(["serve", "--addr", addr, "--log", "info"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = BufReader::new(child.stderr.take().unwrap());
+    let mut server = Serving {
+        child,
+        port: 0,
+        log,
+        startup: String::new(),
+    };
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(
+            server.log.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
+        server.startup.push_str(&line);
+    }
+    server.port = listening(&line).port();
+    server
+}
+
+/// The `listening=` address of a ready line.
+pub fn listening(ready: &str) -> std::net::SocketAddr {
+    ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listening="))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no listening address in: {ready}"))
 }
