@@ -19,59 +19,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::installed::FluentBit;
 use harness::source::{self, KINDS};
 use op_events_mock::MockServer;
-
-/// The Fluent Bit under test.
-struct FluentBit {
-    bin: PathBuf,
-    /// `(major, minor)`
-    version: (u32, u32),
-}
-
-impl FluentBit {
-    /// `FLUENT_BIT`, else `fluent-bit` on PATH; `None` (after saying the test is skipped) when
-    /// neither is there.
-    fn find(test: &str) -> Option<FluentBit> {
-        let bin = match std::env::var_os("FLUENT_BIT") {
-            Some(path) => Some(PathBuf::from(path)),
-            None => std::env::var_os("PATH").and_then(|path| {
-                std::env::split_paths(&path)
-                    .map(|dir| dir.join("fluent-bit"))
-                    .find(|p| p.is_file())
-            }),
-        };
-        let Some(bin) = bin else {
-            println!("SKIPPED {test}: no Fluent Bit (set FLUENT_BIT=/path/to/fluent-bit)");
-            return None;
-        };
-        let text = Command::new(&bin)
-            .arg("--version")
-            .output()
-            .expect("run fluent-bit --version")
-            .stdout;
-        let text = String::from_utf8_lossy(&text);
-        let version = version(&text).expect("a version in `fluent-bit --version`");
-        println!("{test}: using {}: {}", bin.display(), text.trim());
-        Some(FluentBit { bin, version })
-    }
-
-    /// Before 4.1, one input per process (see docs/fluent-bit.md).
-    fn accounts(&self) -> &'static [&'static str] {
-        if self.version >= (4, 1) {
-            &["acme", "globex"]
-        } else {
-            &["acme"]
-        }
-    }
-}
-
-/// `(major, minor)` from `fluent-bit --version` ("Fluent Bit v4.0.14").
-fn version(text: &str) -> Option<(u32, u32)> {
-    let v = text.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
-    let mut parts = v.split('.').map(|p| p.parse().ok());
-    Some((parts.next()??, parts.next()??))
-}
 
 /// One Fluent Bit run: an input per account of `mock`, tagged `op.<account>`, with its state
 /// in `work/<account>`, into `work/out/events.jsonl`; Fluent Bit's stdout and stderr go to

@@ -648,4 +648,5 @@ pub unsafe fn collect_ctx_raw(
 }
 
 pub mod events;
+pub mod installed;
 pub mod source;
