@@ -1,7 +1,8 @@
 //! The documentation against the code, so that what users copy from it works. Both option
 //! tables list exactly the options there are, each flag they name exists, and a default given
 //! as one value is the default. Every `onepassword` input of docs/fluent-bit.md and the README
-//! (command line, classic and YAML) starts in the dlopen harness and delivers its event types from the mock;
+//! (command line, classic and YAML) starts in the dlopen harness and delivers its event types from the mock,
+//! and with a real Fluent Bit installed, every Fluent Bit configuration there passes its dry run;
 //! docs/vector.md's `exec` commands and docs/configuration.md's `--config` file drain the mock
 //! through the binary.
 
@@ -13,6 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use harness::events::{Event, decode};
+use harness::installed;
 use harness::source::{self, KINDS, borrow};
 use harness::{FluentBit, Layout};
 use op_events_input::config::{Config, KEYS};
@@ -331,6 +333,177 @@ fn every_documented_fluent_bit_input_starts_and_delivers_its_events() {
         BTreeSet::from(["ini".into(), "sh".into(), "yaml".into()])
     );
     assert!(started >= 9, "{started} documented inputs found");
+}
+
+/// The plugins a Fluent Bit was built with, from the lists in its `--help`.
+fn built_plugins(fb: &installed::FluentBit) -> BTreeSet<String> {
+    let help = Command::new(&fb.bin).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    // Each plugin is a line of its own, indented by two spaces: `  stdout   Prints events…`.
+    help.lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A documented configuration made runnable: the library's documented paths become the one
+/// this test built, `/etc/fluent-bit/` (where the docs put a plugins file) and `/var/lib/` become
+/// `dir`.
+fn localized(text: &str, dir: &Path) -> String {
+    let library = harness::library_path();
+    let library = library.to_str().unwrap();
+    let dir = dir.to_str().unwrap();
+    text.replace("/opt/op-events/libop_events_input.so", library)
+        .replace("target/release/libop_events_input.so", library)
+        .replace("/etc/fluent-bit/", &format!("{dir}/"))
+        .replace("/var/lib/", &format!("{dir}/var/lib/"))
+}
+
+/// How Fluent Bit is told to read a block: as a classic or YAML configuration file (a main
+/// file, or an excerpt, which gets the library through `-e`), as a command line, or not at all
+/// (a file another block names, or not Fluent Bit's).
+enum Reading {
+    File(&'static str),
+    CommandLine,
+    Named(String),
+    Not,
+}
+
+fn reading(block: &Block) -> Reading {
+    let first = block.lines.first().map(String::as_str).unwrap_or("");
+    if let Some(path) = first.strip_prefix("# /etc/fluent-bit/") {
+        // A file the next block names (the plugins file), or the main file itself.
+        if !block
+            .lines
+            .iter()
+            .any(|l| l.trim() == "[INPUT]" || l.trim() == "[SERVICE]")
+        {
+            return Reading::Named(path.to_owned());
+        }
+    }
+    match block.lang.as_str() {
+        "ini" => Reading::File("conf"),
+        "yaml"
+            if block
+                .lines
+                .iter()
+                .any(|l| l == "pipeline:" || l == "plugins:") =>
+        {
+            Reading::File("yaml")
+        }
+        "sh" if first.starts_with("fluent-bit ") => Reading::CommandLine,
+        _ => Reading::Not,
+    }
+}
+
+/// The sections of Fluent Bit's classic configuration format.
+const CLASSIC_SECTIONS: [&str; 9] = [
+    "SERVICE",
+    "INPUT",
+    "FILTER",
+    "OUTPUT",
+    "PLUGINS",
+    "PARSER",
+    "MULTILINE_PARSER",
+    "CUSTOM",
+    "UPSTREAM",
+];
+
+/// Every Fluent Bit configuration of docs/fluent-bit.md and the README, read by a real Fluent
+/// Bit in its dry run (`-D`): the file's syntax, the library loading through `-e`, a plugins
+/// file or YAML's `plugins:`, and (Fluent Bit 5 checks them there) the property names of the
+/// other plugins in it. Our own plugin's properties are checked by the test above.
+#[test]
+fn every_documented_fluent_bit_configuration_passes_a_real_dry_run() {
+    let test = "every_documented_fluent_bit_configuration_passes_a_real_dry_run";
+    let Some(fb) = installed::FluentBit::find(test) else {
+        return;
+    };
+    let built = built_plugins(&fb);
+    assert!(
+        built.contains("stdout"),
+        "plugins read from --help: {built:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let library = harness::library_path();
+    let (mut read, mut skipped) = (0, 0);
+    let files = ["docs/fluent-bit.md", "README.md"].map(doc);
+    for block in files.iter().flat_map(|(file, text)| blocks(file, text)) {
+        let text = localized(&block.lines.join("\n"), dir.path());
+        let mut command = Command::new(&fb.bin);
+        match reading(&block) {
+            Reading::Not => continue,
+            Reading::Named(name) => {
+                std::fs::write(dir.path().join(name), text).unwrap();
+                continue;
+            }
+            Reading::CommandLine => {
+                let words = text.replace("\\\n", " ");
+                command.args(
+                    words
+                        .split_whitespace()
+                        .skip(1)
+                        .map(|w| w.replace('\'', "")),
+                );
+            }
+            Reading::File(ext) => {
+                // A classic section Fluent Bit does not know is skipped without a word.
+                for line in block.lines.iter().map(|l| l.trim()) {
+                    if let Some(section) = line.strip_prefix('[') {
+                        assert!(
+                            CLASSIC_SECTIONS.contains(&section.trim_end_matches(']')),
+                            "{}: `{line}` is not a section Fluent Bit reads",
+                            block.at
+                        );
+                    }
+                }
+                let path = dir.path().join(format!("{read}.{ext}"));
+                std::fs::write(&path, &text).unwrap();
+                if !text.contains("plugins_file") && !text.contains("plugins:") {
+                    command.arg("-e").arg(&library);
+                }
+                command.arg("-c").arg(path);
+            }
+        }
+        // Plugins this Fluent Bit was built without (a minimal build has no `es`).
+        let missing: Vec<&str> = text
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim().trim_start_matches("- ");
+                let (key, value) = l.split_once(|c: char| c == ':' || c.is_whitespace())?;
+                (key == "name").then(|| value.trim())
+            })
+            .filter(|name| *name != "onepassword" && !built.contains(*name))
+            .collect();
+        if !missing.is_empty() {
+            println!(
+                "{test}: {} skipped: this Fluent Bit has no {missing:?}",
+                block.at
+            );
+            skipped += 1;
+            continue;
+        }
+        let out = command
+            .arg("--dry-run")
+            .env("OP_EVENTS_TOKEN", "dry-run")
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && log.contains("configuration test is successful"),
+            "{}: Fluent Bit's dry run failed:\n{text}\n{log}",
+            block.at
+        );
+        read += 1;
+    }
+    println!("{test}: {read} configurations read, {skipped} skipped");
+    // The command lines, the classic main file, the YAML ones and the excerpts.
+    assert!(read + skipped >= 10, "{read} read, {skipped} skipped");
 }
 
 /// Runs the binary as documented, with the mock's address added and `--once`; returns its
