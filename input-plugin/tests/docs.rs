@@ -397,6 +397,25 @@ fn reading(block: &Block) -> Reading {
     }
 }
 
+/// The plugins a classic or YAML configuration names (its `name` keys), not counting the names
+/// of an input's `routes`.
+fn plugin_names(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut routes_at = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let indent = line.len() - line.trim_start().len();
+        if routes_at.is_some_and(|at| indent > at) {
+            continue;
+        }
+        let line = line.trim().trim_start_matches("- ");
+        routes_at = (line == "routes:").then_some(indent);
+        if let Some(("name", value)) = line.split_once(|c: char| c == ':' || c.is_whitespace()) {
+            names.push(value.trim());
+        }
+    }
+    names
+}
+
 /// The sections of Fluent Bit's classic configuration format.
 const CLASSIC_SECTIONS: [&str; 9] = [
     "SERVICE",
@@ -467,13 +486,8 @@ fn every_documented_fluent_bit_configuration_passes_a_real_dry_run() {
             }
         }
         // Plugins this Fluent Bit was built without (a minimal build has no `es`).
-        let missing: Vec<&str> = text
-            .lines()
-            .filter_map(|l| {
-                let l = l.trim().trim_start_matches("- ");
-                let (key, value) = l.split_once(|c: char| c == ':' || c.is_whitespace())?;
-                (key == "name").then(|| value.trim())
-            })
+        let missing: Vec<&str> = plugin_names(&text)
+            .into_iter()
             .filter(|name| *name != "onepassword" && !built.contains(*name))
             .collect();
         if !missing.is_empty() {

@@ -1,14 +1,16 @@
 //! End to end with a real Fluent Bit: `FLUENT_BIT=/path/to/fluent-bit` (or `fluent-bit` on
 //! PATH) loads the built library and runs two `onepassword` inputs (two accounts of the
 //! in-process mock; one before Fluent Bit 4.1) into `-o file` (JSON lines), and every event is
-//! counted and checked, in five runs:
+//! counted and checked, in six runs:
 //! - delivery, configured on the command line (`-e`, `-i`, `-p`); before 4.1 it also checks
 //!   that a second input is refused, saying why;
 //! - back-pressure: a `mem_buf_limit` so small that Fluent Bit pauses the inputs again and again;
 //! - hot reload: a YAML configuration (tokens as `${ENV}`), SIGHUP, then new events
 //!   that only the reloaded inputs can deliver, from the old inputs' checkpoints;
 //! - crash: filesystem storage, SIGKILL twice mid-stream, restart: every event still arrives;
-//! - an item nested deeper than Fluent Bit decodes, among others: every event still arrives.
+//! - an item nested deeper than Fluent Bit decodes, among others: every event still arrives;
+//! - routing: docs/fluent-bit.md's `routes` on the metadata's `event_type` (Fluent Bit 4.2 and
+//!   later) give each output exactly its event types.
 //!
 //! Each skips, saying so, when no Fluent Bit is installed.
 
@@ -53,7 +55,7 @@ impl<'m> Run<'m> {
         self.work.path().join(account).display().to_string()
     }
 
-    /// Every property of an account's input but its token, then `extra`.
+    /// Every property of an account's input but its token, then `extra` (which wins).
     fn props<'a>(&'a self, account: &str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, String)> {
         let mut props = vec![
             ("base_url", self.mock.url()),
@@ -62,6 +64,7 @@ impl<'m> Run<'m> {
             ("poll_interval", "1s".to_owned()),
             ("state_dir", self.state_dir(account)),
         ];
+        props.retain(|(key, _)| !extra.iter().any(|(k, _)| k == key));
         props.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         props
     }
@@ -86,12 +89,15 @@ impl<'m> Run<'m> {
 
     /// Fluent Bit with hot reload on, configured by a YAML file that reads each token from the
     /// environment and loads the library with `plugins:` (Fluent Bit 3.2 and later; `-e`
-    /// before); `service` and `input` are added to its service and to every input.
+    /// before); `service` and `input` are added to its service and to every input. With
+    /// `routes`, every input gets them, and the outputs are a file `<alias>.jsonl` per alias
+    /// they name instead of `events.jsonl`.
     fn yaml_command(
         &self,
         fb: &FluentBit,
         service: &[(&str, &str)],
         input: &[(&str, &str)],
+        routes: Option<&Routes>,
     ) -> Command {
         let library = harness::library_path();
         let mut yaml = "service:\n  flush: 1\n".to_owned();
@@ -112,12 +118,23 @@ impl<'m> Run<'m> {
             for (key, value) in self.props(account, input) {
                 yaml += &format!("      {key}: {value}\n");
             }
+            yaml += routes.map_or("", |r| &r.yaml);
         }
-        yaml += &format!(
-            "  outputs:\n    - name: file\n      match: op.*\n      format: plain\n      \
-             file: events.jsonl\n      path: {}\n",
-            self.out_dir().display()
-        );
+        // One file output taking every record, or one per alias the routes name.
+        let outputs: Vec<(String, &str)> = match routes {
+            None => vec![("match: op.*".to_owned(), "events")],
+            Some(routes) => (routes.aliases.iter())
+                .map(|alias| (format!("alias: {alias}"), alias.as_str()))
+                .collect(),
+        };
+        yaml += "  outputs:\n";
+        for (selector, file) in outputs {
+            yaml += &format!(
+                "    - name: file\n      {selector}\n      format: plain\n      \
+                 file: {file}.jsonl\n      path: {}\n",
+                self.out_dir().display()
+            );
+        }
         let config = self.work.path().join("fluent-bit.yaml");
         std::fs::write(&config, yaml).unwrap();
         cmd.arg("--enable-hot-reload").arg("-c").arg(config);
@@ -189,23 +206,9 @@ impl<'m> Run<'m> {
         })
     }
 
-    /// How many records hold each string (a record's own event uuid among them). Lines that
-    /// are not JSON (torn by a kill, see [`Run::end_torn_line`]) count for nothing.
+    /// [`counts`] of the records so far: a record's own event uuid among its strings.
     fn counts(&self) -> HashMap<String, usize> {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for line in self.records().lines() {
-            let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            let mut found = Vec::new();
-            strings(&record, &mut found);
-            found.sort();
-            found.dedup();
-            for s in found {
-                *seen.entry(s).or_default() += 1;
-            }
-        }
-        seen
+        counts(&self.records())
     }
 
     /// Fluent Bit's file output killed mid-write leaves a partial last line; ends it, so that
@@ -269,6 +272,77 @@ impl<'m> Run<'m> {
             assert!(!log.contains(token.as_str()), "token in Fluent Bit's log");
         }
     }
+}
+
+/// An input's `routes` (YAML at an input's members' indentation) and the output aliases they
+/// send to, in order.
+struct Routes {
+    yaml: String,
+    aliases: Vec<String>,
+}
+
+/// The `routes` of docs/fluent-bit.md's conditional routing example, as written there.
+fn documented_routes() -> Routes {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/fluent-bit.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let start = (lines.iter().position(|l| l.trim() == "routes:"))
+        .expect("a `routes:` example in docs/fluent-bit.md");
+    let at = indent(lines[start]);
+    let block: Vec<&str> = lines[start..]
+        .iter()
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || indent(l) > at)
+        .map(|(_, l)| &l[at..])
+        .collect();
+    let mut aliases = Vec::new();
+    for (i, line) in block.iter().enumerate() {
+        if line.trim() == "outputs:" {
+            aliases.extend(
+                block[i + 1..]
+                    .iter()
+                    // Aliases, up to the next route's `- name: …`.
+                    .map_while(|l| l.trim().strip_prefix("- ").filter(|a| !a.contains(':')))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    // The example's outputs are the ones its routes name.
+    let mut outputs: Vec<&str> = (lines[start + block.len()..].iter())
+        .take_while(|l| !l.trim().starts_with("```"))
+        .filter_map(|l| l.trim().strip_prefix("alias: "))
+        .collect();
+    let mut named: Vec<&str> = aliases.iter().map(String::as_str).collect();
+    outputs.sort();
+    named.sort();
+    assert_eq!(
+        outputs, named,
+        "docs/fluent-bit.md: the routes' outputs against the aliases"
+    );
+    Routes {
+        yaml: block.iter().map(|l| format!("      {l}\n")).collect(),
+        aliases,
+    }
+}
+
+/// How many records (JSON lines) of `records` hold each string. Lines that are not JSON (torn by
+/// a kill, see [`Run::end_torn_line`]) count for nothing.
+fn counts(records: &str) -> HashMap<String, usize> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for line in records.lines() {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let mut found = Vec::new();
+        strings(&record, &mut found);
+        found.sort();
+        found.dedup();
+        for s in found {
+            *seen.entry(s).or_default() += 1;
+        }
+    }
+    seen
 }
 
 fn strings(value: &serde_json::Value, out: &mut Vec<String>) {
@@ -346,6 +420,67 @@ fn real_fluent_bit_delivers_the_events_around_a_deeply_nested_item() {
     run.assert_each_once();
 }
 
+/// docs/fluent-bit.md's conditional routes, on the `event_type` in each record's metadata, as
+/// written there: each output gets every event of its types and nothing else (Fluent Bit 4.2
+/// and later).
+#[test]
+fn real_fluent_bit_routes_by_event_type_as_documented() {
+    let test = "real_fluent_bit_routes_by_event_type_as_documented";
+    let Some(fb) = FluentBit::find(test) else {
+        return;
+    };
+    if fb.version < (4, 2) {
+        println!("SKIPPED {test}: conditional routing needs Fluent Bit 4.2 or later");
+        return;
+    }
+    let routes = documented_routes();
+    // The example: sign-in attempts to the first output, everything else to the second.
+    let [signins, others] = &routes.aliases[..] else {
+        panic!("two outputs in the documented routes:\n{}", routes.yaml)
+    };
+    let mock = source::mock(100, 17);
+    let run = Run::new(&mock, fb.accounts());
+    let read = |alias: &str| {
+        std::fs::read_to_string(run.out_dir().join(format!("{alias}.jsonl"))).unwrap_or_default()
+    };
+    // ECS records have no top-level `event_type`: only the metadata can route them.
+    let ecs = [("format", "ecs")];
+    let mut child =
+        (run.yaml_command(&fb, &[], &ecs, Some(&routes)).spawn()).expect("start fluent-bit");
+    let expected = run.expected();
+    run.wait_until(&mut child, Duration::from_secs(90), "every event", || {
+        read(signins).lines().count() + read(others).lines().count() >= expected
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let status = run.stop(child);
+    assert!(status.success(), "exit status {status}\n{}", run.logs());
+    run.assert_clean_logs();
+    for (alias, kinds) in [
+        (signins, &["signinattempts"][..]),
+        (others, &["itemusages", "auditevents"][..]),
+    ] {
+        let uuids: Vec<String> = (run.accounts.iter())
+            .flat_map(|account| kinds.iter().map(|kind| mock.servable_events(account, kind)))
+            .flatten()
+            .map(|item| item["uuid"].as_str().unwrap().to_owned())
+            .collect();
+        let records = read(alias);
+        assert_eq!(
+            records.lines().count(),
+            uuids.len(),
+            "records in {alias}.jsonl"
+        );
+        let seen = counts(&records);
+        for uuid in &uuids {
+            assert_eq!(seen.get(uuid).copied(), Some(1), "{uuid} in {alias}.jsonl");
+        }
+        println!(
+            "{test}: {alias}: {} records, every one of {kinds:?}",
+            uuids.len()
+        );
+    }
+}
+
 /// Fluent Bit pauses an input whose buffered records pass its `mem_buf_limit`; with several
 /// inputs its proxy then pauses the wrong one (docs/fluent-bit.md). Pages of 100 events against
 /// a 20 KB limit make it pause at almost every collect: every event must still arrive once.
@@ -382,7 +517,7 @@ fn real_fluent_bit_hot_reload_resumes_from_the_checkpoints() {
     };
     let mock = source::mock(300, 9);
     let run = Run::new(&mock, fb.accounts());
-    let mut child = (run.yaml_command(&fb, &[], &[]).spawn()).expect("start fluent-bit");
+    let mut child = (run.yaml_command(&fb, &[], &[], None).spawn()).expect("start fluent-bit");
     run.wait_for_every_event(&mut child);
 
     signal(&child, libc::SIGHUP);
@@ -467,7 +602,7 @@ fn real_fluent_bit_killed_and_restarted_loses_nothing() {
     let mut torn = 0;
     for at in [expected / 4, expected / 2] {
         let mut child =
-            (run.yaml_command(&fb, &service, &input).spawn()).expect("start fluent-bit");
+            (run.yaml_command(&fb, &service, &input, None).spawn()).expect("start fluent-bit");
         let reached = || run.records().lines().count() >= at;
         if wait(&mut child, Duration::from_secs(60), reached).is_some()
             && run.logs().contains("cannot init storage backlog")
@@ -483,7 +618,8 @@ fn real_fluent_bit_killed_and_restarted_loses_nothing() {
         child.wait().unwrap();
         torn += usize::from(run.end_torn_line());
     }
-    let mut child = (run.yaml_command(&fb, &service, &input).spawn()).expect("start fluent-bit");
+    let mut child =
+        (run.yaml_command(&fb, &service, &input, None).spawn()).expect("start fluent-bit");
     let uuids = run.uuids();
     run.wait_until(&mut child, Duration::from_secs(90), "every event", || {
         let seen = run.counts();
