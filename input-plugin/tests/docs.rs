@@ -1,10 +1,10 @@
 //! The documentation against the code, so that what users copy from it works. Both option
 //! tables list exactly the options there are, each flag they name exists, and a default given
 //! as one value is the default. Every `onepassword` input of docs/fluent-bit.md and the README
-//! (command line, classic and YAML) starts in the dlopen harness and delivers its event types from the mock,
-//! and with a real Fluent Bit installed, every Fluent Bit configuration there passes its dry run;
-//! docs/vector.md's `exec` commands and docs/configuration.md's `--config` file drain the mock
-//! through the binary.
+//! (command line, classic and YAML) starts in the dlopen harness and delivers its event types
+//! from the mock, and with a real Fluent Bit installed, every Fluent Bit configuration there
+//! passes its dry run. docs/vector.md's `exec` commands and docs/configuration.md's `--config`
+//! file drain the mock through the binary.
 
 mod harness;
 
