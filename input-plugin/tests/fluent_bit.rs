@@ -159,7 +159,12 @@ impl<'m> Run<'m> {
 
     /// The records Fluent Bit wrote so far, one JSON line each.
     fn records(&self) -> String {
-        std::fs::read_to_string(self.out_dir().join("events.jsonl")).unwrap_or_default()
+        self.records_in("events.jsonl")
+    }
+
+    /// The records Fluent Bit wrote so far into `file` of the output directory.
+    fn records_in(&self, file: &str) -> String {
+        std::fs::read_to_string(self.out_dir().join(file)).unwrap_or_default()
     }
 
     fn logs(&self) -> String {
@@ -226,8 +231,17 @@ impl<'m> Run<'m> {
 
     /// The uuids of the events the mock serves for the accounts.
     fn uuids(&self) -> Vec<String> {
+        self.uuids_of(&KINDS)
+    }
+
+    /// The uuids of the events of `kinds` the mock serves for the accounts.
+    fn uuids_of(&self, kinds: &[&str]) -> Vec<String> {
         (self.accounts.iter())
-            .flat_map(|account| KINDS.map(|kind| self.mock.servable_events(account, kind)))
+            .flat_map(|account| {
+                kinds
+                    .iter()
+                    .map(|kind| self.mock.servable_events(account, kind))
+            })
             .flatten()
             .map(|item| item["uuid"].as_str().unwrap().to_owned())
             .collect()
@@ -236,19 +250,27 @@ impl<'m> Run<'m> {
     /// Every event the mock serves is in the file exactly once, nothing else is, and the logs
     /// are clean ([`Run::assert_clean_logs`]); returns the number of records.
     fn assert_each_once(&self) -> usize {
-        let records = self.records().lines().count();
-        assert_eq!(
-            records,
-            self.expected(),
-            "records in the file\n{}",
-            self.logs()
-        );
-        let seen = self.counts();
-        for uuid in self.uuids() {
-            assert_eq!(seen.get(&uuid).copied(), Some(1), "{uuid}");
-        }
+        let records = self.assert_each_once_in("events.jsonl", &KINDS);
         self.assert_clean_logs();
         records
+    }
+
+    /// Every event of `kinds` the mock serves is in `file` exactly once, and nothing else is;
+    /// returns the number of records.
+    fn assert_each_once_in(&self, file: &str, kinds: &[&str]) -> usize {
+        let records = self.records_in(file);
+        let uuids = self.uuids_of(kinds);
+        assert_eq!(
+            records.lines().count(),
+            uuids.len(),
+            "records in {file}\n{}",
+            self.logs()
+        );
+        let seen = counts(&records);
+        for uuid in &uuids {
+            assert_eq!(seen.get(uuid).copied(), Some(1), "{uuid} in {file}");
+        }
+        uuids.len()
     }
 
     /// Every input logged under its own name, with no error or warning, and no token was
@@ -440,16 +462,14 @@ fn real_fluent_bit_routes_by_event_type_as_documented() {
     };
     let mock = source::mock(100, 17);
     let run = Run::new(&mock, fb.accounts());
-    let read = |alias: &str| {
-        std::fs::read_to_string(run.out_dir().join(format!("{alias}.jsonl"))).unwrap_or_default()
-    };
+    let lines = |alias: &str| run.records_in(&format!("{alias}.jsonl")).lines().count();
     // ECS records have no top-level `event_type`: only the metadata can route them.
     let ecs = [("format", "ecs")];
     let mut child =
         (run.yaml_command(&fb, &[], &ecs, Some(&routes)).spawn()).expect("start fluent-bit");
     let expected = run.expected();
     run.wait_until(&mut child, Duration::from_secs(90), "every event", || {
-        read(signins).lines().count() + read(others).lines().count() >= expected
+        lines(signins) + lines(others) >= expected
     });
     std::thread::sleep(Duration::from_secs(2));
     let status = run.stop(child);
@@ -459,25 +479,8 @@ fn real_fluent_bit_routes_by_event_type_as_documented() {
         (signins, &["signinattempts"][..]),
         (others, &["itemusages", "auditevents"][..]),
     ] {
-        let uuids: Vec<String> = (run.accounts.iter())
-            .flat_map(|account| kinds.iter().map(|kind| mock.servable_events(account, kind)))
-            .flatten()
-            .map(|item| item["uuid"].as_str().unwrap().to_owned())
-            .collect();
-        let records = read(alias);
-        assert_eq!(
-            records.lines().count(),
-            uuids.len(),
-            "records in {alias}.jsonl"
-        );
-        let seen = counts(&records);
-        for uuid in &uuids {
-            assert_eq!(seen.get(uuid).copied(), Some(1), "{uuid} in {alias}.jsonl");
-        }
-        println!(
-            "{test}: {alias}: {} records, every one of {kinds:?}",
-            uuids.len()
-        );
+        let records = run.assert_each_once_in(&format!("{alias}.jsonl"), kinds);
+        println!("{test}: {alias}: {records} records, every one of {kinds:?}");
     }
 }
 
