@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::docs::{blocks, doc};
 use harness::installed::FluentBit;
 use harness::source::{self, KINDS};
 use op_events_mock::MockServer;
@@ -305,24 +306,25 @@ struct Routes {
 
 /// The `routes` of docs/fluent-bit.md's conditional routing example, as written there.
 fn documented_routes() -> Routes {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/fluent-bit.md");
-    let text = std::fs::read_to_string(path).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let start = (lines.iter().position(|l| l.trim() == "routes:"))
+    let (file, text) = doc("docs/fluent-bit.md");
+    let example = (blocks(&file, &text).into_iter())
+        .find(|b| b.lines.iter().any(|l| l.trim() == "routes:"))
         .expect("a `routes:` example in docs/fluent-bit.md");
-    let at = indent(lines[start]);
-    let block: Vec<&str> = lines[start..]
+    let lines = &example.lines;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let start = lines.iter().position(|l| l.trim() == "routes:").unwrap();
+    let at = indent(&lines[start]);
+    let routes: Vec<&str> = lines[start..]
         .iter()
         .enumerate()
         .take_while(|(i, l)| *i == 0 || indent(l) > at)
         .map(|(_, l)| &l[at..])
         .collect();
     let mut aliases = Vec::new();
-    for (i, line) in block.iter().enumerate() {
+    for (i, line) in routes.iter().enumerate() {
         if line.trim() == "outputs:" {
             aliases.extend(
-                block[i + 1..]
+                routes[i + 1..]
                     .iter()
                     // Aliases, up to the next route's `- name: …`.
                     .map_while(|l| l.trim().strip_prefix("- ").filter(|a| !a.contains(':')))
@@ -331,8 +333,7 @@ fn documented_routes() -> Routes {
         }
     }
     // The example's outputs are the ones its routes name.
-    let mut outputs: Vec<&str> = (lines[start + block.len()..].iter())
-        .take_while(|l| !l.trim().starts_with("```"))
+    let mut outputs: Vec<&str> = (lines[start + routes.len()..].iter())
         .filter_map(|l| l.trim().strip_prefix("alias: "))
         .collect();
     let mut named: Vec<&str> = aliases.iter().map(String::as_str).collect();
@@ -340,10 +341,11 @@ fn documented_routes() -> Routes {
     named.sort();
     assert_eq!(
         outputs, named,
-        "docs/fluent-bit.md: the routes' outputs against the aliases"
+        "{}: the routes' outputs against the aliases",
+        example.at
     );
     Routes {
-        yaml: block.iter().map(|l| format!("      {l}\n")).collect(),
+        yaml: routes.iter().map(|l| format!("      {l}\n")).collect(),
         aliases,
     }
 }

@@ -647,6 +647,7 @@ pub unsafe fn collect_ctx_raw(
     unsafe { (fb.sym.collect_ctx)(remote as *mut c_void, data, len) }
 }
 
+pub mod docs;
 pub mod events;
 pub mod installed;
 pub mod source;
