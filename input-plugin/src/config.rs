@@ -325,9 +325,23 @@ fn parse_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
     Url::parse(v.trim()).map_err(|e| {
         invalid(
             key,
-            format!("`{v}` is not a URL ({e}; example: https://events.1password.com)"),
+            format!(
+                "`{}` is not a URL ({e}; example: https://events.1password.com)",
+                without_userinfo(v)
+            ),
         )
     })
+}
+
+/// `v` with whatever sits between `://` and its last `@` hidden: a proxy URL may carry a
+/// password, and an error must not show it (hiding a path's `@` too, where the URL is broken
+/// anyway, is the safe side).
+fn without_userinfo(v: &str) -> std::borrow::Cow<'_, str> {
+    let start = v.find("://").map_or(0, |i| i + 3);
+    match v[start..].rfind('@') {
+        Some(at) => format!("{}***{}", &v[..start], &v[start + at..]).into(),
+        None => v.into(),
+    }
 }
 
 /// The option `key` names, in any case, with `-` or `_`, and around spaces.
@@ -534,10 +548,19 @@ impl Config {
                 "must be more than 0 (example: 5m)",
             ));
         }
-        if let Some(u) = &self.base_url
-            && !matches!(u.scheme(), "http" | "https")
-        {
-            return Err(invalid("base_url", "must be an http:// or https:// URL"));
+        if let Some(u) = &self.base_url {
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(invalid("base_url", "must be an http:// or https:// URL"));
+            }
+            // The client would send them as a second Authorization header, which a server
+            // may take instead of the token, and they would be logged with the address.
+            if !u.username().is_empty() || u.password().is_some() {
+                return Err(invalid(
+                    "base_url",
+                    "must not hold a user name or password (`user:password@`): the Events API \
+                     takes the token alone; remove them (a proxy's go in `proxy`)",
+                ));
+            }
         }
         if let Some(u) = &self.proxy
             && !matches!(u.scheme(), "http" | "https")
@@ -639,6 +662,35 @@ mod tests {
         for all in ["all", " ALL "] {
             let c = Config::from_pairs([("events", "auditevents"), ("events", all)]).unwrap();
             assert_eq!(c.events, None, "{all:?}: every type the token allows");
+        }
+    }
+
+    #[test]
+    fn urls_with_credentials() {
+        // Sent as Basic auth beside the token, and logged with the address: refused.
+        for url in [
+            "https://user:hunter2@events.1password.com",
+            "http://user@127.0.0.1:8080",
+            "http://:hunter2@127.0.0.1:8080",
+        ] {
+            let e = Config::from_pairs([("token", "t"), ("base_url", url)]).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.starts_with("base_url: must not hold a user name"),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        // A proxy's are its own login: kept, and hidden when the URL is broken.
+        let c = Config::from_pairs([("token", "t"), ("proxy", "http://me:hunter2@proxy:3128")]);
+        assert_eq!(c.unwrap().proxy.unwrap().password(), Some("hunter2"));
+        for (broken, shown) in [
+            ("http://me:hunter2@proxy:31x8", "`http://***@proxy:31x8`"),
+            ("http://me:hun/ter2@proxy", "`http://***@proxy`"),
+        ] {
+            let e = Config::from_pairs([("proxy", broken)]).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains(shown) && !text.contains("ter2"), "{text}");
         }
     }
 
