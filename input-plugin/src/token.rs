@@ -15,6 +15,9 @@ use crate::event::EventType;
 pub struct Token {
     secret: SecretString,
     claims: Claims,
+    /// Whether the token is a JWT whose claims could be read, as Events Reporting tokens are.
+    /// Others are still sent (the server decides), but a rejection then says so.
+    jwt: bool,
 }
 
 impl std::fmt::Debug for Token {
@@ -74,6 +77,10 @@ pub enum TokenError {
     Empty,
     #[error("the token contains whitespace or control characters inside it; copy it again")]
     Malformed,
+    #[error("the token starts with `Bearer `: give the token alone, without that prefix")]
+    BearerPrefix,
+    #[error("the token is in quotes: give it without them")]
+    Quoted,
 }
 
 impl Token {
@@ -83,14 +90,28 @@ impl Token {
         if raw.is_empty() {
             return Err(TokenError::Empty);
         }
+        if raw
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
+        {
+            return Err(TokenError::BearerPrefix);
+        }
         if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(TokenError::Malformed);
         }
-        let claims = decode_claims(raw).unwrap_or_default();
+        if raw.len() >= 2
+            && ["\"", "'"]
+                .iter()
+                .any(|q| raw.starts_with(q) && raw.ends_with(q))
+        {
+            return Err(TokenError::Quoted);
+        }
+        let claims = decode_claims(raw);
         hold(raw);
         Ok(Token {
             secret: SecretString::from(raw.to_owned()),
-            claims,
+            jwt: claims.is_some(),
+            claims: claims.unwrap_or_default(),
         })
     }
 
@@ -161,6 +182,12 @@ impl Token {
             return format!(
                 "the token is for {aud} but requests go to {host}; fix `region`/`base_url` or leave them unset"
             );
+        }
+        if !self.jwt {
+            return "the token was rejected, and it is not shaped like an Events Reporting token \
+                    (a JWT: three dot-separated parts, the first starting `eyJ`); copy it whole \
+                    from 1Password (Integrations → Events Reporting)"
+                .into();
         }
         "the token was rejected (revoked, or for another account/region); check it in 1Password"
             .into()
@@ -316,8 +343,37 @@ mod tests {
             t.explain_unauthorized(Some(EventType::AuditEvents), "h")
                 .contains("lacks the `auditevents`")
         );
-        assert!(Token::new(SecretString::from("opaque")).is_ok());
         assert!(Token::new(SecretString::from("  ")).is_err());
+    }
+
+    #[test]
+    fn says_what_is_wrong_with_the_token_text() {
+        let good = jwt(r#"{"aud":["events.1password.com"]}"#);
+        let good = good.expose_secret();
+        for (text, what) in [
+            (format!("Bearer {good}"), "without that prefix"),
+            (format!("bearer {good}"), "without that prefix"),
+            (format!("\"{good}\""), "in quotes"),
+            (format!("'{good}'"), "in quotes"),
+            (format!("{good} {good}"), "whitespace"),
+        ] {
+            let e = Token::new(SecretString::from(text))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(what) && !e.contains(good), "{e}");
+        }
+        // Not a JWT: still sent, since the server decides, but a rejection says what it is.
+        for opaque in ["opaque-token-text", "12345", "eyJ.not.json"] {
+            let t = Token::new(SecretString::from(opaque)).unwrap();
+            let why = t.explain_unauthorized(None, "events.1password.com");
+            assert!(
+                why.contains("not shaped like an Events Reporting token"),
+                "{why}"
+            );
+        }
+        let t = Token::new(SecretString::from(good.to_owned())).unwrap();
+        let why = t.explain_unauthorized(None, "events.1password.com");
+        assert!(why.contains("revoked"), "{why}");
     }
 
     #[test]
