@@ -271,6 +271,12 @@ impl Revoked {
     }
 }
 
+/// An RFC 7519 NumericDate: seconds since the epoch, a fraction allowed.
+fn numeric_date(v: &Value) -> Option<Timestamp> {
+    let secs = jiff::SignedDuration::try_from_secs_f64(v.as_f64()?).ok()?;
+    Timestamp::from_duration(secs).ok()
+}
+
 /// Verifies signature, revocation and expiry against the mock's clock; region and features
 /// are checked by the caller because their failure depends on the request.
 pub fn verify(
@@ -290,8 +296,7 @@ pub fn verify(
         .ok_or(AuthError::Malformed)?;
     // No `exp`: a token that never expires. One that is there must be a number.
     if let Some(exp) = claims.get("exp") {
-        let exp = exp.as_i64().ok_or(AuthError::Malformed)?;
-        if now.as_second() >= exp {
+        if now >= numeric_date(exp).ok_or(AuthError::Malformed)? {
             return Err(AuthError::Expired);
         }
     }
@@ -316,8 +321,7 @@ pub fn verify(
             Value::String(aud) => vec![aud.clone()],
             aud => strings(aud).ok_or(AuthError::Malformed)?,
         },
-        issued_at: Timestamp::from_second(claims["iat"].as_i64().ok_or(AuthError::Malformed)?)
-            .map_err(|_| AuthError::Malformed)?,
+        issued_at: numeric_date(&claims["iat"]).ok_or(AuthError::Malformed)?,
     })
 }
 

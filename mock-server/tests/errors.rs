@@ -503,6 +503,18 @@ async fn legacy_audience_and_never_expiring_tokens_are_accepted() {
         "{:?}",
         r.headers
     );
+    // RFC 7519's NumericDate may have a fraction, and 4e9 is a number too.
+    let later = mock.now().as_second() as f64 + 60.5; // the clock runs on
+    for exp in [json!(later), json!(4e9), json!(1.5)] {
+        let token = op_events_mock::auth::sign_claims(key, &claims(exp.clone()));
+        let r = post(&mock, "/api/v2/auditevents", &token, "{}").await;
+        let reason = r.headers.get("x-op-events-mock-reason");
+        let reason = reason.and_then(|v| v.to_str().ok());
+        match exp.as_f64() {
+            Some(1.5) => assert_eq!(reason, Some("token expired"), "{exp}"),
+            _ => assert_eq!(r.status, 200, "exp {exp}: {reason:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
