@@ -35,6 +35,8 @@ async fn bad_requests_get_400_with_the_documented_body() {
         r#"{"limit":0}"#.to_owned(),
         r#"{"limit":1001}"#.to_owned(),
         r#"{"limit":10.5}"#.to_owned(),
+        r#"{"limit":1000.0000000000001}"#.to_owned(),
+        r#"{"limit":0.9999999999999999}"#.to_owned(),
         r#"{"start_time":5}"#.to_owned(),
         r#"{"start_time":"2024-05-14"}"#.to_owned(),
         r#"{"end_time":"yesterday"}"#.to_owned(),
