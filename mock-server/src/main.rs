@@ -29,9 +29,10 @@ struct Serve {
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
     /// Generated events per type for each account (the default account is generated at start,
-    /// others on their first request).
-    #[arg(long, default_value_t = 1000)]
-    events: usize,
+    /// others on their first request), at most 1000000: they are held in memory, about 2.4 GB
+    /// per account at that.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=MAX_EVENTS))]
+    events: u32,
     /// Generator seed: the same seed and account name always give the same dataset.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -102,7 +103,7 @@ struct Serve {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     header_timeout_secs: u64,
     /// Log filter (tracing syntax): info logs one line per request; warn keeps benchmarks quiet.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    #[arg(long, env = "RUST_LOG", default_value = "info", value_parser = log_filter)]
     log: String,
 }
 
@@ -126,7 +127,8 @@ struct Token {
     #[arg(long, env = "OP_EVENTS_MOCK_KEY", hide_env_values = true)]
     key: Option<String>,
     /// Lifetime in days, or `never`: no `exp` claim, as when an integration's tokens are set
-    /// never to expire. `0` makes a token that has already expired (`serve` answers it 401).
+    /// never to expire. `0` makes a token that has already expired (`serve` answers it 401);
+    /// at most 36500.
     #[arg(long, value_name = "DAYS|never", default_value = "365")]
     days: Lifetime,
     /// Give the token the audience very old tokens carry, `com.1password.streamingservice`,
@@ -137,6 +139,19 @@ struct Token {
     /// real now.
     #[arg(long, value_name = "RFC3339", value_parser = op_events_mock::parse_timestamp)]
     issued_at: Option<jiff::Timestamp>,
+}
+
+/// `serve --events` at most: generated events live in memory (about 0.8 KB each).
+const MAX_EVENTS: i64 = 1_000_000;
+
+/// `token --days` at most: a century.
+const MAX_DAYS: i64 = 36_500;
+
+/// `serve --log`, checked while the arguments are parsed, so that a bad one names its flag.
+fn log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("{e} (examples: info, warn, op_events_mock=debug)"))
 }
 
 /// `token --days`: a number of days, or `never`.
@@ -154,8 +169,12 @@ impl std::str::FromStr for Lifetime {
             "never" => Ok(Lifetime::Never),
             _ => s
                 .parse()
+                .ok()
+                .filter(|days| (0..=MAX_DAYS).contains(days))
                 .map(Lifetime::Days)
-                .map_err(|_| format!("expected a number of days or `never`, not {s:?}")),
+                .ok_or_else(|| {
+                    format!("expected a number of days from 0 to {MAX_DAYS}, or `never`")
+                }),
         }
     }
 }
@@ -200,13 +219,13 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(s: Serve) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&s.log)?)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&s.log))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let tls = tls(&s)?;
     let config = MockConfig {
-        events_per_type: s.events,
+        events_per_type: s.events as usize,
         seed: s.seed,
         region: s.region,
         key: s.key,

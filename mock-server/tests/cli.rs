@@ -344,7 +344,7 @@ fn token_mints_never_expiring_and_old_audience_tokens() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("expected a number of days or `never`, not \"forever\""),
+        err.contains("'forever' for '--days <DAYS|never>': expected a number of days from 0"),
         "{err}"
     );
 }
@@ -377,9 +377,19 @@ fn times_out_of_range_are_errors_not_panics() {
         )
     };
     let (code, err) = run(&["token", "--days", "100000000"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("from 0 to 36500, or `never`"), "{err}");
+    let late = [
+        "token",
+        "--issued-at",
+        "9990-01-01T00:00:00Z",
+        "--days",
+        "36500",
+    ];
+    let (code, err) = run(&late);
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("--days 100000000 is out of range") && !err.contains("panicked"),
+        err.contains("--days 36500 is out of range") && !err.contains("panicked"),
         "{err}"
     );
     for args in [
@@ -398,6 +408,31 @@ fn times_out_of_range_are_errors_not_panics() {
             err.contains("must stay within") && !err.contains("panicked"),
             "{err}"
         );
+    }
+}
+
+/// Values that would exhaust memory or mean nothing are refused as the arguments are read,
+/// naming the flag and what it takes.
+#[test]
+fn serve_refuses_too_many_events_and_a_bad_log_filter() {
+    for (args, says) in [
+        (
+            ["--events", "1000001"],
+            "'--events <EVENTS>': 1000001 is not in 0..=1000000",
+        ),
+        (
+            ["--log", "bogus[[["],
+            "'--log <LOG>': invalid filter directive (examples: info",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
     }
 }
 
