@@ -295,10 +295,10 @@ pub fn verify(
         .and_then(|p| serde_json::from_slice(&p).ok())
         .ok_or(AuthError::Malformed)?;
     // No `exp`: a token that never expires. One that is there must be a number.
-    if let Some(exp) = claims.get("exp") {
-        if now >= numeric_date(exp).ok_or(AuthError::Malformed)? {
-            return Err(AuthError::Expired);
-        }
+    if let Some(exp) = claims.get("exp")
+        && now >= numeric_date(exp).ok_or(AuthError::Malformed)?
+    {
+        return Err(AuthError::Expired);
     }
     let strings = |v: &Value| -> Option<Vec<String>> {
         v.as_array()?
