@@ -634,6 +634,33 @@ fn unknown_names_get_the_same_suggestion_from_set_and_config() {
     }
 }
 
+/// Only `events` takes a list in the `--config` file; a list or table anywhere else is refused,
+/// not flattened into a value that happens to parse (`limit = [5]` was 5).
+#[test]
+fn config_lists_and_tables_only_where_an_option_takes_them() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let config = file.path().display().to_string();
+    for (text, key) in [
+        ("limit = [5]\n", "limit"),
+        ("[region]\nname = \"eu\"\n", "region"),
+    ] {
+        std::fs::write(file.path(), text).unwrap();
+        let out = op_events(Some("a.b.c"))
+            .args(["check", "--config", &config])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "op-events: error: --config {config}: `{key}` takes one value, not a list or \
+                 table (only `events` takes a list)\n"
+            )
+        );
+    }
+}
+
 /// A proxy variable the HTTP client would skip (so requests go around the proxy) or could not
 /// use (SOCKS: every request would fail, retried forever) stops the start, naming the variable
 /// but not its value, which may hold the proxy's password.

@@ -68,7 +68,7 @@ impl Options {
                 file_has_token |= key_name(&key) == Some("token");
                 let value = match value {
                     toml::Value::String(s) => s,
-                    toml::Value::Array(a) => a
+                    toml::Value::Array(a) if key_name(&key) == Some("events") => a
                         .iter()
                         .map(|v| {
                             v.as_str()
@@ -77,6 +77,13 @@ impl Options {
                         })
                         .collect::<Vec<_>>()
                         .join(","),
+                    toml::Value::Array(_) | toml::Value::Table(_) => {
+                        return Err(Failure::usage(format!(
+                            "--config {}: `{key}` takes one value, not a list or table \
+                             (only `events` takes a list)",
+                            path.display()
+                        )));
+                    }
                     other => other.to_string(),
                 };
                 config
