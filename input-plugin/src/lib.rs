@@ -13,6 +13,7 @@ pub mod config;
 pub mod encode;
 pub mod event;
 pub mod ffi;
+pub mod file;
 pub mod json;
 pub mod normalize;
 pub mod pipeline;

@@ -55,6 +55,9 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
+/// The most a `token_file` may hold: tokens are a kilobyte or two.
+const MAX_TOKEN_FILE: usize = 64 * 1024;
+
 /// Why a token could not be used. Never contains the token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -117,9 +120,16 @@ impl Token {
 
     /// Reads a token file (whitespace around the token, such as a final newline, ignored).
     pub fn from_file(path: &Path) -> Result<Token, TokenError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
+        let file_err = |source| TokenError::File {
             path: path.display().to_string(),
             source,
+        };
+        let bytes = crate::file::read(path, MAX_TOKEN_FILE).map_err(file_err)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            file_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text, so no token",
+            ))
         })?;
         Token::new(SecretString::from(text)).map_err(|problem| TokenError::FileContents {
             path: path.display().to_string(),
@@ -199,8 +209,8 @@ impl Token {
 /// group the service runs in), and refusing would stop collection over it.
 pub fn warn_if_others_can_read(path: &Path, what: &str) {
     use std::os::unix::fs::PermissionsExt as _;
-    let Ok(meta) = std::fs::metadata(path) else {
-        // Reading it will fail, and say why.
+    // One that is no regular file, or can't be read, fails to read, saying why.
+    let Some(meta) = std::fs::metadata(path).ok().filter(|m| m.is_file()) else {
         return;
     };
     let mode = meta.permissions().mode() & 0o7777;

@@ -3,6 +3,8 @@
 mod harness;
 
 use std::ffi::c_void;
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
 use std::sync::Mutex;
 
 use harness::{ERROR, FluentBit, Layout};
@@ -75,6 +77,15 @@ fn null_and_unknown_arguments_are_harmless() {
     }
 }
 
+/// `base` with `key` set to `path`; a `token_file` is read only without `token`.
+fn replacing<'a>(base: &Props<'a>, key: &'a str, path: &'a str) -> Props<'a> {
+    base.iter()
+        .filter(|(k, _)| *k != key && (key != "token_file" || *k != "token"))
+        .cloned()
+        .chain([(key, path.as_bytes())])
+        .collect()
+}
+
 /// Runs Init with `props` and returns its code and the lines it logged.
 fn init(fb: &std::sync::Arc<FluentBit>, props: &[(&str, &[u8])]) -> (i32, Vec<(i32, String)>) {
     let before = harness::all_logs().len();
@@ -98,6 +109,20 @@ fn init_fails_with_one_line_naming_the_key() {
     let file = state.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let file = file.to_str().unwrap().to_owned();
+    // Files no token or CA bundle is in: reading them must neither wait nor fill the memory.
+    let fifo = state.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let fifo = fifo.to_str().unwrap().to_owned();
+    let big = state.path().join("big");
+    std::fs::write(&big, vec![b'a'; 100_000]).unwrap();
+    std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let big = big.to_str().unwrap().to_owned();
     let url = mock.url();
     let base: Vec<(&str, &[u8])> = vec![
         ("token", token.as_bytes()),
@@ -189,6 +214,26 @@ fn init_fails_with_one_line_naming_the_key() {
                 .cloned()
                 .collect(),
             &["no token", "`token` option", "`token_file`"],
+        ),
+        (
+            replacing(&base, "token_file", &fifo),
+            &[": the token is empty"],
+        ),
+        (
+            replacing(&base, "token_file", "/dev/zero"),
+            &["token_file /dev/zero: a device or socket, not a regular file"],
+        ),
+        (
+            replacing(&base, "token_file", &big),
+            &[": larger than 65536 bytes, more than it should hold"],
+        ),
+        (
+            replacing(&base, "ca_file", "/dev/zero"),
+            &["ca_file /dev/zero: a device or socket, not a regular file"],
+        ),
+        (
+            replacing(&base, "ca_file", &fifo),
+            &["no PEM certificates found"],
         ),
     ];
     for (props, needles) in cases {
@@ -285,7 +330,6 @@ fn the_token_read_from_token_file_is_never_logged() {
 /// its owner only, or not read (`token` set too), is not.
 #[test]
 fn a_token_file_others_can_read_is_warned_about_at_init() {
-    use std::os::unix::fs::PermissionsExt as _;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mock = op_events_mock::MockServer::start(op_events_mock::MockConfig::default()).unwrap();
     let token = mock.token("acme", &["auditevents"]);

@@ -71,6 +71,9 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// The most a `ca_file` may hold: a whole bundle of public roots is a few hundred kilobytes.
+const MAX_CA_FILE: usize = 16 * 1024 * 1024;
+
 fn tls_config(config: &Config) -> Result<rustls::ClientConfig, SetupError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -86,8 +89,8 @@ fn tls_config(config: &Config) -> Result<rustls::ClientConfig, SetupError> {
             pem::Error::Io(io) => ca_err(io.to_string()),
             other => ca_err(other.to_string()),
         };
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(pem_err)?
+        let pem = crate::file::read(path, MAX_CA_FILE).map_err(|e| ca_err(e.to_string()))?;
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(pem_err)?;
         if certs.is_empty() {

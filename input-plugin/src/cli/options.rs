@@ -10,6 +10,9 @@ use crate::api::SetupError;
 use crate::config::{Config, ConfigError, KEYS, key_name};
 use crate::token::{TokenError, warn_if_others_can_read};
 
+/// The most a `--config` file may hold: a few dozen options.
+const MAX_CONFIG_FILE: usize = 1024 * 1024;
+
 /// Where an option's value came from, so that an error found only once every option is in
 /// (`Config::validate`), or only when it is used, names the option the way the user wrote it.
 enum Origin<'p> {
@@ -55,8 +58,15 @@ impl Options {
         let mut origins: HashMap<&'static str, Origin> = HashMap::new();
         let mut file_has_token = false;
         if let Some(path) = &self.config {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+            let usage =
+                |e: std::io::Error| Failure::usage(format!("--config {}: {e}", path.display()));
+            let bytes = crate::file::read(path, MAX_CONFIG_FILE).map_err(usage)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                usage(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not UTF-8 text",
+                ))
+            })?;
             let table: toml::Table = text.parse().map_err(|e| {
                 Failure::usage(format!(
                     "--config {}: {}",
