@@ -122,10 +122,11 @@ impl FromStr for StartTime {
         if let Ok(t) = s.parse::<jiff::Timestamp>() {
             return Ok(Self::At(t));
         }
-        parse_duration(s).map(Self::Lookback).map_err(|_| {
-            format!(
+        parse_duration(s).map(Self::Lookback).map_err(|e| match e {
+            DurationError::Syntax(_) => format!(
                 "`{s}` is neither RFC 3339 (2026-01-15T00:00:00Z) nor a lookback (7d, 12h, 30m)"
-            )
+            ),
+            too_long => too_long.to_string(),
         })
     }
 }
@@ -140,26 +141,36 @@ impl fmt::Display for StartTime {
     }
 }
 
+/// The longest duration taken, in days: ten years, more than any wait or lookback means.
+const MAX_DURATION_DAYS: u32 = 3_650;
+
+#[derive(Debug, thiserror::Error)]
+enum DurationError {
+    #[error("`{0}` is not a duration (examples: 10s, 1m)")]
+    Syntax(String),
+    #[error("`{0}` is too long (at most {MAX_DURATION_DAYS}d)")]
+    TooLong(String),
+}
+
 /// Parses `500ms`, `10s`, `5m`, `12h`, `7d` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration"))?;
+    let syntax = || DurationError::Syntax(s.to_owned());
+    let n: f64 = num.parse().map_err(|_| syntax())?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "" | "s" | "sec" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86_400.0,
-        _ => return Err(format!("`{s}` is not a duration")),
+        _ => return Err(syntax()),
     };
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("`{s}` is not a duration"));
+    if !secs.is_finite() || secs > f64::from(MAX_DURATION_DAYS) * 86_400.0 {
+        return Err(DurationError::TooLong(s.to_owned()));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -317,8 +328,7 @@ fn parse_num<T: FromStr>(key: &'static str, v: &str, what: &str) -> Result<T, Co
 }
 
 fn parse_dur(key: &'static str, v: &str) -> Result<Duration, ConfigError> {
-    parse_duration(v)
-        .map_err(|_| invalid(key, format!("`{v}` is not a duration (examples: 10s, 1m)")))
+    parse_duration(v).map_err(|e| invalid(key, e.to_string()))
 }
 
 fn parse_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
@@ -624,6 +634,13 @@ mod tests {
             e.to_string(),
             "poll_interval: `abc` is not a duration (examples: 10s, 1m)"
         );
+        let e = Config::from_pairs([("poll_interval", "3651d")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "poll_interval: `3651d` is too long (at most 3650d)"
+        );
+        let c = Config::from_pairs([("poll_interval", "3650d")]).unwrap();
+        assert_eq!(c.poll_interval, Duration::from_secs(3650 * 86_400));
         let e = Config::from_pairs([("pol_interval", "1s")]).unwrap_err();
         assert!(
             e.to_string().contains("did you mean `poll_interval`"),
