@@ -28,7 +28,12 @@ pub enum ApiError {
     Certificate(String),
     #[error("bad response body: {0}")]
     Body(String),
-    #[error("response larger than max_response_bytes ({0} bytes); lower `limit`")]
+    /// Raising the cap is the fix: a continuing cursor keeps the page size of its reset, so a
+    /// lower `limit` would not shrink the page until the next reset.
+    #[error(
+        "response larger than max_response_bytes ({0} bytes): raise `max_response_bytes` (a \
+         saved cursor keeps the page size it was reset with, whatever `limit` says now)"
+    )]
     TooLarge(usize),
 }
 
@@ -78,7 +83,7 @@ impl ApiError {
     }
 }
 
-/// The advice of [`ApiError::TooLarge`] (lower `limit`) is about pages.
+/// The advice of [`ApiError::TooLarge`] (page size) is about pages.
 pub(super) fn introspect_too_large(e: ApiError) -> ApiError {
     match e {
         ApiError::TooLarge(n) => ApiError::Body(format!(
