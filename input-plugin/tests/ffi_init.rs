@@ -321,6 +321,12 @@ fn the_token_read_from_token_file_is_never_logged() {
             .any(|(_, line)| line.contains("/[redacted]")),
         "{starting:#?}"
     );
+    // The state directory in use is named, so a restart can be pointed at the same one.
+    let state_dir = format!("state_dir={}", state.path().display());
+    assert!(
+        starting.iter().any(|(_, line)| line.contains(&state_dir)),
+        "{starting:#?}"
+    );
     let leaked = harness::logs_containing(opaque);
     assert!(leaked.is_empty(), "{leaked:#?}");
 }

@@ -145,7 +145,15 @@ impl Collector {
             statuses: Mutex::new(Vec::new()),
             started: false.into(),
         });
-        info!(base_url = %client.base_url(), api_version = %config.api_version, "starting");
+        // Where checkpoints go, in full: a relative default lands in the host's working
+        // directory (`/` under systemd), and a restart elsewhere would start over.
+        let state_dir = std::path::absolute(&config.state_dir).unwrap_or(config.state_dir.clone());
+        info!(
+            base_url = %client.base_url(),
+            api_version = %config.api_version,
+            state_dir = %state_dir.display(),
+            "starting"
+        );
         runtime.spawn(Arc::clone(&shared.committer).run());
         runtime.spawn(launch(Arc::clone(&shared), config, target, client, store));
         Ok(Collector {
