@@ -264,7 +264,14 @@ fn bad_ca_files_name_the_file() {
         (garbage, "base64"),
         (empty, ": no PEM certificates found"),
         (missing, ": No such file or directory (os error 2)"),
-        (dir.path().to_path_buf(), ": Is a directory (os error 21)"),
+        (
+            dir.path().to_path_buf(),
+            ": a directory, not a regular file",
+        ),
+        (
+            "/dev/zero".into(),
+            ": a device or socket, not a regular file",
+        ),
     ];
     for (path, reason) in cases {
         let c = config("https://localhost:1", Some(&path));

@@ -78,21 +78,16 @@ fn tls_config(config: &Config) -> Result<rustls::ClientConfig, SetupError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &config.ca_file {
-        use rustls_pki_types::pem::{self, PemObject as _};
+        use rustls_pki_types::pem::PemObject as _;
         let ca_err = |message: String| SetupError::CaFile {
             path: path.display().to_string(),
             message,
         };
-        // The OS's words alone for a file that can't be read ("No such file or directory"),
-        // not pem's "I/O error: " before them.
-        let pem_err = |e: pem::Error| match e {
-            pem::Error::Io(io) => ca_err(io.to_string()),
-            other => ca_err(other.to_string()),
-        };
+        // The OS's words alone for a file that can't be read ("No such file or directory").
         let pem = crate::file::read(path, MAX_CA_FILE).map_err(|e| ca_err(e.to_string()))?;
         let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(pem_err)?;
+            .map_err(|e| ca_err(e.to_string()))?;
         if certs.is_empty() {
             return Err(ca_err("no PEM certificates found".into()));
         }
