@@ -48,6 +48,12 @@ pub fn read(path: &Path, max: usize) -> io::Result<Vec<u8>> {
     }
 }
 
+/// [`read`], as UTF-8 text.
+pub fn read_text(path: &Path, max: usize) -> io::Result<String> {
+    String::from_utf8(read(path, max)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 fn readable_kind(meta: &std::fs::Metadata) -> io::Result<()> {
     let kind = meta.file_type();
     if kind.is_file() || kind.is_fifo() {
@@ -74,6 +80,10 @@ mod tests {
         let small = dir.path().join("small");
         std::fs::write(&small, "abc").unwrap();
         assert_eq!(read(&small, 3).unwrap(), b"abc");
+        std::fs::write(&small, b"\xff").unwrap();
+        let e = read_text(&small, 3).unwrap_err().to_string();
+        assert_eq!(e, "not UTF-8 text");
+        std::fs::write(&small, "abc").unwrap();
         let e = read(&small, 2).unwrap_err().to_string();
         assert_eq!(e, "larger than 2 bytes, more than it should hold");
         let e = read(Path::new("/dev/zero"), 100).unwrap_err().to_string();

@@ -120,17 +120,11 @@ impl Token {
 
     /// Reads a token file (whitespace around the token, such as a final newline, ignored).
     pub fn from_file(path: &Path) -> Result<Token, TokenError> {
-        let file_err = |source| TokenError::File {
-            path: path.display().to_string(),
-            source,
-        };
-        let bytes = crate::file::read(path, MAX_TOKEN_FILE).map_err(file_err)?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            file_err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "not UTF-8 text, so no token",
-            ))
-        })?;
+        let text =
+            crate::file::read_text(path, MAX_TOKEN_FILE).map_err(|source| TokenError::File {
+                path: path.display().to_string(),
+                source,
+            })?;
         Token::new(SecretString::from(text)).map_err(|problem| TokenError::FileContents {
             path: path.display().to_string(),
             problem: Box::new(problem),

@@ -58,15 +58,8 @@ impl Options {
         let mut origins: HashMap<&'static str, Origin> = HashMap::new();
         let mut file_has_token = false;
         if let Some(path) = &self.config {
-            let usage =
-                |e: std::io::Error| Failure::usage(format!("--config {}: {e}", path.display()));
-            let bytes = crate::file::read(path, MAX_CONFIG_FILE).map_err(usage)?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                usage(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "not UTF-8 text",
-                ))
-            })?;
+            let text = crate::file::read_text(path, MAX_CONFIG_FILE)
+                .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
             let table: toml::Table = text.parse().map_err(|e| {
                 Failure::usage(format!(
                     "--config {}: {}",
