@@ -659,6 +659,15 @@ fn config_lists_and_tables_only_where_an_option_takes_them() {
             )
         );
     }
+    // A misspelt name is still answered with the option meant, whatever its value.
+    std::fs::write(file.path(), "evnts = [\"auditevents\"]\n").unwrap();
+    let out = op_events(Some("a.b.c"))
+        .args(["check", "--config", &config])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("did you mean `events`?"), "{stderr}");
 }
 
 /// A proxy variable the HTTP client would skip (so requests go around the proxy) or could not

@@ -68,10 +68,11 @@ impl Options {
                 ))
             })?;
             for (key, value) in table {
-                file_has_token |= key_name(&key) == Some("token");
+                let name = key_name(&key);
+                file_has_token |= name == Some("token");
                 let value = match value {
                     toml::Value::String(s) => s,
-                    toml::Value::Array(a) if key_name(&key) == Some("events") => a
+                    toml::Value::Array(a) if name == Some("events") => a
                         .iter()
                         .map(|v| {
                             v.as_str()
@@ -80,7 +81,8 @@ impl Options {
                         })
                         .collect::<Vec<_>>()
                         .join(","),
-                    toml::Value::Array(_) | toml::Value::Table(_) => {
+                    // An unknown name is left to `set`, which suggests the option meant.
+                    toml::Value::Array(_) | toml::Value::Table(_) if name.is_some() => {
                         return Err(Failure::usage(format!(
                             "--config {}: `{key}` takes one value, not a list or table \
                              (only `events` takes a list)",
@@ -92,7 +94,7 @@ impl Options {
                 config
                     .set(&key, &value)
                     .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
-                origins.extend(key_name(&key).map(|k| (k, Origin::File(path))));
+                origins.extend(name.map(|k| (k, Origin::File(path))));
             }
         }
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
