@@ -98,16 +98,17 @@ pub fn rate_limited_wait(retry_after: Option<Duration>) -> Duration {
     }) + jitter(Duration::from_secs(2))
 }
 
-/// Logs a failure that retrying soon cannot fix (one only a person can, or, for `--once`, a
-/// persistent outage), and returns the wait before trying again anyway (`unauthorized_retry`,
-/// in case it was fixed elsewhere: a proxy, the clock), or forever (`None`: `--once`).
+/// Logs a failure that retrying soon cannot fix (one only a person can), and returns the wait
+/// before trying again anyway (`unauthorized_retry`, in case it was fixed elsewhere: a proxy,
+/// the clock). With `None` (`--once`, where a persistent outage is one too) it waits forever
+/// and logs nothing: the run ends on the failure and prints it as its final error, once.
 pub fn report_fatal(stream: Option<EventType>, msg: &str, retry: Option<Duration>) -> Duration {
+    let Some(wait) = retry else {
+        return Duration::MAX;
+    };
     let stream = stream.map(|k| k.as_str());
-    match retry {
-        Some(wait) => error!(stream, "{msg}; retrying in {}s", wait.as_secs()),
-        None => error!(stream, "{msg}"),
-    }
-    retry.unwrap_or(Duration::MAX)
+    error!(stream, "{msg}; retrying in {}s", wait.as_secs());
+    wait
 }
 
 /// Consecutive transient errors after which `failure()` reports the stream (retries go on).
