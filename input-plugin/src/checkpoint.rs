@@ -74,6 +74,15 @@ pub enum CheckpointError {
         "state_dir {path}: {file} is not a directory: set `state_dir` to a directory (a missing one is created), or move {file} away"
     )]
     NotADirectory { path: String, file: String },
+    /// Checked at start: a collector that can save no checkpoint would deliver the whole
+    /// window again at every restart.
+    #[error(
+        "state_dir {path} is not writable: {source}: make it writable by the user the collector runs as, or set `state_dir` elsewhere"
+    )]
+    NotWritable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(
         "state file {path} cannot be read: {message}. Fix its permissions, or delete it to start that stream again from start_time"
     )]
@@ -86,7 +95,7 @@ pub enum CheckpointError {
         found: String,
         expected: String,
     },
-    #[error("state file {path} could not be written: {source} (the previous file is intact)")]
+    #[error("state file {path} could not be written: {source} (any previous one is intact)")]
     Write {
         path: String,
         source: std::io::Error,
@@ -157,9 +166,30 @@ fn is_state_file(p: &Path) -> bool {
         .is_some_and(|n| n.starts_with("state-") && n.ends_with(".json"))
 }
 
+/// Creates and removes a file in `dir`, as a checkpoint's temp file would be. Another input of
+/// the same process may be doing the same: the file may be there already, or gone.
+fn check_writable(dir: &Path) -> Result<(), CheckpointError> {
+    let probe = dir.join(format!(".tmp-write-check-{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&probe)
+        .and_then(|_| match std::fs::remove_file(&probe) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .map_err(|source| CheckpointError::NotWritable {
+            path: dir.display().to_string(),
+            source,
+        })
+}
+
 impl Store {
-    /// Creates the directory (0700) if needed and checks every state file in it is readable, so a
-    /// broken file fails the start instead of silently restarting a stream.
+    /// Creates the directory (0700) if needed, checks that a file can be created in it, and that
+    /// every state file in it is readable, so a broken file fails the start instead of silently
+    /// restarting a stream.
     pub fn open(dir: &Path) -> Result<Store, CheckpointError> {
         let dir_err = dir_error(dir);
         let mut b = std::fs::DirBuilder::new();
@@ -177,6 +207,7 @@ impl Store {
                 None => dir_err(e),
             },
         )?;
+        check_writable(dir)?;
         let store = Store {
             dir: dir.to_path_buf(),
         };
@@ -369,6 +400,30 @@ mod tests {
             e.contains("delete it") && e.contains("state-ACME_1-v2-itemusages.json"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_written_fails_the_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let read_only = tmp.path().join("read-only");
+        std::fs::create_dir(&read_only).unwrap();
+        std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o500)).unwrap();
+        // Modes do not stop root; sysfs refuses new files to everyone.
+        let dir = match std::fs::File::create(read_only.join("probe")) {
+            Ok(_) => Path::new("/sys/kernel"),
+            Err(_) => read_only.as_path(),
+        };
+        let e = Store::open(dir).unwrap_err();
+        assert!(matches!(e, CheckpointError::NotWritable { .. }), "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("state_dir {} is not writable: ", dir.display()))
+                && shown.contains("set `state_dir` elsewhere")
+                && !shown.contains(".tmp-write-check-"),
+            "{shown}"
+        );
+        std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
 
     #[test]

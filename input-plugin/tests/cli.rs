@@ -161,23 +161,42 @@ fn a_future_start_time_is_warned_about() {
     );
 }
 
+/// A `state_dir` that takes no new file fails the start (as a usage error, like an unreadable
+/// `token_file`): a run that could save no checkpoint would send the whole window every time.
+#[test]
+fn run_fails_at_start_when_state_dir_takes_no_file() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    // procfs: a directory in which no one, root included, can create a file.
+    let out = op_events(Some(&token))
+        .args(["run", "--once", "--state-dir", "/proc/self/fdinfo"])
+        .args(["--base-url", &mock.url()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--state-dir /proc/self/fdinfo is not writable"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{stderr}");
+    assert!(mock.stats().requests.is_empty(), "nothing fetched");
+}
+
+/// State writes that fail once the run is going (a full disk: `ulimit -f 0` makes every write
+/// to a regular file fail with EFBIG, SIGXFSZ ignored; stdout is a pipe).
 #[test]
 fn run_once_fails_when_checkpoints_cannot_be_saved() {
     let mock = mock();
     let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
-    let out = op_events(Some(&token))
-        .args([
-            "run",
-            "--once",
-            "--state-dir",
-            "/proc/self/fdinfo",
-            "--limit",
-            "20",
-            "--set",
-            "checkpoint_interval=0",
-            "--base-url",
-        ])
-        .arg(mock.url())
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$@\"", "sh", BIN])
+        .env("OP_EVENTS_TOKEN", &token)
+        .args(["run", "--once", "--limit", "20"])
+        .args(["--set", "checkpoint_interval=0", "--base-url", &mock.url()])
+        .arg("--state-dir")
+        .arg(state.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -123,6 +123,14 @@ fn init_fails_with_one_line_naming_the_key() {
     std::fs::write(&big, vec![b'a'; 100_000]).unwrap();
     std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
     let big = big.to_str().unwrap().to_owned();
+    let read_only = state.path().join("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o500)).unwrap();
+    // Modes do not stop root; sysfs refuses new files to everyone.
+    let read_only = match std::fs::File::create(read_only.join("probe")) {
+        Ok(_) => "/sys/kernel".to_owned(),
+        Err(_) => read_only.to_str().unwrap().to_owned(),
+    };
     let url = mock.url();
     let base: Vec<(&str, &[u8])> = vec![
         ("token", token.as_bytes()),
@@ -207,6 +215,10 @@ fn init_fails_with_one_line_naming_the_key() {
                 .chain([("state_dir", file.as_bytes())])
                 .collect(),
             &["state_dir", "is not a directory"],
+        ),
+        (
+            replacing(&base, "state_dir", &read_only),
+            &["state_dir", "is not writable"],
         ),
         (
             base.iter()

@@ -152,14 +152,16 @@ pub(super) fn collect(config: Config, origins: &Origins, once: bool) -> Result<E
     };
     let pumping = Arc::new(AtomicBool::new(true));
     let stop = stop_signal(Arc::clone(&pumping));
-    // A state directory that cannot be created or listed, or is no directory, is the option's
-    // mistake, as an unreadable `token_file` or `ca_file` is; what is wrong inside it (a state
-    // file, a lock) is not.
+    // A state directory that cannot be created, listed or written, or is no directory, is the
+    // option's mistake, as an unreadable `token_file` or `ca_file` is; what is wrong inside it
+    // (a state file, a lock) is not.
     let collector = Collector::start(config, Target::Ndjson, None).map_err(|e| match e {
         StartError::Setup(e) => setup_failure(e, origins),
         StartError::Token(e) => token_failure(e, origins),
         StartError::State(
-            e @ (CheckpointError::Dir { .. } | CheckpointError::NotADirectory { .. }),
+            e @ (CheckpointError::Dir { .. }
+            | CheckpointError::NotADirectory { .. }
+            | CheckpointError::NotWritable { .. }),
         ) => origins.usage("state_dir", e),
         StartError::Config(_) => Failure::usage(e),
         StartError::State(_) | StartError::Runtime(_) => Failure::runtime(e),
