@@ -1211,18 +1211,26 @@ fn run_once_gives_up_on_a_stream_that_keeps_failing() {
 }
 
 /// A token that grants no event type, with no `--events`: nothing can be collected, which
-/// `--once` reports as a failure (it once exited 0, as if it had caught up).
+/// `--once` reports as a failure (it once exited 0, as if it had caught up), and `check` too (it
+/// once exited 0, calling healthy what `run` refuses).
 #[test]
-fn run_once_fails_when_the_token_grants_no_event_type() {
+fn run_once_and_check_fail_when_the_token_grants_no_event_type() {
     let mock = mock();
     let token = mock.token("acme", &[]);
+    let failure = "the token grants none of signinattempts, itemusages, auditevents \
+                   (its features: none); nothing to collect";
     let (code, stderr) = run_once_failing(&token, &mock.url());
     assert_eq!(code, Some(1), "{stderr}");
-    assert_said_once_at_the_end(
-        &stderr,
-        "the token grants none of signinattempts, itemusages, auditevents",
-    );
+    assert_said_once_at_the_end(&stderr, failure);
     assert!(!stderr.contains("retrying"), "{stderr}");
+    let out = check_against(&mock, Some(&token), &[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("features:  none\n"), "{stdout}");
+    assert_said_once_at_the_end(&stderr, failure);
 }
 
 /// A `base_url` with a path the API does not serve: a 404 is reported at once with what to

@@ -194,6 +194,23 @@ impl Introspection {
             .filter(|k| self.features.iter().any(|f| f == k.as_str()))
             .collect()
     }
+
+    /// The features, listed for a person: "none" rather than nothing.
+    pub fn features_text(&self) -> String {
+        match self.features.as_slice() {
+            [] => "none".to_owned(),
+            listed => listed.join(", "),
+        }
+    }
+
+    /// Why nothing can be collected when [`Introspection::granted`] is empty and `events` is
+    /// not set: `run` fails on it, and `check` too.
+    pub fn grants_nothing(&self) -> String {
+        format!(
+            "the token grants none of signinattempts, itemusages, auditevents (its features: {}); nothing to collect: use a token issued for at least one of them",
+            self.features_text()
+        )
+    }
 }
 
 #[derive(Deserialize)]

@@ -65,7 +65,7 @@ pub(super) fn check(options: Options) -> Result<(), Failure> {
         "expires:   {}",
         crate::rotate::expiry_text(&client.token())
     ))?;
-    report.line(format_args!("features:  {}", intro.features.join(", ")))?;
+    report.line(format_args!("features:  {}", intro.features_text()))?;
     // As `run` does: the listed types, or else every type the token grants.
     let kinds = match config.events.clone() {
         Some(kinds) => kinds,
@@ -76,6 +76,10 @@ pub(super) fn check(options: Options) -> Result<(), Failure> {
                     "{:<15} not granted by the token (skipped)",
                     kind.as_str()
                 ))?;
+            }
+            if granted.is_empty() {
+                // `run` would start no stream, and fails on it.
+                return Err(Failure::runtime(intro.grants_nothing()));
             }
             granted
         }

@@ -424,10 +424,7 @@ async fn introspect(
                 if !kinds.is_empty() {
                     return Some((intro, kinds));
                 }
-                let msg = format!(
-                    "the token grants none of signinattempts, itemusages, auditevents (its features: {}); nothing to collect: use a token issued for at least one of them",
-                    intro.features.join(", ")
-                );
+                let msg = intro.grants_nothing();
                 (report_fatal(None, &msg, unauthorized_retry), Some(msg))
             }
             // Not a failure: the account's budget is spent (another collector, a script).
