@@ -315,7 +315,7 @@ fn parse_bool(key: &'static str, v: &str) -> Result<bool, ConfigError> {
         "false" | "off" | "no" | "0" => Ok(false),
         _ => Err(invalid(
             key,
-            format!("`{v}` is not a boolean (true or false)"),
+            format!("`{v}` is not a boolean (true, on, yes or 1; false, off, no or 0)"),
         )),
     }
 }
@@ -641,6 +641,16 @@ mod tests {
         );
         let c = Config::from_pairs([("poll_interval", "3650d")]).unwrap();
         assert_eq!(c.poll_interval, Duration::from_secs(3650 * 86_400));
+        // Every word it takes, as Fluent Bit's own booleans.
+        let e = Config::from_pairs([("insecure_http", "maybe")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "insecure_http: `maybe` is not a boolean (true, on, yes or 1; false, off, no or 0)"
+        );
+        for (word, value) in [("On", true), ("yes", true), ("1", true), ("OFF", false)] {
+            let c = Config::from_pairs([("insecure_http", word)]).unwrap();
+            assert_eq!(c.insecure_http, value, "{word}");
+        }
         let e = Config::from_pairs([("pol_interval", "1s")]).unwrap_err();
         assert!(
             e.to_string().contains("did you mean `poll_interval`"),

@@ -741,6 +741,11 @@ fn bad_flags_and_missing_token_are_usage_errors() {
             vec!["run", "--set", "token=x"],
             "never taken on the command line",
         ),
+        // The keys it lists are those `--set` takes: `token` is not one.
+        (
+            vec!["run", "--set", "format"],
+            "--set format: expected KEY=VALUE (keys: token_file, region,",
+        ),
         // The binary's flag, not the plugin's key.
         (
             vec!["run", "--base-url", "http://example.com"],
@@ -748,7 +753,7 @@ fn bad_flags_and_missing_token_are_usage_errors() {
         ),
         (
             vec!["check", "--base-url", "http://example.com"],
-            "use https, or pass --insecure-http if",
+            "--base-url http://example.com/: plain http is only allowed to loopback addresses; use https, or pass --insecure-http if",
         ),
         // Checked once every option is in, and still named as it was given.
         (
@@ -835,6 +840,32 @@ fn bad_flags_and_missing_token_are_usage_errors() {
             assert!(stderr.contains(needle), "{command}: {stderr}");
             assert!(!stderr.contains("Fluent Bit"), "{command}: {stderr}");
         }
+    }
+    // A token pasted with its header's prefix, or in quotes: the error names where it is.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "token = \"Bearer a.b.c\"\nregion = \"eu\"\n").unwrap();
+    let from_file = format!(
+        "--config {}: the token starts with `Bearer `",
+        file.path().display()
+    );
+    for (env, needle) in [
+        (None, from_file.as_str()),
+        (
+            Some("Bearer a.b.c"),
+            "OP_EVENTS_TOKEN: the token starts with `Bearer `",
+        ),
+        (Some("'a.b.c'"), "OP_EVENTS_TOKEN: the token is in quotes"),
+    ] {
+        let mut c = op_events(env);
+        let out = c
+            .arg("check")
+            .arg("--config")
+            .arg(file.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
     }
     // An unreachable API is a network problem, not a token problem.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")

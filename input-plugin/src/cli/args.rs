@@ -98,7 +98,7 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
     /// HTTP(S) proxy URL (http:// or https://; not SOCKS) [default: the
-    /// HTTPS_PROXY/ALL_PROXY/NO_PROXY environment].
+    /// HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY environment, as fits base_url's scheme].
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
     /// Allow plain http to a non-loopback base URL (testing only).

@@ -19,6 +19,8 @@ enum Origin<'p> {
     File(&'p std::path::Path),
     Flag,
     Set,
+    /// `OP_EVENTS_TOKEN`, the token's alone.
+    Env,
 }
 
 /// Each option's [`Origin`], by key.
@@ -42,6 +44,7 @@ impl Origins<'_> {
                 }
             }
             Some(Origin::File(path)) => format!("--config {}: {message}", path.display()),
+            Some(Origin::Env) => format!("{ENV_TOKEN}: {message}"),
             Some(Origin::Set) | None => message,
         })
     }
@@ -129,9 +132,11 @@ impl Options {
         }
         for pair in &self.set {
             let (k, v) = pair.split_once('=').ok_or_else(|| {
+                // `token` is refused below: not one to offer.
+                let keys: Vec<&str> = KEYS.iter().copied().filter(|k| *k != "token").collect();
                 Failure::usage(format!(
                     "--set {pair}: expected KEY=VALUE (keys: {})",
-                    KEYS.join(", ")
+                    keys.join(", ")
                 ))
             })?;
             let key = key_name(k);
@@ -143,7 +148,7 @@ impl Options {
             config.set(k, v)?;
             origins.extend(key.map(|k| (k, Origin::Set)));
         }
-        choose_token(&mut config, &origins)?;
+        choose_token(&mut config, &mut origins)?;
         // `token_file` is warned about as it is read (`load_token`), in the plugin too.
         if let Some(path) = self.config.as_ref().filter(|_| file_has_token) {
             warn_if_others_can_read(path, "--config");
@@ -182,7 +187,10 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
 /// Leaves the one token source that wins: the command line's `token_file` (`--token-file`,
 /// `--set token_file=`), else `OP_EVENTS_TOKEN`, else the `--config` file's `token`, else its
 /// `token_file`. As with every other option, what is given for this run beats the file.
-fn choose_token(config: &mut Config, origins: &HashMap<&str, Origin>) -> Result<(), Failure> {
+fn choose_token(
+    config: &mut Config,
+    origins: &mut HashMap<&'static str, Origin>,
+) -> Result<(), Failure> {
     let command_line = matches!(origins.get("token_file"), Some(Origin::Flag | Origin::Set));
     if command_line && config.token_file.is_some() {
         config.token = None;
@@ -199,6 +207,7 @@ fn choose_token(config: &mut Config, origins: &HashMap<&str, Origin>) -> Result<
         Ok(t) if !t.trim().is_empty() => {
             config.token = Some(t.into());
             config.token_file = None;
+            origins.insert("token", Origin::Env);
         }
         // An empty or unreadable variable counts as unset when the file gives a token.
         _ if configured => {}
@@ -221,10 +230,13 @@ pub(super) fn setup_failure(e: SetupError, origins: &Origins) -> Failure {
             "no Events API address: pass --region (us, ent, ca, eu) or --base-url, or set \
              `region` or `base_url` in the --config file; the token names no events host",
         ),
-        SetupError::InsecureHttp(url) => Failure::usage(format!(
-            "base_url {url}: plain http is only allowed to loopback addresses; use https, or pass \
-             --insecure-http if you really mean it"
-        )),
+        SetupError::InsecureHttp(url) => origins.usage(
+            "base_url",
+            format!(
+                "base_url {url}: plain http is only allowed to loopback addresses; use https, or \
+                 pass --insecure-http if you really mean it"
+            ),
+        ),
         e @ SetupError::CaFile { .. } => origins.usage("ca_file", e),
         other => Failure::usage(other),
     }
@@ -234,7 +246,9 @@ pub(super) fn setup_failure(e: SetupError, origins: &Origins) -> Failure {
 pub(super) fn token_failure(e: TokenError, origins: &Origins) -> Failure {
     match e {
         TokenError::File { .. } | TokenError::FileContents { .. } => origins.usage("token_file", e),
-        other => Failure::usage(other),
+        TokenError::Missing => Failure::usage(e),
+        // Its text: from `OP_EVENTS_TOKEN` or the `--config` file's `token`.
+        other => origins.usage("token", other),
     }
 }
 
