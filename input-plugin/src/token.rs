@@ -222,6 +222,10 @@ pub fn warn_if_others_can_read(path: &Path, what: &str) {
 /// replacing every occurrence of a few letters would garble a message without hiding anything.
 const MIN_KNOWN_SECRET: usize = 8;
 
+/// The shortest last segment of a secret that [`redact`] hides on its own: a JWT's signature is
+/// 43 characters or more (HMAC-SHA256); a short tail (`c` of `a.b.c`) would garble messages.
+const MIN_SIGNATURE: usize = 32;
+
 /// Every token this process has held (given inline, read from `token_file`, or read again when
 /// the API rejected the one before), each once: [`redact_held`] hides them whatever their shape,
 /// where [`redact`] alone hides only token-shaped text and the secrets it is given. A process
@@ -248,20 +252,28 @@ pub fn redact_held(text: &str, secret: Option<&str>) -> String {
 
 /// `text` with `secrets` and anything shaped like a token replaced by `[redacted]`: text that
 /// may quote what a user typed or a server sent, where a token pasted into the wrong place (a
-/// flag's value, a path, a stray argument) or echoed back would otherwise be shown. Token-shaped
-/// means a JWT (three base64url segments joined by dots, the first two at least 10 characters)
-/// or a word of 16 or more base64url characters starting with `eyJ` (`{"` encoded).
+/// flag's value, a path, a stray argument) or echoed back would otherwise be shown. A secret's
+/// JWT signature (its last segment) is hidden on its own too: a server may echo just that, or
+/// the token with its dots encoded. Token-shaped means a JWT (three base64url segments joined
+/// by dots, the first two at least 10 characters) or a word of 16 or more base64url characters
+/// starting with `eyJ` or `eyI` (`{"` encoded), such as a JWT cut short.
 ///
 /// Runs on every log line of the binary and the plugin: a line without a secret is not copied
 /// before the one pass over its words.
 pub fn redact<'s>(text: &str, secrets: impl IntoIterator<Item = &'s str>) -> String {
     let mut text = std::borrow::Cow::Borrowed(text);
     for s in secrets.into_iter().map(str::trim) {
-        if s.len() >= MIN_KNOWN_SECRET && text.contains(s) {
-            text = std::borrow::Cow::Owned(text.replace(s, "[redacted]"));
+        let signature = s
+            .rsplit_once('.')
+            .map(|(_, sig)| sig)
+            .filter(|sig| sig.len() >= MIN_SIGNATURE);
+        for secret in std::iter::once(s).chain(signature) {
+            if secret.len() >= MIN_KNOWN_SECRET && text.contains(secret) {
+                text = std::borrow::Cow::Owned(text.replace(secret, "[redacted]"));
+            }
         }
     }
-    let word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=');
+    let word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let mut out = String::with_capacity(text.len());
     let mut rest = &*text;
     while let Some(start) = rest.find(word_char) {
@@ -287,11 +299,8 @@ pub fn redact<'s>(text: &str, secrets: impl IntoIterator<Item = &'s str>) -> Str
 
 fn token_shaped(word: &str) -> bool {
     let segments: Vec<&str> = word.split('.').collect();
-    let jwt = segments.len() == 3
-        && segments[0].len() >= 10
-        && segments[1].len() >= 10
-        && segments.iter().all(|s| !s.contains('='));
-    jwt || word.starts_with("eyJ") && word.len() >= 16
+    let jwt = segments.len() == 3 && segments[0].len() >= 10 && segments[1].len() >= 10;
+    jwt || (word.starts_with("eyJ") || word.starts_with("eyI")) && word.len() >= 16
 }
 
 fn decode_claims(raw: &str) -> Option<Claims> {
@@ -403,6 +412,32 @@ mod tests {
             ),
             "[redacted] and [redacted]"
         );
+        // Echoed in part by a server: the signature alone, the token after `name=`, its dots
+        // percent-encoded, a payload cut short.
+        let signature = "bVPInVY-_rdoQ1g2Rv_UpmivDYoXN00ucAYjRuVe3f0";
+        let unsigned = test_jwt(r#"{"1password.com/auuid":"VMRX6FRXUPDQOVJ7I2IEQ7NZ4V"}"#);
+        let (unsigned, _) = unsigned.expose_secret().rsplit_once('.').unwrap();
+        let jwt = format!("{unsigned}.{signature}");
+        let jwt = jwt.as_str();
+        let (header, payload) = unsigned.split_once('.').unwrap();
+        for (echoed, shown) in [
+            (
+                format!("bad signature {signature}; tail"),
+                "bad signature [redacted]; tail".to_owned(),
+            ),
+            (format!("token={jwt}"), "token=[redacted]".to_owned()),
+            (
+                jwt.replace('.', "%2E"),
+                format!("[redacted]%2E{payload}%2E[redacted]"),
+            ),
+            (
+                format!("got {}", &payload[..20]),
+                "got [redacted]".to_owned(),
+            ),
+        ] {
+            assert_eq!(redact(&echoed, Some(jwt)), shown, "{echoed}");
+        }
+        assert!(header.starts_with("eyJ") && payload.starts_with("eyI"));
         // What is not a token stays: hosts, paths, versions, uuids, short secrets.
         for kept in [
             "events.1password.com, events.ent.1password.com, 127.0.0.1:9",
