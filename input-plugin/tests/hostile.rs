@@ -805,6 +805,61 @@ fn has_more_with_the_same_cursor_is_caught_up() {
     assert_eq!(*requests.lock().unwrap(), 2, "the reset and one cursor");
 }
 
+/// Empty pages that each say `has_more`, with a new cursor every time, would take every
+/// request the budget allows and keep `--once` from ending: after ten in a row the stream is
+/// caught up and polls, saying so once.
+#[test]
+fn endless_empty_pages_with_has_more_are_caught_up() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let served = std::sync::atomic::AtomicU32::new(0);
+    let (url, requests) = rt.block_on(serve_counted(move |_| {
+        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let page = format!(r#"{{"cursor":"c{n}","has_more":true,"items":[]}}"#);
+        Script::Reply(200, page.into_bytes())
+    }));
+    let state = tempfile::tempdir().unwrap();
+    let (collector, logs) =
+        collect_itemusages(&url, state.path(), &[("poll_interval", "1h")], false);
+    wait_for(
+        || {
+            if let Some(batch) = collector.take_timeout(LIMITS, Duration::from_millis(10)) {
+                collector.ack(batch.ack);
+            }
+            collector.is_caught_up().then_some(())
+        },
+        Duration::from_secs(20),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(*requests.lock().unwrap(), 10, "the reset and nine cursors");
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert_eq!(logs.matches("10 empty pages in a row").count(), 1, "{logs}");
+    collector.shutdown(Duration::from_secs(5));
+}
+
+/// A cursor is saved and sent back with every request: one of megabytes is refused as a bad
+/// response, not written to the state file.
+#[test]
+fn a_huge_cursor_is_refused() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let page = format!(
+        r#"{{"cursor":"{}","has_more":false,"items":[{{"uuid":"A"}}]}}"#,
+        "c".repeat(65 * 1024)
+    );
+    let (url, _) = rt.block_on(serve_counted(move |_| {
+        Script::Reply(200, page.clone().into_bytes())
+    }));
+    let state = tempfile::tempdir().unwrap();
+    let settings = [("retry_initial", "10ms"), ("retry_max", "20ms")];
+    let (collector, _) = collect_itemusages(&url, state.path(), &settings, true);
+    let failure = wait_for(|| collector.failure(), Duration::from_secs(20));
+    assert!(
+        failure.contains("cursor is 66560 bytes long, more than the 65536 taken"),
+        "{failure}"
+    );
+    assert!(collector.take_timeout(LIMITS, Duration::ZERO).is_none());
+    collector.shutdown(Duration::from_secs(5));
+}
+
 /// A server that rejects every cursor, even one from the reset it just served, would have the
 /// stream reset and re-read at once, forever, spending the account's request budget: the
 /// stream backs off and, after a few, reports it (`--once` ends on it).

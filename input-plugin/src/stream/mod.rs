@@ -114,6 +114,16 @@ pub fn report_fatal(stream: Option<EventType>, msg: &str, retry: Option<Duration
 /// Consecutive transient errors after which `failure()` reports the stream (retries go on).
 pub const PERSISTENT_FAILURES: u32 = 6;
 
+/// Empty pages in a row with `has_more` after which a stream counts as caught up and waits
+/// `poll_interval` before each next one. The API says a page after `has_more` may be empty,
+/// so a few are expected; a server that never stops sending them would otherwise take every
+/// request the budget allows and keep `--once` from ending.
+const EMPTY_PAGES_IN_A_ROW: u32 = 10;
+
+/// The longest cursor taken from a response: the API's are well under 1 KiB, and a cursor is
+/// saved in the state file and sent back with every request.
+const MAX_CURSOR: usize = 64 * 1024;
+
 /// What a stream reports to the collector (progress, `is_caught_up`, failures).
 #[derive(Debug, Clone, Default)]
 pub struct Status {
@@ -167,6 +177,8 @@ struct Position {
     /// Cursors rejected since a cursor was last accepted: more than one means the server
     /// refuses even the cursor of the reset it just served.
     rejections: u32,
+    /// Pages in a row that held no item but said `has_more`.
+    empty_pages: u32,
 }
 
 /// One item encoded into a page's bytes, ending at `end`.
@@ -192,6 +204,7 @@ impl Stream {
             resume_from: state.resume_from.or(state.last_timestamp),
             seq: 0,
             rejections: 0,
+            empty_pages: 0,
         };
         self.update(|s| s.last_timestamp = pos.last_timestamp);
         let mut failures = 0u32;
@@ -316,6 +329,12 @@ impl Stream {
         let cursor = envelope
             .cursor
             .ok_or_else(|| ApiError::Body("response has no cursor".into()))?;
+        if cursor.len() > MAX_CURSOR {
+            return Err(ApiError::Body(format!(
+                "the response's cursor is {} bytes long, more than the {MAX_CURSOR} taken",
+                cursor.len()
+            )));
+        }
         for e in skipped {
             warn!(stream = %self.kind, "skipping an item that cannot be normalized: {e}");
         }
@@ -352,6 +371,17 @@ impl Stream {
         // `has_more` with the same cursor again would page forever (its items, read again,
         // are dropped as duplicates): treat it as caught up and poll later.
         let stuck = pos.cursor.as_deref() == Some(cursor.as_str());
+        pos.empty_pages = match envelope.items {
+            0 if envelope.has_more => pos.empty_pages.saturating_add(1),
+            _ => 0,
+        };
+        if pos.empty_pages == EMPTY_PAGES_IN_A_ROW {
+            warn!(
+                stream = %self.kind,
+                "{EMPTY_PAGES_IN_A_ROW} empty pages in a row, each saying there is more: counting the stream as caught up, and polling every `poll_interval` until a page holds events"
+            );
+        }
+        let idle = pos.empty_pages >= EMPTY_PAGES_IN_A_ROW;
         pos.cursor = Some(cursor.clone());
         pos.reset_from = None;
         pos.last_timestamp = newest;
@@ -377,7 +407,7 @@ impl Stream {
         });
         // One line a page, for `log_level debug`: what each request brought.
         debug!(stream = %self.kind, events = records, duplicates, has_more = envelope.has_more, "page received");
-        Ok(envelope.has_more && !stuck)
+        Ok(envelope.has_more && !stuck && !idle)
     }
 
     /// Logs the error and says how long to wait before the next request.
