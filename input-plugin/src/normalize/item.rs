@@ -194,12 +194,28 @@ fn timestamp_and_shape(s: &str) -> (Option<Timestamp>, bool) {
     let (ts, utc_text) = match utc_fast(s.as_bytes()) {
         Some(ts) => (ts, true),
         None => match s.parse::<Timestamp>() {
-            Ok(ts) => (ts, false),
-            Err(_) => return (None, false),
+            Ok(ts) if rfc3339_offset(s.as_bytes()) => (ts, false),
+            _ => return (None, false),
         },
     };
     let in_range = (0..i64::from(u32::MAX - 1)).contains(&ts.as_second());
     (in_range.then_some(ts), utc_text)
+}
+
+/// Whether the text ends in an offset RFC 3339 allows: `Z`, or `±HH:MM` of at most 23:59. jiff
+/// also takes `+0500` and `+25:00`, which the API's contract does not, and which would move
+/// the event's time where the record should keep the text and time it at collection instead.
+fn rfc3339_offset(b: &[u8]) -> bool {
+    let two = |h: u8, l: u8| {
+        (h.is_ascii_digit() && l.is_ascii_digit()).then(|| (h - b'0') * 10 + l - b'0')
+    };
+    match b {
+        [.., b'Z' | b'z'] => true,
+        [.., b'+' | b'-', h1, h2, b':', m1, m2] => {
+            two(*h1, *h2).is_some_and(|h| h <= 23) && two(*m1, *m2).is_some_and(|m| m <= 59)
+        }
+        _ => false,
+    }
 }
 
 /// The API's usual shape, `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`, without a general parser (one
@@ -266,6 +282,8 @@ mod tests {
             "2021-08-11T14:28:03.42Z",
             "2022-10-24T21:16:52.827288935Z",
             "2020-06-11T16:32:50-03:00",
+            "2020-06-11T16:32:50.5+23:59",
+            "2020-06-11 16:32:50z",
         ] {
             assert!(parse_timestamp(s).is_some(), "{s}");
         }
@@ -278,6 +296,12 @@ mod tests {
             "yesterday",
             "1969-12-31T23:59:59Z",
             "2200-01-01T00:00:00Z",
+            // Offsets jiff takes but RFC 3339 does not.
+            "2026-11-19T00:00:00+24:00",
+            "2026-11-19T00:00:00+25:00",
+            "2026-11-19T00:00:00+0500",
+            "2026-11-19T00:00:00+05",
+            "2026-11-19T00:00:00+05:00:00",
         ] {
             assert!(parse_timestamp(bad).is_none(), "{bad}");
         }
