@@ -256,6 +256,9 @@ async fn token(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejecti
     {
         return fail(StatusCode::BAD_REQUEST, e.to_string());
     }
+    if let Some(Err(e)) = t.account.as_deref().map(auth::parse_account) {
+        return fail(StatusCode::BAD_REQUEST, e.to_string());
+    }
     let now = s.clock.now();
     let expires_at = match (t.never_expires.unwrap_or(false), t.expires_in_seconds) {
         (true, Some(_)) => {

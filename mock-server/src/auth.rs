@@ -95,6 +95,19 @@ pub fn parse_feature(name: &str) -> Result<String, UnknownFeature> {
     }
 }
 
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("an account name must not be empty")]
+pub struct EmptyAccount;
+
+/// An account name: any text but an empty one, which would name an account no one means (a
+/// shell variable left unset).
+pub fn parse_account(name: &str) -> Result<String, EmptyAccount> {
+    if name.trim().is_empty() {
+        return Err(EmptyAccount);
+    }
+    Ok(name.to_owned())
+}
+
 /// Everything a minted token says.
 #[derive(Clone, Debug)]
 pub struct TokenSpec {

@@ -70,7 +70,7 @@ struct Serve {
     #[arg(long, value_name = "DIR")]
     fixtures: Option<PathBuf>,
     /// The account generated at start and fed the fixtures.
-    #[arg(long, default_value = "acme")]
+    #[arg(long, default_value = "acme", value_parser = auth::parse_account)]
     account: String,
     /// Accounts whose v2 events carry the MSP fields (account_uuid, actor_type,
     /// actor_account_uuid, user_type, user_account_uuid): `all`, `none`, or names separated by
@@ -121,7 +121,7 @@ struct Token {
     )]
     features: Vec<String>,
     /// Account name; its uuid and dataset derive from it.
-    #[arg(long, default_value = "acme")]
+    #[arg(long, default_value = "acme", value_parser = auth::parse_account)]
     account: String,
     /// Signing key; must match the server's --key (default: the development key).
     #[arg(long, env = "OP_EVENTS_MOCK_KEY", hide_env_values = true)]

@@ -853,6 +853,9 @@ async fn tokens_that_never_expire_or_carry_the_old_audience_are_minted() {
         message(&body),
         "expires_in_seconds and never_expires exclude each other"
     );
+    let (status, body) = admin(&mock, "POST", "/_mock/tokens", Some(json!({"account": ""}))).await;
+    assert_eq!(status, 400);
+    assert_eq!(message(&body), "an account name must not be empty");
 }
 
 /// `POST /_mock/tokens/revoke` revokes a minted token (again, or once expired, is no error);

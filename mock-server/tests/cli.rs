@@ -297,9 +297,9 @@ fn fixtures_load_into_the_default_account() {
 }
 
 /// `token --features` refuses names no endpoint knows (`--features ''` among them), naming
-/// the valid ones, instead of printing a token that later gets 401s.
+/// the valid ones, instead of printing a token that later gets 401s; so does `--account ''`.
 #[test]
-fn token_refuses_unknown_features() {
+fn token_refuses_unknown_features_and_an_empty_account() {
     for features in [
         "bogus",
         "",
@@ -318,6 +318,14 @@ fn token_refuses_unknown_features() {
             "{features:?}: {err}"
         );
     }
+    // An empty account name (`--account "$UNSET"`) names no account anyone means.
+    let out = Command::new(BIN)
+        .args(["token", "--account", ""])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("an account name must not be empty"), "{err}");
 }
 
 /// `token --days never --legacy-audience` prints a token without `exp` whose audience names no
@@ -423,6 +431,10 @@ fn serve_refuses_too_many_events_and_a_bad_log_filter() {
         (
             ["--log", "bogus[[["],
             "'--log <LOG>': invalid filter directive (examples: info",
+        ),
+        (
+            ["--account", " "],
+            "'--account <ACCOUNT>': an account name must not be empty",
         ),
     ] {
         let out = Command::new(BIN)
