@@ -24,6 +24,22 @@ fn op_events(token: Option<&str>) -> Command {
     c
 }
 
+/// A `--config` file holding `text`.
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+/// Runs `c`, which must fail as a usage error (exit 2, nothing on stdout): its stderr.
+fn usage_error(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "{stderr}");
+    stderr
+}
+
 /// `op-events check ARGS --base-url <mock>`, with `token` in `OP_EVENTS_TOKEN` if given.
 fn check_against(mock: &MockServer, token: Option<&str>, args: &[&str]) -> std::process::Output {
     op_events(token)
@@ -664,12 +680,7 @@ fn config_lists_and_tables_only_where_an_option_takes_them() {
         ("[region]\nname = \"eu\"\n", "region"),
     ] {
         std::fs::write(file.path(), text).unwrap();
-        let out = op_events(Some("a.b.c"))
-            .args(["check", "--config", &config])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        let stderr = usage_error(op_events(Some("a.b.c")).args(["check", "--config", &config]));
         assert_eq!(
             stderr,
             format!(
@@ -806,16 +817,13 @@ fn bad_flags_and_missing_token_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), "limit = 5000\n").unwrap();
-    let out = op_events(Some("a.b.c"))
-        .arg("run")
-        .arg("--config")
-        .arg(file.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let file = config_file("limit = 5000\n");
+    let stderr = usage_error(
+        op_events(Some("a.b.c"))
+            .arg("run")
+            .arg("--config")
+            .arg(file.path()),
+    );
     let needle = format!("--config {}: limit: 5000", file.path().display());
     assert!(stderr.contains(&needle), "{stderr}");
     // No token, or an empty one from `OP_EVENTS_TOKEN=$(cat missing-file)`: said in the
@@ -842,8 +850,7 @@ fn bad_flags_and_missing_token_are_usage_errors() {
         }
     }
     // A token pasted with its header's prefix, or in quotes: the error names where it is.
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), "token = \"Bearer a.b.c\"\nregion = \"eu\"\n").unwrap();
+    let file = config_file("token = \"Bearer a.b.c\"\nregion = \"eu\"\n");
     let from_file = format!(
         "--config {}: the token starts with `Bearer `",
         file.path().display()
@@ -856,15 +863,7 @@ fn bad_flags_and_missing_token_are_usage_errors() {
         ),
         (Some("'a.b.c'"), "OP_EVENTS_TOKEN: the token is in quotes"),
     ] {
-        let mut c = op_events(env);
-        let out = c
-            .arg("check")
-            .arg("--config")
-            .arg(file.path())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        let stderr = usage_error(op_events(env).arg("check").arg("--config").arg(file.path()));
         assert!(stderr.contains(needle), "{stderr}");
     }
     // An unreachable API is a network problem, not a token problem.
@@ -1053,9 +1052,7 @@ fn a_state_dir_that_is_a_file_is_said_to_be_no_directory() {
     let below = file.path().join("state");
     // The file itself, and a directory that would have to be made inside it.
     for dir in [file.path(), below.as_path()] {
-        let out = once_raw(&token, &mock, dir).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        let stderr = usage_error(&mut once_raw(&token, &mock, dir));
         assert!(
             stderr.contains(&format!(
                 "--state-dir {}: {name} is not a directory: set --state-dir to a directory (a \
@@ -1065,7 +1062,6 @@ fn a_state_dir_that_is_a_file_is_said_to_be_no_directory() {
             "{stderr}"
         );
         assert!(!stderr.contains("os error"), "{stderr}");
-        assert!(out.stdout.is_empty());
     }
 }
 
