@@ -343,6 +343,13 @@ fn page(
         Request::Continue(text) => {
             let c =
                 Cursor::decode(&s.key, &text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            if c.run != s.run {
+                return Err(ApiError::BadRequest(
+                    "cursor from another run of the mock server, whose events may differ: \
+                     start again with a reset cursor"
+                        .into(),
+                ));
+            }
             if c.api_version != api_version
                 || c.kind != kind.index() as u8
                 || c.account_uuid != claims.account_uuid
@@ -358,6 +365,7 @@ fn page(
             start_ns,
             end_ns,
         } => Cursor {
+            run: s.run,
             api_version,
             kind: kind.index() as u8,
             account_uuid: claims.account_uuid.clone(),

@@ -1,5 +1,5 @@
 //! Opaque, tamper-evident cursors: the position in ingestion order plus the reset parameters,
-//! bound to account, event type and API version, MACed with the server key.
+//! bound to account, event type, API version and server run, MACed with the server key.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -7,11 +7,14 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const MAC_LEN: usize = 16;
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// What a cursor carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cursor {
+    /// The server run that made it: a position means nothing to another run, whose events
+    /// (appended, generated with other flags) may differ.
+    pub run: u64,
     pub api_version: u8,
     pub kind: u8,
     pub account_uuid: String,
@@ -42,6 +45,7 @@ impl Cursor {
     pub fn encode(&self, key: &[u8]) -> String {
         let mut buf = Vec::with_capacity(64);
         buf.extend_from_slice(&[FORMAT, self.api_version, self.kind]);
+        buf.extend_from_slice(&self.run.to_le_bytes());
         buf.extend_from_slice(&self.limit.to_le_bytes());
         buf.extend_from_slice(&self.position.to_le_bytes());
         buf.extend_from_slice(&self.start_ns.to_le_bytes());
@@ -56,7 +60,7 @@ impl Cursor {
 
     pub fn decode(key: &[u8], text: &str) -> Result<Cursor, CursorError> {
         let buf = B64.decode(text).map_err(|_| CursorError::Malformed)?;
-        if buf.len() < 31 + MAC_LEN {
+        if buf.len() < 39 + MAC_LEN {
             return Err(CursorError::Malformed);
         }
         let (body, tag) = buf.split_at(buf.len() - MAC_LEN);
@@ -71,11 +75,12 @@ impl Cursor {
         Ok(Cursor {
             api_version: body[1],
             kind: body[2],
-            limit: u16::from_le_bytes([body[3], body[4]]),
-            position: u64_at(5),
-            start_ns: u64_at(13) as i64,
-            end_ns: (body[21] == 1).then(|| u64_at(22) as i64),
-            account_uuid: String::from_utf8(body[30..].to_vec())
+            run: u64_at(3),
+            limit: u16::from_le_bytes([body[11], body[12]]),
+            position: u64_at(13),
+            start_ns: u64_at(21) as i64,
+            end_ns: (body[29] == 1).then(|| u64_at(30) as i64),
+            account_uuid: String::from_utf8(body[38..].to_vec())
                 .map_err(|_| CursorError::Malformed)?,
         })
     }
@@ -88,6 +93,7 @@ mod tests {
 
     fn sample() -> Cursor {
         Cursor {
+            run: 0x0123_4567_89ab_cdef,
             api_version: 2,
             kind: 1,
             account_uuid: "ABCDEFGHIJKLMNOPQRSTUVWXYZ".into(),
@@ -114,7 +120,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_flipped_bit_is_rejected(byte in 0usize..63, bit in 0u8..8) {
+        fn any_flipped_bit_is_rejected(byte in 0usize..71, bit in 0u8..8) {
             let mut raw = B64.decode(sample().encode(b"k")).unwrap();
             let i = byte % raw.len();
             raw[i] ^= 1 << bit;

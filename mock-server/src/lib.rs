@@ -28,6 +28,15 @@ pub use state::{RequestCount, Stats};
 pub use store::StoreError;
 pub use tls::{Tls, TlsError};
 
+/// A number no other process is likely to draw (std's per-process random hash keys): what
+/// tells apart the tokens the `token` command mints, and one server run's cursors from another's.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(u64::from(std::process::id()));
+    h.finish()
+}
+
 /// The README's Rust example runs as a doctest, so it cannot drift from the API it shows.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

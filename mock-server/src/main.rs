@@ -205,10 +205,11 @@ fn main() -> anyhow::Result<()> {
             };
             println!(
                 "{}",
+                // A serial of its own, so that two tokens minted alike still differ.
                 auth::mint(
                     t.key.as_deref().unwrap_or(auth::DEV_KEY).as_bytes(),
                     &spec,
-                    0
+                    op_events_mock::random_u64()
                 )
             );
             Ok(())

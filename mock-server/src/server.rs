@@ -120,6 +120,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
             .key
             .unwrap_or_else(|| auth::DEV_KEY.to_owned())
             .into_bytes(),
+        run: crate::random_u64(),
         behaviour: Behaviour {
             region: config.region,
             retry_after_header: config.retry_after_header,

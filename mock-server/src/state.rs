@@ -26,6 +26,8 @@ pub struct Behaviour {
 
 pub struct MockState {
     pub key: Vec<u8>,
+    /// This run's mark on its cursors ([`crate::cursor::Cursor::run`]).
+    pub run: u64,
     pub behaviour: Behaviour,
     pub clock: Clock,
     pub accounts: Accounts,

@@ -345,6 +345,17 @@ fn token_mints_never_expiring_and_old_audience_tokens() {
     assert_eq!(claims.get("exp"), None, "{claims}");
     assert_eq!(claims["aud"], "com.1password.streamingservice");
 
+    // Minted alike (same spec, same issue time), two tokens still differ: revoking one must
+    // leave the other working.
+    let minted = || {
+        Command::new(BIN)
+            .args(["token", "--issued-at", "2026-11-24T12:00:00Z"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_ne!(minted(), minted());
+
     let out = Command::new(BIN)
         .args(["token", "--days", "forever"])
         .output()

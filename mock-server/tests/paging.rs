@@ -156,6 +156,17 @@ async fn foreign_cursors_are_rejected() {
     let token = other_key.token("acme", &ALL);
     let r = post(&other_key, "/api/v2/itemusages", &token, &body).await;
     assert_eq!(r.status, 400, "other key");
+    // Another run with the same key and flags: its events may differ (appended ones), so a
+    // position in this run's means nothing there, and would skip what it has.
+    let restarted = common::small(20);
+    let token = restarted.token("acme", &ALL);
+    let r = post(&restarted, "/api/v2/itemusages", &token, &body).await;
+    assert_eq!(r.status, 400, "other run");
+    assert_eq!(
+        r.headers["x-op-events-mock-reason"],
+        "cursor from another run of the mock server, whose events may differ: start again \
+         with a reset cursor"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
