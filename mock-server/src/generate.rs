@@ -351,7 +351,7 @@ impl Generator {
         let mut e = match self.kind {
             Kind::SignInAttempts => self.sign_in(),
             Kind::ItemUsages => self.item_usage(),
-            Kind::AuditEvents => self.audit_event(),
+            Kind::AuditEvents => self.audit_event(ts_ns),
         };
         e.insert("uuid".into(), self.rng.uuid().into());
         e.insert("timestamp".into(), self.timestamp(ts_ns, late).into());
@@ -621,7 +621,8 @@ impl Generator {
         e
     }
 
-    fn audit_event(&mut self) -> Map<String, Value> {
+    /// An audit event at `ts_ns`, whose session began before it.
+    fn audit_event(&mut self, ts_ns: i128) -> Map<String, Value> {
         const ALL_ACTIONS: [&str; 20] = [
             "activate", "begin", "complete", "convert", "dealldev", "deolddev", "enblmfa",
             "disblmfa", "enblsso", "patch", "propose", "provsn", "purge", "reauth", "role",
@@ -734,14 +735,17 @@ impl Generator {
             }
             .into(),
         );
-        let session_start = format!(
-            "2024-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            1 + self.rng.below(12),
-            1 + self.rng.below(28),
-            self.rng.below(24),
-            self.rng.below(60),
-            self.rng.below(60)
-        );
+        // Up to two weeks before the event, to the second.
+        let days = (self.rng.below(12) * 28 + self.rng.below(28)) % 14;
+        let seconds = days * 86_400
+            + self.rng.below(24) * 3600
+            + self.rng.below(60) * 60
+            + self.rng.below(60);
+        let login_ns = ts_ns - i128::from(seconds) * 1_000_000_000;
+        let session_start =
+            Timestamp::from_nanosecond(login_ns - login_ns.rem_euclid(1_000_000_000))
+                .unwrap_or(Timestamp::UNIX_EPOCH)
+                .to_string();
         e.insert(
             "session".into(),
             json!({"uuid": self.rng.uuid(), "login_time": session_start,
@@ -824,5 +828,24 @@ mod tests {
             let mut generator = Generator::new(7, "acme", &account_uuid("acme"), kind);
             check(&format!("more {kind:?}"), &generator.more(500, now, false));
         }
+    }
+
+    /// A session begins before the event it is in, by at most two weeks: under `--now` in any
+    /// year, and not in a year of its own.
+    #[test]
+    fn a_session_begins_before_its_event() {
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let mut generator = Generator::new(7, "acme", &account_uuid("acme"), Kind::AuditEvents);
+        let span = jiff::SignedDuration::from_hours(24 * 120);
+        let ages: Vec<i128> = generator
+            .initial(2000, now, span)
+            .map(|e| {
+                let at = |t: &Value| crate::rfc3339::parse(t.as_str().unwrap()).unwrap();
+                at(&e["timestamp"]) - at(&e["session"]["login_time"])
+            })
+            .collect();
+        let two_weeks = 14 * 86_400 * 1_000_000_000i128;
+        assert!(ages.iter().all(|a| (0..two_weeks).contains(a)), "{ages:?}");
+        assert!(ages.iter().any(|a| *a > two_weeks - 86_400 * 1_000_000_000));
     }
 }
