@@ -168,6 +168,10 @@ impl ApiError {
         if let Ok(reason) = HeaderValue::from_str(&reason) {
             headers.insert(REASON_HEADER, reason);
         }
+        // RFC 7235 asks every 401 to name the scheme it takes.
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let (Some(secs), true) = (retry_after, retry_after_header) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }

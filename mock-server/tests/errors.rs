@@ -324,6 +324,7 @@ async fn revoked_tokens_get_401_and_the_accounts_other_tokens_do_not() {
         let r = get(&mock, path, &old).await;
         assert_eq!(answer(&r), (401, unauthorized), "{path}");
         assert_eq!(r.headers["x-op-events-mock-reason"], "token revoked");
+        assert_eq!(r.headers["www-authenticate"], "Bearer");
         assert_eq!(get(&mock, path, &new).await.status, 200, "{path}");
     }
     for kind in ALL {
