@@ -302,6 +302,9 @@ impl Default for Config {
     }
 }
 
+/// The longest value of an option other than `token`: a path or a URL's most.
+const MAX_VALUE: usize = 4096;
+
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -432,6 +435,17 @@ impl Config {
         let v = value.trim();
         if v.is_empty() {
             return Ok(());
+        }
+        // Errors quote values, and one of megabytes would push the reason off the end of a
+        // log line (Fluent Bit's are cut at about 4 KB); the token has its own limit.
+        if v.len() > MAX_VALUE && key != "token" {
+            return Err(invalid(
+                key,
+                format!(
+                    "the value is {} bytes long, more than the {MAX_VALUE} taken",
+                    v.len()
+                ),
+            ));
         }
         match key {
             "token" => self.token = Some(SecretString::from(v.to_owned())),
@@ -641,6 +655,15 @@ mod tests {
         );
         let c = Config::from_pairs([("poll_interval", "3650d")]).unwrap();
         assert_eq!(c.poll_interval, Duration::from_secs(3650 * 86_400));
+        // A value of megabytes is not quoted back whole: the reason would be cut off.
+        let long = "a".repeat(MAX_VALUE + 1);
+        let e = Config::from_pairs([("state_dir", long.as_str())]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "state_dir: the value is 4097 bytes long, more than the 4096 taken"
+        );
+        let c = Config::from_pairs([("state_dir", &long[1..]), ("token", long.as_str())]).unwrap();
+        assert_eq!(c.state_dir.as_os_str().len(), MAX_VALUE);
         // Every word it takes, as Fluent Bit's own booleans.
         let e = Config::from_pairs([("insecure_http", "maybe")]).unwrap_err();
         assert_eq!(

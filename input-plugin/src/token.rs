@@ -58,6 +58,10 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 /// The most a `token_file` may hold: tokens are a kilobyte or two.
 const MAX_TOKEN_FILE: usize = 64 * 1024;
 
+/// The longest token sent: servers refuse request headers much past 8 KB (the API would
+/// answer every request 431, which says nothing about the token).
+const MAX_TOKEN: usize = 8 * 1024;
+
 /// Why a token could not be used. Never contains the token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -84,6 +88,10 @@ pub enum TokenError {
     BearerPrefix,
     #[error("the token is in quotes: give it without them")]
     Quoted,
+    #[error(
+        "the token is {0} bytes long, more than the {MAX_TOKEN} taken (an Events Reporting token is about 1 KB): copy it again"
+    )]
+    TooLong(usize),
 }
 
 impl Token {
@@ -92,6 +100,9 @@ impl Token {
         let raw = secret.expose_secret().trim();
         if raw.is_empty() {
             return Err(TokenError::Empty);
+        }
+        if raw.len() > MAX_TOKEN {
+            return Err(TokenError::TooLong(raw.len()));
         }
         if raw
             .get(..7)
@@ -369,12 +380,17 @@ mod tests {
             (format!("\"{good}\""), "in quotes"),
             (format!("'{good}'"), "in quotes"),
             (format!("{good} {good}"), "whitespace"),
+            (
+                "a".repeat(MAX_TOKEN + 1),
+                "the token is 8193 bytes long, more than the 8192 taken",
+            ),
         ] {
             let e = Token::new(SecretString::from(text))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(what) && !e.contains(good), "{e}");
         }
+        assert!(Token::new(SecretString::from("a".repeat(MAX_TOKEN))).is_ok());
         // Not a JWT: still sent, since the server decides, but a rejection says what it is.
         for opaque in ["opaque-token-text", "12345", "eyJ.not.json"] {
             let t = Token::new(SecretString::from(opaque)).unwrap();
