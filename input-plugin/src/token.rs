@@ -261,6 +261,25 @@ pub fn redact_held(text: &str, secret: Option<&str>) -> String {
     redact(text, held.iter().map(|s| s.expose_secret()).chain(secret))
 }
 
+/// [`redact_held`], as one line: control characters escaped (`\n`, `\u{1b}`), since a value
+/// quoted with a newline would start a line that looks like a log line of its own. For
+/// lines written whole to a log: the plugin's, and the binary's final error.
+pub fn redact_line(text: &str, secret: Option<&str>) -> String {
+    let text = redact_held(text, secret);
+    if !text.contains(char::is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `text` with `secrets` and anything shaped like a token replaced by `[redacted]`: text that
 /// may quote what a user typed or a server sent, where a token pasted into the wrong place (a
 /// flag's value, a path, a stray argument) or echoed back would otherwise be shown. A secret's
@@ -454,6 +473,11 @@ mod tests {
             assert_eq!(redact(&echoed, Some(jwt)), shown, "{echoed}");
         }
         assert!(header.starts_with("eyJ") && payload.starts_with("eyI"));
+        // Written to a log as one line: control characters escaped, after redaction.
+        assert_eq!(
+            redact_line(&format!("`a\nb\u{1b}[2J\0` and {jwt}"), None),
+            "`a\\nb\\u{1b}[2J\\0` and [redacted]"
+        );
         // What is not a token stays: hosts, paths, versions, uuids, short secrets.
         for kept in [
             "events.1password.com, events.ent.1password.com, 127.0.0.1:9",

@@ -752,6 +752,11 @@ fn bad_flags_and_missing_token_are_usage_errors() {
             vec!["run", "--set", "token=x"],
             "never taken on the command line",
         ),
+        // One line, whatever the value quoted.
+        (
+            vec!["run", "--events", "signin\nattempts"],
+            "--events: `signin\\nattempts` is not one of",
+        ),
         // The keys it lists are those `--set` takes: `token` is not one.
         (
             vec!["run", "--set", "format"],

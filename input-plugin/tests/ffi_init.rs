@@ -204,6 +204,11 @@ fn init_fails_with_one_line_naming_the_key() {
             with(&[("base_url", b"\xffhttp://x")]),
             &["`base_url`", "UTF-8"],
         ),
+        // A value with a newline is quoted on one line, the newline escaped.
+        (
+            with(&[("events", b"signin\nattempts")]),
+            &["events: `signin\\nattempts` is not one of"],
+        ),
         (
             with(&[("state_dir", b"/proc/op-events-cannot-exist/state")]),
             &["state_dir"],

@@ -110,7 +110,11 @@ pub(super) fn asks_for_json_logs(args: impl Iterator<Item = std::ffi::OsString>)
 /// even when the logger could not be set up (a refused `--log-level`).
 pub(super) fn print_failure(format: LogFormat, message: &str) {
     let line = match format {
-        LogFormat::Text => format!("op-events: error: {message}"),
+        // One line: a value quoted with a newline must not start another.
+        LogFormat::Text => format!(
+            "op-events: error: {}",
+            crate::token::redact_line(message, None)
+        ),
         LogFormat::Json => format!(
             r#"{{"timestamp":"{:.6}","level":"ERROR","fields":{{"message":{}}}}}"#,
             jiff::Timestamp::now(),

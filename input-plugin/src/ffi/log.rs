@@ -94,11 +94,12 @@ impl LogSink {
         };
         // As the binary's log lines: a message may quote an option's value, a path or a server's
         // words, and a token there is hidden whether it is this instance's or only looks like one.
-        let line = crate::token::redact_held(
+        // NUL, a control character, is escaped too.
+        let line = crate::token::redact_line(
             &format!("[{}] {message}", self.prefix),
             self.secret.as_deref(),
         );
-        let line = CString::new(line.replace('\0', "\\0")).unwrap_or_default();
+        let line = CString::new(line).unwrap_or_default();
         if std::thread::current().name() == Some(crate::pipeline::THREAD_NAME) {
             let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
             if backlog.lines.len() == BACKLOG_LINES {
