@@ -760,20 +760,29 @@ where
 #[test]
 fn a_page_of_more_items_than_the_api_serves_is_refused() {
     let items = vec!["{}"; 1001].join(",");
-    let page = format!(r#"{{"cursor":"c1","has_more":false,"items":[{items}]}}"#);
+    let failure = refused(format!(
+        r#"{{"cursor":"c1","has_more":false,"items":[{items}]}}"#
+    ));
+    assert!(
+        failure.contains("the page holds 1001 items, more than the 1000"),
+        "{failure}"
+    );
+}
+
+/// The failure a stream reports when every answer is `page`, which it must refuse (`--once`,
+/// retries quick): nothing of it is delivered.
+fn refused(page: String) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (url, _) = rt.block_on(serve_counted(move |_| {
-        Script::Reply(200, page.clone().into())
+        Script::Reply(200, page.clone().into_bytes())
     }));
     let state = tempfile::tempdir().unwrap();
     let retries = [("retry_initial", "10ms"), ("retry_max", "20ms")];
     let (collector, _) = collect_itemusages(&url, state.path(), &retries, true);
     let failure = wait_for(|| collector.failure(), Duration::from_secs(20));
-    assert!(
-        failure.contains("the page holds 1001 items, more than the 1000"),
-        "{failure}"
-    );
     assert!(collector.take_timeout(LIMITS, Duration::ZERO).is_none());
+    collector.shutdown(Duration::from_secs(5));
+    failure
 }
 
 /// `has_more` with the cursor just sent, items or not, would page forever: the stream is
@@ -840,24 +849,14 @@ fn endless_empty_pages_with_has_more_are_caught_up() {
 /// response, not written to the state file.
 #[test]
 fn a_huge_cursor_is_refused() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let page = format!(
+    let failure = refused(format!(
         r#"{{"cursor":"{}","has_more":false,"items":[{{"uuid":"A"}}]}}"#,
         "c".repeat(65 * 1024)
-    );
-    let (url, _) = rt.block_on(serve_counted(move |_| {
-        Script::Reply(200, page.clone().into_bytes())
-    }));
-    let state = tempfile::tempdir().unwrap();
-    let settings = [("retry_initial", "10ms"), ("retry_max", "20ms")];
-    let (collector, _) = collect_itemusages(&url, state.path(), &settings, true);
-    let failure = wait_for(|| collector.failure(), Duration::from_secs(20));
+    ));
     assert!(
         failure.contains("cursor is 66560 bytes long, more than the 65536 taken"),
         "{failure}"
     );
-    assert!(collector.take_timeout(LIMITS, Duration::ZERO).is_none());
-    collector.shutdown(Duration::from_secs(5));
 }
 
 /// A server that rejects every cursor, even one from the reset it just served, would have the
