@@ -265,9 +265,14 @@ pub fn redact_held(text: &str, secret: Option<&str>) -> String {
 /// quoted with a newline would start a line that looks like a log line of its own. For
 /// lines written whole to a log: the plugin's, and the binary's final error.
 pub fn redact_line(text: &str, secret: Option<&str>) -> String {
-    let text = redact_held(text, secret);
+    escape_controls(&redact_held(text, secret)).into_owned()
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`): one line, and no terminal
+/// sequence.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains(char::is_control) {
-        return text;
+        return text.into();
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
@@ -277,7 +282,7 @@ pub fn redact_line(text: &str, secret: Option<&str>) -> String {
             out.push(c);
         }
     }
-    out
+    out.into()
 }
 
 /// `text` with `secrets` and anything shaped like a token replaced by `[redacted]`: text that

@@ -342,17 +342,11 @@ impl Client {
     fn shown(&self, text: &str, max: usize) -> String {
         let token = self.token();
         let text = crate::token::redact(text, Some(token.secret().expose_secret()));
-        let mut out = String::new();
-        for (n, (at, c)) in text.char_indices().enumerate() {
-            if n == max {
-                out.push_str(&format!("… ({} more bytes)", text.len() - at));
-                break;
-            }
-            if c.is_control() {
-                out.extend(c.escape_debug());
-            } else {
-                out.push(c);
-            }
+        let cut = text.char_indices().nth(max).map(|(at, _)| at);
+        let mut out =
+            crate::token::escape_controls(&text[..cut.unwrap_or(text.len())]).into_owned();
+        if let Some(at) = cut {
+            out.push_str(&format!("… ({} more bytes)", text.len() - at));
         }
         out
     }
