@@ -170,12 +170,7 @@ fn is_state_file(p: &Path) -> bool {
 /// the same process may be doing the same: the file may be there already, or gone.
 fn check_writable(dir: &Path) -> Result<(), CheckpointError> {
     let probe = dir.join(format!(".tmp-write-check-{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(&probe)
+    open_private(&probe)
         .and_then(|_| match std::fs::remove_file(&probe) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -184,6 +179,15 @@ fn check_writable(dir: &Path) -> Result<(), CheckpointError> {
             path: dir.display().to_string(),
             source,
         })
+}
+
+/// Opens `path` for writing, created with mode 0600 if missing, its contents kept.
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 impl Store {
@@ -238,11 +242,7 @@ impl Store {
             path: path.display().to_string(),
             source,
         };
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).truncate(false).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path).map_err(lerr)?;
+        let file = open_private(&path).map_err(lerr)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(StateLock { _file: file })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
