@@ -184,18 +184,15 @@ fn run_fails_at_start_when_state_dir_takes_no_file() {
     let mock = mock();
     let token = mock.token("acme", &["auditevents"]);
     // procfs: a directory in which no one, root included, can create a file.
-    let out = op_events(Some(&token))
-        .args(["run", "--once", "--state-dir", "/proc/self/fdinfo"])
-        .args(["--base-url", &mock.url()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = usage_error(
+        op_events(Some(&token))
+            .args(["run", "--once", "--state-dir", "/proc/self/fdinfo"])
+            .args(["--base-url", &mock.url()]),
+    );
     assert!(
         stderr.contains("--state-dir /proc/self/fdinfo is not writable"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "{stderr}");
     assert!(mock.stats().requests.is_empty(), "nothing fetched");
 }
 

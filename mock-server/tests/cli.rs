@@ -306,26 +306,24 @@ fn token_refuses_unknown_features_and_an_empty_account() {
         "itemusages,,auditevents",
         "signinattempts,audit",
     ] {
-        let out = Command::new(BIN)
-            .args(["token", "--features", features])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{features:?}: {err}");
-        assert!(out.stdout.is_empty(), "{features:?}");
+        let err = refused(&["token", "--features", features]);
         assert!(
             err.contains("expected signinattempts, itemusages or auditevents"),
             "{features:?}: {err}"
         );
     }
     // An empty account name (`--account "$UNSET"`) names no account anyone means.
-    let out = Command::new(BIN)
-        .args(["token", "--account", ""])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused(&["token", "--account", ""]);
     assert!(err.contains("an account name must not be empty"), "{err}");
+}
+
+/// `op-events-mock ARGS`, which clap must refuse (exit 2, nothing on stdout): its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+    err
 }
 
 /// `token --days never --legacy-audience` prints a token without `exp` whose audience names no
@@ -356,12 +354,7 @@ fn token_mints_never_expiring_and_old_audience_tokens() {
     };
     assert_ne!(minted(), minted());
 
-    let out = Command::new(BIN)
-        .args(["token", "--days", "forever"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused(&["token", "--days", "forever"]);
     assert!(
         err.contains("'forever' for '--days <DAYS|never>': expected a number of days from 0"),
         "{err}"
@@ -448,13 +441,7 @@ fn serve_refuses_too_many_events_and_a_bad_log_filter() {
             "'--account <ACCOUNT>': an account name must not be empty",
         ),
     ] {
-        let out = Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let err = refused(&[&["serve", "--addr", "127.0.0.1:0"][..], &args].concat());
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
