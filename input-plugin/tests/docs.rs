@@ -4,11 +4,13 @@
 //! (command line, classic and YAML) starts in the dlopen harness and delivers its event types
 //! from the mock, and with a real Fluent Bit installed, every Fluent Bit configuration there
 //! passes its dry run. docs/vector.md's `exec` commands and docs/configuration.md's `--config`
-//! file drain the mock through the binary.
+//! file drain the mock through the binary, and the README's "Against the mock" block runs as
+//! written.
 
 mod harness;
 
 use std::collections::{BTreeSet, HashMap};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -587,5 +589,123 @@ fn the_documented_config_file_drains_the_mock() {
         records.iter().all(|r| r["class_uid"].is_number()),
         "{}: not OCSF records",
         block.at
+    );
+}
+
+/// The README's "Against the mock" block, run by `sh` as written but for three things: its
+/// `cargo run … -p op-events-mock --` is the mock binary `cargo test --workspace` built beside
+/// op-events, `target/release/op-events` is the binary under test, and port 8080 a free one.
+/// Everything the mock can serve must come out, once. Skips, saying so, under `cargo test -p
+/// op-events`, which builds no mock binary.
+#[test]
+fn the_readmes_mock_example_runs_as_written() {
+    let mock_bin = Path::new(BIN).with_file_name("op-events-mock");
+    if !mock_bin.exists() {
+        println!(
+            "skipped: no {} (run `cargo test --workspace`)",
+            mock_bin.display()
+        );
+        return;
+    }
+    let (file, text) = doc("README.md");
+    let block = blocks(&file, &text)
+        .into_iter()
+        .find(|b| b.lang == "sh" && b.lines.iter().any(|l| l.contains(" serve ")))
+        .expect("the README's block that serves the mock");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut script = block.lines.join("\n");
+    for (from, to) in [
+        (
+            "cargo run --release -p op-events-mock --",
+            "\"$OP_EVENTS_MOCK\"",
+        ),
+        (
+            "cargo run -q --release -p op-events-mock --",
+            "\"$OP_EVENTS_MOCK\"",
+        ),
+        ("target/release/op-events ", "\"$OP_EVENTS\" "),
+        ("127.0.0.1:8080", &format!("127.0.0.1:{port}")),
+    ] {
+        assert!(script.contains(from), "{}: no `{from}` any more", block.at);
+        script = script.replace(from, to);
+    }
+    // What the mock can serve, asked of it once the block is done.
+    let expected = KINDS.map(|kind| {
+        format!("curl -sf 'http://127.0.0.1:{port}/_mock/accounts/acme/{kind}/events?servable=true&format=ndjson' >> expected")
+    });
+    let expected = expected.join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, log) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let started = Instant::now();
+    // Files, not pipes: a pipe no one reads until the end would stop the run when full.
+    let mut shell = Command::new("sh")
+        .process_group(0)
+        // The server the block starts in the background is its last job.
+        .args(["-ec", &format!("trap 'kill $!' EXIT\n{script}\n{expected}")])
+        .current_dir(dir.path())
+        .env("OP_EVENTS_MOCK", &mock_bin)
+        .env("OP_EVENTS", BIN)
+        .env_remove("OP_EVENTS_TOKEN")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = shell.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let group = format!("-{}", shell.id());
+            Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .status()
+                .unwrap();
+            panic!("{}: still running after 120 s", block.at);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{}: {status}\n{log}", block.at);
+
+    let uuids: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l).unwrap();
+            record["event"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let unique: BTreeSet<&str> = uuids.iter().map(String::as_str).collect();
+    assert_eq!(unique.len(), uuids.len(), "{}: an event twice", block.at);
+    let servable: Vec<String> = std::fs::read_to_string(dir.path().join("expected"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let event: serde_json::Value = serde_json::from_str(l).unwrap();
+            event["uuid"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    // `--events 10000` of each type, less what lies outside the 120-day retention.
+    assert!(
+        servable.len() > 3 * 9000,
+        "{}: {}",
+        block.at,
+        servable.len()
+    );
+    let servable: BTreeSet<&str> = servable.iter().map(String::as_str).collect();
+    let missing: Vec<_> = servable.difference(&unique).collect();
+    let extra: Vec<_> = unique.difference(&servable).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{}: {} events missing (first {:?}), {} not served (first {:?})",
+        block.at,
+        missing.len(),
+        missing.first(),
+        extra.len(),
+        extra.first()
     );
 }
