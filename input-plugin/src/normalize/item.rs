@@ -2,6 +2,8 @@
 //! that whatever is left (unknown fields, wrong types, fields the API adds later) is written
 //! with the leftovers and never lost. JSON `null` counts as absent everywhere.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 
 use crate::json::{Mark, Node, Str, Tape};
@@ -193,13 +195,27 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
 fn timestamp_and_shape(s: &str) -> (Option<Timestamp>, bool) {
     let (ts, utc_text) = match utc_fast(s.as_bytes()) {
         Some(ts) => (ts, true),
-        None => match s.parse::<Timestamp>() {
+        None => match nanosecond_fraction(s).parse::<Timestamp>() {
             Ok(ts) if rfc3339_offset(s.as_bytes()) => (ts, false),
             _ => return (None, false),
         },
     };
     let in_range = (0..i64::from(u32::MAX - 1)).contains(&ts.as_second());
     (in_range.then_some(ts), utc_text)
+}
+
+/// `s` with a fraction of second cut to nine digits: RFC 3339 allows any number, jiff takes
+/// nine. Past nanoseconds (which EventTime cannot carry either) they are dropped, not rounded,
+/// as the mock drops them.
+fn nanosecond_fraction(s: &str) -> Cow<'_, str> {
+    let Some(dot) = s.find('.') else {
+        return Cow::Borrowed(s);
+    };
+    let digits = s[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits <= 9 {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(format!("{}{}", &s[..dot + 10], &s[dot + 1 + digits..]))
 }
 
 /// Whether the text ends in an offset RFC 3339 allows: `Z`, or `±HH:MM` of at most 23:59. jiff
@@ -291,6 +307,23 @@ mod tests {
         assert_eq!(ns.subsec_nanosecond(), 827_288_935);
         let off = parse_timestamp("2020-06-11T16:32:50-03:00").unwrap();
         assert_eq!(off.to_string(), "2020-06-11T19:32:50Z");
+        // Past nanoseconds, digits are dropped.
+        for (long, cut) in [
+            (
+                "2022-10-24T21:16:52.8272889359999Z",
+                "2022-10-24T21:16:52.827288935Z",
+            ),
+            (
+                "2020-06-11T16:32:50.1234567891-03:00",
+                "2020-06-11T19:32:50.123456789Z",
+            ),
+            ("2020-06-11 16:32:50.0000000001z", "2020-06-11T16:32:50Z"),
+        ] {
+            assert_eq!(
+                parse_timestamp(long).map(|t| t.to_string()).as_deref(),
+                Some(cut)
+            );
+        }
         for bad in [
             "",
             "yesterday",
