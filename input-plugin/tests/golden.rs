@@ -235,7 +235,8 @@ fn ecs_timestamp_is_copied_only_in_the_canonical_utc_shape() {
     }
 }
 
-/// ECS allows `access` with `configuration` only: reading a user or group is `info`.
+/// ECS's `iam` category takes no `access` type (`configuration` does): reading a user or group
+/// is `info`.
 #[test]
 fn ecs_audit_reads_of_users_and_groups_are_info() {
     for (object_type, action, ty) in [
@@ -250,6 +251,26 @@ fn ecs_audit_reads_of_users_and_groups_are_info() {
         );
         assert_eq!(v["event"]["type"], ty, "{object_type} {action}");
     }
+}
+
+/// The actor is a related user with or without `actor_details`, as in Elastic's pipeline.
+#[test]
+fn ecs_audit_related_users_name_the_actor() {
+    let bare = ecs(
+        EventType::AuditEvents,
+        json!({"uuid":"U","timestamp":"2024-01-01T00:00:00Z","actor_uuid":"A","object_type":"user","object_uuid":"O"}),
+    );
+    assert_eq!(bare["user"]["id"], "A");
+    assert_eq!(bare["related"]["user"], json!(["A", "O"]));
+    let detailed = ecs(
+        EventType::AuditEvents,
+        json!({"uuid":"U","timestamp":"2024-01-01T00:00:00Z","actor_uuid":"A",
+               "actor_details":{"uuid":"A","name":"Ann","email":"ann@example.com"}}),
+    );
+    assert_eq!(
+        detailed["related"]["user"],
+        json!(["A", "ann@example.com", "Ann"])
+    );
 }
 
 fn ocsf(kind: EventType, item: Value) -> Value {

@@ -58,14 +58,16 @@ pub fn write<S: Syntax>(kind: EventType, item: &mut Item, time: Timestamp, w: &m
             let change = match action.as_ref().map(Str::decoded).as_deref() {
                 Some("create") => "creation",
                 Some("delete" | "purge") => "deletion",
-                // ECS allows `access` with `configuration`, not with `iam`, whose
-                // read-only events are `info`.
+                // ECS's `iam` takes no `access` (`configuration` does): its reads are `info`.
                 Some("view" | "export") if subject.is_some() => "info",
                 Some("view" | "export") => "access",
                 _ => "change",
             };
+            // The actor is a related user with or without details (as Elastic's pipeline).
+            let actor = item.get_str(ROOT, "actor_uuid");
+            related.users.add(actor);
             if user_id.is_none() {
-                user_id = item.get_str(ROOT, "actor_uuid");
+                user_id = actor;
             }
             if object_type == "user" {
                 related.users.add(item.get_str(ROOT, "object_uuid"));
