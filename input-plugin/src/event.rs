@@ -121,7 +121,7 @@ pub enum Format {
     Ecs,
     /// Open Cybersecurity Schema Framework 1.x.
     Ocsf,
-    /// The API item untouched, wrapped with its event type.
+    /// The API item as it came, wrapped with its event type.
     Raw,
 }
 

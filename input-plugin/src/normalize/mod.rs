@@ -1,6 +1,6 @@
 //! Turns one Events API item into the record a SIEM wants: `ecs`, `ocsf` or `raw`, written
 //! straight into the sink's bytes. Unknown fields and unknown enum values always survive
-//! (under `onepassword.*` in ECS, `unmapped` in OCSF, untouched in raw).
+//! (under `onepassword.*` in ECS, `unmapped` in OCSF, as they came in raw).
 
 mod common;
 mod ecs;
