@@ -83,10 +83,28 @@ pub enum CheckpointError {
         path: String,
         source: std::io::Error,
     },
+    /// The file is there but the OS refuses it (permissions, owner): the file itself is fine.
     #[error(
-        "state file {path} cannot be read: {message}. Fix its permissions, or delete it to start that stream again from start_time"
+        "state file {path} cannot be read: {source}: fix its owner or permissions so that the user the collector runs as can read it"
     )]
-    Unreadable { path: String, message: String },
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Not JSON, or not the shape of a state file (truncated, edited, another file).
+    #[error(
+        "state file {path} is not a valid op-events state file ({message}): put back a good copy (from a backup), or delete it to collect that stream again from start_time (its events since then are delivered again)"
+    )]
+    Corrupt { path: String, message: String },
+    /// A downgrade: this version cannot know what the newer one saved.
+    #[error(
+        "state file {path} was written by a newer op-events (state format {found}; this version reads {reads}): run that version or a later one; deleting it would collect that stream again from start_time, and its events since then would be delivered again"
+    )]
+    Newer {
+        path: String,
+        found: u32,
+        reads: u32,
+    },
     #[error(
         "state file {path} holds the position of {found}, not of {expected} (copied or renamed?): put back the file it was, or delete it to start that stream again from start_time"
     )]
@@ -276,25 +294,40 @@ impl Store {
     }
 
     fn read(&self, path: &Path) -> Result<Option<File<State>>, CheckpointError> {
+        let shown = || path.display().to_string();
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
+            Err(source) => {
                 return Err(CheckpointError::Unreadable {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
+                    path: shown(),
+                    source,
                 });
             }
         };
+        // The format first: a newer one may have another shape, and is no corrupt file.
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        if let Ok(Format { format }) = serde_json::from_slice(&bytes)
+            && format > FORMAT_VERSION
+        {
+            return Err(CheckpointError::Newer {
+                path: shown(),
+                found: format,
+                reads: FORMAT_VERSION,
+            });
+        }
         let file: File<State> =
-            serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Unreadable {
-                path: path.display().to_string(),
-                message: format!("not a valid op-events state file ({e})"),
+            serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt {
+                path: shown(),
+                message: e.to_string(),
             })?;
         if file.format != FORMAT_VERSION {
-            return Err(CheckpointError::Unreadable {
-                path: path.display().to_string(),
-                message: format!("unknown state format {}", file.format),
+            return Err(CheckpointError::Corrupt {
+                path: shown(),
+                message: format!("state format {}, which no op-events writes", file.format),
             });
         }
         Ok(Some(file))
@@ -400,6 +433,96 @@ mod tests {
             e.contains("delete it") && e.contains("state-ACME_1-v2-itemusages.json"),
             "{e}"
         );
+    }
+
+    /// Each way a state file can be broken fails the open with what to change for it.
+    #[test]
+    fn a_broken_state_file_says_what_to_change() {
+        use std::os::unix::fs::PermissionsExt;
+        let key = Key {
+            account: "ACME".into(),
+            version: ApiVersion::V2,
+            kind: EventType::AuditEvents,
+        };
+        let good = {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            store.save(&key, &State::default()).unwrap();
+            String::from_utf8(std::fs::read(store.path(&key)).unwrap()).unwrap()
+        };
+        // `put` places the file, given its path; the open's error, and the path it must name.
+        let open = |put: &dyn Fn(&Path)| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state-ACME-v2-auditevents.json");
+            put(&path);
+            let e = Store::open(dir.path()).unwrap_err();
+            (e, path.display().to_string())
+        };
+        let redo = "delete it to collect that stream again from start_time";
+
+        // Modes do not stop root: /proc/self/mem cannot be read from its start by anyone.
+        let (e, path) = open(&|path| {
+            std::fs::write(path, &good).unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o000)).unwrap();
+            if std::fs::read(path).is_ok() {
+                std::fs::remove_file(path).unwrap();
+                std::os::unix::fs::symlink("/proc/self/mem", path).unwrap();
+            }
+        });
+        assert!(matches!(e, CheckpointError::Unreadable { .. }), "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("state file {path} cannot be read: "))
+                && shown.ends_with(
+                    ": fix its owner or permissions so that the user the collector runs as can read it"
+                )
+                && !shown.contains("delete"),
+            "{shown}"
+        );
+
+        for broken in [&good[..good.len() / 2], "", "[]", "{\"format\": 1}"] {
+            let (e, path) = open(&|path| std::fs::write(path, broken).unwrap());
+            assert!(
+                matches!(e, CheckpointError::Corrupt { .. }),
+                "{broken}: {e:?}"
+            );
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with(&format!(
+                    "state file {path} is not a valid op-events state file ("
+                )) && shown.contains("put back a good copy")
+                    && shown.contains(&format!(
+                        "{redo} (its events since then are delivered again)"
+                    ))
+                    && !shown.contains("permissions"),
+                "{shown}"
+            );
+        }
+        // No op-events writes format 0: it is no older format, but a broken file.
+        let (e, _) = open(&|path| {
+            std::fs::write(path, good.replace("\"format\": 1", "\"format\": 0")).unwrap()
+        });
+        assert!(
+            e.to_string()
+                .contains("(state format 0, which no op-events writes)"),
+            "{e}"
+        );
+
+        // A newer format, in this version's shape or another one.
+        let newer = good.replace("\"format\": 1", "\"format\": 2");
+        assert_ne!(newer, good);
+        for newer in [&newer[..], "{\"format\": 2, \"streams\": []}"] {
+            let (e, path) = open(&|path| std::fs::write(path, newer).unwrap());
+            assert!(matches!(e, CheckpointError::Newer { .. }), "{newer}: {e:?}");
+            let shown = e.to_string();
+            assert_eq!(
+                shown,
+                format!(
+                    "state file {path} was written by a newer op-events (state format 2; this version reads 1): run that version or a later one; {}",
+                    "deleting it would collect that stream again from start_time, and its events since then would be delivered again"
+                )
+            );
+        }
     }
 
     #[test]

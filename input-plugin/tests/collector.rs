@@ -503,7 +503,9 @@ fn unreadable_state_fails_start_and_names_the_file() {
     let e = Collector::start(config(&mock, "t", state.path()), Target::Ndjson, None).unwrap_err();
     let msg = e.to_string();
     assert!(
-        msg.contains("state-X-v2-auditevents.json") && msg.contains("delete it"),
+        msg.contains("state-X-v2-auditevents.json is not a valid op-events state file")
+            && msg.contains("put back a good copy")
+            && msg.contains("delete it"),
         "{msg}"
     );
 }
