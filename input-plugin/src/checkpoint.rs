@@ -130,6 +130,15 @@ pub enum CheckpointError {
         path: String,
         source: std::io::Error,
     },
+    /// Checked at start: a lock that cannot be taken would leave the stream unguarded, and a
+    /// lock file the collector cannot open is a setup mistake, not a file system without locks.
+    #[error(
+        "lock file {path} cannot be opened for writing: {source}: make it writable by the user the collector runs as (a collector run as another user, such as root, left it)"
+    )]
+    LockUnwritable {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A stream's claim on its state file, held while its collector runs. An advisory `flock`,
@@ -178,10 +187,11 @@ fn dir_error(dir: &Path) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
     }
 }
 
-fn is_state_file(p: &Path) -> bool {
+/// Whether `p` is named as a state file (`json`) or a lock file (`lock`) is.
+fn is_state(p: &Path, extension: &str) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("state-") && n.ends_with(".json"))
+        .is_some_and(|n| n.starts_with("state-") && n.ends_with(&format!(".{extension}")))
 }
 
 /// Creates and removes a file in `dir`, as a checkpoint's temp file would be. Another input of
@@ -209,9 +219,10 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 impl Store {
-    /// Creates the directory (0700) if needed, checks that a file can be created in it, and that
-    /// every state file in it is readable, so a broken file fails the start instead of silently
-    /// restarting a stream.
+    /// Creates the directory (0700) if needed, checks that a file can be created in it, that
+    /// every state file in it is readable, and that every lock file in it can be opened for
+    /// writing, so a broken file fails the start instead of silently restarting a stream, or
+    /// running it unguarded.
     pub fn open(dir: &Path) -> Result<Store, CheckpointError> {
         let dir_err = dir_error(dir);
         let mut b = std::fs::DirBuilder::new();
@@ -233,11 +244,22 @@ impl Store {
         let store = Store {
             dir: dir.to_path_buf(),
         };
+        let mut locks = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(&dir_err)? {
             let path = entry.map_err(&dir_err)?.path();
-            if is_state_file(&path) {
+            if is_state(&path, "json") {
                 store.read(&path)?;
+            } else if is_state(&path, "lock") {
+                locks.push(path);
             }
+        }
+        // Opened as `try_lock` opens them, but not locked: another collector may hold one. A
+        // `flock` belongs to its open file, so opening and closing another leaves it held.
+        for path in locks {
+            open_private(&path).map_err(|source| CheckpointError::LockUnwritable {
+                path: path.display().to_string(),
+                source,
+            })?;
         }
         Ok(store)
     }
@@ -525,6 +547,44 @@ mod tests {
         }
     }
 
+    /// A lock file that cannot be opened fails the open: `try_lock` would fail on it, and the
+    /// stream would run unguarded.
+    #[test]
+    fn a_lock_file_that_cannot_be_opened_fails_the_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let fails = |dir: &Path, lock: &Path| {
+            let e = Store::open(dir).unwrap_err();
+            assert!(matches!(e, CheckpointError::LockUnwritable { .. }), "{e:?}");
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with(&format!(
+                    "lock file {} cannot be opened for writing: ",
+                    lock.display()
+                )) && shown.ends_with(
+                    ": make it writable by the user the collector runs as (a collector run as another user, such as root, left it)"
+                ),
+                "{shown}"
+            );
+        };
+        // As a first run as root leaves it for a service user; modes do not stop root.
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("state-x-v2-signinattempts.lock");
+        std::fs::write(&lock, b"").unwrap();
+        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o400)).unwrap();
+        if open_private(&lock).is_err() {
+            fails(dir.path(), &lock);
+        }
+        // Opening a directory for writing fails for everyone.
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("state-x-v2-signinattempts.lock");
+        std::fs::create_dir(&lock).unwrap();
+        fails(dir.path(), &lock);
+        // Only lock files are opened: other directories are no concern of the store.
+        std::fs::remove_dir(&lock).unwrap();
+        std::fs::create_dir(dir.path().join("state-x-v2-signinattempts.d")).unwrap();
+        assert!(Store::open(dir.path()).is_ok());
+    }
+
     #[test]
     fn a_directory_that_cannot_be_written_fails_the_open() {
         use std::os::unix::fs::PermissionsExt;
@@ -598,6 +658,9 @@ mod tests {
         let held = a.try_lock(&key(EventType::AuditEvents)).unwrap();
         assert!(held.is_some());
         // Even in the same process, as two inputs of one Fluent Bit are.
+        assert!(b.try_lock(&key(EventType::AuditEvents)).unwrap().is_none());
+        // Opening the directory opens the lock files, and leaves a held one held.
+        assert!(Store::open(dir.path()).is_ok());
         assert!(b.try_lock(&key(EventType::AuditEvents)).unwrap().is_none());
         assert!(b.try_lock(&key(EventType::ItemUsages)).unwrap().is_some());
         drop(held);

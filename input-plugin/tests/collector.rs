@@ -510,6 +510,22 @@ fn unreadable_state_fails_start_and_names_the_file() {
     );
 }
 
+/// A lock file the collector cannot open (here a directory, which even root cannot open for
+/// writing) fails the start: the stream would otherwise run unguarded.
+#[test]
+fn unopenable_lock_file_fails_start_and_names_the_file() {
+    let mock = mock(10);
+    let state = tempfile::tempdir().unwrap();
+    std::fs::create_dir(state.path().join("state-X-v2-auditevents.lock")).unwrap();
+    let e = Collector::start(config(&mock, "t", state.path()), Target::Ndjson, None).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("state-X-v2-auditevents.lock cannot be opened for writing")
+            && msg.contains("writable by the user the collector runs as"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn backpressure_stops_fetching_and_pause_holds() {
     let mock = mock(1000);
