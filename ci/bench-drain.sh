@@ -75,7 +75,7 @@ stop_server
 if [ -z "${SKIP_BUDGET:-}" ]; then
     serve "$BUDGET"
     "$BIN" run --base-url "$M" --state-dir "$OUT/state2" --limit 10 \
-        --rate-limit-per-minute "$BUDGET" --log-level warn >/dev/null &
+        --rate-limit-per-minute "$BUDGET" --log-level warn >"$OUT/budget.ndjson" &
     RUNNER=$!
     sleep 10
     R0=$(total_requests)

@@ -197,14 +197,15 @@ fn run_fails_at_start_when_state_dir_takes_no_file() {
 }
 
 /// State writes that fail once the run is going (a full disk: `ulimit -f 0` makes every write
-/// to a regular file fail with EFBIG, SIGXFSZ ignored; stdout is a pipe).
+/// to a regular file raise SIGXFSZ, which the binary takes so that the write fails with EFBIG
+/// instead of killing it; stdout is a pipe).
 #[test]
 fn run_once_fails_when_checkpoints_cannot_be_saved() {
     let mock = mock();
     let token = mock.token("acme", &["signinattempts", "itemusages", "auditevents"]);
     let state = tempfile::tempdir().unwrap();
     let out = Command::new("sh")
-        .args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$@\"", "sh", BIN])
+        .args(["-c", "ulimit -f 0; exec \"$@\"", "sh", BIN])
         .env("OP_EVENTS_TOKEN", &token)
         .args(["run", "--once", "--limit", "20"])
         .args(["--set", "checkpoint_interval=0", "--base-url", &mock.url()])
@@ -1112,31 +1113,94 @@ fn run(token: &str, mock: &MockServer, state: &std::path::Path) -> Command {
     c
 }
 
+/// SIGTERM (Vector, systemd), SIGINT (Ctrl-C) and SIGHUP (a closed terminal or ssh session).
 #[test]
-fn sigterm_checkpoints_and_exits_zero() {
+fn a_stop_signal_checkpoints_and_exits_zero() {
+    for signal in ["-TERM", "-INT", "-HUP"] {
+        let state = tempfile::tempdir().unwrap();
+        let mock = mock();
+        let token = mock.token("acme", &["auditevents"]);
+        let mut child = run(&token, &mock, state.path())
+            .args(["--limit", "10"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = stdout_lines(&mut child);
+        lines.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        send(&child, signal);
+        let status = exit_within(&mut child, 10, signal);
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{signal}: {status}: {stderr}");
+        assert!(
+            stderr.contains("stopped by signal; checkpoints saved"),
+            "{signal}: {stderr}"
+        );
+        assert_eq!(
+            state_files(state.path()).len(),
+            1,
+            "{signal}: no checkpoint written"
+        );
+    }
+}
+
+/// `--once` is for cron: a signal before every stream caught up must not read as a complete
+/// run.
+#[test]
+fn run_once_stopped_by_a_signal_before_catching_up_exits_one() {
     let state = tempfile::tempdir().unwrap();
     let mock = mock();
     let token = mock.token("acme", &["auditevents"]);
+    // One page of 10 a second: far from caught up when the signal comes.
     let mut child = run(&token, &mock, state.path())
-        .args(["--limit", "10"])
-        .stderr(Stdio::null())
+        .args(["--once", "--limit", "10", "--rate-limit-per-minute", "60"])
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 1024];
-    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::io::Read::read_exact(&mut stdout, &mut [0u8; 1024]).unwrap();
     sigterm(&child);
-    let mut rest = Vec::new();
-    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
-    assert!(child.wait().unwrap().success());
-    let delivered = first.len() + rest.len();
-    assert!(delivered > 0);
-    assert_eq!(
-        state_files(state.path()).len(),
-        1,
-        "checkpoint written on SIGTERM"
+    std::io::Read::read_to_end(&mut stdout, &mut Vec::new()).unwrap();
+    let status = exit_within(&mut child, 10, "SIGTERM");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_said_once_at_the_end(
+        &stderr,
+        "a signal stopped the run before every stream caught up",
     );
+    assert_eq!(state_files(state.path()).len(), 1, "{stderr}");
+}
+
+/// A stdout that is `/dev/null`, or closed (Rust's runtime then opens `/dev/null` as fd 1),
+/// would have every event checkpointed and lost.
+#[test]
+fn run_refuses_a_stdout_that_goes_nowhere() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().join("state");
+    // `--once`, so that a run that is not refused ends.
+    let null = run(&token, &mock, &dir)
+        .arg("--once")
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let closed = Command::new("sh")
+        .args(["-c", "exec \"$@\" >&-", "sh", BIN])
+        .env("OP_EVENTS_TOKEN", &token)
+        .args(["run", "--once", "--base-url", &mock.url(), "--state-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    for (how, out) in [("/dev/null", null), ("closed", closed)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{how}: {stderr}");
+        assert!(stderr.contains("stdout is /dev/null"), "{how}: {stderr}");
+    }
+    assert!(mock.stats().requests.is_empty(), "nothing fetched");
+    assert!(!dir.exists(), "no state_dir made");
 }
 
 /// A reader that stopped reading (a stalled Vector) leaves a write to stdout blocked; SIGTERM
@@ -1456,8 +1520,13 @@ fn exit_within(
 
 /// Asks `child` to stop, as Vector and systemd do.
 fn sigterm(child: &std::process::Child) {
+    send(child, "-TERM");
+}
+
+/// Sends `child` a signal (`-TERM`, `-HUP`, …).
+fn send(child: &std::process::Child, signal: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());

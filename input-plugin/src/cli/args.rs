@@ -141,7 +141,7 @@ pub struct Collection {
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub max_buffered_events: Option<String>,
     /// Drain every stream until caught up, save the checkpoints, exit 0 (for cron); exit 1 if
-    /// stdout is closed before that.
+    /// stdout is closed or a signal stops it before that.
     #[arg(long)]
     pub once: bool,
 }

@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Failure;
-use super::args::DemoArgs;
+use super::args::{DemoArgs, LogFormat};
 use super::options::{Origins, flag_error};
 use super::run::collect;
 use crate::config::Config;
 use crate::event::EventType;
 
 /// `op-events demo`: an in-process mock with generated data, a temporary state directory.
-pub(super) fn demo(args: DemoArgs) -> Result<(), Failure> {
+pub(super) fn demo(args: DemoArgs, logs: LogFormat) -> Result<(), Failure> {
     let mock = op_events_mock::MockServer::start(op_events_mock::MockConfig {
         events_per_type: args.events as usize,
         rate_limit_per_minute: 0,
@@ -44,5 +44,5 @@ pub(super) fn demo(args: DemoArgs) -> Result<(), Failure> {
         });
     }
     // `demo | head` is a way to look at it: a closed stdout ends it as well as any.
-    collect(config, &Origins::default(), !args.follow).map(|_| ())
+    collect(config, &Origins::default(), !args.follow, logs).map(|_| ())
 }

@@ -72,9 +72,9 @@ pub fn main() -> i32 {
         }
     };
     let result = init_logging(cli.log_format, &cli.log_level).and_then(|()| match cli.command {
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(a, cli.log_format),
         Command::Check(o) => check::check(o),
-        Command::Demo(a) => demo::demo(a),
+        Command::Demo(a) => demo::demo(a, cli.log_format),
     });
     match result {
         Ok(()) => 0,

@@ -6,15 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Failure;
-use super::args::RunArgs;
+use super::args::{LogFormat, RunArgs};
 use super::options::{Origins, setup_failure, token_failure};
-use super::watch::{stdout_reader_gone, stop_signal};
+use super::watch::{stdout_is_dev_null, stdout_reader_gone, stop_signal};
 use crate::checkpoint::CheckpointError;
 use crate::config::Config;
 use crate::encode::Target;
 use crate::pipeline::{BatchLimits, Collector, StartError};
 
-/// Progress on stderr (only when it is a terminal).
+/// Progress on stderr (only when it is a terminal and logs are text: a JSON log's lines must
+/// all be JSON).
 struct Progress {
     enabled: bool,
     started: Instant,
@@ -23,9 +24,9 @@ struct Progress {
 }
 
 impl Progress {
-    fn new() -> Progress {
+    fn new(logs: LogFormat) -> Progress {
         Progress {
-            enabled: std::io::stderr().is_terminal(),
+            enabled: logs == LogFormat::Text && std::io::stderr().is_terminal(),
             started: Instant::now(),
             last: Instant::now(),
             delivered: 0,
@@ -75,7 +76,13 @@ pub(super) enum End {
 /// Takes batches, writes them to stdout, flushes, then acks durably (a crash re-delivers at most
 /// the batch in hand). Ends on `once` + caught up, a signal, or a closed stdout, found by a
 /// write or while idle (then the unwritten batch is not acked).
-fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Result<End, Failure> {
+fn pump(
+    c: &Collector,
+    once: bool,
+    stop: &AtomicBool,
+    limits: BatchLimits,
+    mut progress: Progress,
+) -> Result<End, Failure> {
     // `--once` ends by itself: a write finds a closed stdout, and with nothing to write the run
     // has still caught up, which a reader gone early must not turn into a failure.
     let reader_gone = (!once).then(stdout_reader_gone);
@@ -84,9 +91,12 @@ fn pump(c: &Collector, once: bool, stop: &AtomicBool, limits: BatchLimits) -> Re
     if let Err(e) = end_a_torn_line(&mut out) {
         tracing::debug!("could not check how stdout's file ends: {e}");
     }
-    let mut progress = Progress::new();
     loop {
         if stop.load(Ordering::SeqCst) {
+            // `--once` stopped after its work was done has done it.
+            if once && c.is_caught_up() {
+                return Ok(End::CaughtUp);
+            }
             return Ok(End::Signal);
         }
         if once {
@@ -145,7 +155,12 @@ fn end_a_torn_line(out: &mut impl std::io::Write) -> std::io::Result<()> {
 
 /// Collects until `once` and caught up, a signal, or a closed stdout; says which. `origins`
 /// name the options in start-up errors.
-pub(super) fn collect(config: Config, origins: &Origins, once: bool) -> Result<End, Failure> {
+pub(super) fn collect(
+    config: Config,
+    origins: &Origins,
+    once: bool,
+    logs: LogFormat,
+) -> Result<End, Failure> {
     let limits = BatchLimits {
         max_records: config.batch_max_records,
         max_bytes: config.batch_max_bytes,
@@ -166,7 +181,7 @@ pub(super) fn collect(config: Config, origins: &Origins, once: bool) -> Result<E
         StartError::Config(_) => Failure::usage(e),
         StartError::State(_) | StartError::Runtime(_) => Failure::runtime(e),
     })?;
-    let end = pump(&collector, once, &stop, limits);
+    let end = pump(&collector, once, &stop, limits, Progress::new(logs));
     pumping.store(false, Ordering::SeqCst);
     let saved = collector.shutdown(Duration::from_secs(5));
     let end = end?;
@@ -187,15 +202,26 @@ pub(super) fn collect(config: Config, origins: &Origins, once: bool) -> Result<E
 }
 
 /// `op-events run`.
-pub(super) fn run(args: RunArgs) -> Result<(), Failure> {
+pub(super) fn run(args: RunArgs, logs: LogFormat) -> Result<(), Failure> {
     let once = args.collection.once;
     let (mut config, origins) = args.options.to_config(Some(&args.collection))?;
     config.retry_fatal = !once;
-    match collect(config, &origins, once)? {
+    if stdout_is_dev_null() {
+        return Err(Failure::usage(
+            "stdout is /dev/null (or was closed when op-events started, which puts /dev/null in \
+             its place): every event would be checkpointed as delivered and go nowhere. Send \
+             stdout to a file or a pipe, such as `>> events.ndjson` or Vector's exec source",
+        ));
+    }
+    match collect(config, &origins, once, logs)? {
         // A cron job must not report success for a run that stopped short.
         End::Closed if once => Err(Failure::runtime(
             "stdout was closed before every stream caught up: the events not written come \
              again next run",
+        )),
+        End::Signal if once => Err(Failure::runtime(
+            "a signal stopped the run before every stream caught up: the next run goes on from \
+             the saved checkpoints",
         )),
         _ => Ok(()),
     }

@@ -1,4 +1,5 @@
-//! What ends a run from outside: SIGINT or SIGTERM, or stdout's reader gone.
+//! What ends a run from outside: SIGINT, SIGTERM or SIGHUP, or stdout's reader gone; and a
+//! stdout that goes nowhere, refused before the run starts.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,10 +9,15 @@ use std::time::Duration;
 /// before the process exits without waiting for it.
 const STUCK_STDOUT_GRACE: Duration = Duration::from_secs(5);
 
-/// Sets the returned flag on SIGINT or SIGTERM. The pump sees it between two writes; if it is
-/// still `pumping` [`STUCK_STDOUT_GRACE`] later, or at a second signal, it is stuck in a write
-/// that nothing will read, and the process exits at once. Nothing is lost by that: what was
-/// written but not yet checkpointed is delivered again by the next run.
+/// Sets the returned flag on SIGINT, SIGTERM or SIGHUP (a closed terminal or ssh session: by
+/// default it would kill the process before its last checkpoint). The pump sees it between two
+/// writes; if it is still `pumping` [`STUCK_STDOUT_GRACE`] later, or at a second signal, it is
+/// stuck in a write that nothing will read, and the process exits at once. Nothing is lost by
+/// that: what was written but not yet checkpointed is delivered again by the next run.
+///
+/// SIGXFSZ (a write past `ulimit -f` or systemd's `LimitFSIZE=`) is taken and ignored, so that
+/// the write fails with EFBIG and is reported, as a full disk is, instead of killing the process
+/// without a word.
 pub(super) fn stop_signal(pumping: Arc<AtomicBool>) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = Arc::clone(&flag);
@@ -25,20 +31,22 @@ pub(super) fn stop_signal(pumping: Arc<AtomicBool>) -> Arc<AtomicBool> {
                 return;
             };
             rt.block_on(async {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                use tokio::signal::unix::{Signal, SignalKind, signal};
+                // Once registered, a signal's handler stays for the life of the process.
+                let _ignored = signal(SignalKind::from_raw(libc::SIGXFSZ));
+                let mut term = signal(SignalKind::terminate()).ok();
+                let mut hangup = signal(SignalKind::hangup()).ok();
+                let received = async |s: &mut Option<Signal>| match s.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                };
                 let mut signal = async || {
-                    let term = async {
-                        match term.as_mut() {
-                            Some(t) => {
-                                t.recv().await;
-                            }
-                            None => std::future::pending().await,
-                        }
-                    };
                     tokio::select! {
                         _ = tokio::signal::ctrl_c() => {}
-                        () = term => {}
+                        () = received(&mut term) => {}
+                        () = received(&mut hangup) => {}
                     }
                 };
                 signal().await;
@@ -108,4 +116,23 @@ pub(super) fn stdout_reader_gone() -> Arc<AtomicBool> {
         })
         .ok();
     gone
+}
+
+/// Whether stdout is `/dev/null`: there, every event would be checkpointed as delivered and go
+/// nowhere. A stdout closed when the process started is one too: Rust's runtime opens
+/// `/dev/null` in its place, so a daemonizer or init script that closes it would lose every
+/// event in silence.
+pub(super) fn stdout_is_dev_null() -> bool {
+    use std::os::fd::AsFd as _;
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    match (
+        std::fs::File::from(fd).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) {
+        (Ok(out), Ok(null)) => out.file_type().is_char_device() && out.rdev() == null.rdev(),
+        _ => false,
+    }
 }
