@@ -1,7 +1,8 @@
 //! The proxy environment (`HTTPS_PROXY`, `ALL_PROXY`, …), read as the HTTP client reads it, to
 //! refuse at start what the client would otherwise get wrong in silence: a value that is no
-//! URL is skipped (the requests go direct, past the proxy the machine was meant to use), and a
-//! SOCKS proxy fails every request (the client has no SOCKS support), retried forever.
+//! URL is skipped (the requests go direct, past the proxy the machine was meant to use), a port
+//! that is no port (`:99999`) is taken for port 80, and a SOCKS proxy fails every request (the
+//! client has no SOCKS support), retried forever.
 
 use hyper_util::client::proxy::matcher::Matcher;
 use url::Url;
@@ -62,7 +63,21 @@ fn check_with(base: &Url, var: impl Fn(&str) -> Option<String>) -> Result<(), En
     else {
         return Ok(());
     };
-    let Some(proxy) = Matcher::builder().all(value).build().intercept(&uri) else {
+    // The matcher reads a port it cannot parse (`:99999`, `:abc`) as none, and the client
+    // would go to port 80 of that host instead: refused, as `proxy` refuses it.
+    let value = value.trim();
+    let spelled = match value.contains("://") {
+        true => Url::parse(value),
+        false => Url::parse(&format!("http://{value}")),
+    };
+    if spelled.is_err() {
+        return Err(EnvProxyError::NotAUrl(name));
+    }
+    let Some(proxy) = Matcher::builder()
+        .all(value.to_owned())
+        .build()
+        .intercept(&uri)
+    else {
         return Err(EnvProxyError::NotAUrl(name));
     };
     if proxy
@@ -137,6 +152,22 @@ mod tests {
                 "http://10.0.0.5:8080/",
                 &[("HTTP_PROXY", "::nope")],
                 EnvProxyError::NotAUrl("HTTP_PROXY"),
+            ),
+            // Ports the client would read as none, going to port 80 instead.
+            (
+                API,
+                &[("HTTPS_PROXY", "http://127.0.0.1:99999")],
+                EnvProxyError::NotAUrl("HTTPS_PROXY"),
+            ),
+            (
+                API,
+                &[("https_proxy", "127.0.0.1:nope")],
+                EnvProxyError::NotAUrl("https_proxy"),
+            ),
+            (
+                API,
+                &[("ALL_PROXY", "http://u:secret@proxy:65536")],
+                EnvProxyError::NotAUrl("ALL_PROXY"),
             ),
         ];
         for (base, env, expected) in cases {
