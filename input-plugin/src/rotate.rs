@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use crate::api::Client;
 use crate::budget::Budget;
+use crate::pipeline::own_thread;
 use crate::stream::Control;
 use crate::token::Token;
 
@@ -144,14 +145,14 @@ async fn renew(
         return Renewal::Unchanged;
     }
     // Looked at before it is read: a version written in between is seen as new by the next wait.
-    let (version, read) = tokio::task::spawn_blocking(move || {
+    let (version, read) = own_thread::run(move || {
         (
             stamp(&path),
             Token::from_file(&path).map_err(|e| e.to_string()),
         )
     })
     .await
-    .unwrap_or_else(|e| (None, Err(e.to_string())));
+    .unwrap_or_else(|| (None, Err("the thread reading it stopped".to_owned())));
     *credential.read.lock().unwrap_or_else(|e| e.into_inner()) = version;
     let token = match read {
         Ok(token) => token,
@@ -246,7 +247,7 @@ pub async fn wait_for_renewal(
             return true;
         }
         let path = path.clone();
-        let version = tokio::task::spawn_blocking(move || stamp(&path))
+        let version = own_thread::run(move || stamp(&path))
             .await
             .unwrap_or_default();
         if version != credential.read_version()

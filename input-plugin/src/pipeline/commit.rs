@@ -281,7 +281,7 @@ impl Committer {
         written
     }
 
-    /// [`flush`](Self::flush) on `runtime`'s blocking pool, waiting at most `limit`: a state
+    /// [`flush`](Self::flush) on a thread of its own, waiting at most `limit`: a state
     /// directory that hangs (a stuck network mount, a saturated disk) must not hold up Fluent
     /// Bit's shutdown. Returns whether every write succeeded, or `None` when they did not
     /// finish in time (one still running goes on alone).
@@ -292,7 +292,7 @@ impl Committer {
     ) -> Option<bool> {
         let me = Arc::clone(self);
         runtime.block_on(async move {
-            let write = tokio::task::spawn_blocking(move || me.flush());
+            let write = super::own_thread::run(move || me.flush());
             match tokio::time::timeout(limit, write).await {
                 Ok(written) => Some(written.unwrap_or(false)),
                 Err(_) => None,
@@ -319,10 +319,7 @@ impl Committer {
                 continue;
             }
             let me = Arc::clone(&self);
-            if tokio::task::spawn_blocking(move || me.flush())
-                .await
-                .is_err()
-            {
+            if super::own_thread::run(move || me.flush()).await.is_none() {
                 return;
             }
             // An ack during the wait leaves a permit: its write starts when the wait ends.

@@ -5,6 +5,7 @@
 
 mod claim;
 mod commit;
+pub(crate) mod own_thread;
 pub mod queue;
 
 use std::sync::{Arc, Mutex};
