@@ -35,7 +35,7 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/op-events"
 PER_TYPE=$(( (EVENTS + 2) / 3 ))
 
 serve() { # serve PER_MINUTE
-    "$MOCK" serve --addr "127.0.0.1:$PORT" --events "$PER_TYPE" --log warn,op_events_mock::server=info \
+    "$MOCK" serve --addr "127.0.0.1:$PORT" --events "$PER_TYPE" --log warn \
         --rate-limit-per-minute "$1" --rate-limit-per-hour 0 2>"$OUT/server.log" &
     SERVER=$!
     until grep -q ready "$OUT/server.log"; do

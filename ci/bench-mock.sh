@@ -25,7 +25,7 @@ cargo build --release --quiet -p op-events-mock --manifest-path "$ROOT/Cargo.tom
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/op-events-mock"
 
 started=$(date +%s.%N)
-"$BIN" serve --addr "127.0.0.1:$PORT" --events "$EVENTS" --log warn,op_events_mock::server=info \
+"$BIN" serve --addr "127.0.0.1:$PORT" --events "$EVENTS" --log warn \
     --rate-limit-per-minute 0 --rate-limit-per-hour 0 2>"$OUT/server.log" &
 SERVER=$!
 until grep -q ready "$OUT/server.log"; do

@@ -219,8 +219,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(s: Serve) -> anyhow::Result<()> {
+    // Scripts wait for the ready line, and read the port of `--addr …:0` from it: it comes
+    // whatever `--log` says.
+    let filter = tracing_subscriber::EnvFilter::new(&s.log)
+        .add_directive(format!("{}=info", op_events_mock::READY_TARGET).parse()?);
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&s.log))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -253,7 +257,9 @@ fn serve(s: Serve) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(s.addr)
                 .await
                 .with_context(|| format!("cannot listen on --addr {}", s.addr))?;
-            op_events_mock::serve(listener, config, shutdown_signal()).await
+            // Taken before the ready line: a script may send SIGTERM as soon as it sees it.
+            let shutdown = shutdown_signal().context("cannot take SIGINT and SIGTERM")?;
+            op_events_mock::serve(listener, config, shutdown).await
         })
 }
 
@@ -280,16 +286,18 @@ fn tls(s: &Serve) -> anyhow::Result<Option<Tls>> {
     Ok(Some(tls))
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
+/// Takes SIGINT and SIGTERM now; the future resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    })
 }
 
 #[cfg(test)]

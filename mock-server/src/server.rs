@@ -295,6 +295,10 @@ async fn serve_connections<L>(
     }
 }
 
+/// The log target of the line saying the server accepts, which the binary prints at any
+/// `--log` level.
+pub const READY_TARGET: &str = "op_events_mock::ready";
+
 /// How long shutdown waits for requests in flight before dropping their connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -309,7 +313,7 @@ pub async fn serve(
     let state = build_state(config)?;
     let listening = listener.local_addr()?;
     let url = local_url(scheme(tls.as_ref()), listening);
-    tracing::info!(%url, %listening, "op-events-mock ready");
+    tracing::info!(target: READY_TARGET, %url, %listening, "op-events-mock ready");
     run(
         listener,
         tls.as_ref(),

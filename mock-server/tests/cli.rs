@@ -96,6 +96,43 @@ fn terminate_within(server: &mut std::process::Child, limit: Duration) {
     }
 }
 
+/// Scripts wait for the ready line (and read `--addr …:0`'s port from it), then may stop the
+/// server at once: the line comes at any `--log` level, and SIGTERM right after it is a clean
+/// stop.
+#[test]
+fn the_ready_line_comes_at_any_log_level_and_a_sigterm_right_after_it_is_clean() {
+    use std::io::BufRead as _;
+    for level in ["warn", "off", "warn", "off", "warn", "off", "warn", "off"] {
+        let mut server = Command::new(env!("CARGO_BIN_EXE_op-events-mock"))
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--events",
+                "5",
+                "--log",
+                level,
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut log = std::io::BufReader::new(server.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = log.read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        if !line.contains("ready") {
+            let _ = server.kill();
+            panic!("--log {level}: no ready line first: {line:?}");
+        }
+        common::listening(&line);
+        terminate_within(&mut server, Duration::from_secs(10));
+    }
+}
+
 /// SIGTERM ends the process within a few seconds even while a client holds a request open
 /// (here with no timeouts at all, so nothing else would end it).
 #[test]
