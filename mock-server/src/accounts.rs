@@ -51,6 +51,10 @@ impl Account {
 
 /// How new accounts are filled.
 pub struct Seeding {
+    /// Where every account's generated history ends: the clock's start (`--now`, or the real
+    /// time the server started), whenever the account is first used, so that the same seed,
+    /// account name and `--now` give the same dataset, byte for byte.
+    pub anchor: Timestamp,
     pub seed: u64,
     pub events_per_type: usize,
     pub span: SignedDuration,
@@ -135,8 +139,9 @@ impl Accounts {
         }
     }
 
-    /// The account, generating its dataset (with its generated timestamps before `now`) on first use.
-    pub fn get(&self, name: &str, uuid: &str, now: Timestamp) -> anyhow::Result<Arc<Account>> {
+    /// The account, generating its dataset (its timestamps before [`Seeding::anchor`]) on first
+    /// use.
+    pub fn get(&self, name: &str, uuid: &str) -> anyhow::Result<Arc<Account>> {
         let slot = {
             let mut registry = self.registry.lock().expect("accounts lock");
             registry
@@ -154,13 +159,13 @@ impl Accounts {
             Vec::new()
         };
         Ok(slot
-            .get_or_init(|| Arc::new(self.create(name, uuid, now, fixtures)))
+            .get_or_init(|| Arc::new(self.create(name, uuid, fixtures)))
             .clone())
     }
 
     /// The account a name addresses (the admin API, the in-process server): the one a token
     /// first reached under that name, or else the one whose uuid derives from it.
-    pub fn named(&self, name: &str, now: Timestamp) -> anyhow::Result<Arc<Account>> {
+    pub fn named(&self, name: &str) -> anyhow::Result<Arc<Account>> {
         let known = self
             .registry
             .lock()
@@ -169,7 +174,7 @@ impl Accounts {
             .get(name)
             .cloned();
         let uuid = known.unwrap_or_else(|| crate::auth::account_uuid(name));
-        self.get(name, &uuid, now)
+        self.get(name, &uuid)
     }
 
     /// The account tokens are for unless they name another (`serve --account`).
@@ -193,13 +198,7 @@ impl Accounts {
         Ok(stale)
     }
 
-    fn create(
-        &self,
-        name: &str,
-        uuid: &str,
-        now: Timestamp,
-        fixtures: Vec<(Kind, Vec<Value>)>,
-    ) -> Account {
+    fn create(&self, name: &str, uuid: &str, fixtures: Vec<(Kind, Vec<Value>)>) -> Account {
         let s = &self.seeding;
         let built: Vec<(Log, Generator)> = std::thread::scope(|scope| {
             let handles: Vec<_> = Kind::ALL
@@ -207,7 +206,7 @@ impl Accounts {
                     scope.spawn(move || {
                         let mut generator = Generator::new(s.seed, name, uuid, kind);
                         let mut log = Log::default();
-                        for e in generator.initial(s.events_per_type, now, s.span) {
+                        for e in generator.initial(s.events_per_type, s.anchor, s.span) {
                             log.push(&e).expect("generated events are valid");
                         }
                         (log, generator)

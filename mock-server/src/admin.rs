@@ -341,7 +341,7 @@ fn account_kind(
     })?;
     let account = s
         .accounts
-        .named(account, s.clock.now())
+        .named(account)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok((account, kind))
 }

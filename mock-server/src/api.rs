@@ -240,10 +240,7 @@ fn admit(s: &MockState, claims: &Claims) -> Result<Arc<Account>, ApiError> {
     s.limits
         .admit(&claims.account_uuid, now.as_second())
         .map_err(ApiError::RateLimited)?;
-    let load = || {
-        s.accounts
-            .get(&claims.account_name, &claims.account_uuid, now)
-    };
+    let load = || s.accounts.get(&claims.account_name, &claims.account_uuid);
     // A new account's dataset is generated here: let other requests move on meanwhile.
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);

@@ -33,7 +33,7 @@ struct Serve {
     /// per account at that.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=MAX_EVENTS))]
     events: u32,
-    /// Generator seed: the same seed and account name always give the same dataset.
+    /// Generator seed: the same seed, account name and --now always give the same dataset.
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Generated timestamps spread over this many days before the clock's now.

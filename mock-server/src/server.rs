@@ -130,6 +130,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
             gzip: config.gzip,
         },
         accounts: Accounts::new(Seeding {
+            anchor: start,
             seed: config.seed,
             events_per_type: config.events_per_type,
             span: SignedDuration::from_hours(24 * i64::from(config.span_days)),
@@ -168,7 +169,7 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
         );
     }
     let account = &config.default_account;
-    state.accounts.named(account, state.clock.now())?;
+    state.accounts.named(account)?;
     Ok(state)
 }
 
@@ -603,11 +604,7 @@ impl MockServer {
 
     fn account(&self, account: &str, kind: &str) -> (Arc<Account>, Kind) {
         let kind = Kind::parse(kind).unwrap_or_else(|| panic!("unknown event type {kind:?}"));
-        let account = self
-            .state
-            .accounts
-            .named(account, self.now())
-            .expect("account dataset");
+        let account = self.state.accounts.named(account).expect("account dataset");
         (account, kind)
     }
 

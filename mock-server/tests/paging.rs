@@ -408,6 +408,31 @@ async fn the_same_seed_gives_the_same_dataset_and_accounts_differ() {
     assert_ne!(uuids(&ia), uuids(&a.events("acme", "auditevents")));
 }
 
+/// With one `--now`, two servers give the same events, byte for byte, also for an account first
+/// used later on one of them (after time passed, and the clock moved): a generated history
+/// ends at the clock's start, not when the account is first used.
+#[test]
+fn the_same_seed_and_now_give_the_same_bytes_whenever_an_account_is_first_used() {
+    let now: Timestamp = "2026-11-01T12:00:00Z".parse().unwrap();
+    let start = || {
+        MockServer::start(MockConfig {
+            events_per_type: 300,
+            now: Some(now),
+            ..MockConfig::default()
+        })
+        .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let listed = |mock: &MockServer, account: &str| {
+        ALL.map(|kind| serde_json::to_string(&mock.events(account, kind)).unwrap())
+    };
+    let first = listed(&a, "globex");
+    std::thread::sleep(Duration::from_millis(50));
+    b.advance(Duration::from_secs(3600));
+    assert_eq!(listed(&b, "globex"), first);
+    assert_eq!(listed(&b, "acme"), listed(&a, "acme"));
+}
+
 /// A token signed with the mock's key but naming no account (no `op-events-mock/account`
 /// claim, as tokens made by other tooling may lack) is served its own dataset, whose events carry
 /// the token's `1password.com/auuid`, as introspect does; the admin API reaches that dataset by
