@@ -327,25 +327,32 @@ impl Store {
                 });
             }
         };
-        // The format first: a newer one may have another shape, and is no corrupt file.
-        #[derive(Deserialize)]
-        struct Format {
-            format: u32,
+        let newer = |format| CheckpointError::Newer {
+            path: shown(),
+            found: format,
+            reads: FORMAT_VERSION,
+        };
+        let file: File<State> = match serde_json::from_slice(&bytes) {
+            Ok(file) => file,
+            Err(e) => {
+                // A newer format may have another shape, and is no corrupt file: only then is
+                // the format read on its own.
+                #[derive(Deserialize)]
+                struct Format {
+                    format: u32,
+                }
+                return Err(match serde_json::from_slice(&bytes) {
+                    Ok(Format { format }) if format > FORMAT_VERSION => newer(format),
+                    _ => CheckpointError::Corrupt {
+                        path: shown(),
+                        message: e.to_string(),
+                    },
+                });
+            }
+        };
+        if file.format > FORMAT_VERSION {
+            return Err(newer(file.format));
         }
-        if let Ok(Format { format }) = serde_json::from_slice(&bytes)
-            && format > FORMAT_VERSION
-        {
-            return Err(CheckpointError::Newer {
-                path: shown(),
-                found: format,
-                reads: FORMAT_VERSION,
-            });
-        }
-        let file: File<State> =
-            serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt {
-                path: shown(),
-                message: e.to_string(),
-            })?;
         if file.format != FORMAT_VERSION {
             return Err(CheckpointError::Corrupt {
                 path: shown(),
