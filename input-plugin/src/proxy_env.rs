@@ -66,9 +66,10 @@ fn check_with(base: &Url, var: impl Fn(&str) -> Option<String>) -> Result<(), En
     // The matcher reads a port it cannot parse (`:99999`, `:abc`) as none, and the client
     // would go to port 80 of that host instead: refused, as `proxy` refuses it.
     let value = value.trim();
-    let spelled = match value.contains("://") {
-        true => Url::parse(value),
-        false => Url::parse(&format!("http://{value}")),
+    let spelled = if value.contains("://") {
+        Url::parse(value)
+    } else {
+        Url::parse(&format!("http://{value}"))
     };
     if spelled.is_err() {
         return Err(EnvProxyError::NotAUrl(name));
