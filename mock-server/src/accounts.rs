@@ -117,55 +117,74 @@ pub struct StaleFixtures {
     pub newest: Option<i64>,
 }
 
+/// Why an account cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// A read-only request named an account no request has used: making it would generate and
+    /// keep a whole dataset for what may be a typo.
+    #[error(
+        "account {0:?} has not been used yet: an account comes into being with the first API \
+         request of a token naming it, or the first append or generate for it (POST \
+         /_mock/accounts/{0}/<type>/events)"
+    )]
+    Unused(String),
+    /// The cap is reached: each account holds its dataset in memory until the server stops.
+    #[error(
+        "no new account: the mock holds as many as --max-accounts allows ({0}; \
+         MockConfig::max_accounts); restart it with a higher cap to use more accounts"
+    )]
+    Full(usize),
+    #[error("{0:#}")]
+    Fixtures(anyhow::Error),
+}
+
 /// All accounts seen so far, keyed by account uuid.
 pub struct Accounts {
     seeding: Seeding,
+    /// The most accounts made (`None`: no cap).
+    max: Option<usize>,
     registry: Mutex<Registry>,
 }
 
 #[derive(Default)]
 struct Registry {
     slots: HashMap<String, Arc<OnceLock<Arc<Account>>>>,
-    /// The uuid each name was first seen with, for the names a token's uuid does not derive
-    /// from (a token without the account name claim, or made elsewhere).
+    /// Each account's uuid under the name it was made with, for the names a token's uuid does
+    /// not derive from (a token without the account name claim, or made elsewhere). One name
+    /// per account, so that it grows no further than the accounts do.
     uuids: HashMap<String, String>,
 }
 
 impl Accounts {
-    pub fn new(seeding: Seeding) -> Self {
+    /// At most `max` accounts (0: no cap), the default one included.
+    pub fn new(seeding: Seeding, max: usize) -> Self {
         Accounts {
             seeding,
+            max: (max > 0).then_some(max),
             registry: Mutex::default(),
         }
     }
 
     /// The account, generating its dataset (its timestamps before [`Seeding::anchor`]) on first
-    /// use.
-    pub fn get(&self, name: &str, uuid: &str) -> anyhow::Result<Arc<Account>> {
-        let slot = {
-            let mut registry = self.registry.lock().expect("accounts lock");
-            registry
-                .uuids
-                .entry(name.to_owned())
-                .or_insert_with(|| uuid.to_owned());
-            registry.slots.entry(uuid.to_owned()).or_default().clone()
-        };
-        if let Some(account) = slot.get() {
-            return Ok(account.clone());
-        }
-        let fixtures = if name == self.seeding.default_account {
-            self.fixtures()?
-        } else {
-            Vec::new()
-        };
-        Ok(slot
-            .get_or_init(|| Arc::new(self.create(name, uuid, fixtures)))
-            .clone())
+    /// use, unless the cap is reached.
+    pub fn get(&self, name: &str, uuid: &str) -> Result<Arc<Account>, AccountError> {
+        self.slot(name, uuid, true)
+            .and_then(|slot| self.fill(&slot, name, uuid))
     }
 
-    /// The account a name addresses (the admin API, the in-process server): the one a token
-    /// first reached under that name, or else the one whose uuid derives from it.
-    pub fn named(&self, name: &str) -> anyhow::Result<Arc<Account>> {
+    /// The account a name addresses (appends, the in-process server): the one a token first
+    /// reached under that name, or else the one whose uuid derives from it; made if need be.
+    pub fn named(&self, name: &str) -> Result<Arc<Account>, AccountError> {
+        self.by_name(name, true)
+    }
+
+    /// As [`named`](Self::named), for reading only: an account no request has used is
+    /// [`AccountError::Unused`], not made.
+    pub fn used(&self, name: &str) -> Result<Arc<Account>, AccountError> {
+        self.by_name(name, false)
+    }
+
+    fn by_name(&self, name: &str, make: bool) -> Result<Arc<Account>, AccountError> {
         let known = self
             .registry
             .lock()
@@ -174,7 +193,58 @@ impl Accounts {
             .get(name)
             .cloned();
         let uuid = known.unwrap_or_else(|| crate::auth::account_uuid(name));
-        self.get(name, &uuid)
+        self.slot(name, &uuid, make)
+            .and_then(|slot| self.fill(&slot, name, &uuid))
+    }
+
+    /// The account's slot; a new one only if `make` and the cap allows.
+    fn slot(
+        &self,
+        name: &str,
+        uuid: &str,
+        make: bool,
+    ) -> Result<Arc<OnceLock<Arc<Account>>>, AccountError> {
+        let mut registry = self.registry.lock().expect("accounts lock");
+        if let Some(slot) = registry.slots.get(uuid) {
+            return Ok(slot.clone());
+        }
+        if !make {
+            return Err(AccountError::Unused(name.to_owned()));
+        }
+        if let Some(max) = self.max
+            && registry.slots.len() >= max
+        {
+            tracing::warn!(
+                account = name,
+                "refused a new account: --max-accounts {max} reached"
+            );
+            return Err(AccountError::Full(max));
+        }
+        registry
+            .uuids
+            .entry(name.to_owned())
+            .or_insert_with(|| uuid.to_owned());
+        Ok(registry.slots.entry(uuid.to_owned()).or_default().clone())
+    }
+
+    /// The slot's account, generated by the first caller (others wait for it).
+    fn fill(
+        &self,
+        slot: &OnceLock<Arc<Account>>,
+        name: &str,
+        uuid: &str,
+    ) -> Result<Arc<Account>, AccountError> {
+        if let Some(account) = slot.get() {
+            return Ok(account.clone());
+        }
+        let fixtures = if name == self.seeding.default_account {
+            self.fixtures().map_err(AccountError::Fixtures)?
+        } else {
+            Vec::new()
+        };
+        Ok(slot
+            .get_or_init(|| Arc::new(self.create(name, uuid, fixtures)))
+            .clone())
     }
 
     /// The account tokens are for unless they name another (`serve --account`).

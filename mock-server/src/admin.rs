@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::accounts::AccountError;
 use crate::auth::{self, AuthError, Region, TokenSpec};
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind};
@@ -328,22 +329,22 @@ async fn revoke(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesReject
     }
 }
 
-fn account_kind(
-    s: &MockState,
-    account: &str,
-    kind: &str,
-) -> Result<(Arc<crate::accounts::Account>, Kind), (StatusCode, String)> {
-    let kind = Kind::parse(kind).ok_or_else(|| {
-        let message = format!(
-            "unknown event type {kind:?}; expected signinattempts, itemusages or auditevents"
-        );
-        (StatusCode::NOT_FOUND, message)
-    })?;
-    let account = s
-        .accounts
-        .named(account)
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok((account, kind))
+/// The event type an admin path names, or why there is none.
+fn event_kind(kind: &str) -> Result<Kind, String> {
+    Kind::parse(kind).ok_or_else(|| {
+        format!("unknown event type {kind:?}; expected signinattempts, itemusages or auditevents")
+    })
+}
+
+/// An account's error in the admin API's shape: 404 for one never used (reading does not make
+/// it), 403 for a new one past `--max-accounts`.
+fn account_error(e: &AccountError) -> Response {
+    let status = match e {
+        AccountError::Unused(_) => StatusCode::NOT_FOUND,
+        AccountError::Full(_) => StatusCode::FORBIDDEN,
+        AccountError::Fixtures(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    fail(status, e.to_string())
 }
 
 /// The most events one `{"generate": N}` builds: the events are built in memory before they
@@ -365,9 +366,14 @@ async fn append(
 ) -> Response {
     let Path((account, kind)) = extract!(path);
     let body = read_body!(body);
-    let (account, kind) = match account_kind(&s, &account, &kind) {
-        Ok(x) => x,
-        Err((status, message)) => return fail(status, message),
+    let kind = match event_kind(&kind) {
+        Ok(kind) => kind,
+        Err(message) => return fail(StatusCode::NOT_FOUND, message),
+    };
+    // Appending is how a test seeds an account before its collector asks: it makes one.
+    let account = match s.accounts.named(&account) {
+        Ok(account) => account,
+        Err(e) => return account_error(&e),
     };
     let before = account.log(kind).len();
     match serde_json::from_slice::<Value>(&body) {
@@ -414,9 +420,13 @@ async fn list(
 ) -> Response {
     let Path((account, kind)) = extract!(path);
     let Query(q) = extract!(query);
-    let (account, kind) = match account_kind(&s, &account, &kind) {
-        Ok(x) => x,
-        Err((status, message)) => return fail(status, message),
+    let kind = match event_kind(&kind) {
+        Ok(kind) => kind,
+        Err(message) => return fail(StatusCode::NOT_FOUND, message),
+    };
+    let account = match s.accounts.used(&account) {
+        Ok(account) => account,
+        Err(e) => return account_error(&e),
     };
     let ndjson = match q.format.as_deref() {
         None | Some("json") => false,

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 
-use crate::accounts::Account;
+use crate::accounts::{Account, AccountError};
 use crate::auth::{self, AuthError, Claims, Region};
 use crate::cursor::Cursor;
 use crate::limits::Exhausted;
@@ -234,22 +234,30 @@ fn authorize(
     Ok(claims)
 }
 
-/// Checks the rate limit and loads the account; every authorized request admitted here counts.
+/// Loads the account, then checks the rate limit; every authorized request admitted here
+/// counts. The account comes first so that a request refused for it (403 when the mock holds
+/// `--max-accounts` already) leaves no rate windows behind either.
 fn admit(s: &MockState, claims: &Claims) -> Result<Arc<Account>, ApiError> {
-    let now = s.clock.now();
-    s.limits
-        .admit(&claims.account_uuid, now.as_second())
-        .map_err(ApiError::RateLimited)?;
     let load = || s.accounts.get(&claims.account_name, &claims.account_uuid);
     // A new account's dataset is generated here: let other requests move on meanwhile.
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_thread {
+    let account = if multi_thread {
         tokio::task::block_in_place(load)
     } else {
         load()
     }
-    .map_err(|e| ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    .map_err(|e| {
+        let status = match e {
+            AccountError::Full(_) => StatusCode::FORBIDDEN,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::Status(status, e.to_string())
+    })?;
+    s.limits
+        .admit(&claims.account_uuid, s.clock.now().as_second())
+        .map_err(ApiError::RateLimited)?;
+    Ok(account)
 }
 
 /// [`authorize`] then [`admit`], for the endpoints that take no body.

@@ -23,7 +23,7 @@ pub use auth::{Region, TokenSpec};
 pub use faults::{Fault, FaultError, FaultKind};
 pub use generate::UNKNOWN_ENUM_VALUES;
 pub use rfc3339::{Rfc3339Error, TimestampError, parse_timestamp};
-pub use server::{MockConfig, MockServer, READY_TARGET, serve};
+pub use server::{DEFAULT_MAX_ACCOUNTS, MockConfig, MockServer, READY_TARGET, serve};
 pub use state::{RequestCount, Stats};
 pub use store::StoreError;
 pub use tls::{Tls, TlsError};

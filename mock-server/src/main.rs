@@ -102,6 +102,11 @@ struct Serve {
     /// that slow or silent clients cannot hold connections.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     header_timeout_secs: u64,
+    /// The most accounts to make, the default one included (0 = no cap). Each holds its
+    /// generated events in memory until the server stops; past the cap, a request for a new
+    /// account is answered 403 (in the API's error shape, the reason header saying why).
+    #[arg(long, value_name = "N", default_value_t = op_events_mock::DEFAULT_MAX_ACCOUNTS)]
+    max_accounts: usize,
     /// Log filter (tracing syntax): info logs one line per request; warn keeps benchmarks quiet.
     #[arg(long, env = "RUST_LOG", default_value = "info", value_parser = log_filter)]
     log: String,
@@ -249,6 +254,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         header_read_timeout: (s.header_timeout_secs > 0)
             .then(|| std::time::Duration::from_secs(s.header_timeout_secs)),
         msp_accounts: s.msp_accounts,
+        max_accounts: s.max_accounts,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -71,7 +71,16 @@ pub struct MockConfig {
     pub header_read_timeout: Option<Duration>,
     /// The accounts whose v2 events carry the MSP fields (see [`MspAccounts`]).
     pub msp_accounts: MspAccounts,
+    /// The most accounts the mock makes, the default one included (0 = no cap): each holds its
+    /// dataset in memory until the server stops, and any token signed with the key makes one,
+    /// so without a cap requests for ever new names grow the process without bound. Past it, a
+    /// request for a new account is answered 403.
+    pub max_accounts: usize,
 }
+
+/// [`MockConfig::max_accounts`] unless told otherwise: room for the accounts of a test of many
+/// tenants, about 80 MB at the default 1000 events per type.
+pub const DEFAULT_MAX_ACCOUNTS: usize = 32;
 
 impl Default for MockConfig {
     fn default() -> Self {
@@ -94,6 +103,7 @@ impl Default for MockConfig {
             tls: None,
             header_read_timeout: Some(Duration::from_secs(30)),
             msp_accounts: MspAccounts::All,
+            max_accounts: DEFAULT_MAX_ACCOUNTS,
         }
     }
 }
@@ -129,15 +139,18 @@ fn build_state(config: MockConfig) -> anyhow::Result<Arc<MockState>> {
             retention: SignedDuration::from_hours(24 * i64::from(config.retention_days)),
             gzip: config.gzip,
         },
-        accounts: Accounts::new(Seeding {
-            anchor: start,
-            seed: config.seed,
-            events_per_type: config.events_per_type,
-            span: SignedDuration::from_hours(24 * i64::from(config.span_days)),
-            default_account: config.default_account.clone(),
-            fixtures_dir: config.fixtures_dir,
-            msp_accounts: config.msp_accounts,
-        }),
+        accounts: Accounts::new(
+            Seeding {
+                anchor: start,
+                seed: config.seed,
+                events_per_type: config.events_per_type,
+                span: SignedDuration::from_hours(24 * i64::from(config.span_days)),
+                default_account: config.default_account.clone(),
+                fixtures_dir: config.fixtures_dir,
+                msp_accounts: config.msp_accounts,
+            },
+            config.max_accounts,
+        ),
         clock,
         limits: RateLimits::new(config.rate_limit_per_minute, config.rate_limit_per_hour),
         faults: Faults::default(),
@@ -602,9 +615,12 @@ impl MockServer {
         auth::account_uuid(account)
     }
 
+    /// Made if new, unlike over the admin API: the test is in control, and an account's dataset
+    /// does not depend on when it is made. Panics on a new one past `max_accounts`.
     fn account(&self, account: &str, kind: &str) -> (Arc<Account>, Kind) {
         let kind = Kind::parse(kind).unwrap_or_else(|| panic!("unknown event type {kind:?}"));
-        let account = self.state.accounts.named(account).expect("account dataset");
+        let account =
+            (self.state.accounts.named(account)).unwrap_or_else(|e| panic!("MockServer: {e}"));
         (account, kind)
     }
 

@@ -97,6 +97,60 @@ async fn admin_appends_generates_and_lists_events() {
     );
 }
 
+/// Listing an account no request has used (a typo, say) answers 404 saying how accounts come
+/// into being, and makes none: it used to generate and keep a whole dataset per name, so that
+/// read-only calls grew the mock without bound. Here they leave room under the cap for the
+/// account a token then uses; an append makes one, as a test seeding it before its collector
+/// asks needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_an_account_never_used_answers_404_and_makes_none() {
+    let mock = common::start(op_events_mock::MockConfig {
+        events_per_type: 5,
+        max_accounts: 3,
+        ..op_events_mock::MockConfig::default()
+    });
+    for i in 0..5 {
+        let path = format!("/_mock/accounts/typo{i}/auditevents/events?servable=true");
+        let (status, body) = admin(&mock, "GET", &path, None).await;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (status, &body["status"]),
+            (404, &json!(404)),
+            "{path}: {body}"
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("account \"typo{i}\" has not been used yet"))
+                && message.contains("first API request of a token naming it")
+                && message.contains("POST /_mock/accounts/typo"),
+            "{message}"
+        );
+    }
+    let token = mock.token("globex", &ALL);
+    assert_eq!(
+        post(&mock, "/api/v2/itemusages", &token, "{}").await.status,
+        200,
+        "the reads made no account: there is room for this one"
+    );
+    let (status, body) = admin(
+        &mock,
+        "GET",
+        "/_mock/accounts/globex/itemusages/events",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "used by a token: {body}");
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&body).unwrap().len(), 5);
+
+    let seeded = json!({"generate": 2});
+    let path = "/_mock/accounts/initech/itemusages/events";
+    let (status, body) = admin(&mock, "POST", path, Some(seeded)).await;
+    assert_eq!(status, 200, "an append makes the account: {body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["total"], 7);
+    let (status, body) = admin(&mock, "GET", path, None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_moves_the_clock_and_mints_tokens() {
     let mock = common::small(5);

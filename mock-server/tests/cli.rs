@@ -242,10 +242,42 @@ fn help_teaches_every_flag() {
         "--tls-cert",
         "--tls-key",
         "--tls-self-signed",
+        "--header-timeout-secs",
+        "--max-accounts",
         "--log",
     ] {
         assert!(help.contains(flag), "serve --help lacks {flag}");
     }
+}
+
+/// `--max-accounts 1` holds the default account only: a token for another is answered 403,
+/// the reason header naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_accounts_caps_the_accounts_serve_makes() {
+    let mut server = common::serve(&["--events", "5", "--max-accounts", "1"]);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let status = |account: &'static str| {
+        let out = Command::new(BIN)
+            .args(["token", "--account", account])
+            .output()
+            .unwrap();
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        common::client()
+            .get(format!("{url}/api/v2/auth/introspect"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(status("acme").await.unwrap().status(), 200);
+    let refused = status("globex").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let reason = refused.headers()["x-op-events-mock-reason"]
+        .to_str()
+        .unwrap();
+    assert!(
+        reason.contains("as many as --max-accounts allows (1;"),
+        "{reason}"
+    );
+    terminate_within(&mut server.child, Duration::from_secs(10));
 }
 
 /// `--msp-accounts none` serves v2 events as an ordinary account's, without the MSP fields; a

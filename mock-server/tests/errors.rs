@@ -520,6 +520,73 @@ async fn legacy_audience_and_never_expiring_tokens_are_accepted() {
     }
 }
 
+/// Past `max_accounts`, a request for a new account is refused, 403 in the version's shape
+/// with the reason header naming the cap, on every endpoint and for admin appends alike;
+/// the accounts the mock holds keep being served. Without the cap, every new name a token
+/// carried made and kept a dataset (8,000 names grew the mock to 19.8 GB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_accounts_past_max_accounts_are_refused_403() {
+    let mock = common::start(MockConfig {
+        events_per_type: 5,
+        max_accounts: 2,
+        ..MockConfig::default()
+    });
+    let reset = r#"{"limit":10,"start_time":"2020-01-01T00:00:00Z"}"#;
+    let globex = mock.token("globex", &ALL);
+    assert_eq!(
+        post(&mock, "/api/v2/itemusages", &globex, reset)
+            .await
+            .status,
+        200
+    );
+
+    let initech = mock.token("initech", &ALL);
+    let reason = "no new account: the mock holds as many as --max-accounts allows (2; \
+                  MockConfig::max_accounts); restart it with a higher cap to use more accounts";
+    for (path, body) in [
+        ("/api/v2/itemusages", v2_error(403, "Forbidden")),
+        ("/api/v1/auditevents", v1_error("Forbidden")),
+        ("/api/v2/auth/introspect", v2_error(403, "Forbidden")),
+        ("/api/auth/introspect", v1_error("Forbidden")),
+    ] {
+        let method = if path.contains("introspect") {
+            "GET"
+        } else {
+            "POST"
+        };
+        let r = request(&mock, method, path, &initech, Some(reset)).await;
+        assert_eq!((r.status, &r.body), (403, &body), "{path}");
+        assert_eq!(r.headers["x-op-events-mock-reason"], reason, "{path}");
+    }
+    let r = common::client()
+        .post(format!(
+            "{}/_mock/accounts/initech/auditevents/events",
+            mock.url()
+        ))
+        .body(r#"{"generate":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body, v2_error(403, reason), "the admin API's shape");
+
+    // The accounts held are served on.
+    let acme = mock.token("acme", &ALL);
+    assert_eq!(
+        post(&mock, "/api/v2/auditevents", &acme, reset)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        post(&mock, "/api/v1/itemusages", &globex, reset)
+            .await
+            .status,
+        200
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_give_429_with_retry_after_per_account() {
     let start: Timestamp = "2026-01-15T12:00:10Z".parse().unwrap();
