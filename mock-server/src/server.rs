@@ -25,7 +25,7 @@ use crate::body::TimedBody;
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::limits::RateLimits;
-use crate::state::{Behaviour, Counters, MockState, OTHER_PATHS, Stats};
+use crate::state::{Behaviour, Counters, MockState, NoSuchPath, OTHER_PATHS, Stats};
 use crate::store::{Kind, StoreError};
 use crate::tls::{Tls, TlsListener};
 
@@ -345,7 +345,7 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let method = request.method().clone();
     // Normalized before routing (see `api::normalize`), as faults, shape and stats read it.
     let path = request.uri().path().to_owned();
-    let matched = request.extensions().get::<MatchedPath>().is_some();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let api_path = path.starts_with("/api/");
     let fault = s.faults.take(&method, &path);
     let reset = fault == Some(FaultKind::Reset);
@@ -410,13 +410,20 @@ async fn observe(State(s): State<Arc<MockState>>, request: Request, next: Next) 
     let status = response.status().as_u16();
     let items = response.extensions().get::<Served>().map_or(0, |s| s.0);
     s.counters.served(items);
-    // Paths the API does not have are counted together, so that stray or hostile requests
-    // cannot grow the stats without bound.
-    let known = matched
-        && status != StatusCode::FORBIDDEN.as_u16()
-        && (api::is_endpoint(&path) || path.starts_with("/_mock/"));
-    s.counters
-        .request(if known { &path } else { OTHER_PATHS }, status);
+    // Bounded keys, so that stray or hostile requests cannot grow the stats without bound: the
+    // API's endpoints by path, the admin API's by route (no account names), and the paths
+    // neither has together.
+    let key = match &route {
+        Some(_) if api::is_endpoint(&path) => &path,
+        Some(route)
+            if crate::admin::is_admin_path(route.as_str())
+                && response.extensions().get::<NoSuchPath>().is_none() =>
+        {
+            route.as_str()
+        }
+        _ => OTHER_PATHS,
+    };
+    s.counters.request(key, status);
     tracing::info!(%method, %path, status, items, latency_us = started.elapsed().as_micros() as u64, "request");
     response
 }

@@ -55,6 +55,11 @@ impl MockState {
 /// The stats' key for requests to paths the API does not have.
 pub const OTHER_PATHS: &str = "other";
 
+/// Marks an answer to a path no endpoint has though a route took it (an admin path's unknown
+/// event type), so that the stats count it under [`OTHER_PATHS`].
+#[derive(Clone, Copy)]
+pub struct NoSuchPath;
+
 /// Live request counters.
 #[derive(Default)]
 pub struct Counters {
@@ -149,6 +154,8 @@ impl Stats {
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RequestCount {
+    /// An API endpoint's path, an admin route's template (no account names), or
+    /// [`OTHER_PATHS`] for every path neither has: a bounded set.
     pub path: String,
     pub status: u16,
     pub count: u64,
