@@ -20,6 +20,7 @@ mod tls;
 
 pub use accounts::MspAccounts;
 pub use auth::{Region, TokenSpec};
+pub use body::MAX_BODY_READS;
 pub use faults::{Fault, FaultError, FaultKind};
 pub use generate::UNKNOWN_ENUM_VALUES;
 pub use rfc3339::{Rfc3339Error, TimestampError, parse_timestamp};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use crate::accounts::{Account, Accounts, MspAccounts, Seeding};
 use crate::api::{self, Served};
 use crate::auth::{self, Region, TokenSpec};
-use crate::body::TimedBody;
+use crate::body::{BoundedBody, LIMIT, MAX_BODY_READS, TimedBody};
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::limits::RateLimits;
@@ -192,6 +192,7 @@ fn router(state: Arc<MockState>) -> Router {
         .merge(crate::admin::routes(state.clone()))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -239,7 +240,9 @@ async fn run(
 /// held its connection (and a task) for as long as it liked.
 ///
 /// The same timeout bounds request bodies (see [`TimedBody`]): a client that sent a head and
-/// then stalled mid-body is answered 408 and its connection closed.
+/// then stalled mid-body is answered 408 and its connection closed. Bodies are read
+/// [`MAX_BODY_READS`] at a time, and one declared over 2 MiB is refused unread (see
+/// [`BoundedBody`]).
 ///
 /// On `shutdown`, stops accepting, asks every connection to finish its request in flight and
 /// close, and returns once all have or after [`SHUTDOWN_GRACE`], whichever is first: a client
@@ -256,6 +259,8 @@ async fn serve_connections<L>(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt as _;
 
+    // Shared by all connections: see `MAX_BODY_READS`.
+    let reads = Arc::new(tokio::sync::Semaphore::new(MAX_BODY_READS));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
@@ -268,11 +273,14 @@ async fn serve_connections<L>(
             connection = listener.accept() => connection,
             () = &mut shutdown => break,
         };
-        let app = app.clone();
+        let (app, reads) = (app.clone(), reads.clone());
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let mut request = request.map(|body| match header_read_timeout {
-                Some(limit) => Body::new(TimedBody::new(body, limit)),
-                None => Body::new(body),
+            let mut request = request.map(|body| {
+                let body = match header_read_timeout {
+                    Some(limit) => Body::new(TimedBody::new(body, limit)),
+                    None => Body::new(body),
+                };
+                Body::new(BoundedBody::new(body, reads.clone()))
             });
             *request.uri_mut() = api::normalize(std::mem::take(request.uri_mut()));
             request.extensions_mut().insert(ConnectInfo(Peer(peer)));

@@ -123,7 +123,11 @@ async fn unknown_paths_wrong_methods_and_huge_bodies_get_the_versions_error_body
     let r = post(&mock, "/api/v2/itemusages", &token, &huge).await;
     assert_eq!(
         r.headers["x-op-events-mock-reason"],
-        "the request body is over 2 MiB; send it in several smaller requests"
+        format!(
+            "the request body is declared {} bytes long, over 2 MiB; send it in several smaller \
+             requests",
+            huge.len()
+        )
     );
     assert_eq!(
         (r.status, r.body),
