@@ -28,7 +28,10 @@ pub fn routes(state: Arc<MockState>) -> Router<Arc<MockState>> {
     Router::new()
         .route("/_mock/stats", get(stats))
         .route("/_mock/clock", get(clock).post(set_clock))
-        .route("/_mock/faults", post(inject))
+        .route(
+            "/_mock/faults",
+            get(list_faults).post(inject).delete(clear_faults),
+        )
         .route("/_mock/tokens", post(token))
         .route("/_mock/tokens/revoke", post(revoke))
         .route(
@@ -166,6 +169,37 @@ fn one() -> u32 {
     1
 }
 
+/// The queued faults, in the order they apply, each as `POST /_mock/faults` takes it (with the
+/// uses it has left as its count): a test can see what a failed one left behind.
+async fn list_faults(State(s): State<Arc<MockState>>) -> Response {
+    let faults: Vec<Value> = s
+        .faults
+        .list()
+        .into_iter()
+        .map(|f| {
+            let mut fault = json!({"count": f.count, "path": f.path});
+            let kind = match f.kind {
+                FaultKind::Status(code) => code.to_string(),
+                FaultKind::Delay(delay) => {
+                    fault["delay_ms"] = json!(delay.as_millis());
+                    "delay".to_owned()
+                }
+                FaultKind::Truncate => "truncate".to_owned(),
+                FaultKind::Reset => "reset".to_owned(),
+                FaultKind::InvalidJson => "invalid_json".to_owned(),
+            };
+            fault["kind"] = json!(kind);
+            fault
+        })
+        .collect();
+    axum::Json(faults).into_response()
+}
+
+/// Drops every queued fault, so that one test's leftovers do not hit the next.
+async fn clear_faults(State(s): State<Arc<MockState>>) -> Response {
+    axum::Json(json!({"cleared": s.faults.clear()})).into_response()
+}
+
 const FAULT_KINDS: &str = "a status from 400 to 599 as three decimal digits (\"503\"), \"delay\" \
                            (with delay_ms), \"truncate\", \"reset\" or \"invalid_json\"";
 
@@ -177,7 +211,7 @@ fn status_code(kind: &str) -> Option<u16> {
 }
 
 /// Refuses what could never fire as meant (a status that is no error, count 0, a path the API
-/// does not have, a delay of no stated length), saying what is allowed: such a fault would
+/// does not have, a delay of no stated length or over ten minutes), saying what is allowed: such a fault would
 /// otherwise be queued in silence and the test that relies on it pass or fail for the wrong
 /// reason.
 async fn inject(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {

@@ -20,6 +20,10 @@ pub enum FaultKind {
     InvalidJson,
 }
 
+/// The longest `delay` fault: longer than any client timeout a test would check, short enough
+/// that a mistyped one (`u64::MAX` ms hung its request for ever) ends within a CI job.
+pub const MAX_DELAY: Duration = Duration::from_secs(600);
+
 /// A fault for the next `count` requests to API endpoints with a method they take (to `path`
 /// only, if given).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub enum FaultError {
     Status(u16),
     #[error("count 0 would never fire; allowed: 1 or more")]
     Count,
+    #[error("delay_ms {0} is over 600000 (10 minutes), the longest delay; allowed: 0 to 600000")]
+    Delay(u128),
     #[error(
         "path {0:?} is not an API endpoint; allowed: /api/v1/ or /api/v2/ followed by \
          signinattempts, itemusages or auditevents, /api/auth/introspect, \
@@ -54,6 +60,11 @@ impl Fault {
         }
         if self.count == 0 {
             return Err(FaultError::Count);
+        }
+        if let FaultKind::Delay(delay) = self.kind
+            && delay > MAX_DELAY
+        {
+            return Err(FaultError::Delay(delay.as_millis()));
         }
         match &self.path {
             Some(path) if !crate::api::is_endpoint(path) => Err(FaultError::Path(path.clone())),
@@ -73,6 +84,16 @@ impl Faults {
         fault.check()?;
         self.queue.lock().expect("faults lock").push(fault);
         Ok(())
+    }
+
+    /// The faults queued, in the order they apply, with the uses they have left.
+    pub fn list(&self) -> Vec<Fault> {
+        self.queue.lock().expect("faults lock").clone()
+    }
+
+    /// Drops every queued fault, saying how many there were.
+    pub fn clear(&self) -> usize {
+        std::mem::take(&mut *self.queue.lock().expect("faults lock")).len()
     }
 
     /// Takes one use of the first fault matching `path`. A path the API does not have, or a
@@ -148,6 +169,14 @@ mod tests {
                 FaultError::Status(399),
             ),
             (fault(FaultKind::Reset, 0, None), FaultError::Count),
+            (
+                fault(
+                    FaultKind::Delay(MAX_DELAY + Duration::from_millis(1)),
+                    1,
+                    None,
+                ),
+                FaultError::Delay(600_001),
+            ),
             (
                 fault(FaultKind::Reset, 1, Some("/_mock/stats")),
                 FaultError::Path("/_mock/stats".into()),

@@ -21,7 +21,7 @@ mod tls;
 pub use accounts::MspAccounts;
 pub use auth::{Region, TokenSpec};
 pub use body::MAX_BODY_READS;
-pub use faults::{Fault, FaultError, FaultKind};
+pub use faults::{Fault, FaultError, FaultKind, MAX_DELAY};
 pub use generate::UNKNOWN_ENUM_VALUES;
 pub use rfc3339::{Rfc3339Error, TimestampError, parse_timestamp};
 pub use server::{DEFAULT_MAX_ACCOUNTS, MockConfig, MockServer, READY_TARGET, serve};

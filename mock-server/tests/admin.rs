@@ -12,9 +12,10 @@ async fn admin(mock: &MockServer, method: &str, path: &str, body: Option<Value>)
     let url = format!("{}{path}", mock.url());
     let req = match method {
         "GET" => client().get(url),
-        _ => client()
+        "POST" => client()
             .post(url)
             .body(body.map(|b| b.to_string()).unwrap_or_default()),
+        _ => client().request(method.parse().unwrap(), url),
     };
     let r = req.send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
@@ -536,6 +537,21 @@ async fn nonsense_faults_are_refused_saying_what_is_allowed() {
             ["delay_ms", "\"delay\""],
         ),
         (json!({"kind": "delay"}), ["\"delay\"", "delay_ms"]),
+        // A delay that would outlast any test (u64::MAX ms hung its request for ever).
+        (
+            json!({"kind": "delay", "delay_ms": 600_001}),
+            [
+                "delay_ms 600001 is over 600000 (10 minutes)",
+                "allowed: 0 to 600000",
+            ],
+        ),
+        (
+            json!({"kind": "delay", "delay_ms": u64::MAX}),
+            [
+                "delay_ms 18446744073709551615 is over 600000",
+                "allowed: 0 to 600000",
+            ],
+        ),
     ] {
         let (status, body) = admin(&mock, "POST", "/_mock/faults", Some(fault.clone())).await;
         let body: Value = serde_json::from_str(&body).unwrap();
@@ -556,10 +572,58 @@ async fn nonsense_faults_are_refused_saying_what_is_allowed() {
         json!({"kind": "599", "path": "/api/auth/introspect"}),
         json!({"kind": "400", "count": 3, "path": path}),
         json!({"kind": "delay", "delay_ms": 10}),
+        json!({"kind": "delay", "delay_ms": 600_000}),
     ] {
         let (status, body) = admin(&mock, "POST", "/_mock/faults", Some(fault.clone())).await;
         assert_eq!(status, 204, "{fault}: {body}");
     }
+    assert_eq!(op_events_mock::MAX_DELAY, Duration::from_secs(600));
+}
+
+/// `GET /_mock/faults` lists the queued faults as `POST` takes them, with the uses they have
+/// left, and `DELETE` drops them all: both used to be 405, so that a test could neither see
+/// nor clear what an earlier one left queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_faults_are_listed_and_cleared() {
+    let mock = common::small(5);
+    let token = mock.token("acme", &ALL);
+    let path = "/api/v2/auditevents";
+    let listed = || async {
+        let (status, body) = admin(&mock, "GET", "/_mock/faults", None).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    assert_eq!(listed().await, json!([]));
+    for fault in [
+        json!({"kind": "503", "count": 3, "path": path}),
+        json!({"kind": "delay", "delay_ms": 2000}),
+        json!({"kind": "reset", "path": "/api/auth/introspect"}),
+    ] {
+        let (status, body) = admin(&mock, "POST", "/_mock/faults", Some(fault)).await;
+        assert_eq!(status, 204, "{body}");
+    }
+    assert_eq!(post(&mock, path, &token, "{}").await.status, 503);
+    let queued = json!([
+        {"kind": "503", "count": 2, "path": path},
+        {"kind": "delay", "delay_ms": 2000, "count": 1, "path": null},
+        {"kind": "reset", "count": 1, "path": "/api/auth/introspect"},
+    ]);
+    assert_eq!(listed().await, queued);
+    // As listed, a fault can be queued again.
+    let (status, _) = admin(&mock, "POST", "/_mock/faults", Some(queued[1].clone())).await;
+    assert_eq!(status, 204);
+
+    let (status, body) = admin(&mock, "DELETE", "/_mock/faults", None).await;
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (200, json!({"cleared": 4}))
+    );
+    assert_eq!(listed().await, json!([]));
+    let started = Instant::now();
+    assert_eq!(post(&mock, path, &token, "{}").await.status, 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "no delay left");
+    let (status, body) = admin(&mock, "DELETE", "/_mock/faults", None).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"cleared":0}"#));
 }
 
 /// A status fault's kind is a status as plain decimal digits, as the README writes them:
@@ -775,7 +839,7 @@ async fn unknown_admin_paths_and_methods_answer_in_the_admin_shape() {
     for (method, path, status, says) in [
         ("GET", "/_mock/nope", 404, "/_mock/faults"),
         ("GET", "/_mock", 404, "/_mock/stats"),
-        ("GET", "/_mock/faults", 405, "GET"),
+        ("PUT", "/_mock/faults", 405, "PUT"),
         ("POST", "/_mock/stats", 405, "POST"),
         (
             "GET",

@@ -202,21 +202,24 @@ impl Session {
         let mut url = None;
         let mut headers = Vec::new();
         let mut body = None;
+        let mut method = None;
         let mut rest = words[1..].iter();
         while let Some(word) = rest.next() {
             match word.as_str() {
                 "-s" | "-sf" => {}
                 "-H" => headers.push(rest.next().unwrap().clone()),
                 "-d" => body = Some(rest.next().unwrap().clone()),
+                "-X" => method = Some(rest.next().unwrap().clone()),
                 w if w.starts_with("http") => url = Some(w.to_owned()),
                 w => panic!("{at}: curl option {w} not known to this test"),
             }
         }
         let url = url.unwrap_or_else(|| panic!("{at}: no URL in {command}"));
         let client = common::client();
-        let mut request = match &body {
-            Some(body) => client.post(&url).body(body.clone()),
-            None => client.get(&url),
+        let mut request = match (&method, &body) {
+            (Some(method), _) => client.request(method.parse().unwrap(), &url),
+            (None, Some(body)) => client.post(&url).body(body.clone()),
+            (None, None) => client.get(&url),
         };
         for header in headers {
             let (name, value) = header.split_once(": ").unwrap();
