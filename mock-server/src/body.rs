@@ -21,7 +21,7 @@ use tokio::time::Sleep;
 /// check on `Content-Length` and axum's as the bytes come agree.
 pub const LIMIT: usize = 2 << 20;
 
-/// The most request bodies read at once: each is buffered whole (up to [`LIMIT`]) before it is
+/// The most request bodies read at once: each is buffered whole (up to 2 MiB) before it is
 /// used, so slow or stalled uploads hold at most 128 MiB between them, where 400 of them held
 /// 842 MB. Others wait their turn.
 pub const MAX_BODY_READS: usize = 64;

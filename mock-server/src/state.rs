@@ -155,7 +155,7 @@ impl Stats {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RequestCount {
     /// An API endpoint's path, an admin route's template (no account names), or
-    /// [`OTHER_PATHS`] for every path neither has: a bounded set.
+    /// `"other"` for every path neither has: a bounded set.
     pub path: String,
     pub status: u16,
     pub count: u64,
