@@ -339,17 +339,27 @@ fn parse_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
         invalid(
             key,
             format!(
-                "`{}` is not a URL ({e}; example: https://events.1password.com)",
-                without_userinfo(v)
+                "`{}` is not a URL ({e}; example: {})",
+                without_userinfo(v),
+                url_example(key)
             ),
         )
     })
 }
 
+/// A URL `key` takes, for its errors.
+fn url_example(key: &str) -> &'static str {
+    if key == "proxy" {
+        "http://proxy.example:3128"
+    } else {
+        "https://events.1password.com"
+    }
+}
+
 /// `v` with whatever sits between `://` and its last `@` hidden: a proxy URL may carry a
 /// password, and an error must not show it (hiding a path's `@` too, where the URL is broken
 /// anyway, is the safe side).
-fn without_userinfo(v: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn without_userinfo(v: &str) -> std::borrow::Cow<'_, str> {
     let start = v.find("://").map_or(0, |i| i + 3);
     match v[start..].rfind('@') {
         Some(at) => format!("{}***{}", &v[..start], &v[start + at..]).into(),
@@ -589,10 +599,26 @@ impl Config {
         if let Some(u) = &self.proxy
             && !matches!(u.scheme(), "http" | "https")
         {
+            // `proxy.example:3128` reads as a URL of scheme `proxy.example`.
             return Err(invalid(
                 "proxy",
-                "must be an http:// or https:// URL (SOCKS proxies are not supported)",
+                "must be an http:// or https:// URL (SOCKS proxies are not supported; example: \
+                 http://proxy.example:3128)",
             ));
+        }
+        // The URL parser takes port 0, which no connection can be made to: every request would
+        // fail, retried forever.
+        for (key, url) in [("base_url", &self.base_url), ("proxy", &self.proxy)] {
+            if url.as_ref().is_some_and(|u| u.port() == Some(0)) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "port 0 cannot be connected to: give the port it listens on, or none for \
+                         the scheme's (example: {})",
+                        url_example(key)
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -709,6 +735,60 @@ mod tests {
         }
         assert!(Config::from_pairs([("token", "t"), ("proxy", "http://proxy:3128")]).is_ok());
         assert!(Config::from_pairs([("events", "logins")]).is_err());
+    }
+
+    /// A proxy's errors give a proxy's URL as their example, not the API's.
+    #[test]
+    fn a_proxy_without_a_scheme_is_refused_with_a_proxy_example() {
+        for proxy in ["127.0.0.1:3128", "proxy.example:3128"] {
+            let e = Config::from_pairs([("token", "t"), ("proxy", proxy)]).unwrap_err();
+            let text = e.to_string();
+            assert!(text.starts_with("proxy: "), "{text}");
+            assert!(
+                text.contains("example: http://proxy.example:3128"),
+                "{text}"
+            );
+        }
+        let e = Config::from_pairs([("base_url", "events.1password.com")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("example: https://events.1password.com"),
+            "{e}"
+        );
+    }
+
+    /// Port 0 is a URL's, but no connection can be made to it: every request would fail,
+    /// retried forever.
+    #[test]
+    fn port_0_is_refused_naming_the_key() {
+        for (key, url, example) in [
+            (
+                "base_url",
+                "https://127.0.0.1:0",
+                "https://events.1password.com",
+            ),
+            (
+                "base_url",
+                "http://localhost:0/prefix",
+                "https://events.1password.com",
+            ),
+            (
+                "proxy",
+                "http://me:hunter2@127.0.0.1:0",
+                "http://proxy.example:3128",
+            ),
+        ] {
+            let e = Config::from_pairs([("token", "t"), (key, url)]).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(
+                text,
+                format!(
+                    "{key}: port 0 cannot be connected to: give the port it listens on, or none \
+                     for the scheme's (example: {example})"
+                )
+            );
+        }
+        assert!(Config::from_pairs([("token", "t"), ("base_url", "https://127.0.0.1:1")]).is_ok());
         for all in ["all", " ALL "] {
             let c = Config::from_pairs([("events", "auditevents"), ("events", all)]).unwrap();
             assert_eq!(c.events, None, "{all:?}: every type the token allows");
