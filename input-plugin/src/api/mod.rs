@@ -64,7 +64,11 @@ pub fn resolve_base_url(config: &Config, token: &Token) -> Result<Url, SetupErro
 
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        // `localhost.` is the same name, fully qualified.
+        Some(url::Host::Domain(d)) => d
+            .strip_suffix('.')
+            .unwrap_or(d)
+            .eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
@@ -573,5 +577,27 @@ mod tests {
         ));
         c.insecure_http = true;
         assert!(resolve_base_url(&c, &token).is_ok());
+    }
+
+    #[test]
+    fn loopback_names_and_addresses() {
+        for url in [
+            "http://localhost:1/",
+            "http://LOCALHOST:1/",
+            // The same name, fully qualified.
+            "http://localhost.:1/",
+            "http://127.0.0.2:1/",
+            "http://[::1]:1/",
+        ] {
+            assert!(is_loopback(&url.parse().unwrap()), "{url}");
+        }
+        for url in [
+            "http://localhost..:1/",
+            "http://localhost.example:1/",
+            "http://mylocalhost:1/",
+            "http://10.0.0.1:1/",
+        ] {
+            assert!(!is_loopback(&url.parse().unwrap()), "{url}");
+        }
     }
 }
