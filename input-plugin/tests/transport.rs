@@ -181,6 +181,38 @@ async fn a_certificate_for_another_name_is_refused() {
     assert!(msg.contains("check `base_url`"), "{msg}");
 }
 
+/// A server presenting a CA certificate (`CA:TRUE`, as OpenSSL 3's `req -x509` makes) as its
+/// own is refused whatever `ca_file` says: the hint says what certificate it needs instead, not
+/// to check `ca_file`.
+#[tokio::test]
+async fn a_ca_certificate_presented_as_the_servers_own_gets_its_own_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_file, key_file) = (dir.path().join("self.pem"), dir.path().join("self.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 1,
+        tls: Some(Tls::from_pem_files(&cert_file, &key_file).unwrap()),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    for ca_file in [None, Some(cert_file.as_path())] {
+        let msg = refused(&config(&mock.url(), ca_file), &mock).await;
+        assert!(
+            msg.ends_with(
+                "(the server presents a CA certificate as its own: give it a leaf certificate \
+                 signed by a CA (or one made with `-addext basicConstraints=critical,CA:FALSE`))"
+            ),
+            "{ca_file:?}: {msg}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn another_ca_does_not_vouch_for_the_server() {
     let dir = tempfile::tempdir().unwrap();

@@ -165,7 +165,17 @@ fn certificate_hint(mut e: &(dyn std::error::Error + 'static)) -> Option<&'stati
     let Some(rustls::Error::InvalidCertificate(refused)) = e.downcast_ref::<rustls::Error>() else {
         return None;
     };
+    let ca_as_leaf = matches!(
+        refused,
+        C::Other(rustls::OtherError(cause))
+            if matches!(cause.downcast_ref(), Some(webpki::Error::CaUsedAsEndEntity))
+    );
     Some(match refused {
+        // OpenSSL 3's `req -x509` makes such certificates (`CA:TRUE`): no `ca_file` helps.
+        _ if ca_as_leaf => {
+            "the server presents a CA certificate as its own: give it a leaf certificate signed \
+             by a CA (or one made with `-addext basicConstraints=critical,CA:FALSE`)"
+        }
         C::UnknownIssuer | C::BadSignature | C::InvalidPurpose => {
             "the server's certificate is not from a CA this collector trusts: behind a \
              TLS-inspecting proxy or with a private CA, give that CA's PEM file with `ca_file` \
