@@ -1,8 +1,12 @@
-//! The proxy environment (`HTTPS_PROXY`, `ALL_PROXY`, …), read as the HTTP client reads it, to
-//! refuse at start what the client would otherwise get wrong in silence: a value that is no
-//! URL is skipped (the requests go direct, past the proxy the machine was meant to use), a port
-//! that is no port (`:99999`) is taken for port 80, and a SOCKS proxy fails every request (the
-//! client has no SOCKS support), retried forever.
+//! The proxy the API's requests go through: `proxy`, or the environment (`HTTPS_PROXY`,
+//! `ALL_PROXY`, …) read as the HTTP client reads it, to say which one is in use (the `starting`
+//! line, `check`, every error the proxy causes) and to refuse at start what the client would
+//! otherwise get wrong in silence: a value that is no URL is skipped (the requests go direct,
+//! past the proxy the machine was meant to use), a port that is no port (`:99999`) is taken for
+//! port 80, port 0 is refused at every connection, retried forever, and so is a SOCKS proxy
+//! (the client has no SOCKS support).
+
+use std::fmt;
 
 use hyper_util::client::proxy::matcher::Matcher;
 use url::Url;
@@ -19,21 +23,118 @@ pub enum EnvProxyError {
         "{0} names a SOCKS proxy, which op-events cannot use: set `proxy` to an http:// or https:// proxy, or unset {0}"
     )]
     Socks(&'static str),
+    #[error(
+        "{0} names port 0, which no proxy can be reached on: set it to http://HOST:PORT, unset it, or set `proxy`"
+    )]
+    PortZero(&'static str),
 }
 
-/// Checks the variables that would route requests to `base`. The client ignores them in a CGI
-/// request (`REQUEST_METHOD` set) and for hosts `NO_PROXY` names, and so does this.
-pub fn check(base: &Url) -> Result<(), EnvProxyError> {
-    check_with(base, |name| std::env::var(name).ok())
+/// Where the proxy in use was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The `proxy` option (`--proxy`), which replaces the environment's proxy settings,
+    /// `NO_PROXY` included.
+    Setting,
+    /// This variable of the environment.
+    Env(&'static str),
 }
 
-fn check_with(base: &Url, var: impl Fn(&str) -> Option<String>) -> Result<(), EnvProxyError> {
-    let Ok(uri) = base.as_str().parse::<http::Uri>() else {
-        return Ok(());
-    };
-    if var("REQUEST_METHOD").is_some() {
-        return Ok(());
+/// A proxy the API's requests go through.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    /// With its user and password, if any: never shown as it is.
+    url: Url,
+    pub origin: Origin,
+}
+
+impl Proxy {
+    pub fn new(url: Url, origin: Origin) -> Proxy {
+        Proxy { url, origin }
     }
+
+    /// The proxy as messages show it: its URL with any user and password hidden
+    /// (`http://***@proxy:3128`), without the `/` the URL parser adds.
+    pub fn shown(&self) -> String {
+        let url = crate::config::without_userinfo(self.url.as_str()).into_owned();
+        match url.strip_suffix('/') {
+            Some(bare) if self.url.path() == "/" && self.url.query().is_none() => bare.to_owned(),
+            _ => url,
+        }
+    }
+
+    /// Whether the URL holds a user name or password, which the client sends to the proxy.
+    pub fn has_credentials(&self) -> bool {
+        !self.url.username().is_empty() || self.url.password().is_some()
+    }
+
+    /// Where to change it, for advice: "`proxy` (--proxy)", or the variable.
+    pub fn setting(&self) -> String {
+        match self.origin {
+            Origin::Setting => "`proxy` (--proxy)".to_owned(),
+            Origin::Env(name) => name.to_owned(),
+        }
+    }
+}
+
+/// Why requests go direct although a proxy may be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bypass {
+    /// A loopback `base_url`: no proxy can reach this machine's addresses.
+    Loopback,
+    /// This variable (`NO_PROXY` or `no_proxy`) covers `base_url`'s host.
+    NoProxy(&'static str),
+    /// `REQUEST_METHOD` is set: the client ignores the proxy variables in a CGI request.
+    Cgi,
+}
+
+/// How the API's requests are routed: the `starting` line's `proxy` and `check`'s `proxy:`.
+#[derive(Debug, Clone)]
+pub enum Route {
+    Proxy(Proxy),
+    /// Direct; with why, where a proxy setting does not apply.
+    Direct(Option<Bypass>),
+}
+
+impl Route {
+    pub fn proxy(&self) -> Option<&Proxy> {
+        match self {
+            Route::Proxy(p) => Some(p),
+            Route::Direct(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Proxy(p) => match p.origin {
+                Origin::Setting => write!(f, "{} (from `proxy`)", p.shown()),
+                Origin::Env(name) => write!(f, "{} (from {name})", p.shown()),
+            },
+            Route::Direct(None) => f.write_str("none"),
+            Route::Direct(Some(Bypass::Loopback)) => f.write_str("none (base_url is loopback)"),
+            Route::Direct(Some(Bypass::NoProxy(name))) => {
+                write!(f, "none ({name} covers base_url's host)")
+            }
+            Route::Direct(Some(Bypass::Cgi)) => {
+                f.write_str("none (REQUEST_METHOD is set, so the proxy variables are ignored)")
+            }
+        }
+    }
+}
+
+/// The proxy of the environment for `base`, as the client reads it: the variables that would
+/// route requests to `base` are checked, and refused where the client would misuse them. The
+/// client ignores them in a CGI request (`REQUEST_METHOD` set) and for hosts `NO_PROXY` names,
+/// and so does this.
+pub fn from_env(base: &Url) -> Result<Route, EnvProxyError> {
+    from_env_with(base, |name| std::env::var(name).ok())
+}
+
+fn from_env_with(base: &Url, var: impl Fn(&str) -> Option<String>) -> Result<Route, EnvProxyError> {
+    let Ok(uri) = base.as_str().parse::<http::Uri>() else {
+        return Ok(Route::Direct(None));
+    };
     // The first of each pair that is set is the one the client reads, empty or not.
     let first = |names: [&'static str; 2]| {
         names
@@ -45,24 +146,28 @@ fn check_with(base: &Url, var: impl Fn(&str) -> Option<String>) -> Result<(), En
     } else {
         ["HTTPS_PROXY", "https_proxy"]
     };
-    let no_proxy = first(["NO_PROXY", "no_proxy"]).map_or(String::new(), |(_, v)| v);
-    let bypassed = Matcher::builder()
-        .all("http://proxy.invalid:1".to_owned())
-        .no(no_proxy)
-        .build()
-        .intercept(&uri)
-        .is_none();
-    if bypassed {
-        return Ok(());
-    }
     // An empty variable is skipped for the next, as the client skips it.
     let Some((name, value)) = [first(scheme), first(["ALL_PROXY", "all_proxy"])]
         .into_iter()
         .flatten()
         .find(|(_, value)| !value.trim().is_empty())
     else {
-        return Ok(());
+        return Ok(Route::Direct(None));
     };
+    if var("REQUEST_METHOD").is_some() {
+        return Ok(Route::Direct(Some(Bypass::Cgi)));
+    }
+    if let Some((no_name, no_proxy)) = first(["NO_PROXY", "no_proxy"]) {
+        let bypassed = Matcher::builder()
+            .all("http://proxy.invalid:1".to_owned())
+            .no(no_proxy)
+            .build()
+            .intercept(&uri)
+            .is_none();
+        if bypassed {
+            return Ok(Route::Direct(Some(Bypass::NoProxy(no_name))));
+        }
+    }
     // The matcher reads a port it cannot parse (`:99999`, `:abc`) as none, and the client
     // would go to port 80 of that host instead: refused, as `proxy` refuses it.
     let value = value.trim();
@@ -71,9 +176,9 @@ fn check_with(base: &Url, var: impl Fn(&str) -> Option<String>) -> Result<(), En
     } else {
         Url::parse(&format!("http://{value}"))
     };
-    if spelled.is_err() {
+    let Ok(url) = spelled else {
         return Err(EnvProxyError::NotAUrl(name));
-    }
+    };
     let Some(proxy) = Matcher::builder()
         .all(value.to_owned())
         .build()
@@ -88,20 +193,27 @@ fn check_with(base: &Url, var: impl Fn(&str) -> Option<String>) -> Result<(), En
     {
         return Err(EnvProxyError::Socks(name));
     }
-    Ok(())
+    if url.port() == Some(0) {
+        return Err(EnvProxyError::PortZero(name));
+    }
+    Ok(Route::Proxy(Proxy::new(url, Origin::Env(name))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn check_env(base: &str, env: &[(&str, &str)]) -> Result<(), EnvProxyError> {
+    fn route_env(base: &str, env: &[(&str, &str)]) -> Result<Route, EnvProxyError> {
         let base = Url::parse(base).unwrap();
-        check_with(&base, |name| {
+        from_env_with(&base, |name| {
             env.iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    fn check_env(base: &str, env: &[(&str, &str)]) -> Result<(), EnvProxyError> {
+        route_env(base, env).map(|_| ())
     }
 
     const API: &str = "https://events.1password.com/";
@@ -170,11 +282,62 @@ mod tests {
                 &[("ALL_PROXY", "http://u:secret@proxy:65536")],
                 EnvProxyError::NotAUrl("ALL_PROXY"),
             ),
+            // A port no connection can be made to.
+            (
+                API,
+                &[("HTTPS_PROXY", "http://u:secret@127.0.0.1:0")],
+                EnvProxyError::PortZero("HTTPS_PROXY"),
+            ),
+            (
+                API,
+                &[("all_proxy", "127.0.0.1:0")],
+                EnvProxyError::PortZero("all_proxy"),
+            ),
         ];
         for (base, env, expected) in cases {
             let e = check_env(base, env).unwrap_err();
             assert_eq!(e, expected, "{env:?}");
             assert!(!e.to_string().contains("secret") && !e.to_string().contains("nope"));
         }
+    }
+
+    /// What the `starting` line and `check` say: the proxy without its password, and the
+    /// variable it came from; or none, and why where a variable is set.
+    #[test]
+    fn the_route_names_the_proxy_and_its_variable_never_its_password() {
+        let shown = |env: &[(&str, &str)]| route_env(API, env).unwrap().to_string();
+        assert_eq!(shown(&[]), "none");
+        assert_eq!(
+            shown(&[("https_proxy", "proxy:3128")]),
+            "http://proxy:3128 (from https_proxy)"
+        );
+        assert_eq!(
+            shown(&[
+                ("HTTPS_PROXY", ""),
+                ("ALL_PROXY", "https://me:secret@proxy:3128/")
+            ]),
+            "https://***@proxy:3128 (from ALL_PROXY)"
+        );
+        assert_eq!(
+            shown(&[
+                ("HTTPS_PROXY", "http://p:1"),
+                ("no_proxy", ".1password.com")
+            ]),
+            "none (no_proxy covers base_url's host)"
+        );
+        assert_eq!(
+            shown(&[("HTTPS_PROXY", "http://p:1"), ("REQUEST_METHOD", "GET")]),
+            "none (REQUEST_METHOD is set, so the proxy variables are ignored)"
+        );
+        let setting = Proxy::new(
+            Url::parse("http://me:p%40ss@proxy.example:3128").unwrap(),
+            Origin::Setting,
+        );
+        assert!(setting.has_credentials());
+        assert_eq!(setting.shown(), "http://***@proxy.example:3128");
+        assert_eq!(
+            Route::Proxy(setting).to_string(),
+            "http://***@proxy.example:3128 (from `proxy`)"
+        );
     }
 }

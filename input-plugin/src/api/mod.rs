@@ -22,6 +22,8 @@ use crate::token::Token;
 pub use error::{Action, ApiError, NOT_FOUND_HINT};
 use error::{error_message, introspect_too_large, network, retry_after};
 
+use crate::proxy_env::{Bypass, Origin, Proxy, Route};
+
 const USER_AGENT: &str = concat!("op-events/", env!("CARGO_PKG_VERSION"));
 
 /// Why the client could not be built. Never contains the token.
@@ -253,6 +255,7 @@ fn is_identifier(id: &str) -> bool {
 pub struct Client {
     http: reqwest::Client,
     base: Url,
+    route: Route,
     credential: Arc<Credential>,
     version: ApiVersion,
     max_bytes: usize,
@@ -292,13 +295,17 @@ impl Client {
             .transpose()?;
         // A loopback address is this machine's, which a proxy cannot reach; over plain HTTP the
         // proxy would also read the token. So neither `proxy` nor `HTTP_PROXY` applies to it.
-        if is_loopback(&base) {
+        // `proxy` replaces the environment's settings, `NO_PROXY` included, as the client
+        // reads none of them once it is given one.
+        let route = if is_loopback(&base) {
             builder = builder.no_proxy();
-        } else if let Some(proxy) = proxy {
+            Route::Direct(Some(Bypass::Loopback))
+        } else if let (Some(proxy), Some(url)) = (proxy, &config.proxy) {
             builder = builder.proxy(proxy);
+            Route::Proxy(Proxy::new(url.clone(), Origin::Setting))
         } else {
-            crate::proxy_env::check(&base)?;
-        }
+            crate::proxy_env::from_env(&base)?
+        };
         let http = builder
             .build()
             .map_err(|e| SetupError::Http(e.to_string()))?;
@@ -308,6 +315,7 @@ impl Client {
         Ok(Client {
             http,
             base,
+            route,
             credential: Arc::new(Credential::new(token, file)),
             version: config.api_version,
             max_bytes: config.max_response_bytes,
@@ -316,6 +324,11 @@ impl Client {
 
     pub fn base_url(&self) -> &Url {
         &self.base
+    }
+
+    /// Whether requests go through a proxy, which, and where it was set.
+    pub fn route(&self) -> &Route {
+        &self.route
     }
 
     /// The token in use.

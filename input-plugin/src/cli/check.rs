@@ -50,6 +50,7 @@ pub(super) fn check(options: Options) -> Result<(), Failure> {
         "endpoint:  {} (region {region})",
         client.base_url()
     ))?;
+    report.line(format_args!("proxy:     {}", client.route()))?;
     let hint = |e: &ApiError, kind: Option<EventType>| match e.action() {
         Action::Unauthorized => format!(" ({})", client.token().explain_unauthorized(kind, &host)),
         Action::NotFound => format!(" ({NOT_FOUND_HINT})"),

@@ -151,6 +151,7 @@ impl Collector {
         let state_dir = std::path::absolute(&config.state_dir).unwrap_or(config.state_dir.clone());
         info!(
             base_url = %client.base_url(),
+            proxy = %client.route(),
             api_version = %config.api_version,
             state_dir = %state_dir.display(),
             "starting"
