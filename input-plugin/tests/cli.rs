@@ -1,5 +1,7 @@
 //! The `op-events` binary end to end against the mock.
 
+mod connect_proxy;
+
 use std::os::unix::ffi::OsStrExt as _;
 use std::process::{Command, Stdio};
 
@@ -462,6 +464,290 @@ fn a_loopback_base_url_is_never_reached_through_a_proxy() {
     }
 }
 
+/// `op-events` with none of this machine's proxy variables: only those a test sets.
+fn without_proxy_env(mut c: Command) -> Command {
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .ends_with("_proxy")
+        {
+            c.env_remove(name);
+        }
+    }
+    c
+}
+
+/// `run --once` with `args`, retries made quick, in a state directory of its own: stdout, exit
+/// code and stderr, or a failed test after 20 s. Its `base_url` is the real API's unless `args`
+/// give another: through a proxy, nothing here reaches it.
+fn once_through(
+    token: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Vec<u8>, Option<i32>, String) {
+    let base = if args.contains(&"--base-url") {
+        &[][..]
+    } else {
+        &["--base-url", "https://events.1password.com"][..]
+    };
+    let state = tempfile::tempdir().unwrap();
+    let mut c = without_proxy_env(op_events(Some(token)));
+    c.args(["run", "--once"])
+        .args(base)
+        .args(["--set", "retry_initial=10ms", "--set", "retry_max=20ms"])
+        .args(args)
+        .arg("--state-dir")
+        .arg(state.path())
+        .envs(env.iter().copied());
+    let out = connect_proxy::output_within(&mut c, std::time::Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.stdout, out.status.code(), stderr)
+}
+
+/// A proxy that refuses the tunnel to the API (a 403 to `CONNECT`) is a setting to change, as a
+/// refused token is: `--once` ends at its first refusal, with an error naming the proxy (as
+/// `--proxy` or the variable it came from gives it) and what to change, not 6 attempts of an
+/// opaque "tunnel error: unsuccessful". The tunnel request holds no token.
+#[test]
+fn a_proxy_refusing_the_tunnel_is_named_and_ends_run_once_at_once() {
+    let token = mock().token("acme", &["auditevents"]);
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
+    let url = proxy.url();
+    let refused = format!(
+        "proxy {url} refused the tunnel to events.1password.com:443: ask its administrators to \
+         allow events.1password.com:443, or "
+    );
+    for (args, env, from, go_direct) in [
+        (
+            &["--proxy", url.as_str()][..],
+            &[][..],
+            "`proxy`",
+            "unset `proxy` (--proxy) if this machine reaches events.1password.com directly",
+        ),
+        (
+            &[],
+            &[("HTTPS_PROXY", url.as_str())],
+            "HTTPS_PROXY",
+            "add events.1password.com to NO_PROXY if this machine reaches it directly",
+        ),
+        (
+            &[],
+            &[("all_proxy", url.as_str())],
+            "all_proxy",
+            "add events.1password.com to NO_PROXY if this machine reaches it directly",
+        ),
+    ] {
+        let before = proxy.heads().len();
+        let (_, code, stderr) = once_through(&token, args, env);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert_said_once_at_the_end(
+            &stderr,
+            &format!("introspection failed: {refused}{go_direct}"),
+        );
+        assert!(!stderr.contains("retrying"), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "starting base_url=https://events.1password.com/ proxy={url} (from {from})"
+            )),
+            "{stderr}"
+        );
+        let heads = proxy.heads();
+        assert_eq!(heads.len(), before + 1, "not tried once: {heads:?}");
+        let head = &heads[before];
+        assert!(
+            head.starts_with("CONNECT events.1password.com:443 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains(token.rsplit('.').next().unwrap()), "{head}");
+    }
+}
+
+/// A proxy that wants credentials (407) says they go in the proxy's URL, and ends `--once` at
+/// once; with credentials in the URL it says they were refused, never showing them (the
+/// proxy got them). A plain-HTTP `base_url` is forwarded rather than tunnelled, and its 407
+/// reads the same.
+#[test]
+fn a_proxy_asking_for_credentials_says_where_they_go() {
+    let token = mock().token("acme", &["auditevents"]);
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::AUTH_REQUIRED);
+    let (url, addr) = (proxy.url(), proxy.addr());
+    let wanted = format!(
+        "proxy {url} requires authentication (407 Proxy Authentication Required): put \
+         user:password in the proxy URL in `proxy` (--proxy) (http://user:password@host:port)"
+    );
+    let with_password = format!("http://me:hunter2@{addr}");
+    let refused = format!(
+        "proxy http://***@{addr} refused the user name and password in its URL (407 Proxy \
+         Authentication Required): correct them in HTTPS_PROXY, percent-encoding any `@`, `:`, \
+         `/` or `%` in them"
+    );
+    let forwarded = [
+        "--proxy",
+        url.as_str(),
+        "--base-url",
+        "http://events.1password.com",
+        "--insecure-http",
+    ];
+    for (args, env, said) in [
+        (&["--proxy", url.as_str()][..], &[][..], &wanted),
+        (&[], &[("HTTPS_PROXY", with_password.as_str())], &refused),
+        (&forwarded[..], &[], &wanted),
+    ] {
+        let before = proxy.heads().len();
+        let (_, code, stderr) = once_through(&token, args, env);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert_said_once_at_the_end(&stderr, said);
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert_eq!(proxy.heads().len(), before + 1, "{stderr}");
+    }
+    // "me:hunter2", as Basic credentials: sent to the proxy, which refused them.
+    let sent = proxy.heads()[1]
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .any(|(name, value)| {
+            name.eq_ignore_ascii_case("proxy-authorization") && value == "Basic bWU6aHVudGVyMg=="
+        });
+    assert!(sent, "{:?}", proxy.heads());
+}
+
+/// A proxy that is not running is named as unreachable (not the API), and retried as any
+/// outage is: `--once` gives up after 6 attempts.
+#[test]
+fn a_proxy_that_is_down_is_named_as_unreachable_and_retried() {
+    let url = format!("http://127.0.0.1:{}", connect_proxy::closed_port());
+    let (_, code, stderr) = once_through("a.b.c", &["--proxy", &url], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_said_once_at_the_end(&stderr, "6 introspection attempts failed");
+    let unreachable = format!(
+        "network: proxy {url} unreachable: tcp connect error: Connection refused (os error \
+         111): check the proxy URL in `proxy` (--proxy), and that the proxy is running"
+    );
+    assert_eq!(stderr.matches(&unreachable).count(), 6, "{stderr}");
+}
+
+/// An `https://` proxy whose certificate is not trusted: the error says it is the proxy's
+/// certificate, not the server's, and ends `--once` at once. The "proxy" is the mock serving
+/// HTTPS with a CA of its own.
+#[test]
+fn an_https_proxy_with_an_untrusted_certificate_is_named() {
+    let tls_server = MockServer::start(MockConfig {
+        tls: Some(Tls::self_signed(&["127.0.0.1"]).unwrap()),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let url = format!("https://{}", tls_server.addr());
+    let (_, code, stderr) = once_through("a.b.c", &["--proxy", &url], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_said_once_at_the_end(
+        &stderr,
+        &format!(
+            "introspection failed: certificate refused: the certificate of proxy {url}: invalid \
+             peer certificate: UnknownIssuer (the proxy's certificate is not from a CA this \
+             collector trusts: give that CA's PEM file with `ca_file` (--ca-file))"
+        ),
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+}
+
+/// Through a proxy that opens the tunnel, the API (the mock, with a certificate for the real
+/// API's name) is read as directly; `check` says which proxy is in use and where it was set,
+/// and that none is where `NO_PROXY` covers the host.
+#[test]
+fn check_and_run_say_which_proxy_they_go_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = Tls::self_signed(&["events.1password.com"]).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, tls.ca_pem().unwrap()).unwrap();
+    let mock = MockServer::start(MockConfig {
+        events_per_type: 30,
+        tls: Some(tls),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let token = mock.token("acme", &["auditevents"]);
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::Answer::Tunnel(mock.addr()));
+    let url = proxy.url();
+    let ca = ca.to_str().unwrap();
+
+    let mut check = without_proxy_env(op_events(Some(&token)));
+    check.args([
+        "check",
+        "--base-url",
+        "https://events.1password.com",
+        "--ca-file",
+        ca,
+    ]);
+    check.args(["--proxy", &url]);
+    let out = connect_proxy::output_within(&mut check, std::time::Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!(
+            "endpoint:  https://events.1password.com/ (region us)\nproxy:     {url} (from `proxy`)\n"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("auditevents     ok"), "{stdout}");
+
+    let (stdout, code, stderr) =
+        once_through(&token, &["--ca-file", ca], &[("https_proxy", url.as_str())]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(records(&stdout).count(), 30, "{stderr}");
+    assert!(
+        stderr.contains(&format!("proxy={url} (from https_proxy)")),
+        "{stderr}"
+    );
+    assert!(proxy.heads().len() >= 2);
+
+    // Covered by NO_PROXY: direct (to a name that never resolves, so nothing leaves).
+    let mut check = without_proxy_env(op_events(Some(&token)));
+    check
+        .args(["check", "--base-url", "https://events.proxied.invalid"])
+        .env("HTTPS_PROXY", &url)
+        .env("NO_PROXY", ".proxied.invalid");
+    let before = proxy.heads().len();
+    let out = connect_proxy::output_within(&mut check, std::time::Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\nproxy:     none (NO_PROXY covers base_url's host)\n"),
+        "{stdout}"
+    );
+    assert_eq!(proxy.heads().len(), before);
+}
+
+/// `localhost.` is `localhost`, fully qualified: plain HTTP to it is allowed, and it is
+/// reached directly, never through a proxy.
+#[test]
+fn localhost_with_a_trailing_dot_is_loopback() {
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
+    let mut check = without_proxy_env(op_events(Some("a.b.c")));
+    check
+        .args([
+            "check",
+            "--base-url",
+            &format!("http://localhost.:{}", connect_proxy::closed_port()),
+        ])
+        .args(["--proxy", &proxy.url()])
+        .env("HTTP_PROXY", proxy.url());
+    let out = connect_proxy::output_within(&mut check, std::time::Duration::from_secs(20));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // Not refused at start: it fails connecting (or resolving, where `localhost.` does not).
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("\nproxy:     none (base_url is loopback)\n"),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(proxy.heads(), Vec::<String>::new());
+}
+
 /// A token of `account`, signed with `key`, whose claims the collector cannot read (one is
 /// given twice: the mock, reading the last, accepts it), as a token of a newer format may be.
 fn token_with_unreadable_claims(mock: &MockServer, key: &str, account: &str) -> String {
@@ -710,6 +996,11 @@ fn a_proxy_environment_the_client_would_misuse_is_refused_at_start() {
             "socks5://u:secret@proxy:1080",
             "all_proxy names a SOCKS proxy",
         ),
+        (
+            "https_proxy",
+            "http://u:secret@127.0.0.1:0",
+            "https_proxy names port 0, which no proxy can be reached on",
+        ),
     ] {
         let mut check = op_events(Some("a.b.c"));
         for name in [
@@ -773,6 +1064,23 @@ fn bad_flags_and_missing_token_are_usage_errors() {
         (
             vec!["run", "--limit", "5000"],
             "--limit: 5000 is out of range",
+        ),
+        // No connection can be made to port 0: refused at start, not retried forever. (`check`
+        // tries once, so that a port 0 let through fails this test rather than hangs it.)
+        (
+            vec!["check", "--base-url", "https://127.0.0.1:0"],
+            "--base-url: port 0 cannot be connected to",
+        ),
+        (
+            vec!["check", "--proxy", "http://u:hunter2@127.0.0.1:0"],
+            "--proxy: port 0 cannot be connected to: give the port it listens on, or none for \
+             the scheme's (example: http://proxy.example:3128)",
+        ),
+        // A proxy's example, not the API's.
+        (
+            vec!["check", "--proxy", "127.0.0.1:3128"],
+            "--proxy: `127.0.0.1:3128` is not a URL (relative URL without a base; example: \
+             http://proxy.example:3128)",
         ),
         (
             vec!["run", "--set", "retry_initial=0"],

@@ -1,5 +1,7 @@
 //! The collector core against the real mock over loopback, through the library API.
 
+mod connect_proxy;
+
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
@@ -621,6 +623,54 @@ fn the_token_is_never_logged() {
         assert!(!text.contains(signature));
     }
     let _ = std::io::stderr().flush();
+}
+
+/// As the plugin and `run` meet it: a proxy refusing the tunnel to the API is a failure that
+/// needs a person, reported naming the proxy and tried again only every `unauthorized_retry`,
+/// not at the pace of a network blip's backoff.
+#[test]
+fn a_proxy_refusing_the_tunnel_is_reported_and_retried_after_unauthorized_retry() {
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
+    let capture = Capture::default();
+    let state = tempfile::tempdir().unwrap();
+    let mut c = Config::from_pairs([
+        ("base_url", "https://events.1password.com"),
+        ("proxy", proxy.url().as_str()),
+        ("retry_initial", "10ms"),
+        ("retry_max", "20ms"),
+        ("unauthorized_retry", "5s"),
+    ])
+    .unwrap();
+    c.token = Some(SecretString::from("a.b.c"));
+    c.state_dir = state.path().to_path_buf();
+    let c = Collector::start(
+        c,
+        Target::Ndjson,
+        Some(capture.dispatch(tracing::Level::INFO)),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.failure().is_none() {
+        assert!(Instant::now() < deadline, "no failure: {}", capture.text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A backoff of 10 to 20 ms would have tried again many times by now.
+    std::thread::sleep(Duration::from_millis(500));
+    let failure = c.failure().unwrap();
+    c.shutdown(Duration::from_secs(2));
+    let refused = format!(
+        "proxy {} refused the tunnel to events.1password.com:443: ask its administrators to \
+         allow events.1password.com:443, or unset `proxy` (--proxy) if this machine reaches \
+         events.1password.com directly",
+        proxy.url()
+    );
+    assert_eq!(failure, format!("introspection failed: {refused}"));
+    assert_eq!(proxy.heads().len(), 1, "{}", capture.text());
+    let logs = capture.text();
+    assert!(
+        logs.contains(&format!("introspection failed: {refused}; retrying in 5s")),
+        "{logs}"
+    );
 }
 
 /// A token of `account` for every event type, expiring `hours` from the mock's now.

@@ -20,7 +20,7 @@ use crate::rotate::Credential;
 use crate::token::Token;
 
 pub use error::{Action, ApiError, NOT_FOUND_HINT};
-use error::{error_message, introspect_too_large, network, retry_after};
+use error::{Via, error_message, introspect_too_large, network, proxy_auth_required, retry_after};
 
 use crate::proxy_env::{Bypass, Origin, Proxy, Route};
 
@@ -256,6 +256,8 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     route: Route,
+    /// `host:port` of `base`, as a tunnel request through a proxy names it.
+    target: String,
     credential: Arc<Credential>,
     version: ApiVersion,
     max_bytes: usize,
@@ -306,6 +308,11 @@ impl Client {
         } else {
             crate::proxy_env::from_env(&base)?
         };
+        let target = format!(
+            "{}:{}",
+            base.host_str().unwrap_or_default(),
+            base.port_or_known_default().unwrap_or(443)
+        );
         let http = builder
             .build()
             .map_err(|e| SetupError::Http(e.to_string()))?;
@@ -316,6 +323,7 @@ impl Client {
             http,
             base,
             route,
+            target,
             credential: Arc::new(Credential::new(token, file)),
             version: config.api_version,
             max_bytes: config.max_response_bytes,
@@ -329,6 +337,15 @@ impl Client {
     /// Whether requests go through a proxy, which, and where it was set.
     pub fn route(&self) -> &Route {
         &self.route
+    }
+
+    /// The proxy the requests go through, for the errors it causes.
+    fn via(&self) -> Option<Via<'_>> {
+        Some(Via {
+            proxy: self.route.proxy()?,
+            host: self.base.host_str().unwrap_or_default(),
+            target: &self.target,
+        })
     }
 
     /// The token in use.
@@ -385,8 +402,14 @@ impl Client {
             .bearer_auth(self.token().secret().expose_secret())
             .send()
             .await
-            .map_err(network)?;
+            .map_err(|e| network(e, self.via().as_ref()))?;
         let status = resp.status();
+        // Only a proxy asks for proxy credentials: one forwarding a plain-HTTP request.
+        if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            && let Some(via) = self.via()
+        {
+            return Err(ApiError::Proxy(proxy_auth_required(via.proxy)));
+        }
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -404,7 +427,7 @@ impl Client {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) if status.is_success() => return Err(network(e)),
+                Err(e) if status.is_success() => return Err(network(e, self.via().as_ref())),
                 Err(_) => break,
             }
         }

@@ -454,7 +454,9 @@ async fn introspect(
                         let why = client.token().explain_unauthorized(None, &client.host());
                         Some(format!("token rejected by {}: {why}", client.host()))
                     }
-                    Action::Untrusted => Some(format!("introspection failed: {e}")),
+                    Action::Untrusted | Action::ProxyRefused => {
+                        Some(format!("introspection failed: {e}"))
+                    }
                     Action::NotFound => {
                         Some(format!("introspection failed: {e}: {NOT_FOUND_HINT}"))
                     }

@@ -472,7 +472,7 @@ impl Stream {
                 self.fail(format!("{kind}: {e}: {why}"))
             }
             // Retrying fast cannot help until a setting changes; `--once` stops at once.
-            Action::Untrusted => self.fail(format!("{kind}: {e}")),
+            Action::Untrusted | Action::ProxyRefused => self.fail(format!("{kind}: {e}")),
             // The cursor is kept: a 404 says nothing about it, and a reset would skip events
             // that reach the API late with older timestamps.
             Action::NotFound => self.fail(format!("{kind}: {e}: {NOT_FOUND_HINT}")),
