@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::accounts::AccountError;
+use crate::accounts::{Account, AccountError, Accounts};
 use crate::auth::{self, AuthError, Region, TokenSpec};
 use crate::clock::Clock;
 use crate::faults::{Fault, FaultKind};
@@ -363,30 +363,35 @@ async fn revoke(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesReject
     }
 }
 
-/// The event type an admin path names, or why there is none.
-fn event_kind(kind: &str) -> Result<Kind, String> {
-    Kind::parse(kind).ok_or_else(|| {
-        format!("unknown event type {kind:?}; expected signinattempts, itemusages or auditevents")
-    })
-}
-
-/// The 404 for an admin path whose event type is none, counted with the other paths no
-/// endpoint has: one stats row per typo would grow without bound.
-fn no_such_kind(message: String) -> Response {
-    let mut response = fail(StatusCode::NOT_FOUND, message);
-    response.extensions_mut().insert(NoSuchPath);
-    response
-}
-
-/// An account's error in the admin API's shape: 404 for one never used (reading does not make
-/// it), 403 for a new one past `--max-accounts`.
-fn account_error(e: &AccountError) -> Response {
-    let status = match e {
-        AccountError::Unused(_) => StatusCode::NOT_FOUND,
-        AccountError::Full(_) => StatusCode::FORBIDDEN,
-        AccountError::Fixtures(_) => StatusCode::INTERNAL_SERVER_ERROR,
+/// The account and event type an admin path names, or the response saying why there is none.
+/// `find` is [`Accounts::named`] (appending makes the account) or [`Accounts::used`] (reading
+/// does not).
+fn account_kind(
+    s: &MockState,
+    account: &str,
+    kind: &str,
+    find: fn(&Accounts, &str) -> Result<Arc<Account>, AccountError>,
+) -> Result<(Arc<Account>, Kind), Box<Response>> {
+    let Some(kind) = Kind::parse(kind) else {
+        let message = format!(
+            "unknown event type {kind:?}; expected signinattempts, itemusages or auditevents"
+        );
+        // Counted with the other paths no endpoint has: one stats row per typo would grow
+        // without bound.
+        let mut response = fail(StatusCode::NOT_FOUND, message);
+        response.extensions_mut().insert(NoSuchPath);
+        return Err(Box::new(response));
     };
-    fail(status, e.to_string())
+    // 404 for an account never used, 403 for a new one past `--max-accounts`.
+    let account = find(&s.accounts, account).map_err(|e| {
+        let status = match e {
+            AccountError::Unused(_) => StatusCode::NOT_FOUND,
+            AccountError::Full(_) => StatusCode::FORBIDDEN,
+            AccountError::Fixtures(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Box::new(fail(status, e.to_string()))
+    })?;
+    Ok((account, kind))
 }
 
 /// The most events one `{"generate": N}` builds: the events are built in memory before they
@@ -408,14 +413,10 @@ async fn append(
 ) -> Response {
     let Path((account, kind)) = extract!(path);
     let body = read_body!(body);
-    let kind = match event_kind(&kind) {
-        Ok(kind) => kind,
-        Err(message) => return no_such_kind(message),
-    };
     // Appending is how a test seeds an account before its collector asks: it makes one.
-    let account = match s.accounts.named(&account) {
-        Ok(account) => account,
-        Err(e) => return account_error(&e),
+    let (account, kind) = match account_kind(&s, &account, &kind, Accounts::named) {
+        Ok(found) => found,
+        Err(response) => return *response,
     };
     let before = account.log(kind).len();
     match serde_json::from_slice::<Value>(&body) {
@@ -462,13 +463,9 @@ async fn list(
 ) -> Response {
     let Path((account, kind)) = extract!(path);
     let Query(q) = extract!(query);
-    let kind = match event_kind(&kind) {
-        Ok(kind) => kind,
-        Err(message) => return no_such_kind(message),
-    };
-    let account = match s.accounts.used(&account) {
-        Ok(account) => account,
-        Err(e) => return account_error(&e),
+    let (account, kind) = match account_kind(&s, &account, &kind, Accounts::used) {
+        Ok(found) => found,
+        Err(response) => return *response,
     };
     let ndjson = match q.format.as_deref() {
         None | Some("json") => false,
