@@ -290,11 +290,6 @@ impl Client {
                     .collect(),
             );
         }
-        let proxy = config
-            .proxy
-            .as_ref()
-            .map(|p| reqwest::Proxy::all(p.as_str()).map_err(|e| SetupError::Proxy(e.to_string())))
-            .transpose()?;
         // A loopback address is this machine's, which a proxy cannot reach; over plain HTTP the
         // proxy would also read the token. So neither `proxy` nor `HTTP_PROXY` applies to it.
         // `proxy` replaces the environment's settings, `NO_PROXY` included, as the client
@@ -302,7 +297,9 @@ impl Client {
         let route = if is_loopback(&base) {
             builder = builder.no_proxy();
             Route::Direct(Some(Bypass::Loopback))
-        } else if let (Some(proxy), Some(url)) = (proxy, &config.proxy) {
+        } else if let Some(url) = &config.proxy {
+            let proxy =
+                reqwest::Proxy::all(url.as_str()).map_err(|e| SetupError::Proxy(e.to_string()))?;
             builder = builder.proxy(proxy);
             Route::Proxy(Proxy::new(url.clone(), Origin::Setting))
         } else {
