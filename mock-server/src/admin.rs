@@ -211,9 +211,9 @@ fn status_code(kind: &str) -> Option<u16> {
 }
 
 /// Refuses what could never fire as meant (a status that is no error, count 0, a path the API
-/// does not have, a delay of no stated length or over ten minutes), saying what is allowed: such a fault would
-/// otherwise be queued in silence and the test that relies on it pass or fail for the wrong
-/// reason.
+/// does not have, a delay of no stated length or over ten minutes), saying what is allowed:
+/// such a fault would otherwise be queued in silence and the test that relies on it pass or
+/// fail for the wrong reason.
 async fn inject(State(s): State<Arc<MockState>>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = read_body!(body);
     let f = match serde_json::from_slice::<FaultRequest>(&body) {
