@@ -119,8 +119,10 @@ impl FromStr for StartTime {
         if s.is_empty() || s.eq_ignore_ascii_case("retention") || s.eq_ignore_ascii_case("all") {
             return Ok(Self::Retention);
         }
-        if let Ok(t) = s.parse::<jiff::Timestamp>() {
-            return Ok(Self::At(t));
+        match s.parse::<jiff::Timestamp>() {
+            Ok(t) => return Ok(Self::At(t)),
+            Err(e) if looks_like_a_date(s) => return Err(date_error(s, &e)),
+            Err(_) => {}
         }
         parse_duration(s).map(Self::Lookback).map_err(|e| match e {
             DurationError::Syntax(_) => format!(
@@ -128,6 +130,28 @@ impl FromStr for StartTime {
             ),
             too_long => too_long.to_string(),
         })
+    }
+}
+
+/// `2026-…`: meant as a time, so its own error says more than "neither a time nor a lookback".
+fn looks_like_a_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
+}
+
+/// What is wrong with a time that looks like one: the two parts people leave out get their
+/// fix, anything else jiff's reason (an impossible day, an hour of 25).
+fn date_error(s: &str, e: &jiff::Error) -> String {
+    let example = "example: 2026-01-15T00:00:00Z";
+    // A civil datetime parses without an offset, and from a date alone (as midnight).
+    if s.parse::<jiff::civil::DateTime>().is_ok() {
+        if s.len() == "2026-01-15".len() {
+            format!("`{s}` has no time of day: add one and a UTC offset, as in {s}T00:00:00Z")
+        } else {
+            format!("`{s}` has no UTC offset: add Z for UTC, or one such as +02:00 ({example})")
+        }
+    } else {
+        format!("`{s}` is not an RFC 3339 time: {e} ({example})")
     }
 }
 
@@ -150,6 +174,9 @@ enum DurationError {
     Syntax(String),
     #[error("`{0}` is too long (at most {MAX_DURATION_DAYS}d)")]
     TooLong(String),
+    /// Not rounded down to 0, which every option would then call "not more than 0".
+    #[error("`{0}` is shorter than 1ms, the shortest duration taken")]
+    TooShort(String),
 }
 
 /// Parses `500ms`, `10s`, `5m`, `12h`, `7d` or a bare number of seconds.
@@ -171,6 +198,9 @@ fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     };
     if !secs.is_finite() || secs > f64::from(MAX_DURATION_DAYS) * 86_400.0 {
         return Err(DurationError::TooLong(s.to_owned()));
+    }
+    if secs > 0.0 && secs < 0.001 {
+        return Err(DurationError::TooShort(s.to_owned()));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -679,6 +709,15 @@ mod tests {
             e.to_string(),
             "poll_interval: `3651d` is too long (at most 3650d)"
         );
+        for tiny in ["0.0000000001", "0.5ms"] {
+            let e = Config::from_pairs([("poll_interval", tiny)]).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("poll_interval: `{tiny}` is shorter than 1ms, the shortest duration taken")
+            );
+        }
+        let c = Config::from_pairs([("checkpoint_interval", "0"), ("poll_interval", "1ms")]);
+        assert_eq!(c.unwrap().poll_interval, Duration::from_millis(1));
         let c = Config::from_pairs([("poll_interval", "3650d")]).unwrap();
         assert_eq!(c.poll_interval, Duration::from_secs(3650 * 86_400));
         // A value of megabytes is not quoted back whole: the reason would be cut off.
@@ -832,5 +871,36 @@ mod tests {
         assert_eq!(StartTime::Retention.resolve(now), now - MAX_LOOKBACK);
         let lb: StartTime = "12h".parse().unwrap();
         assert_eq!(lb.resolve(now), now - Duration::from_secs(12 * 3600));
+    }
+
+    /// A time with a part left out is told which; an impossible one why.
+    #[test]
+    fn start_time_errors_say_what_is_wrong_with_the_time() {
+        for (text, says) in [
+            (
+                "2026-01-15",
+                "`2026-01-15` has no time of day: add one and a UTC offset, as in \
+                 2026-01-15T00:00:00Z",
+            ),
+            (
+                "2026-01-15T08:00:00",
+                "`2026-01-15T08:00:00` has no UTC offset: add Z for UTC, or one such as +02:00",
+            ),
+            ("2026-02-30T00:00:00Z", "for `2026-02` is invalid"),
+            (
+                "2026-01-15T25:00:00Z",
+                "'hour' is not in the required range",
+            ),
+            (
+                "7 days",
+                "is neither RFC 3339 (2026-01-15T00:00:00Z) nor a lookback",
+            ),
+        ] {
+            let e = text.parse::<StartTime>().unwrap_err();
+            assert!(
+                e.starts_with(&format!("`{text}` ")) && e.contains(says),
+                "{e}"
+            );
+        }
     }
 }
