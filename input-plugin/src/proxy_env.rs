@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use url::Url;
 
 /// What is wrong with the environment's proxy for the API. Never holds the variable's value,
@@ -65,6 +65,16 @@ impl Proxy {
     /// Whether the URL holds a user name or password, which the client sends to the proxy.
     pub fn has_credentials(&self) -> bool {
         !self.url.username().is_empty() || self.url.password().is_some()
+    }
+
+    /// The proxy as the HTTP client reaches it: its address, and the `Proxy-Authorization` it
+    /// sends (the URL's user and password, percent-decoded, as Basic credentials), worked out
+    /// by the client's own code, so that whoever asks the proxy again sends what it sent.
+    pub fn as_reached(&self) -> Option<Intercept> {
+        Matcher::builder()
+            .all(self.url.to_string())
+            .build()
+            .intercept(&http::Uri::from_static("https://api.invalid/"))
     }
 
     /// Where to change it, for advice: "`proxy` (--proxy)", or the variable.
@@ -338,6 +348,36 @@ mod tests {
         assert_eq!(
             Route::Proxy(setting).to_string(),
             "http://***@proxy.example:3128 (from `proxy`)"
+        );
+    }
+
+    /// As the client reaches the proxy: its address, and the user and password percent-decoded
+    /// into Basic credentials.
+    #[test]
+    fn the_proxy_as_reached_has_its_address_and_decoded_credentials() {
+        let reached = |url: &str| {
+            let proxy = Proxy::new(Url::parse(url).unwrap(), Origin::Setting);
+            let reached = proxy.as_reached().unwrap();
+            let auth = reached.basic_auth().map(|a| a.to_str().unwrap().to_owned());
+            (reached.uri().to_string(), auth)
+        };
+        assert_eq!(
+            reached("http://me:p%40ss@proxy.example:3128"),
+            (
+                "http://proxy.example:3128/".to_owned(),
+                Some("Basic bWU6cEBzcw==".to_owned())
+            )
+        );
+        assert_eq!(
+            reached("http://me@[::1]:8080/"),
+            (
+                "http://[::1]:8080/".to_owned(),
+                Some("Basic bWU6".to_owned())
+            )
+        );
+        assert_eq!(
+            reached("https://proxy.example"),
+            ("https://proxy.example/".to_owned(), None)
         );
     }
 }

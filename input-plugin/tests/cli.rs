@@ -507,16 +507,17 @@ fn once_through(
 
 /// A proxy that refuses the tunnel to the API (a 403 to `CONNECT`) is a setting to change, as a
 /// refused token is: `--once` ends at its first refusal, with an error naming the proxy (as
-/// `--proxy` or the variable it came from gives it) and what to change, not 6 attempts of an
-/// opaque "tunnel error: unsuccessful". The tunnel request holds no token.
+/// `--proxy` or the variable it came from gives it), its status and what to change, not 6
+/// attempts of an opaque "tunnel error: unsuccessful". The HTTP client drops the status, so the
+/// proxy is asked once more, with the very same request; neither holds the token.
 #[test]
 fn a_proxy_refusing_the_tunnel_is_named_and_ends_run_once_at_once() {
     let token = mock().token("acme", &["auditevents"]);
     let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
     let url = proxy.url();
     let refused = format!(
-        "proxy {url} refused the tunnel to events.1password.com:443: ask its administrators to \
-         allow events.1password.com:443, or "
+        "proxy {url} refused the tunnel to events.1password.com:443 (403 Forbidden): ask its \
+         administrators to allow events.1password.com:443, or "
     );
     for (args, env, from, go_direct) in [
         (
@@ -553,14 +554,80 @@ fn a_proxy_refusing_the_tunnel_is_named_and_ends_run_once_at_once() {
             "{stderr}"
         );
         let heads = proxy.heads();
-        assert_eq!(heads.len(), before + 1, "not tried once: {heads:?}");
-        let head = &heads[before];
-        assert!(
-            head.starts_with("CONNECT events.1password.com:443 HTTP/1.1\r\n"),
-            "{head}"
+        assert_eq!(
+            heads.len(),
+            before + 2,
+            "not tried and asked once: {heads:?}"
         );
-        assert!(!head.contains(token.rsplit('.').next().unwrap()), "{head}");
+        let (tried, asked) = (&heads[before], &heads[before + 1]);
+        assert!(
+            tried.starts_with("CONNECT events.1password.com:443 HTTP/1.1\r\n"),
+            "{tried}"
+        );
+        assert_eq!(tried.to_lowercase(), asked.to_lowercase());
+        assert!(
+            !tried.contains(token.rsplit('.').next().unwrap()),
+            "{tried}"
+        );
     }
+}
+
+/// A proxy that cannot reach the API answers `CONNECT` with a 502 (or 503, 504): an outage, not
+/// a refusal. `--once` backs off and tries again, as when the API is down, and gives up after 6
+/// attempts, each named with the proxy's status; the proxy's credentials go with the question
+/// the proxy is asked again, never into a message.
+#[test]
+fn a_proxy_that_cannot_reach_the_api_is_an_outage_retried_with_its_status() {
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::BAD_GATEWAY);
+    let addr = proxy.addr();
+    let with_password = format!("http://me:hunter2@{addr}");
+    let (_, code, stderr) = once_through("a.b.c", &["--proxy", &with_password], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let outage = format!(
+        "network: proxy http://***@{addr} could not reach events.1password.com:443 (502 Bad \
+         Gateway); if this lasts, the proxy's log says why"
+    );
+    assert_said_once_at_the_end(
+        &stderr,
+        &format!("6 introspection attempts failed, last: {outage}"),
+    );
+    assert_eq!(stderr.matches("retrying in").count(), 5, "{stderr}");
+    assert_eq!(stderr.matches(&outage).count(), 6, "{stderr}");
+    assert!(!stderr.contains("refused"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    // Each attempt tried and asked again, with the credentials ("me:hunter2").
+    let heads = proxy.heads();
+    assert_eq!(heads.len(), 12, "{heads:?}");
+    for head in &heads {
+        let sent = head
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .any(|(name, value)| {
+                name.eq_ignore_ascii_case("proxy-authorization")
+                    && value == "Basic bWU6aHVudGVyMg=="
+            });
+        assert!(sent, "{head}");
+    }
+}
+
+/// A proxy that answers `CONNECT` with no HTTP at all (a TLS proxy named `http://`, another
+/// service's port) is a setting to change, as a refusal is, and says so.
+#[test]
+fn a_proxy_answering_no_http_is_said_to_and_ends_run_once_at_once() {
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::NOT_HTTP);
+    let url = proxy.url();
+    let (_, code, stderr) = once_through("a.b.c", &[], &[("HTTPS_PROXY", url.as_str())]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_said_once_at_the_end(
+        &stderr,
+        &format!(
+            "introspection failed: proxy {url} refused the tunnel to events.1password.com:443 \
+             (not an HTTP answer): check that HTTPS_PROXY names an HTTP proxy, and its port; \
+             one that speaks TLS is named https://"
+        ),
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    assert_eq!(proxy.heads().len(), 2, "{stderr}");
 }
 
 /// A proxy that wants credentials (407) says they go in the proxy's URL, and ends `--once` at

@@ -659,18 +659,60 @@ fn a_proxy_refusing_the_tunnel_is_reported_and_retried_after_unauthorized_retry(
     let failure = c.failure().unwrap();
     c.shutdown(Duration::from_secs(2));
     let refused = format!(
-        "proxy {} refused the tunnel to events.1password.com:443: ask its administrators to \
-         allow events.1password.com:443, or unset `proxy` (--proxy) if this machine reaches \
-         events.1password.com directly",
+        "proxy {} refused the tunnel to events.1password.com:443 (403 Forbidden): ask its \
+         administrators to allow events.1password.com:443, or unset `proxy` (--proxy) if this \
+         machine reaches events.1password.com directly",
         proxy.url()
     );
     assert_eq!(failure, format!("introspection failed: {refused}"));
-    assert_eq!(proxy.heads().len(), 1, "{}", capture.text());
+    // Tried, and asked again for the status.
+    assert_eq!(proxy.heads().len(), 2, "{}", capture.text());
     let logs = capture.text();
     assert!(
         logs.contains(&format!("introspection failed: {refused}; retrying in 5s")),
         "{logs}"
     );
+}
+
+/// As the plugin and `run` meet it: a proxy that cannot reach the API (a 503 to `CONNECT`) is
+/// an outage, tried again after the backoff as when the API itself is down, not only every
+/// `unauthorized_retry`; the log names the proxy and its status.
+#[test]
+fn a_proxy_that_cannot_reach_the_api_is_retried_as_an_outage() {
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::SERVICE_UNAVAILABLE);
+    let capture = Capture::default();
+    let state = tempfile::tempdir().unwrap();
+    let mut c = Config::from_pairs([
+        ("base_url", "https://events.1password.com"),
+        ("proxy", proxy.url().as_str()),
+        ("retry_initial", "10ms"),
+        ("retry_max", "20ms"),
+        ("unauthorized_retry", "1h"),
+    ])
+    .unwrap();
+    c.token = Some(SecretString::from("a.b.c"));
+    c.state_dir = state.path().to_path_buf();
+    let c = Collector::start(
+        c,
+        Target::Ndjson,
+        Some(capture.dispatch(tracing::Level::INFO)),
+    )
+    .unwrap();
+    // Four attempts, each tried and asked again: only a backoff allows that.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.heads().len() < 8 {
+        assert!(Instant::now() < deadline, "not retried: {}", capture.text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.shutdown(Duration::from_secs(2));
+    let logs = capture.text();
+    let outage = format!(
+        "introspection failed: network: proxy {} could not reach events.1password.com:443 (503 \
+         Service Unavailable); if this lasts, the proxy's log says why; retrying in",
+        proxy.url()
+    );
+    assert!(logs.matches(&outage).count() >= 3, "{logs}");
+    assert!(!logs.contains("refused"), "{logs}");
 }
 
 /// A token of `account` for every event type, expiring `hours` from the mock's now.

@@ -1,13 +1,13 @@
 //! What a failed request means, and what to do about it: [`ApiError`] classified by
 //! [`Action`], from a response's status, error body and `Retry-After`, or from a transport
-//! error (a refused certificate told apart, with what to change). A module of its own because
-//! what callers (streams, `check`, the collector) act on is the [`Action`], not how the request
-//! was made.
+//! error (a refused certificate, a proxy's refusal told apart, with what to change). A module of its own because what callers (streams,
+//! `check`, the collector) act on is the [`Action`], not how the request was made.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::proxy_probe::{self, Answer, ProbeError};
 use crate::proxy_env::{Origin, Proxy};
 
 /// What a 404 or a redirect most likely means, for the messages that report one.
@@ -139,20 +139,20 @@ pub(super) fn error_message(body: &[u8]) -> Option<String> {
         .ok()
 }
 
-/// The proxy a request went through, and where to, for the messages of the errors it causes.
-pub(super) struct Via<'a> {
-    pub proxy: &'a Proxy,
+/// Where a request went, and through which proxy, for the messages of the errors it causes.
+pub(super) struct Dest<'a> {
     /// The API's host.
     pub host: &'a str,
     /// `host:port`, as the tunnel request (`CONNECT`) names it.
     pub target: &'a str,
+    pub proxy: Option<&'a Proxy>,
 }
 
 /// The error of hyper-util's proxy tunnel, which reqwest's requests through a proxy to an
 /// `https://` address report. hyper-util does not export the type, but names it as its
 /// tunnel's error: found by type through that, no message read. Of the proxy's answers it
 /// keeps only 407 apart: any other that is not 200 (403, 502…) is `TunnelUnsuccessful`, with
-/// its status and body dropped, so a refusal is told without its status.
+/// its status and body dropped, which [`proxy_probe`] asks the proxy again for.
 type TunnelError = <hyper_util::client::legacy::connect::proxy::Tunnel<
     hyper_util::client::legacy::connect::HttpConnector,
 > as tower_service::Service<http::Uri>>::Error;
@@ -183,77 +183,114 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
-pub(super) fn network(e: reqwest::Error, via: Option<&Via>) -> ApiError {
-    if let Some(via) = via
+pub(super) fn network(e: reqwest::Error, dest: &Dest) -> ApiError {
+    if let Some(proxy) = dest.proxy
         && let Some(tunnel) = find::<TunnelError>(&e)
     {
-        return tunnel_error(tunnel, via);
+        return tunnel_error(tunnel, proxy, dest);
     }
     // reqwest errors carry the URL, never headers: safe to show.
     let mut msg = chain(&e);
-    match refused_certificate(&e) {
-        Some(refused) => {
-            msg.push_str(" (");
-            msg.push_str(&certificate_hint(refused, None));
-            msg.push(')');
-            ApiError::Certificate(msg)
-        }
-        None => {
-            if let Some(via) = via {
-                msg.push_str(&format!(" (through proxy {})", via.proxy.shown()));
-            }
-            ApiError::Network(msg)
-        }
+    if let Some(refused) = refused_certificate(&e) {
+        msg.push_str(&format!(" ({})", certificate_hint(refused, None)));
+        return ApiError::Certificate(msg);
     }
+    if let Some(proxy) = dest.proxy {
+        msg.push_str(&format!(" (through proxy {})", proxy.shown()));
+    }
+    ApiError::Network(msg)
+}
+
+/// Whether `e` is one of hyper-util's proxy tunnel errors, for an answer to `CONNECT` other
+/// than 200 and 407: a refusal whose status was dropped, which [`proxy_probe`] learns.
+pub(super) fn tunnel_refused(e: &reqwest::Error) -> bool {
+    matches!(
+        find::<TunnelError>(e),
+        Some(TunnelError::TunnelUnsuccessful)
+    )
 }
 
 /// What the proxy's failure to open the tunnel means, naming the proxy (its password hidden).
-fn tunnel_error(e: &TunnelError, via: &Via) -> ApiError {
-    let proxy = via.proxy.shown();
-    let setting = via.proxy.setting();
-    let target = via.target;
+fn tunnel_error(e: &TunnelError, proxy: &Proxy, dest: &Dest) -> ApiError {
+    let shown = proxy.shown();
+    let setting = proxy.setting();
+    let target = dest.target;
     match e {
-        TunnelError::ProxyAuthRequired => ApiError::Proxy(proxy_auth_required(via.proxy)),
-        // Only a person can change what the proxy allows (or, more rarely, notice that it
-        // answers a tunnel request with no HTTP at all).
-        TunnelError::TunnelUnsuccessful => {
-            let go_direct = match via.proxy.origin {
-                Origin::Setting => format!(
-                    "unset {setting} if this machine reaches {} directly",
-                    via.host
-                ),
-                Origin::Env(_) => format!(
-                    "add {} to NO_PROXY if this machine reaches it directly",
-                    via.host
-                ),
-            };
-            ApiError::Proxy(format!(
-                "proxy {proxy} refused the tunnel to {target}: ask its administrators to allow \
-                 {target}, or {go_direct}"
-            ))
-        }
+        TunnelError::ProxyAuthRequired => ApiError::Proxy(proxy_auth_required(proxy)),
+        // Its status unknown: an `https://` proxy's, which is not asked again.
+        TunnelError::TunnelUnsuccessful => ApiError::Proxy(refused(proxy, dest, None)),
         TunnelError::ConnectFailed(cause) => match refused_certificate(&**cause) {
             Some(refused) => ApiError::Certificate(format!(
-                "the certificate of proxy {proxy}: {} ({})",
+                "the certificate of proxy {shown}: {} ({})",
                 chain(&**cause),
-                certificate_hint(refused, Some(via.proxy))
+                certificate_hint(refused, Some(proxy))
             )),
             None => ApiError::Network(format!(
-                "proxy {proxy} unreachable: {}: check the proxy URL in {setting}, and that the \
+                "proxy {shown} unreachable: {}: check the proxy URL in {setting}, and that the \
                  proxy is running",
                 chain(&**cause)
             )),
         },
         TunnelError::TunnelUnexpectedEof => ApiError::Network(format!(
-            "proxy {proxy} closed the connection without answering the tunnel request (CONNECT) \
+            "proxy {shown} closed the connection without answering the tunnel request (CONNECT) \
              to {target}"
         )),
         TunnelError::Io(io) => ApiError::Network(format!(
-            "proxy {proxy}: the tunnel request (CONNECT) to {target} failed: {}",
+            "proxy {shown}: the tunnel request (CONNECT) to {target} failed: {}",
             chain(io)
         )),
-        other => ApiError::Network(format!("proxy {proxy}: {}", chain(other))),
+        other => ApiError::Network(format!("proxy {shown}: {}", chain(other))),
     }
+}
+
+/// What a proxy's refusal of the tunnel means, now that its answer, asked again, is known: a
+/// 5xx is an outage (it cannot reach the API), retried as one; any other status, or an
+/// answer that is no HTTP, a setting to change.
+pub(super) fn refusal(answer: Result<Answer, ProbeError>, proxy: &Proxy, dest: &Dest) -> ApiError {
+    let (shown, target) = (proxy.shown(), dest.target);
+    match answer {
+        Ok(Answer::Status(status)) if status.is_server_error() => ApiError::Network(format!(
+            "proxy {shown} could not reach {target} ({}); if this lasts, the proxy's log says why",
+            proxy_probe::shown(status)
+        )),
+        Ok(Answer::Status(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED)) => {
+            ApiError::Proxy(proxy_auth_required(proxy))
+        }
+        Ok(Answer::Status(status)) => {
+            ApiError::Proxy(refused(proxy, dest, Some(&proxy_probe::shown(status))))
+        }
+        Ok(Answer::NotHttp) => ApiError::Proxy(format!(
+            "proxy {shown} refused the tunnel to {target} (not an HTTP answer): check that {} \
+             names an HTTP proxy, and its port; one that speaks TLS is named https://",
+            proxy.setting()
+        )),
+        Err(e) => ApiError::Network(format!(
+            "proxy {shown} unreachable, asked why it refused the tunnel to {target}: {e}: check \
+             the proxy URL in {}, and that the proxy is running",
+            proxy.setting()
+        )),
+    }
+}
+
+/// A proxy's refusal of the tunnel, with its status where known: only a person can change what
+/// the proxy allows.
+fn refused(proxy: &Proxy, dest: &Dest, status: Option<&str>) -> String {
+    let (shown, setting, target) = (proxy.shown(), proxy.setting(), dest.target);
+    let status = status.map(|s| format!(" ({s})")).unwrap_or_default();
+    let go_direct = match proxy.origin {
+        Origin::Setting => format!(
+            "unset {setting} if this machine reaches {} directly",
+            dest.host
+        ),
+        Origin::Env(_) => format!(
+            "add {} to NO_PROXY if this machine reaches it directly",
+            dest.host
+        ),
+    };
+    format!(
+        "proxy {shown} refused the tunnel to {target}{status}: ask its administrators to allow \
+         {target}, or {go_direct}"
+    )
 }
 
 /// A 407: from the tunnel request, or (a plain-HTTP `base_url`) from the request itself.
@@ -375,6 +412,80 @@ mod tests {
                 retry_after: None,
             };
             assert_eq!(e.action(), action, "{status}");
+        }
+    }
+
+    /// A 5xx from the proxy asked again, or no answer, is an outage; anything else a refusal.
+    #[test]
+    fn a_refused_tunnel_is_an_outage_or_a_refusal_by_the_proxys_answer() {
+        let proxy = Proxy::new(
+            "http://me:secret@proxy.example:3128".parse().unwrap(),
+            Origin::Setting,
+        );
+        let dest = Dest {
+            host: "events.1password.com",
+            target: "events.1password.com:443",
+            proxy: Some(&proxy),
+        };
+        let status = |code| Ok(Answer::Status(http::StatusCode::from_u16(code).unwrap()));
+        let refused = ", or unset `proxy` (--proxy) if this machine reaches events.1password.com \
+                       directly";
+        for (answer, action, said) in [
+            (
+                status(502),
+                Action::Retry,
+                "network: proxy http://***@proxy.example:3128 could not reach \
+                 events.1password.com:443 (502 Bad Gateway); if this lasts, the proxy's log says \
+                 why"
+                .to_owned(),
+            ),
+            (status(504), Action::Retry, "(504 Gateway Timeout)".into()),
+            (
+                status(500),
+                Action::Retry,
+                "(500 Internal Server Error)".into(),
+            ),
+            (
+                status(403),
+                Action::ProxyRefused,
+                format!(
+                    "proxy http://***@proxy.example:3128 refused the tunnel to \
+                     events.1password.com:443 (403 Forbidden): ask its administrators to allow \
+                     events.1password.com:443{refused}"
+                ),
+            ),
+            (status(404), Action::ProxyRefused, "(404 Not Found)".into()),
+            (status(302), Action::ProxyRefused, "(302 Found)".into()),
+            (status(200), Action::ProxyRefused, "(200 OK)".into()),
+            (
+                status(407),
+                Action::ProxyRefused,
+                "refused the user name and password in its URL".into(),
+            ),
+            (
+                Ok(Answer::NotHttp),
+                Action::ProxyRefused,
+                "(not an HTTP answer): check that `proxy` (--proxy) names an HTTP proxy".into(),
+            ),
+            (
+                Err(ProbeError::Timeout),
+                Action::Retry,
+                "network: proxy http://***@proxy.example:3128 unreachable, asked why it refused \
+                 the tunnel to events.1password.com:443: no answer within 5s: check the proxy \
+                 URL in `proxy` (--proxy), and that the proxy is running"
+                    .into(),
+            ),
+            (
+                Err(ProbeError::Io(std::io::ErrorKind::ConnectionRefused.into())),
+                Action::Retry,
+                "unreachable, asked why".into(),
+            ),
+        ] {
+            let e = refusal(answer, &proxy, &dest);
+            let msg = e.to_string();
+            assert_eq!(e.action(), action, "{msg}");
+            assert!(msg.contains(&said), "{msg}");
+            assert!(!msg.contains("secret"), "{msg}");
         }
     }
 

@@ -1,9 +1,11 @@
 //! The Events API over HTTP: base URL resolution, a rustls client (ring provider passed
 //! explicitly, never installed process-wide: we live inside Fluent Bit), introspection, one page
 //! per call with a size-capped body, tolerant envelope parsing. What a failure means
-//! ([`ApiError`], [`Action`]) is the `error` submodule's job.
+//! ([`ApiError`], [`Action`]) is the `error` submodule's job; asking a proxy that refused the
+//! tunnel for its status, `proxy_probe`'s.
 
 mod error;
+mod proxy_probe;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use crate::rotate::Credential;
 use crate::token::Token;
 
 pub use error::{Action, ApiError, NOT_FOUND_HINT};
-use error::{Via, error_message, introspect_too_large, network, proxy_auth_required, retry_after};
+use error::{Dest, error_message, introspect_too_large, network, proxy_auth_required, retry_after};
 
 use crate::proxy_env::{Bypass, Origin, Proxy, Route};
 
@@ -336,13 +338,26 @@ impl Client {
         &self.route
     }
 
-    /// The proxy the requests go through, for the errors it causes.
-    fn via(&self) -> Option<Via<'_>> {
-        Some(Via {
-            proxy: self.route.proxy()?,
+    /// Where the requests go, and through which proxy, for the errors they meet.
+    fn dest(&self) -> Dest<'_> {
+        Dest {
             host: self.base.host_str().unwrap_or_default(),
             target: &self.target,
-        })
+            proxy: self.route.proxy(),
+        }
+    }
+
+    /// What the failed request `e` means. A proxy's refusal of the tunnel is asked about
+    /// once more, for the status the HTTP client drops (see `proxy_probe`).
+    async fn failed(&self, e: reqwest::Error) -> ApiError {
+        let dest = self.dest();
+        if let Some(proxy) = dest.proxy
+            && error::tunnel_refused(&e)
+            && let Some(answer) = proxy_probe::ask(proxy, dest.target).await
+        {
+            return error::refusal(answer, proxy, &dest);
+        }
+        network(e, &dest)
     }
 
     /// The token in use.
@@ -395,17 +410,20 @@ impl Client {
         req: reqwest::RequestBuilder,
         mut body: Vec<u8>,
     ) -> Result<Vec<u8>, ApiError> {
-        let mut resp = req
+        let sent = req
             .bearer_auth(self.token().secret().expose_secret())
             .send()
-            .await
-            .map_err(|e| network(e, self.via().as_ref()))?;
+            .await;
+        let mut resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => return Err(self.failed(e).await),
+        };
         let status = resp.status();
         // Only a proxy asks for proxy credentials: one forwarding a plain-HTTP request.
         if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
-            && let Some(via) = self.via()
+            && let Some(proxy) = self.route.proxy()
         {
-            return Err(ApiError::Proxy(proxy_auth_required(via.proxy)));
+            return Err(ApiError::Proxy(proxy_auth_required(proxy)));
         }
         let retry_after = resp
             .headers()
@@ -424,7 +442,7 @@ impl Client {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) if status.is_success() => return Err(network(e, self.via().as_ref())),
+                Err(e) if status.is_success() => return Err(network(e, &self.dest())),
                 Err(_) => break,
             }
         }

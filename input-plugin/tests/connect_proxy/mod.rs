@@ -1,8 +1,8 @@
 //! A small real HTTP proxy for tests, on loopback: it answers each request (a tunnel request,
 //! `CONNECT host:port`, or a plain-HTTP request to forward) with a status of the test's
-//! choosing, or opens the tunnel to one address whatever the request names, so that a
-//! `base_url` of `https://events.1password.com` reaches a local mock. It keeps each request's
-//! head, for tests to read what the client sent it.
+//! choosing, or bytes that are no HTTP, or opens the tunnel to one address whatever the request
+//! names, so that a `base_url` of `https://events.1password.com` reaches a local mock. It keeps
+//! each request's head, for tests to read what the client sent it.
 
 #![allow(dead_code)]
 
@@ -18,12 +18,21 @@ use std::time::{Duration, Instant};
 pub enum Answer {
     /// This status line and headers, and a short body; then the connection is closed.
     Status(&'static str),
+    /// These bytes, then the connection is closed.
+    Raw(&'static [u8]),
     /// `200`, then the bytes both ways between the client and this address.
     Tunnel(SocketAddr),
 }
 
 /// 403 with a body, as a proxy whose policy refuses the host answers.
 pub const FORBIDDEN: Answer = Answer::Status("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain");
+/// 502, as a proxy that cannot reach the host answers (Squid, when the connection fails).
+pub const BAD_GATEWAY: Answer = Answer::Status("HTTP/1.1 502 Bad Gateway\r\nServer: squid");
+/// 503, as a proxy that cannot resolve the host answers (Squid).
+pub const SERVICE_UNAVAILABLE: Answer =
+    Answer::Status("HTTP/1.1 503 Service Unavailable\r\nServer: squid");
+/// A TLS alert (a fatal `decode_error`), as a TLS server answers plain text: no HTTP.
+pub const NOT_HTTP: Answer = Answer::Raw(b"\x15\x03\x03\x00\x02\x02\x32");
 /// 407, as a proxy that wants a user name and password answers.
 pub const AUTH_REQUIRED: Answer = Answer::Status(
     "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"",
@@ -101,6 +110,10 @@ fn serve(mut conn: TcpStream, answer: Answer, heads: &Mutex<Vec<String>>) {
                 "{status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
+            let _ = conn.shutdown(Shutdown::Both);
+        }
+        Answer::Raw(bytes) => {
+            let _ = conn.write_all(bytes);
             let _ = conn.shutdown(Shutdown::Both);
         }
         Answer::Tunnel(to) => {
