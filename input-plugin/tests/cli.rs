@@ -1741,6 +1741,32 @@ fn run_once_stops_at_a_refused_certificate() {
     assert!(!stderr.contains(&token), "{stderr}");
 }
 
+/// `https://` to a port that serves plain HTTP cannot start working by itself: `--once` ends at
+/// once, saying to change the port or the scheme, as for a refused certificate.
+#[test]
+fn run_once_stops_at_an_https_url_of_a_plain_http_port() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let base_url = format!("https://{}", mock.addr());
+    let (code, stderr) = run_once_failing(&token, &base_url);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_said_once_at_the_end(
+        &stderr,
+        &format!(
+            "(the server at {} does not speak TLS on that port, plain HTTP perhaps: give \
+             `base_url` the port that serves HTTPS, or http:// for a server of plain HTTP \
+             (loopback only, unless `insecure_http`))",
+            mock.addr()
+        ),
+    );
+    assert!(
+        stderr.contains("introspection failed: no TLS: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    assert!(!stderr.contains("attempts failed"), "{stderr}");
+}
+
 /// A certificate refused after introspection and a first page succeeded (the server's
 /// certificate replaced by one from another CA while the collector runs) is met by the stream,
 /// not the launch: it too stops `--once` at once, naming the stream and pointing at `ca_file`,

@@ -223,6 +223,8 @@ async fn another_ca_does_not_vouch_for_the_server() {
     assert!(msg.contains("`ca_file`"), "{msg}");
 }
 
+/// `https://` to a port that serves plain HTTP: the handshake meets no TLS record. A setting
+/// to change (the scheme or the port), which retrying cannot fix: said so, at once.
 #[tokio::test]
 async fn plain_http_server_behind_an_https_url_is_a_clear_error() {
     let mock = MockServer::start(MockConfig {
@@ -237,9 +239,92 @@ async fn plain_http_server_behind_an_https_url_is_a_clear_error() {
         .introspect()
         .await
         .unwrap_err();
-    // No certificate was ever shown: a network error, retried like one.
-    assert!(matches!(e, ApiError::Network(_)), "{e}");
+    assert!(matches!(e, ApiError::NoTls(_)), "{e}");
+    assert_eq!(e.action(), Action::Untrusted);
+    let msg = e.to_string();
+    assert!(
+        msg.ends_with(&format!(
+            "(the server at localhost:{} does not speak TLS on that port, plain HTTP perhaps: \
+             give `base_url` the port that serves HTTPS, or http:// for a server of plain HTTP \
+             (loopback only, unless `insecure_http`))",
+            mock.addr().port()
+        )),
+        "{msg}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// `http://` to a port that serves HTTPS: its TLS alert is no HTTP, and the error says to use
+/// https:// or check the port. Retried as an outage, since an answer that is no HTTP does not
+/// prove TLS.
+#[tokio::test]
+async fn an_https_server_behind_an_http_url_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, _) = https_mock(&["127.0.0.1"], dir.path());
+    let url = format!("http://127.0.0.1:{}", mock.addr().port());
+    let e = Client::new(&config(&url, None), mock_token(&mock))
+        .unwrap()
+        .introspect()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ApiError::Network(_)), "{e}");
+    assert_eq!(e.action(), Action::Retry);
+    assert!(
+        e.to_string().ends_with(&format!(
+            "(the server at 127.0.0.1:{} answered with something other than HTTP: if it \
+             serves HTTPS on that port, use https:// in `base_url`; otherwise check the port)",
+            mock.addr().port()
+        )),
+        "{e}"
+    );
+}
+
+/// The same mistakes with the proxy: an `https://` proxy that speaks plain HTTP (a setting to
+/// change), an `http://` proxy whose port speaks TLS (for a plain-HTTP `base_url`, which is
+/// forwarded, not tunnelled).
+#[tokio::test]
+async fn a_proxy_named_with_the_wrong_scheme_is_said_to_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = MockServer::start(MockConfig::default()).unwrap();
+    let (tls, _) = https_mock(&["127.0.0.1"], dir.path());
+    let introspect = |base: &str, proxy: String| {
+        let mut c = config(base, None);
+        c.proxy = Some(proxy.parse().unwrap());
+        c.insecure_http = true;
+        async move {
+            Client::new(&c, token(FAKE_TOKEN))
+                .unwrap()
+                .introspect()
+                .await
+                .unwrap_err()
+        }
+    };
+    let proxy = format!("https://{}", plain.addr());
+    let e = introspect("https://events.1password.com", proxy.clone()).await;
+    assert_eq!(e.action(), Action::Untrusted, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("no TLS: proxy {proxy}: ")),
+        "{e}"
+    );
+    assert!(
+        e.to_string().ends_with(
+            "(the proxy does not speak TLS on that port: name it http:// in `proxy` \
+             (--proxy); https:// is for a proxy that speaks TLS itself)"
+        ),
+        "{e}"
+    );
+
+    let proxy = format!("http://{}", tls.addr());
+    let e = introspect("http://events.1password.com", proxy.clone()).await;
+    assert_eq!(e.action(), Action::Retry, "{e}");
+    assert!(
+        e.to_string().ends_with(&format!(
+            "(proxy {proxy} answered with something other than HTTP: name it https:// in \
+             `proxy` (--proxy) if it speaks TLS, or check its port)"
+        )),
+        "{e}"
+    );
 }
 
 #[test]

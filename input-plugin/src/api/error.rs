@@ -1,6 +1,7 @@
 //! What a failed request means, and what to do about it: [`ApiError`] classified by
 //! [`Action`], from a response's status, error body and `Retry-After`, or from a transport
-//! error (a refused certificate, a proxy's refusal told apart, with what to change). A module of its own because what callers (streams,
+//! error (a refused certificate, a server that speaks no TLS or no HTTP, a proxy's refusal
+//! told apart, with what to change). A module of its own because what callers (streams,
 //! `check`, the collector) act on is the [`Action`], not how the request was made.
 
 use std::time::Duration;
@@ -32,6 +33,10 @@ pub enum ApiError {
     /// clock), not a network blip.
     #[error("certificate refused: {0}")]
     Certificate(String),
+    /// The server (or the proxy) does not speak TLS where an `https://` address says it does:
+    /// a setting to change (the scheme or the port), which no retry can fix.
+    #[error("no TLS: {0}")]
+    NoTls(String),
     #[error("bad response body: {0}")]
     Body(String),
     /// Raising the cap is the fix: a continuing cursor keeps the page size of its reset, so a
@@ -57,7 +62,8 @@ pub enum Action {
     NotFound,
     /// 401/403: the token cannot read this.
     Unauthorized,
-    /// The server's certificate (or the proxy's) was refused.
+    /// TLS with the server (or the proxy) cannot work as set: its certificate was refused, or
+    /// it speaks no TLS there.
     Untrusted,
     /// The proxy refused the tunnel or asked for credentials.
     ProxyRefused,
@@ -79,7 +85,7 @@ impl ApiError {
                 status: 404 | 300..=399,
                 ..
             } => Action::NotFound,
-            Self::Certificate(_) => Action::Untrusted,
+            Self::Certificate(_) | Self::NoTls(_) => Action::Untrusted,
             Self::Proxy(_) => Action::ProxyRefused,
             _ => Action::Retry,
         }
@@ -145,6 +151,8 @@ pub(super) struct Dest<'a> {
     pub host: &'a str,
     /// `host:port`, as the tunnel request (`CONNECT`) names it.
     pub target: &'a str,
+    /// Whether `base_url` is `https://`.
+    pub https: bool,
     pub proxy: Option<&'a Proxy>,
 }
 
@@ -195,7 +203,34 @@ pub(super) fn network(e: reqwest::Error, dest: &Dest) -> ApiError {
         msg.push_str(&format!(" ({})", certificate_hint(refused, None)));
         return ApiError::Certificate(msg);
     }
-    if let Some(proxy) = dest.proxy {
+    // The API's TLS: a proxy's (an `https://` one, for a plain-HTTP `base_url`) is not
+    // told apart here.
+    if dest.https && not_tls(&e) {
+        msg.push_str(&format!(
+            " (the server at {} does not speak TLS on that port, plain HTTP perhaps: give \
+             `base_url` the port that serves HTTPS, or http:// for a server of plain HTTP \
+             (loopback only, unless `insecure_http`))",
+            dest.target
+        ));
+        return ApiError::NoTls(msg);
+    }
+    // A TLS port answers plain text with an alert, which is no HTTP. Retried all the same:
+    // unlike a TLS handshake's first bytes, an answer that is no HTTP is not proof of it.
+    if !dest.https && not_http(&e) {
+        msg.push_str(&match dest.proxy {
+            Some(proxy) => format!(
+                " (proxy {} answered with something other than HTTP: name it https:// in {} if \
+                 it speaks TLS, or check its port)",
+                proxy.shown(),
+                proxy.setting()
+            ),
+            None => format!(
+                " (the server at {} answered with something other than HTTP: if it serves HTTPS \
+                 on that port, use https:// in `base_url`; otherwise check the port)",
+                dest.target
+            ),
+        });
+    } else if let Some(proxy) = dest.proxy {
         msg.push_str(&format!(" (through proxy {})", proxy.shown()));
     }
     ApiError::Network(msg)
@@ -224,6 +259,11 @@ fn tunnel_error(e: &TunnelError, proxy: &Proxy, dest: &Dest) -> ApiError {
                 "the certificate of proxy {shown}: {} ({})",
                 chain(&**cause),
                 certificate_hint(refused, Some(proxy))
+            )),
+            None if not_tls(&**cause) => ApiError::NoTls(format!(
+                "proxy {shown}: {} (the proxy does not speak TLS on that port: name it http:// \
+                 in {setting}; https:// is for a proxy that speaks TLS itself)",
+                chain(&**cause)
             )),
             None => ApiError::Network(format!(
                 "proxy {shown} unreachable: {}: check the proxy URL in {setting}, and that the \
@@ -310,10 +350,8 @@ pub(super) fn proxy_auth_required(proxy: &Proxy) -> String {
     }
 }
 
-/// The certificate error among `e` and its sources, if a certificate was refused.
-fn refused_certificate<'e>(
-    e: &'e (dyn std::error::Error + 'static),
-) -> Option<&'e rustls::CertificateError> {
+/// The rustls error among `e` and its sources, if any.
+fn tls_error<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
     let mut at = Some(e);
     while let Some(mut e) = at {
         at = e.source();
@@ -324,12 +362,37 @@ fn refused_certificate<'e>(
         {
             e = inner;
         }
-        if let Some(rustls::Error::InvalidCertificate(refused)) = e.downcast_ref::<rustls::Error>()
-        {
-            return Some(refused);
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
         }
     }
     None
+}
+
+/// The certificate error among `e` and its sources, if a certificate was refused.
+fn refused_certificate<'e>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e rustls::CertificateError> {
+    match tls_error(e)? {
+        rustls::Error::InvalidCertificate(refused) => Some(refused),
+        _ => None,
+    }
+}
+
+/// Whether the peer answered the TLS handshake with something that is no TLS record (plain
+/// HTTP's `HTTP/1.1 400`, say), as a server of another protocol does.
+fn not_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        tls_error(e),
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
+}
+
+/// Whether the answer was no HTTP/1 (a header too large aside).
+fn not_http(e: &(dyn std::error::Error + 'static)) -> bool {
+    find::<hyper::Error>(e).is_some_and(|e| e.is_parse() && !e.is_parse_too_large())
 }
 
 /// What to change when the server's certificate, or `proxy`'s, was refused.
@@ -425,6 +488,7 @@ mod tests {
         let dest = Dest {
             host: "events.1password.com",
             target: "events.1password.com:443",
+            https: true,
             proxy: Some(&proxy),
         };
         let status = |code| Ok(Answer::Status(http::StatusCode::from_u16(code).unwrap()));

@@ -343,6 +343,7 @@ impl Client {
         Dest {
             host: self.base.host_str().unwrap_or_default(),
             target: &self.target,
+            https: self.base.scheme() == "https",
             proxy: self.route.proxy(),
         }
     }
