@@ -377,8 +377,43 @@ fn bad_ca_files_name_the_file() {
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, b"").unwrap();
     let missing = dir.path().join("missing.pem");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["ca.example".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let der = dir.path().join("ca.der");
+    std::fs::write(&der, cert.der()).unwrap();
+    let key_file = dir.path().join("ca.key");
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    // Base64 that decodes, to no certificate.
+    let hello = dir.path().join("hello.pem");
+    std::fs::write(
+        &hello,
+        b"-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let cases = [
-        (garbage, "base64"),
+        (
+            garbage,
+            ": a PEM block is not valid: its base64 does not decode (InvalidCharacter(33)): put \
+             back an intact copy of the CA certificate",
+        ),
+        (
+            der,
+            ": holds a DER (binary) certificate, not PEM: convert it with `openssl x509 -inform \
+             der -in FILE -out FILE.pem` and give FILE.pem",
+        ),
+        (
+            key_file,
+            ": holds a private key, not a certificate: give the CA's certificate (`-----BEGIN \
+             CERTIFICATE-----`) instead",
+        ),
+        (
+            hello,
+            ": certificate block 1 is not valid: it holds no X.509 certificate (BadEncoding): \
+             put back an intact copy of the CA certificate",
+        ),
         (empty, ": no PEM certificates found"),
         (missing, ": No such file or directory (os error 2)"),
         (

@@ -2,8 +2,9 @@
 //! explicitly, never installed process-wide: we live inside Fluent Bit), introspection, one page
 //! per call with a size-capped body, tolerant envelope parsing. What a failure means
 //! ([`ApiError`], [`Action`]) is the `error` submodule's job; asking a proxy that refused the
-//! tunnel for its status, `proxy_probe`'s.
+//! tunnel for its status, `proxy_probe`'s; what `ca_file` holds, the `ca_file` submodule's.
 
+mod ca_file;
 mod error;
 mod proxy_probe;
 
@@ -86,22 +87,13 @@ fn tls_config(config: &Config) -> Result<rustls::ClientConfig, SetupError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &config.ca_file {
-        use rustls_pki_types::pem::PemObject as _;
         let ca_err = |message: String| SetupError::CaFile {
             path: path.display().to_string(),
             message,
         };
         // The OS's words alone for a file that can't be read ("No such file or directory").
         let pem = crate::file::read(path, MAX_CA_FILE).map_err(|e| ca_err(e.to_string()))?;
-        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ca_err(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(ca_err("no PEM certificates found".into()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
-        }
+        ca_file::add_to(&mut roots, &pem).map_err(|e| ca_err(e.to_string()))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
