@@ -815,6 +815,39 @@ fn localhost_with_a_trailing_dot_is_loopback() {
     assert_eq!(proxy.heads(), Vec::<String>::new());
 }
 
+/// A name under `localhost` (`foo.localhost`, RFC 6761) is loopback as `localhost` is: plain
+/// HTTP to it is allowed, it is reached directly, never through a proxy, and it is taken to
+/// this machine whatever the resolver knows of it (here, nothing: `check` reads the mock).
+#[test]
+fn a_name_under_localhost_is_loopback() {
+    let mock = mock();
+    let token = mock.token("acme", &["auditevents"]);
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
+    for name in ["foo.localhost", "a.b.localhost."] {
+        let mut check = without_proxy_env(op_events(Some(&token)));
+        check
+            .args([
+                "check",
+                "--base-url",
+                &format!("http://{name}:{}", mock.addr().port()),
+            ])
+            .args(["--proxy", &proxy.url()])
+            .env("HTTP_PROXY", proxy.url());
+        let out = connect_proxy::output_within(&mut check, std::time::Duration::from_secs(20));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{name}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("\nproxy:     none (base_url is loopback)\n"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("auditevents     ok"), "{stdout}");
+    }
+    assert_eq!(proxy.heads(), Vec::<String>::new());
+}
+
 /// A token of `account`, signed with `key`, whose claims the collector cannot read (one is
 /// given twice: the mock, reading the last, accepts it), as a token of a newer format may be.
 fn token_with_unreadable_claims(mock: &MockServer, key: &str, account: &str) -> String {

@@ -67,17 +67,28 @@ pub fn resolve_base_url(config: &Config, token: &Token) -> Result<Url, SetupErro
     Ok(url)
 }
 
+/// Whether `url`'s host is this machine: a loopback address, or a localhost name.
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        // `localhost.` is the same name, fully qualified.
-        Some(url::Host::Domain(d)) => d
-            .strip_suffix('.')
-            .unwrap_or(d)
-            .eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(d)) => bare(d) == "localhost" || under_localhost(d),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
     }
+}
+
+/// `name` in lower case, without the trailing dot of a fully qualified name (`localhost.` is
+/// `localhost`).
+fn bare(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
+/// Whether `name` is one under `localhost` (`foo.localhost`), which RFC 6761 reserves for
+/// loopback as it does `localhost`.
+fn under_localhost(name: &str) -> bool {
+    bare(name)
+        .strip_suffix(".localhost")
+        .is_some_and(|below| !below.is_empty())
 }
 
 /// The most a `ca_file` may hold: a whole bundle of public roots is a few hundred kilobytes.
@@ -290,6 +301,19 @@ impl Client {
         // reads none of them once it is given one.
         let route = if is_loopback(&base) {
             builder = builder.no_proxy();
+            // Names under `localhost` are loopback by RFC 6761, but the system's resolver may
+            // not know them, or ask DNS: they are taken to loopback here, as curl does, so that
+            // what is let through as loopback goes nowhere else. (`localhost` itself is left to
+            // the hosts file, as before.)
+            if let Some(host) = base.host_str()
+                && under_localhost(host)
+            {
+                let loopback = [
+                    (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+                    (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+                ];
+                builder = builder.resolve_to_addrs(host, &loopback);
+            }
             Route::Direct(Some(Bypass::Loopback))
         } else if let Some(url) = &config.proxy {
             let proxy =
@@ -630,6 +654,9 @@ mod tests {
             "http://LOCALHOST:1/",
             // The same name, fully qualified.
             "http://localhost.:1/",
+            // Names under it (RFC 6761).
+            "http://foo.localhost:1/",
+            "http://a.b.LOCALHOST.:1/",
             "http://127.0.0.2:1/",
             "http://[::1]:1/",
         ] {
@@ -639,6 +666,8 @@ mod tests {
             "http://localhost..:1/",
             "http://localhost.example:1/",
             "http://mylocalhost:1/",
+            "http://my-localhost:1/",
+            "http://localhost.localhost.example:1/",
             "http://10.0.0.1:1/",
         ] {
             assert!(!is_loopback(&url.parse().unwrap()), "{url}");
