@@ -203,8 +203,8 @@ pub(super) fn network(e: reqwest::Error, dest: &Dest) -> ApiError {
         msg.push_str(&format!(" ({})", certificate_hint(refused, None)));
         return ApiError::Certificate(msg);
     }
-    // The API's TLS: a proxy's (an `https://` one, for a plain-HTTP `base_url`) is not
-    // told apart here.
+    // The API's TLS, so an `https://` `base_url`'s only: for a plain-HTTP one, the TLS that
+    // failed is an `https://` proxy's, not told apart here.
     if dest.https && not_tls(&e) {
         msg.push_str(&format!(
             " (the server at {} does not speak TLS on that port, plain HTTP perhaps: give \

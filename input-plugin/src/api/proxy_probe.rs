@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 use crate::proxy_env::Proxy;
 
 /// The most the question may take, connection included.
-pub(super) const WAIT: Duration = Duration::from_secs(5);
+const WAIT: Duration = Duration::from_secs(5);
 
 /// The most read of the answer: a status line is about 30 bytes.
 const MAX_STATUS_LINE: u64 = 256;
@@ -49,6 +49,7 @@ pub(super) async fn ask(proxy: &Proxy, target: &str) -> Option<Result<Answer, Pr
     }
     let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(80);
+    // Byte for byte as hyper-util writes it, lower-case header names included.
     let mut request = format!(
         "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nuser-agent: {}\r\n",
         super::USER_AGENT
@@ -77,7 +78,7 @@ async fn exchange(host: &str, port: u16, request: &[u8]) -> Result<Answer, Probe
 
 /// The status of an answer's first line, `HTTP/1.1 502 Bad Gateway` (HTTP/1.0 or 1.1, as the
 /// client reads them); the reason phrase is not read, being the proxy's text.
-pub(super) fn status_line(answer: &[u8]) -> Answer {
+fn status_line(answer: &[u8]) -> Answer {
     let line = answer.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let Some(version_on) = line.strip_prefix(b"HTTP/1.") else {
