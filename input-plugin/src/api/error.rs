@@ -284,13 +284,19 @@ fn tunnel_error(e: &TunnelError, proxy: &Proxy, dest: &Dest) -> ApiError {
 }
 
 /// What a proxy's refusal of the tunnel means, now that its answer, asked again, is known: a
-/// 5xx is an outage (it cannot reach the API), retried as one; any other status, or an
-/// answer that is no HTTP, a setting to change.
+/// 5xx is an outage (it cannot reach the API), retried as one, and so is a 2xx (it allows the
+/// tunnel now); any other status, or an answer that is no HTTP, a setting to change.
 pub(super) fn refusal(answer: Result<Answer, ProbeError>, proxy: &Proxy, dest: &Dest) -> ApiError {
     let (shown, target) = (proxy.shown(), dest.target);
     match answer {
         Ok(Answer::Status(status)) if status.is_server_error() => ApiError::Network(format!(
             "proxy {shown} could not reach {target} ({}); if this lasts, the proxy's log says why",
+            proxy_probe::shown(status)
+        )),
+        // Its mind changed between the two requests: nothing to change here, so tried again.
+        Ok(Answer::Status(status)) if status.is_success() => ApiError::Network(format!(
+            "proxy {shown} refused the tunnel to {target}, then allowed it ({}) when asked \
+             again: trying again",
             proxy_probe::shown(status)
         )),
         Ok(Answer::Status(http::StatusCode::PROXY_AUTHENTICATION_REQUIRED)) => {
@@ -520,7 +526,11 @@ mod tests {
             ),
             (status(404), Action::ProxyRefused, "(404 Not Found)".into()),
             (status(302), Action::ProxyRefused, "(302 Found)".into()),
-            (status(200), Action::ProxyRefused, "(200 OK)".into()),
+            (
+                status(200),
+                Action::Retry,
+                "then allowed it (200 OK) when asked again: trying again".into(),
+            ),
             (
                 status(407),
                 Action::ProxyRefused,
