@@ -787,27 +787,35 @@ fn check_and_run_say_which_proxy_they_go_through() {
     assert_eq!(proxy.heads().len(), before);
 }
 
+/// `op-events check` of `base_url` with `proxy` given as `--proxy` and as `HTTP_PROXY`: its exit
+/// code, stdout and stderr.
+fn check_with_proxy(
+    token: &str,
+    base_url: &str,
+    proxy: &connect_proxy::ConnectProxy,
+) -> (Option<i32>, String, String) {
+    let mut check = without_proxy_env(op_events(Some(token)));
+    check
+        .args(["check", "--base-url", base_url])
+        .args(["--proxy", &proxy.url()])
+        .env("HTTP_PROXY", proxy.url());
+    let out = connect_proxy::output_within(&mut check, std::time::Duration::from_secs(20));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `localhost.` is `localhost`, fully qualified: plain HTTP to it is allowed, and it is
 /// reached directly, never through a proxy.
 #[test]
 fn localhost_with_a_trailing_dot_is_loopback() {
     let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
-    let mut check = without_proxy_env(op_events(Some("a.b.c")));
-    check
-        .args([
-            "check",
-            "--base-url",
-            &format!("http://localhost.:{}", connect_proxy::closed_port()),
-        ])
-        .args(["--proxy", &proxy.url()])
-        .env("HTTP_PROXY", proxy.url());
-    let out = connect_proxy::output_within(&mut check, std::time::Duration::from_secs(20));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let base_url = format!("http://localhost.:{}", connect_proxy::closed_port());
+    let (code, stdout, stderr) = check_with_proxy("a.b.c", &base_url, &proxy);
     // Not refused at start: it fails connecting (or resolving, where `localhost.` does not).
-    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(
         stdout.contains("\nproxy:     none (base_url is loopback)\n"),
         "{stdout}{stderr}"
@@ -824,21 +832,9 @@ fn a_name_under_localhost_is_loopback() {
     let token = mock.token("acme", &["auditevents"]);
     let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
     for name in ["foo.localhost", "a.b.localhost."] {
-        let mut check = without_proxy_env(op_events(Some(&token)));
-        check
-            .args([
-                "check",
-                "--base-url",
-                &format!("http://{name}:{}", mock.addr().port()),
-            ])
-            .args(["--proxy", &proxy.url()])
-            .env("HTTP_PROXY", proxy.url());
-        let out = connect_proxy::output_within(&mut check, std::time::Duration::from_secs(20));
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(out.status.success(), "{name}: {stdout}{stderr}");
+        let base_url = format!("http://{name}:{}", mock.addr().port());
+        let (code, stdout, stderr) = check_with_proxy(&token, &base_url, &proxy);
+        assert_eq!(code, Some(0), "{name}: {stdout}{stderr}");
         assert!(
             stdout.contains("\nproxy:     none (base_url is loopback)\n"),
             "{stdout}"

@@ -625,12 +625,12 @@ fn the_token_is_never_logged() {
     let _ = std::io::stderr().flush();
 }
 
-/// As the plugin and `run` meet it: a proxy refusing the tunnel to the API is a failure that
-/// needs a person, reported naming the proxy and tried again only every `unauthorized_retry`,
-/// not at the pace of a network blip's backoff.
-#[test]
-fn a_proxy_refusing_the_tunnel_is_reported_and_retried_after_unauthorized_retry() {
-    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
+/// A collector of the real API's address through `proxy`, its backoff 10 to 20 ms, waiting
+/// `unauthorized_retry` after a failure that needs a person; with its log and state directory.
+fn through_proxy(
+    proxy: &connect_proxy::ConnectProxy,
+    unauthorized_retry: &str,
+) -> (Collector, Capture, tempfile::TempDir) {
     let capture = Capture::default();
     let state = tempfile::tempdir().unwrap();
     let mut c = Config::from_pairs([
@@ -638,7 +638,7 @@ fn a_proxy_refusing_the_tunnel_is_reported_and_retried_after_unauthorized_retry(
         ("proxy", proxy.url().as_str()),
         ("retry_initial", "10ms"),
         ("retry_max", "20ms"),
-        ("unauthorized_retry", "5s"),
+        ("unauthorized_retry", unauthorized_retry),
     ])
     .unwrap();
     c.token = Some(SecretString::from("a.b.c"));
@@ -649,6 +649,16 @@ fn a_proxy_refusing_the_tunnel_is_reported_and_retried_after_unauthorized_retry(
         Some(capture.dispatch(tracing::Level::INFO)),
     )
     .unwrap();
+    (c, capture, state)
+}
+
+/// As the plugin and `run` meet it: a proxy refusing the tunnel to the API is a failure that
+/// needs a person, reported naming the proxy and tried again only every `unauthorized_retry`,
+/// not at the pace of a network blip's backoff.
+#[test]
+fn a_proxy_refusing_the_tunnel_is_reported_and_retried_after_unauthorized_retry() {
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::FORBIDDEN);
+    let (c, capture, _state) = through_proxy(&proxy, "5s");
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.failure().is_none() {
         assert!(Instant::now() < deadline, "no failure: {}", capture.text());
@@ -680,24 +690,7 @@ fn a_proxy_refusing_the_tunnel_is_reported_and_retried_after_unauthorized_retry(
 #[test]
 fn a_proxy_that_cannot_reach_the_api_is_retried_as_an_outage() {
     let proxy = connect_proxy::ConnectProxy::start(connect_proxy::SERVICE_UNAVAILABLE);
-    let capture = Capture::default();
-    let state = tempfile::tempdir().unwrap();
-    let mut c = Config::from_pairs([
-        ("base_url", "https://events.1password.com"),
-        ("proxy", proxy.url().as_str()),
-        ("retry_initial", "10ms"),
-        ("retry_max", "20ms"),
-        ("unauthorized_retry", "1h"),
-    ])
-    .unwrap();
-    c.token = Some(SecretString::from("a.b.c"));
-    c.state_dir = state.path().to_path_buf();
-    let c = Collector::start(
-        c,
-        Target::Ndjson,
-        Some(capture.dispatch(tracing::Level::INFO)),
-    )
-    .unwrap();
+    let (c, capture, _state) = through_proxy(&proxy, "1h");
     // Four attempts, each tried and asked again: only a backoff allows that.
     let deadline = Instant::now() + Duration::from_secs(10);
     while proxy.heads().len() < 8 {
