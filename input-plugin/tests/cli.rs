@@ -693,6 +693,28 @@ fn a_proxy_that_is_down_is_named_as_unreachable_and_retried() {
     assert_eq!(stderr.matches(&unreachable).count(), 6, "{stderr}");
 }
 
+/// A proxy that refuses the tunnel and then hangs when asked why is given `connect_timeout`
+/// to answer, as the client's own tunnel request is, and then counted as unreachable: an
+/// outage, retried.
+#[test]
+fn a_proxy_silent_when_asked_why_is_unreachable_after_connect_timeout() {
+    let proxy = connect_proxy::ConnectProxy::start(connect_proxy::Answer::ThenSilent(
+        "HTTP/1.1 403 Forbidden",
+    ));
+    let url = proxy.url();
+    let args = ["--proxy", &url, "--set", "connect_timeout=300ms"];
+    let (_, code, stderr) = once_through("a.b.c", &args, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_said_once_at_the_end(&stderr, "6 introspection attempts failed");
+    let unreachable = format!(
+        "network: proxy {url} unreachable, asked why it refused the tunnel to \
+         events.1password.com:443: no answer within 300ms: check the proxy URL in `proxy` \
+         (--proxy), and that the proxy is running"
+    );
+    assert_eq!(stderr.matches(&unreachable).count(), 6, "{stderr}");
+    assert_eq!(proxy.heads().len(), 12);
+}
+
 /// An `https://` proxy whose certificate is not trusted: the error says it is the proxy's
 /// certificate, not the server's, and ends `--once` at once. The "proxy" is the mock serving
 /// HTTPS with a CA of its own.

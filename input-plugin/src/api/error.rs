@@ -542,10 +542,10 @@ mod tests {
                 "(not an HTTP answer): check that `proxy` (--proxy) names an HTTP proxy".into(),
             ),
             (
-                Err(ProbeError::Timeout),
+                Err(ProbeError::Timeout(Duration::from_secs(10))),
                 Action::Retry,
                 "network: proxy http://***@proxy.example:3128 unreachable, asked why it refused \
-                 the tunnel to events.1password.com:443: no answer within 5s: check the proxy \
+                 the tunnel to events.1password.com:443: no answer within 10s: check the proxy \
                  URL in `proxy` (--proxy), and that the proxy is running"
                     .into(),
             ),

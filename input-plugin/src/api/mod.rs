@@ -10,6 +10,7 @@ mod proxy_probe;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -266,6 +267,8 @@ pub struct Client {
     credential: Arc<Credential>,
     version: ApiVersion,
     max_bytes: usize,
+    /// How long a proxy that refused the tunnel is given to say why.
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -342,6 +345,7 @@ impl Client {
             credential: Arc::new(Credential::new(token, file)),
             version: config.api_version,
             max_bytes: config.max_response_bytes,
+            connect_timeout: config.connect_timeout,
         })
     }
 
@@ -370,7 +374,7 @@ impl Client {
         let dest = self.dest();
         if let Some(proxy) = dest.proxy
             && error::tunnel_refused(&e)
-            && let Some(answer) = proxy_probe::ask(proxy, dest.target).await
+            && let Some(answer) = proxy_probe::ask(proxy, dest.target, self.connect_timeout).await
         {
             return error::refusal(answer, proxy, &dest);
         }

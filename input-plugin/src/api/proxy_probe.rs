@@ -4,7 +4,8 @@
 //! proxy cannot reach the API: an outage, retried as one) and a 403 (its rules refuse the host:
 //! a setting to change) call for different handling. The request is the client's own
 //! (`CONNECT`, `Host`, `User-Agent`, the proxy's credentials); only the status line is read,
-//! within [`WAIT`], then the connection is closed.
+//! within `connect_timeout` (the tunnel is part of connecting, for the client too), then the
+//! connection is closed.
 //!
 //! Only a plain `http://` proxy is asked: an `https://` one would need a TLS handshake of its
 //! own, so its refusal is reported, as before, without a status.
@@ -14,9 +15,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::proxy_env::Proxy;
-
-/// The most the question may take, connection included.
-const WAIT: Duration = Duration::from_secs(5);
 
 /// The most read of the answer: a status line is about 30 bytes.
 const MAX_STATUS_LINE: u64 = 256;
@@ -33,15 +31,19 @@ pub(super) enum Answer {
 /// Why the proxy could not be asked.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ProbeError {
-    #[error("no answer within {}s", WAIT.as_secs())]
-    Timeout,
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
-/// `proxy`'s answer to a tunnel request to `target` (`host:port`); `None` for an `https://`
-/// proxy, which is not asked.
-pub(super) async fn ask(proxy: &Proxy, target: &str) -> Option<Result<Answer, ProbeError>> {
+/// `proxy`'s answer to a tunnel request to `target` (`host:port`), within `wait`, connection
+/// included; `None` for an `https://` proxy, which is not asked.
+pub(super) async fn ask(
+    proxy: &Proxy,
+    target: &str,
+    wait: Duration,
+) -> Option<Result<Answer, ProbeError>> {
     let reached = proxy.as_reached()?;
     let uri = reached.uri();
     if uri.scheme_str() != Some("http") {
@@ -61,8 +63,8 @@ pub(super) async fn ask(proxy: &Proxy, target: &str) -> Option<Result<Answer, Pr
         request.extend_from_slice(b"\r\n");
     }
     request.extend_from_slice(b"\r\n");
-    let asked = tokio::time::timeout(WAIT, exchange(host, port, &request)).await;
-    Some(asked.unwrap_or(Err(ProbeError::Timeout)))
+    let asked = tokio::time::timeout(wait, exchange(host, port, &request)).await;
+    Some(asked.unwrap_or(Err(ProbeError::Timeout(wait))))
 }
 
 /// Sends `request` to `host:port` and reads the answer's first line.
@@ -108,6 +110,8 @@ pub(super) fn shown(status: http::StatusCode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WAIT: Duration = Duration::from_secs(5);
 
     #[test]
     fn status_lines_are_read_and_anything_else_is_not_http() {
@@ -162,14 +166,19 @@ mod tests {
 
     #[tokio::test]
     async fn the_proxy_is_asked_and_its_answer_read_no_further_than_a_status_line() {
-        let asked = ask(&answering(b"HTTP/1.1 504 Gateway Timeout\r\n\r\n"), "h:443").await;
+        let asked = ask(
+            &answering(b"HTTP/1.1 504 Gateway Timeout\r\n\r\n"),
+            "h:443",
+            WAIT,
+        )
+        .await;
         assert_eq!(
             asked.unwrap().unwrap(),
             Answer::Status(http::StatusCode::GATEWAY_TIMEOUT)
         );
         // A megabyte with no line end, and more to come: the first bytes are enough to tell.
         let endless: &'static [u8] = vec![b'x'; 1 << 20].leak();
-        let asked = ask(&answering(endless), "h:443").await;
+        let asked = ask(&answering(endless), "h:443", WAIT).await;
         assert_eq!(asked.unwrap().unwrap(), Answer::NotHttp);
     }
 
@@ -184,7 +193,7 @@ mod tests {
             url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
             crate::proxy_env::Origin::Setting,
         );
-        let asked = ask(&gone, "h:443").await.unwrap();
+        let asked = ask(&gone, "h:443", WAIT).await.unwrap();
         assert!(
             matches!(&asked, Err(ProbeError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
             "{asked:?}"
@@ -193,7 +202,7 @@ mod tests {
             url::Url::parse(&format!("https://127.0.0.1:{port}")).unwrap(),
             crate::proxy_env::Origin::Setting,
         );
-        assert!(ask(&https, "h:443").await.is_none());
+        assert!(ask(&https, "h:443", WAIT).await.is_none());
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub enum Answer {
     Raw(&'static [u8]),
     /// `200`, then the bytes both ways between the client and this address.
     Tunnel(SocketAddr),
+    /// This status line to the first request, nothing to the second, and so on in turn: a
+    /// proxy that refuses the tunnel, then hangs when asked why.
+    ThenSilent(&'static str),
 }
 
 /// 403 with a body, as a proxy whose policy refuses the host answers.
@@ -52,12 +55,17 @@ impl ConnectProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let (h, s) = (Arc::clone(&heads), Arc::clone(&stop));
         std::thread::spawn(move || {
-            for conn in listener.incoming() {
+            for (n, conn) in listener.incoming().enumerate() {
                 if s.load(Ordering::Acquire) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
                 let h = Arc::clone(&h);
+                let answer = match answer {
+                    Answer::ThenSilent(_) if n % 2 == 1 => None,
+                    Answer::ThenSilent(status) => Some(Answer::Status(status)),
+                    answer => Some(answer),
+                };
                 std::thread::spawn(move || serve(conn, answer, &h));
             }
         });
@@ -87,7 +95,9 @@ impl Drop for ConnectProxy {
     }
 }
 
-fn serve(mut conn: TcpStream, answer: Answer, heads: &Mutex<Vec<String>>) {
+/// Answers `conn`'s request with `answer`, or holds it unanswered until the client closes it
+/// (or 10 s).
+fn serve(mut conn: TcpStream, answer: Option<Answer>, heads: &Mutex<Vec<String>>) {
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut head = Vec::new();
@@ -102,6 +112,10 @@ fn serve(mut conn: TcpStream, answer: Answer, heads: &Mutex<Vec<String>>) {
         .lock()
         .unwrap()
         .push(String::from_utf8_lossy(&head).into_owned());
+    let Some(answer) = answer else {
+        let _ = conn.read(&mut byte);
+        return;
+    };
     match answer {
         Answer::Status(status) => {
             let body = "denied by proxy policy\n";
@@ -132,6 +146,7 @@ fn serve(mut conn: TcpStream, answer: Answer, heads: &Mutex<Vec<String>>) {
             let _ = c_out.shutdown(Shutdown::Write);
             let _ = up.join();
         }
+        Answer::ThenSilent(_) => unreachable!("chosen per connection when accepted"),
     }
 }
 
