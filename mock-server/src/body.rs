@@ -10,8 +10,11 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::BoxError;
+use axum::extract::Request;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
@@ -194,6 +197,17 @@ where
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// Marks every 408 `Connection: close`, as RFC 9110 (§15.5.9) asks: the connection closes after
+/// it anyway (the body it timed out on was not read to its end, or a fault sent it), and the
+/// header tells the client not to send its next request there.
+pub async fn close_after_timeout(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Why a body over [`LIMIT`] is refused, saying what to do: axum's own text ("length limit

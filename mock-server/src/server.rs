@@ -194,6 +194,7 @@ fn router(state: Arc<MockState>) -> Router {
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(crate::body::close_after_timeout))
         .with_state(state)
 }
 

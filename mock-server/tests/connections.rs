@@ -69,7 +69,7 @@ fn slow_silent_and_idle_http_clients_are_cut_off() {
 }
 
 /// A head in time, then a body that stalls: 408 in the version's shape (the admin API's for
-/// `/_mock/`), and the connection closes.
+/// `/_mock/`), saying `Connection: close`, and the connection closes.
 #[test]
 fn a_body_that_stalls_is_answered_408_and_its_connection_closed() {
     let mock = mock(None);
@@ -95,6 +95,12 @@ fn a_body_that_stalls_is_answered_408_and_its_connection_closed() {
         assert!(started.elapsed() < PATIENCE, "{path}");
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("\r\nconnection: close\r\n"),
+            "{path}: {answer}"
+        );
         let body: serde_json::Value =
             serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default())
                 .unwrap_or_else(|e| panic!("{path}: {e}: {answer}"));
