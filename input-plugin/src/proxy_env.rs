@@ -63,6 +63,11 @@ impl Proxy {
     }
 
     /// Whether the URL holds a user name or password, which the client sends to the proxy.
+    /// Whether it is reached over TLS (`https://`).
+    pub fn is_tls(&self) -> bool {
+        self.url.scheme() == "https"
+    }
+
     pub fn has_credentials(&self) -> bool {
         !self.url.username().is_empty() || self.url.password().is_some()
     }

@@ -715,6 +715,44 @@ fn a_proxy_silent_when_asked_why_is_unreachable_after_connect_timeout() {
     assert_eq!(proxy.heads().len(), 12);
 }
 
+/// An `https://` proxy that refuses the tunnel is asked why as well, over TLS with the trust
+/// the client has (`ca_file`): a 502 is an outage retried with its status, a 403 a refusal
+/// that names its status and ends `--once` at once.
+#[test]
+fn an_https_proxy_is_asked_for_its_status_too() {
+    let (tls, ca) = connect_proxy::loopback_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("proxy-ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let ca_file = ca_file.to_str().unwrap();
+    for (answer, said, attempts) in [
+        (
+            connect_proxy::BAD_GATEWAY,
+            "could not reach events.1password.com:443 (502 Bad Gateway); if this lasts",
+            6,
+        ),
+        (
+            connect_proxy::FORBIDDEN,
+            "refused the tunnel to events.1password.com:443 (403 Forbidden): ask its",
+            1,
+        ),
+    ] {
+        let proxy = connect_proxy::ConnectProxy::start_tls(answer, std::sync::Arc::clone(&tls));
+        let url = proxy.url();
+        let args = ["--proxy", &url, "--ca-file", ca_file];
+        let (_, code, stderr) = once_through("a.b.c", &args, &[]);
+        assert_eq!(code, Some(1), "{stderr}");
+        let said = format!("proxy {url} {said}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("op-events: error: ") && last.contains(&said),
+            "{stderr}"
+        );
+        assert_eq!(stderr.matches(&said).count(), attempts, "{stderr}");
+        assert_eq!(proxy.heads().len(), 2 * attempts, "{stderr}");
+    }
+}
+
 /// An `https://` proxy whose certificate is not trusted: the error says it is the proxy's
 /// certificate, not the server's, and ends `--once` at once. The "proxy" is the mock serving
 /// HTTPS with a CA of its own.

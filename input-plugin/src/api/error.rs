@@ -252,7 +252,7 @@ fn tunnel_error(e: &TunnelError, proxy: &Proxy, dest: &Dest) -> ApiError {
     let target = dest.target;
     match e {
         TunnelError::ProxyAuthRequired => ApiError::Proxy(proxy_auth_required(proxy)),
-        // Its status unknown: an `https://` proxy's, which is not asked again.
+        // Its status unknown: a proxy URL that could not be asked again.
         TunnelError::TunnelUnsuccessful => ApiError::Proxy(refused(proxy, dest, None)),
         TunnelError::ConnectFailed(cause) => match refused_certificate(&**cause) {
             Some(refused) => ApiError::Certificate(format!(
@@ -307,8 +307,13 @@ pub(super) fn refusal(answer: Result<Answer, ProbeError>, proxy: &Proxy, dest: &
         }
         Ok(Answer::NotHttp) => ApiError::Proxy(format!(
             "proxy {shown} refused the tunnel to {target} (not an HTTP answer): check that {} \
-             names an HTTP proxy, and its port; one that speaks TLS is named https://",
-            proxy.setting()
+             names an HTTP proxy, and its port{}",
+            proxy.setting(),
+            if proxy.is_tls() {
+                ""
+            } else {
+                "; one that speaks TLS is named https://"
+            }
         )),
         Err(e) => ApiError::Network(format!(
             "proxy {shown} unreachable, asked why it refused the tunnel to {target}: {e}: check \

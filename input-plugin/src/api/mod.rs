@@ -10,7 +10,6 @@ mod proxy_probe;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -267,8 +266,8 @@ pub struct Client {
     credential: Arc<Credential>,
     version: ApiVersion,
     max_bytes: usize,
-    /// How long a proxy that refused the tunnel is given to say why.
-    connect_timeout: Duration,
+    /// How a proxy that refused the tunnel is asked why.
+    probe: proxy_probe::Probe,
 }
 
 impl std::fmt::Debug for Client {
@@ -282,8 +281,13 @@ impl std::fmt::Debug for Client {
 impl Client {
     pub fn new(config: &Config, token: Token) -> Result<Client, SetupError> {
         let base = resolve_base_url(config, &token)?;
+        let tls = tls_config(config)?;
+        let probe = proxy_probe::Probe {
+            wait: config.connect_timeout,
+            tls: Arc::new(tls.clone()),
+        };
         let mut builder = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config(config)?)
+            .tls_backend_preconfigured(tls)
             .user_agent(USER_AGENT)
             // Inflates a gzip page even when it was not asked for, as HTTP allows.
             .gzip(true)
@@ -345,7 +349,7 @@ impl Client {
             credential: Arc::new(Credential::new(token, file)),
             version: config.api_version,
             max_bytes: config.max_response_bytes,
-            connect_timeout: config.connect_timeout,
+            probe,
         })
     }
 
@@ -374,7 +378,7 @@ impl Client {
         let dest = self.dest();
         if let Some(proxy) = dest.proxy
             && error::tunnel_refused(&e)
-            && let Some(answer) = proxy_probe::ask(proxy, dest.target, self.connect_timeout).await
+            && let Some(answer) = self.probe.ask(proxy, dest.target).await
         {
             return error::refusal(answer, proxy, &dest);
         }

@@ -3,16 +3,16 @@
 //! `CONNECT` and drops the status of any other that is not 200. Yet a 502, 503 or 504 (the
 //! proxy cannot reach the API: an outage, retried as one) and a 403 (its rules refuse the host:
 //! a setting to change) call for different handling. The request is the client's own
-//! (`CONNECT`, `Host`, `User-Agent`, the proxy's credentials); only the status line is read,
-//! within `connect_timeout` (the tunnel is part of connecting, for the client too), then the
-//! connection is closed.
-//!
-//! Only a plain `http://` proxy is asked: an `https://` one would need a TLS handshake of its
-//! own, so its refusal is reported, as before, without a status.
+//! (`CONNECT`, `Host`, `User-Agent`, the proxy's credentials), over TLS to an `https://` proxy
+//! with the client's own trust; only the status line is read, within `connect_timeout` (the
+//! tunnel is part of connecting, for the client too), then the connection is closed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _,
+};
 
 use crate::proxy_env::Proxy;
 
@@ -37,39 +37,69 @@ pub(super) enum ProbeError {
     Io(#[from] std::io::Error),
 }
 
-/// `proxy`'s answer to a tunnel request to `target` (`host:port`), within `wait`, connection
-/// included; `None` for an `https://` proxy, which is not asked.
-pub(super) async fn ask(
-    proxy: &Proxy,
-    target: &str,
-    wait: Duration,
-) -> Option<Result<Answer, ProbeError>> {
-    let reached = proxy.as_reached()?;
-    let uri = reached.uri();
-    if uri.scheme_str() != Some("http") {
-        return None;
-    }
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
-    // Byte for byte as hyper-util writes it, lower-case header names included.
-    let mut request = format!(
-        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nuser-agent: {}\r\n",
-        super::USER_AGENT
-    )
-    .into_bytes();
-    if let Some(auth) = reached.basic_auth() {
-        request.extend_from_slice(b"proxy-authorization: ");
-        request.extend_from_slice(auth.as_bytes());
-        request.extend_from_slice(b"\r\n");
-    }
-    request.extend_from_slice(b"\r\n");
-    let asked = tokio::time::timeout(wait, exchange(host, port, &request)).await;
-    Some(asked.unwrap_or(Err(ProbeError::Timeout(wait))))
+/// How a proxy is asked: within the client's `connect_timeout`, trusting what the client
+/// trusts.
+#[derive(Clone)]
+pub(super) struct Probe {
+    pub wait: Duration,
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
-/// Sends `request` to `host:port` and reads the answer's first line.
-async fn exchange(host: &str, port: u16, request: &[u8]) -> Result<Answer, ProbeError> {
-    let mut conn = tokio::net::TcpStream::connect((host, port)).await?;
+impl Probe {
+    /// `proxy`'s answer to a tunnel request to `target` (`host:port`); `None` for a proxy URL
+    /// the client cannot have reached either (no host, another scheme).
+    pub async fn ask(&self, proxy: &Proxy, target: &str) -> Option<Result<Answer, ProbeError>> {
+        let reached = proxy.as_reached()?;
+        let uri = reached.uri();
+        let (tls, default_port) = match uri.scheme_str()? {
+            "http" => (None, 80),
+            "https" => (Some(&self.tls), 443),
+            _ => return None,
+        };
+        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(default_port);
+        // Byte for byte as hyper-util writes it, lower-case header names included.
+        let mut request = format!(
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nuser-agent: {}\r\n",
+            super::USER_AGENT
+        )
+        .into_bytes();
+        if let Some(auth) = reached.basic_auth() {
+            request.extend_from_slice(b"proxy-authorization: ");
+            request.extend_from_slice(auth.as_bytes());
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"\r\n");
+        let asked = tokio::time::timeout(self.wait, exchange(host, port, tls, &request)).await;
+        Some(asked.unwrap_or(Err(ProbeError::Timeout(self.wait))))
+    }
+}
+
+/// Sends `request` to `host:port`, over TLS when `tls` is given, and reads the answer's first
+/// line.
+async fn exchange(
+    host: &str,
+    port: u16,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    request: &[u8],
+) -> Result<Answer, ProbeError> {
+    let conn = tokio::net::TcpStream::connect((host, port)).await?;
+    let Some(tls) = tls else {
+        return first_line(conn, request).await;
+    };
+    let name =
+        rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(std::io::Error::other)?;
+    let conn = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+        .connect(name, conn)
+        .await?;
+    first_line(conn, request).await
+}
+
+/// Sends `request` on `conn` and reads the first line of the answer.
+async fn first_line(
+    mut conn: impl AsyncRead + AsyncWrite + Unpin,
+    request: &[u8],
+) -> Result<Answer, ProbeError> {
     conn.write_all(request).await?;
     let mut line = Vec::new();
     tokio::io::BufReader::new((&mut conn).take(MAX_STATUS_LINE))
@@ -111,7 +141,19 @@ pub(super) fn shown(status: http::StatusCode) -> String {
 mod tests {
     use super::*;
 
-    const WAIT: Duration = Duration::from_secs(5);
+    /// Trusting no CA: the proxies here speak plain HTTP, or are not there.
+    fn probe() -> Probe {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        Probe {
+            wait: Duration::from_secs(5),
+            tls: Arc::new(tls),
+        }
+    }
 
     #[test]
     fn status_lines_are_read_and_anything_else_is_not_http() {
@@ -166,43 +208,38 @@ mod tests {
 
     #[tokio::test]
     async fn the_proxy_is_asked_and_its_answer_read_no_further_than_a_status_line() {
-        let asked = ask(
-            &answering(b"HTTP/1.1 504 Gateway Timeout\r\n\r\n"),
-            "h:443",
-            WAIT,
-        )
-        .await;
+        let asked = (probe())
+            .ask(&answering(b"HTTP/1.1 504 Gateway Timeout\r\n\r\n"), "h:443")
+            .await;
         assert_eq!(
             asked.unwrap().unwrap(),
             Answer::Status(http::StatusCode::GATEWAY_TIMEOUT)
         );
         // A megabyte with no line end, and more to come: the first bytes are enough to tell.
         let endless: &'static [u8] = vec![b'x'; 1 << 20].leak();
-        let asked = ask(&answering(endless), "h:443", WAIT).await;
+        let asked = probe().ask(&answering(endless), "h:443").await;
         assert_eq!(asked.unwrap().unwrap(), Answer::NotHttp);
     }
 
     #[tokio::test]
-    async fn a_proxy_gone_is_an_error_and_an_https_one_is_not_asked() {
+    async fn a_proxy_gone_is_an_error_over_http_and_https_and_another_scheme_is_not_asked() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let gone = Proxy::new(
-            url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
-            crate::proxy_env::Origin::Setting,
-        );
-        let asked = ask(&gone, "h:443", WAIT).await.unwrap();
-        assert!(
-            matches!(&asked, Err(ProbeError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
-            "{asked:?}"
-        );
-        let https = Proxy::new(
-            url::Url::parse(&format!("https://127.0.0.1:{port}")).unwrap(),
-            crate::proxy_env::Origin::Setting,
-        );
-        assert!(ask(&https, "h:443", WAIT).await.is_none());
+        let proxy = |scheme: &str| {
+            let url = url::Url::parse(&format!("{scheme}://127.0.0.1:{port}")).unwrap();
+            Proxy::new(url, crate::proxy_env::Origin::Setting)
+        };
+        for scheme in ["http", "https"] {
+            let asked = probe().ask(&proxy(scheme), "h:443").await.unwrap();
+            assert!(
+                matches!(&asked, Err(ProbeError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+                "{scheme}: {asked:?}"
+            );
+        }
+        assert!(probe().ask(&proxy("socks5"), "h:443").await.is_none());
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! `CONNECT host:port`, or a plain-HTTP request to forward) with a status of the test's
 //! choosing, or bytes that are no HTTP, or opens the tunnel to one address whatever the request
 //! names, so that a `base_url` of `https://events.1password.com` reaches a local mock. It keeps
-//! each request's head, for tests to read what the client sent it.
+//! each request's head, for tests to read what the client sent it. It speaks plain HTTP, or
+//! TLS as an `https://` proxy does.
 
 #![allow(dead_code)]
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,16 +44,27 @@ pub const AUTH_REQUIRED: Answer = Answer::Status(
 
 pub struct ConnectProxy {
     addr: SocketAddr,
+    scheme: &'static str,
     heads: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
 impl ConnectProxy {
     pub fn start(answer: Answer) -> ConnectProxy {
+        Self::serving(answer, None)
+    }
+
+    /// An `https://` proxy: TLS with `tls`, then HTTP. Its answers cannot be a tunnel.
+    pub fn start_tls(answer: Answer, tls: Arc<rustls::ServerConfig>) -> ConnectProxy {
+        Self::serving(answer, Some(tls))
+    }
+
+    fn serving(answer: Answer, tls: Option<Arc<rustls::ServerConfig>>) -> ConnectProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let heads = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (h, s) = (Arc::clone(&heads), Arc::clone(&stop));
         std::thread::spawn(move || {
             for (n, conn) in listener.incoming().enumerate() {
@@ -60,25 +72,39 @@ impl ConnectProxy {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
+                conn.set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
                 let h = Arc::clone(&h);
                 let answer = match answer {
                     Answer::ThenSilent(_) if n % 2 == 1 => None,
                     Answer::ThenSilent(status) => Some(Answer::Status(status)),
                     answer => Some(answer),
                 };
-                std::thread::spawn(move || serve(conn, answer, &h));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve(conn, answer, &h),
+                    Some(config) => {
+                        let session = rustls::ServerConnection::new(config).unwrap();
+                        serve_tls(rustls::StreamOwned::new(session, conn), answer, &h);
+                    }
+                });
             }
         });
-        ConnectProxy { addr, heads, stop }
+        ConnectProxy {
+            addr,
+            scheme,
+            heads,
+            stop,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` for a TLS proxy.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The heads of the requests received so far.
@@ -95,59 +121,98 @@ impl Drop for ConnectProxy {
     }
 }
 
-/// Answers `conn`'s request with `answer`, or holds it unanswered until the client closes it
-/// (or 10 s).
-fn serve(mut conn: TcpStream, answer: Option<Answer>, heads: &Mutex<Vec<String>>) {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+/// Reads a request's head from `conn` into `heads`; false if the client went first.
+fn read_head(conn: &mut impl Read, heads: &Mutex<Vec<String>>) -> bool {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         match conn.read(&mut byte) {
             Ok(1) if head.len() < 16 * 1024 => head.push(byte[0]),
-            _ => return,
+            _ => return false,
         }
     }
     heads
         .lock()
         .unwrap()
         .push(String::from_utf8_lossy(&head).into_owned());
-    let Some(answer) = answer else {
-        let _ = conn.read(&mut byte);
-        return;
-    };
+    true
+}
+
+/// Writes `answer` (a status or raw bytes) to `conn`, or, with none, holds the request
+/// unanswered until the client closes it (or 10 s).
+fn reply(conn: &mut (impl Read + Write), answer: Option<Answer>) {
     match answer {
-        Answer::Status(status) => {
+        None => _ = conn.read(&mut [0u8; 1]),
+        Some(Answer::Status(status)) => {
             let body = "denied by proxy policy\n";
             let _ = write!(
                 conn,
                 "{status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
-            let _ = conn.shutdown(Shutdown::Both);
         }
-        Answer::Raw(bytes) => {
-            let _ = conn.write_all(bytes);
-            let _ = conn.shutdown(Shutdown::Both);
+        Some(Answer::Raw(bytes)) => _ = conn.write_all(bytes),
+        Some(Answer::Tunnel(_) | Answer::ThenSilent(_)) => {
+            unreachable!("a tunnel is opened, and silence chosen, by the caller")
         }
-        Answer::Tunnel(to) => {
-            let Ok(upstream) = TcpStream::connect(to) else {
-                return;
-            };
-            conn.set_read_timeout(None).unwrap();
-            let _ = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-            let (mut c_in, mut u_out) = (conn.try_clone().unwrap(), upstream.try_clone().unwrap());
-            let up = std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c_in, &mut u_out);
-                let _ = u_out.shutdown(Shutdown::Write);
-            });
-            let (mut u_in, mut c_out) = (upstream, conn);
-            let _ = std::io::copy(&mut u_in, &mut c_out);
-            let _ = c_out.shutdown(Shutdown::Write);
-            let _ = up.join();
-        }
-        Answer::ThenSilent(_) => unreachable!("chosen per connection when accepted"),
     }
+    let _ = conn.flush();
+}
+
+fn serve(mut conn: TcpStream, answer: Option<Answer>, heads: &Mutex<Vec<String>>) {
+    if !read_head(&mut conn, heads) {
+        return;
+    }
+    let Some(Answer::Tunnel(to)) = answer else {
+        reply(&mut conn, answer);
+        let _ = conn.shutdown(Shutdown::Both);
+        return;
+    };
+    let Ok(upstream) = TcpStream::connect(to) else {
+        return;
+    };
+    conn.set_read_timeout(None).unwrap();
+    let _ = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let (mut c_in, mut u_out) = (conn.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c_in, &mut u_out);
+        let _ = u_out.shutdown(Shutdown::Write);
+    });
+    let (mut u_in, mut c_out) = (upstream, conn);
+    let _ = std::io::copy(&mut u_in, &mut c_out);
+    let _ = c_out.shutdown(Shutdown::Write);
+    let _ = up.join();
+}
+
+fn serve_tls(
+    mut conn: rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    answer: Option<Answer>,
+    heads: &Mutex<Vec<String>>,
+) {
+    assert!(
+        !matches!(answer, Some(Answer::Tunnel(_))),
+        "the TLS proxy opens no tunnels"
+    );
+    if read_head(&mut conn, heads) {
+        reply(&mut conn, answer);
+        conn.conn.send_close_notify();
+        let _ = conn.flush();
+    }
+}
+
+/// A TLS configuration for a proxy at `127.0.0.1`, and the PEM of its self-signed certificate,
+/// which a client trusts as its own CA (`ca_file`).
+pub fn loopback_tls() -> (Arc<rustls::ServerConfig>, String) {
+    let cert = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    (Arc::new(config), cert.cert.pem())
 }
 
 /// A loopback port nothing listens on (bound, then let go).
