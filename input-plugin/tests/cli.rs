@@ -755,7 +755,8 @@ fn an_https_proxy_is_asked_for_its_status_too() {
 
 /// An `https://` proxy whose certificate is not trusted: the error says it is the proxy's
 /// certificate, not the server's, and ends `--once` at once. The "proxy" is the mock serving
-/// HTTPS with a CA of its own.
+/// HTTPS with a CA of its own. So is it for a plain-HTTP `base_url` (`--insecure-http`), which
+/// the proxy forwards without a tunnel: the only TLS there is the proxy's.
 #[test]
 fn an_https_proxy_with_an_untrusted_certificate_is_named() {
     let tls_server = MockServer::start(MockConfig {
@@ -766,13 +767,32 @@ fn an_https_proxy_with_an_untrusted_certificate_is_named() {
     let url = format!("https://{}", tls_server.addr());
     let (_, code, stderr) = once_through("a.b.c", &["--proxy", &url], &[]);
     assert_eq!(code, Some(1), "{stderr}");
+    let hint = "(the proxy's certificate is not from a CA this collector trusts: give that CA's \
+                PEM file with `ca_file` (--ca-file))";
     assert_said_once_at_the_end(
         &stderr,
         &format!(
             "introspection failed: certificate refused: the certificate of proxy {url}: invalid \
-             peer certificate: UnknownIssuer (the proxy's certificate is not from a CA this \
-             collector trusts: give that CA's PEM file with `ca_file` (--ca-file))"
+             peer certificate: UnknownIssuer {hint}"
         ),
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+
+    let plain = [
+        "--proxy",
+        &url,
+        "--base-url",
+        "http://events.example",
+        "--insecure-http",
+    ];
+    let (_, code, stderr) = once_through("a.b.c", &plain, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!(
+            "certificate refused: the certificate of proxy {url}: "
+        )) && last.ends_with(&format!("UnknownIssuer {hint}")),
+        "{stderr}"
     );
     assert!(!stderr.contains("retrying"), "{stderr}");
 }

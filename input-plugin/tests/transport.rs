@@ -280,8 +280,9 @@ async fn an_https_server_behind_an_http_url_is_a_clear_error() {
 }
 
 /// The same mistakes with the proxy: an `https://` proxy that speaks plain HTTP (a setting to
-/// change), an `http://` proxy whose port speaks TLS (for a plain-HTTP `base_url`, which is
-/// forwarded, not tunnelled).
+/// change, whether it tunnels to an `https://` `base_url` or forwards to a plain-HTTP one), an
+/// `http://` proxy whose port speaks TLS (for a plain-HTTP `base_url`, which is forwarded, not
+/// tunnelled).
 #[tokio::test]
 async fn a_proxy_named_with_the_wrong_scheme_is_said_to_be() {
     let dir = tempfile::tempdir().unwrap();
@@ -300,20 +301,25 @@ async fn a_proxy_named_with_the_wrong_scheme_is_said_to_be() {
         }
     };
     let proxy = format!("https://{}", plain.addr());
-    let e = introspect("https://events.1password.com", proxy.clone()).await;
-    assert_eq!(e.action(), Action::Untrusted, "{e}");
-    assert!(
-        e.to_string()
-            .starts_with(&format!("no TLS: proxy {proxy}: ")),
-        "{e}"
-    );
-    assert!(
-        e.to_string().ends_with(
-            "(the proxy does not speak TLS on that port: name it http:// in `proxy` \
-             (--proxy); https:// is for a proxy that speaks TLS itself)"
-        ),
-        "{e}"
-    );
+    for base in [
+        "https://events.1password.com",
+        "http://events.1password.com",
+    ] {
+        let e = introspect(base, proxy.clone()).await;
+        assert_eq!(e.action(), Action::Untrusted, "{base}: {e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("no TLS: proxy {proxy}: ")),
+            "{base}: {e}"
+        );
+        assert!(
+            e.to_string().ends_with(
+                "(the proxy does not speak TLS on that port: name it http:// in `proxy` \
+                 (--proxy); https:// is for a proxy that speaks TLS itself)"
+            ),
+            "{base}: {e}"
+        );
+    }
 
     let proxy = format!("http://{}", tls.addr());
     let e = introspect("http://events.1password.com", proxy.clone()).await;

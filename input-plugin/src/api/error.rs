@@ -199,12 +199,25 @@ pub(super) fn network(e: reqwest::Error, dest: &Dest) -> ApiError {
     }
     // reqwest errors carry the URL, never headers: safe to show.
     let mut msg = chain(&e);
+    // A plain-HTTP `base_url` through an `https://` proxy: the only TLS is the proxy's.
+    let tls_proxy = dest.proxy.filter(|p| !dest.https && p.is_tls());
     if let Some(refused) = refused_certificate(&e) {
-        msg.push_str(&format!(" ({})", certificate_hint(refused, None)));
-        return ApiError::Certificate(msg);
+        let hint = certificate_hint(refused, tls_proxy);
+        return ApiError::Certificate(match tls_proxy {
+            Some(proxy) => format!("the certificate of proxy {}: {msg} ({hint})", proxy.shown()),
+            None => format!("{msg} ({hint})"),
+        });
     }
-    // The API's TLS, so an `https://` `base_url`'s only: for a plain-HTTP one, the TLS that
-    // failed is an `https://` proxy's, not told apart here.
+    if let Some(proxy) = tls_proxy
+        && not_tls(&e)
+    {
+        return ApiError::NoTls(format!(
+            "proxy {}: {msg} (the proxy does not speak TLS on that port: name it http:// in {}; \
+             https:// is for a proxy that speaks TLS itself)",
+            proxy.shown(),
+            proxy.setting()
+        ));
+    }
     if dest.https && not_tls(&e) {
         msg.push_str(&format!(
             " (the server at {} does not speak TLS on that port, plain HTTP perhaps: give \
@@ -566,6 +579,16 @@ mod tests {
             assert!(msg.contains(&said), "{msg}");
             assert!(!msg.contains("secret"), "{msg}");
         }
+        // Only a proxy named http:// may be one that speaks TLS.
+        let not_http = |proxy: &Proxy| refusal(Ok(Answer::NotHttp), proxy, &dest).to_string();
+        let tls_hint = "; one that speaks TLS is named https://";
+        assert!(not_http(&proxy).ends_with(tls_hint));
+        let tls = Proxy::new("https://proxy.example".parse().unwrap(), Origin::Setting);
+        assert!(
+            not_http(&tls).ends_with("names an HTTP proxy, and its port"),
+            "{}",
+            not_http(&tls)
+        );
     }
 
     #[test]
