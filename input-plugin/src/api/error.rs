@@ -202,21 +202,15 @@ pub(super) fn network(e: reqwest::Error, dest: &Dest) -> ApiError {
     // A plain-HTTP `base_url` through an `https://` proxy: the only TLS is the proxy's.
     let tls_proxy = dest.proxy.filter(|p| !dest.https && p.is_tls());
     if let Some(refused) = refused_certificate(&e) {
-        let hint = certificate_hint(refused, tls_proxy);
-        return ApiError::Certificate(match tls_proxy {
-            Some(proxy) => format!("the certificate of proxy {}: {msg} ({hint})", proxy.shown()),
-            None => format!("{msg} ({hint})"),
-        });
+        return match tls_proxy {
+            Some(proxy) => proxy_certificate(proxy, &msg, refused),
+            None => ApiError::Certificate(format!("{msg} ({})", certificate_hint(refused, None))),
+        };
     }
     if let Some(proxy) = tls_proxy
         && not_tls(&e)
     {
-        return ApiError::NoTls(format!(
-            "proxy {}: {msg} (the proxy does not speak TLS on that port: name it http:// in {}; \
-             https:// is for a proxy that speaks TLS itself)",
-            proxy.shown(),
-            proxy.setting()
-        ));
+        return proxy_no_tls(proxy, &msg);
     }
     if dest.https && not_tls(&e) {
         msg.push_str(&format!(
@@ -268,16 +262,8 @@ fn tunnel_error(e: &TunnelError, proxy: &Proxy, dest: &Dest) -> ApiError {
         // Its status unknown: a proxy URL that could not be asked again.
         TunnelError::TunnelUnsuccessful => ApiError::Proxy(refused(proxy, dest, None)),
         TunnelError::ConnectFailed(cause) => match refused_certificate(&**cause) {
-            Some(refused) => ApiError::Certificate(format!(
-                "the certificate of proxy {shown}: {} ({})",
-                chain(&**cause),
-                certificate_hint(refused, Some(proxy))
-            )),
-            None if not_tls(&**cause) => ApiError::NoTls(format!(
-                "proxy {shown}: {} (the proxy does not speak TLS on that port: name it http:// \
-                 in {setting}; https:// is for a proxy that speaks TLS itself)",
-                chain(&**cause)
-            )),
+            Some(refused) => proxy_certificate(proxy, &chain(&**cause), refused),
+            None if not_tls(&**cause) => proxy_no_tls(proxy, &chain(&**cause)),
             None => ApiError::Network(format!(
                 "proxy {shown} unreachable: {}: check the proxy URL in {setting}, and that the \
                  proxy is running",
@@ -294,6 +280,25 @@ fn tunnel_error(e: &TunnelError, proxy: &Proxy, dest: &Dest) -> ApiError {
         )),
         other => ApiError::Network(format!("proxy {shown}: {}", chain(other))),
     }
+}
+
+/// The proxy's certificate was refused (`msg` says how).
+fn proxy_certificate(proxy: &Proxy, msg: &str, refused: &rustls::CertificateError) -> ApiError {
+    ApiError::Certificate(format!(
+        "the certificate of proxy {}: {msg} ({})",
+        proxy.shown(),
+        certificate_hint(refused, Some(proxy))
+    ))
+}
+
+/// An `https://` proxy answered the TLS handshake with no TLS (`msg` says what).
+fn proxy_no_tls(proxy: &Proxy, msg: &str) -> ApiError {
+    ApiError::NoTls(format!(
+        "proxy {}: {msg} (the proxy does not speak TLS on that port: name it http:// in {}; \
+         https:// is for a proxy that speaks TLS itself)",
+        proxy.shown(),
+        proxy.setting()
+    ))
 }
 
 /// What a proxy's refusal of the tunnel means, now that its answer, asked again, is known: a
