@@ -721,6 +721,7 @@ fn a_proxy_silent_when_asked_why_is_unreachable_after_connect_timeout() {
 #[test]
 fn an_https_proxy_is_asked_for_its_status_too() {
     let (tls, ca) = connect_proxy::loopback_tls();
+    let tls = std::sync::Arc::new(tls);
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("proxy-ca.pem");
     std::fs::write(&ca_file, ca).unwrap();

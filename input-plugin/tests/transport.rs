@@ -3,6 +3,8 @@
 //! wrong host name are refused with a hint at what to change, and that `ca_file` makes a
 //! private CA work. The client speaks HTTP/1.1 only, and says so in ALPN.
 
+mod connect_proxy;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -98,17 +100,9 @@ fn serve_one(
 ) -> (String, PathBuf, std::thread::JoinHandle<Option<Vec<u8>>>) {
     use std::io::{Read, Write};
     // A self-signed certificate, trusted as its own CA through `ca_file`.
-    let cert = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
+    let (mut server, ca) = connect_proxy::loopback_tls();
     let ca_file = dir.join("self-signed.pem");
-    std::fs::write(&ca_file, cert.cert.pem()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let mut server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
+    std::fs::write(&ca_file, ca).unwrap();
     server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let server = std::sync::Arc::new(server);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

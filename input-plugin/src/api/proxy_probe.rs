@@ -141,14 +141,9 @@ pub(super) fn shown(status: http::StatusCode) -> String {
 mod tests {
     use super::*;
 
-    /// Trusting no CA: the proxies here speak plain HTTP, or are not there.
+    /// As the client with the default settings asks.
     fn probe() -> Probe {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
+        let tls = super::super::tls_config(&crate::config::Config::default()).unwrap();
         Probe {
             wait: Duration::from_secs(5),
             tls: Arc::new(tls),

@@ -200,9 +200,9 @@ fn serve_tls(
     }
 }
 
-/// A TLS configuration for a proxy at `127.0.0.1`, and the PEM of its self-signed certificate,
-/// which a client trusts as its own CA (`ca_file`).
-pub fn loopback_tls() -> (Arc<rustls::ServerConfig>, String) {
+/// A TLS configuration for a server at `127.0.0.1`, and the PEM of its self-signed
+/// certificate, which a client trusts as its own CA (`ca_file`).
+pub fn loopback_tls() -> (rustls::ServerConfig, String) {
     let cert = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
     let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -212,7 +212,7 @@ pub fn loopback_tls() -> (Arc<rustls::ServerConfig>, String) {
         .with_no_client_auth()
         .with_single_cert(vec![cert.cert.der().clone()], key)
         .unwrap();
-    (Arc::new(config), cert.cert.pem())
+    (config, cert.cert.pem())
 }
 
 /// A loopback port nothing listens on (bound, then let go).
