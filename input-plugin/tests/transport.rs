@@ -50,6 +50,15 @@ fn mock_token(mock: &MockServer) -> Token {
     token(&mock.token("acme", &["auditevents"]))
 }
 
+/// What introspecting `mock` at `url`, with no `ca_file`, fails with.
+async fn introspect_error(url: &str, mock: &MockServer) -> ApiError {
+    Client::new(&config(url, None), mock_token(mock))
+        .unwrap()
+        .introspect()
+        .await
+        .unwrap_err()
+}
+
 /// The certificate error `config` meets introspecting `mock`, which must not hold the token.
 async fn refused(config: &Config, mock: &MockServer) -> String {
     let secret = mock.token("acme", &["auditevents"]);
@@ -228,11 +237,7 @@ async fn plain_http_server_behind_an_https_url_is_a_clear_error() {
     .unwrap();
     let url = format!("https://localhost:{}", mock.addr().port());
     let started = std::time::Instant::now();
-    let e = Client::new(&config(&url, None), mock_token(&mock))
-        .unwrap()
-        .introspect()
-        .await
-        .unwrap_err();
+    let e = introspect_error(&url, &mock).await;
     assert!(matches!(e, ApiError::NoTls(_)), "{e}");
     assert_eq!(e.action(), Action::Untrusted);
     let msg = e.to_string();
@@ -256,11 +261,7 @@ async fn an_https_server_behind_an_http_url_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mock, _) = https_mock(&["127.0.0.1"], dir.path());
     let url = format!("http://127.0.0.1:{}", mock.addr().port());
-    let e = Client::new(&config(&url, None), mock_token(&mock))
-        .unwrap()
-        .introspect()
-        .await
-        .unwrap_err();
+    let e = introspect_error(&url, &mock).await;
     assert!(matches!(e, ApiError::Network(_)), "{e}");
     assert_eq!(e.action(), Action::Retry);
     assert!(
