@@ -181,3 +181,25 @@ fn checkpoints_go_on_when_every_resume_is_followed_by_a_pause_within_the_delay()
     again.stop(false);
     fb.unregister(&def);
 }
+
+/// Fluent Bit does not tell the plugin whether its input is threaded, so a delay of 0 is taken,
+/// with one warning that says when it is safe; the default says nothing.
+#[test]
+fn a_delay_of_zero_is_warned_about() {
+    const WARNING: &str = "checkpoint_delay is 0, which is safe only with `threaded off`";
+    let mock = source::mock(10, 19);
+    let fb = FluentBit::load(Layout::V41);
+    let def = fb.register();
+    for (delay, warnings) in [(None, 0), (Some("0"), 1)] {
+        let account = Account::new(&mock, "acme");
+        let mut extra = vec![("events", "auditevents")];
+        extra.extend(delay.map(|d| ("checkpoint_delay", d)));
+        let props = account.props(&mock, &extra);
+        let instance = fb.started(&borrow(&props), harness::INFO);
+        instance.stop(false);
+        let logged = harness::logs_containing(WARNING);
+        assert_eq!(logged.len(), warnings, "{delay:?}: {logged:?}");
+        assert!(logged.iter().all(|(level, _)| *level == harness::WARN));
+    }
+    fb.unregister(&def);
+}

@@ -371,7 +371,10 @@ fn init_instance(
     }
     let mut config =
         Config::from_pairs(pairs).map_err(|e| format!("invalid configuration: {e}"))?;
-    config.checkpoint_delay.get_or_insert(CHECKPOINT_DELAY);
+    let no_delay = config
+        .checkpoint_delay
+        .get_or_insert(CHECKPOINT_DELAY)
+        .is_zero();
 
     let slot_ptr = context.cast::<u8>().wrapping_add(8).cast::<*mut c_void>();
     // SAFETY: both context layouts are at least 16 bytes and pointer-aligned (§2.4), so
@@ -413,6 +416,16 @@ fn init_instance(
             "started"
         },
     );
+    // Fluent Bit does not tell a plugin whether its input is threaded, so this cannot be an
+    // error: with `threaded off` a delay of 0 is safe.
+    if no_delay {
+        sink.write(
+            Level::WARN,
+            "checkpoint_delay is 0, which is safe only with `threaded off`: a threaded input \
+             (Fluent Bit's default) holds what it took in memory for up to 250 ms, and a crash \
+             then loses it; remove the key for the default 1s",
+        );
+    }
     Ok(())
 }
 
