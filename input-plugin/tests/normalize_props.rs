@@ -260,6 +260,22 @@ proptest! {
     }
 }
 
+/// serde_json's `Value` takes this name for a token of its own (with the `raw_value` feature);
+/// to the API it is a name like any other, kept in every format, alone and in a page. The first
+/// item is what the `item` fuzz target found the oracle refusing.
+#[test]
+fn a_name_serde_json_reserves_is_an_ordinary_name() {
+    let encoders = oracle::encoders();
+    for item in [
+        r#"{"$serde_json::private::RawValue"
+:"nuhlJBJz"}"#,
+        r#"{"uuid":"u","details":{"$serde_json::private::RawValue":1,"a":[true]}}"#,
+    ] {
+        oracle::check_item(&encoders, item);
+        oracle::check_page(&encoders, &format!(r#"{{"items":[{item}]}}"#));
+    }
+}
+
 #[test]
 fn deep_nesting_and_huge_strings_are_bounded() {
     let encoders = oracle::encoders();
