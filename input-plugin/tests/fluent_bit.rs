@@ -281,9 +281,10 @@ impl<'m> Run<'m> {
         for i in 0..self.accounts.len() {
             assert!(log.contains(&format!("[onepassword.{i}]")), "{log}");
         }
+        // Fluent Bit pads level names to five characters: `[error]`, `[ warn]`.
         let complaints: Vec<&str> = (log.lines())
             .filter(|l| {
-                l.contains("[onepassword.") && (l.contains("[error]") || l.contains("[warn]"))
+                l.contains("[onepassword.") && (l.contains("[error]") || l.contains("[ warn]"))
             })
             .collect();
         assert!(complaints.is_empty(), "the plugin complained:\n{log}");
