@@ -62,12 +62,12 @@ impl Proxy {
         }
     }
 
-    /// Whether the URL holds a user name or password, which the client sends to the proxy.
     /// Whether it is reached over TLS (`https://`).
     pub fn is_tls(&self) -> bool {
         self.url.scheme() == "https"
     }
 
+    /// Whether the URL holds a user name or password, which the client sends to the proxy.
     pub fn has_credentials(&self) -> bool {
         !self.url.username().is_empty() || self.url.password().is_some()
     }
